@@ -1,0 +1,2 @@
+// Precompiled for every lowbit target: the LibTorch headers nearly every file needs.
+#include <torch/torch.h>
