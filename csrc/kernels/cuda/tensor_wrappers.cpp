@@ -1,0 +1,77 @@
+// Tensor-side wrappers of the CUDA launchers: dtype mapping, contiguity, the current stream,
+// and the reductions that follow the LSQ backward kernel. Built only with a CUDA LibTorch.
+#include <lowbit/csrc/kernels/cuda/launch.h>
+#include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/ste_backward.h>
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+namespace lowbit::kernels::cuda {
+namespace {
+
+DType dtype_of(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return DType::Float;
+    case at::kDouble: return DType::Double;
+    case at::kHalf: return DType::Half;
+    case at::kBFloat16: return DType::BFloat16;
+    default: TORCH_CHECK(false, "lowbit CUDA kernels support float, double, half and bfloat16, got ", t.scalar_type());
+  }
+}
+
+const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data_ptr() : nullptr; }
+
+LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs& args) {
+  const auto layout = ChannelLayout::of(x, args.channel_dim, step.numel());
+  return {x.numel(), layout.channels, layout.inner, args.qn, args.qp};
+}
+
+}  // namespace
+
+at::Tensor ste_backward(const at::Tensor& grad, const at::Tensor& x, ops::Ste ste) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto g = grad.contiguous();
+  const auto input = x.contiguous().to(g.scalar_type());
+  auto out = at::empty_like(g);
+  launch_ste_backward(dtype_of(g), g.const_data_ptr(), input.const_data_ptr(), out.mutable_data_ptr(), g.numel(),
+                      ste, c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,
+                       const LsqArgs& args) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  const auto s = step.to(x.scalar_type()).contiguous();
+  const auto b = offset.defined() ? offset.to(x.scalar_type()).contiguous() : at::Tensor();
+  auto out = at::empty_like(input);
+  launch_lsq_forward(dtype_of(input), input.const_data_ptr(), s.const_data_ptr(), ptr_or_null(b),
+                     out.mutable_data_ptr(), lsq_launch(input, s, args), c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                            const at::Tensor& step, const at::Tensor& offset,
+                                                            const LsqArgs& args) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  const auto g = grad.contiguous().to(x.scalar_type());
+  const auto s = step.to(x.scalar_type()).contiguous();
+  const auto b = offset.defined() ? offset.to(x.scalar_type()).contiguous() : at::Tensor();
+  auto grad_input = at::empty_like(input);
+  auto terms = at::empty({b.defined() ? 2 : 1, input.numel()}, input.options().dtype(at::kFloat));
+  const auto launch = lsq_launch(input, s, args);
+  launch_lsq_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), s.const_data_ptr(),
+                      ptr_or_null(b), grad_input.mutable_data_ptr(), terms[0].mutable_data_ptr<float>(),
+                      b.defined() ? terms[1].mutable_data_ptr<float>() : nullptr, launch,
+                      c10::cuda::getCurrentCUDAStream());
+  // [terms, outer, channels, inner] -> per-channel sums.
+  auto sums = terms.view({terms.size(0), -1, launch.channels, launch.inner}).sum({1, 3}, false, at::kDouble);
+  auto grad_step = sums[0].to(step.scalar_type()).reshape(step.sizes());
+  auto grad_offset = b.defined() ? sums[1].to(offset.scalar_type()).reshape(offset.sizes()) : at::Tensor();
+  return {grad_input, grad_step, grad_offset};
+}
+
+}  // namespace lowbit::kernels::cuda

@@ -1,0 +1,30 @@
+#pragma once
+// Learned step size quantization (LSQ, Esser et al. ICLR 2020) and its asymmetric form with a
+// learnable offset (LSQ+, Bhalgat et al. CVPRW 2020):
+//   v_hat = round(clamp((v - beta)/s, -Q_N, Q_P)) * s + beta
+//   signed b-bit:   Q_N = 2^(b-1), Q_P = 2^(b-1) - 1;   unsigned b-bit: Q_N = 0, Q_P = 2^b - 1
+// Backward (u = (v - beta)/s):
+//   dL/dv    = G * 1[-Q_N <= u <= Q_P]
+//   dL/ds    = g * sum G * (round(u) - u inside, -Q_N below, Q_P above)
+//   dL/dbeta = g * sum G * 1[u outside]
+// with the gradient scale g = 1/sqrt(N * Q_P) applied to s and beta. `step` (and `offset`) hold
+// one value, or one per slice along `channel_dim`. Fused CPU/CUDA kernels: csrc/kernels/lsq.h.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace lowbit::ops {
+
+struct LsqRange {
+  int64_t qn, qp;
+};
+
+// The integer range of a b-bit code, b in [1, 32].
+LsqRange lsq_range(int64_t bits, bool is_signed);
+
+// `offset` may be an undefined tensor (plain LSQ).
+at::Tensor lsq_quantize(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset, LsqRange range,
+                        double grad_scale, int64_t channel_dim = 0);
+
+}  // namespace lowbit::ops

@@ -1,0 +1,44 @@
+#pragma once
+// Element-wise LSQ / LSQ+ arithmetic shared by the CPU and CUDA kernels (no LibTorch needed).
+//   u = (v - beta) / s,  v_hat = round(clamp(u, -Q_N, Q_P)) * s + beta
+//   d v_hat / d v    = 1[-Q_N <= u <= Q_P]
+//   d v_hat / d s    = round(u) - u inside, -Q_N below, Q_P above    (Esser et al. 2020, eq. 3)
+//   d v_hat / d beta = 0 inside, 1 outside                             (Bhalgat et al. 2020)
+// round() is round-half-to-even, as torch::round.
+
+#include <lowbit/csrc/ops/ste.h>
+
+#include <cmath>
+
+namespace lowbit::ops {
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline T lsq_round(T u) {
+#if defined(__CUDA_ARCH__)
+  return rint(u);
+#else
+  return std::nearbyint(u);
+#endif
+}
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline T lsq_forward_value(T v, T step, T offset, T qn, T qp) {
+  T u = (v - offset) / step;
+  u = u < -qn ? -qn : (u > qp ? qp : u);
+  return lsq_round(u) * step + offset;
+}
+
+template <typename T>
+struct LsqGrads {
+  T input, step, offset;
+};
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline LsqGrads<T> lsq_backward_value(T grad, T v, T step, T offset, T qn, T qp) {
+  const T u = (v - offset) / step;
+  if (u < -qn) return {T(0), grad * -qn, grad};
+  if (u > qp) return {T(0), grad * qp, grad};
+  return {grad, grad * (lsq_round(u) - u), T(0)};
+}
+
+}  // namespace lowbit::ops

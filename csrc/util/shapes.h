@@ -1,0 +1,18 @@
+#pragma once
+// Broadcasting of per-channel state.
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace lowbit::util {
+
+// `values` (any shape holding C numbers) reshaped to [1, C, 1, ...] with `ndim` dims, so it
+// broadcasts along dim 1 of an ndim-dimensional activation ([N, C] or [N, C, H, W]).
+inline at::Tensor channel_view(const at::Tensor& values, int64_t ndim) {
+  std::vector<int64_t> shape(ndim, 1);
+  shape[1] = values.numel();
+  return values.view(shape);
+}
+
+}  // namespace lowbit::util

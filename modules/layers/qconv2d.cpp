@@ -1,0 +1,57 @@
+#include <lowbit/modules/layers/qconv2d.h>
+
+#include <lowbit/modules/layers/quantized_weights.h>
+
+#include <torch/nn/functional/conv.h>
+
+#include <sstream>
+
+namespace lowbit::layers {
+
+QConv2dImpl::QConv2dImpl(QConv2dOptions options_) : options(std::move(options_)) { reset(); }
+
+void QConv2dImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK_VALUE(o.in_channels() > 0 && o.out_channels() > 0 && o.groups() > 0,
+                    "QConv2d: in_channels, out_channels and groups must be positive, got ", o.in_channels(), ", ",
+                    o.out_channels(), ", ", o.groups());
+  TORCH_CHECK_VALUE(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, "QConv2d(",
+                    o.in_channels(), "->", o.out_channels(), "): groups ", o.groups(),
+                    " must divide both channel counts");
+  weight = register_parameter(
+      "weight", torch::empty({o.out_channels(), o.in_channels() / o.groups(), (*o.kernel_size())[0],
+                              (*o.kernel_size())[1]}));
+  bias = o.bias() ? register_parameter("bias", torch::empty({o.out_channels()})) : torch::Tensor();
+  reset_parameters();
+  std::tie(weight_quantizer, input_quantizer) =
+      adopt_quantizers(*this, describe(*this), o.weight_quantizer(), o.input_quantizer());
+}
+
+void QConv2dImpl::reset_parameters() { init_like_torch(weight, bias); }
+
+torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
+  TORCH_CHECK(input.dim() == 4 && input.size(1) == options.in_channels(), describe(*this),
+              ": expected input [N, ", options.in_channels(), ", H, W], got shape ", input.sizes());
+  namespace F = torch::nn::functional;
+  return F::conv2d(input_quantizer(input), weight_quantizer(weight),
+                   F::Conv2dFuncOptions()
+                       .bias(bias)
+                       .stride(options.stride())
+                       .padding(options.padding())
+                       .dilation(options.dilation())
+                       .groups(options.groups()));
+}
+
+void QConv2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "lowbit::layers::QConv2d(" << options.in_channels() << ", " << options.out_channels()
+         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride() << ")";
+}
+
+std::string describe(const QConv2dImpl& conv) {
+  std::ostringstream s;
+  s << "QConv2d(" << conv.options.in_channels() << "->" << conv.options.out_channels() << ", "
+    << (*conv.options.kernel_size())[0] << "x" << (*conv.options.kernel_size())[1] << ")";
+  return s.str();
+}
+
+}  // namespace lowbit::layers

@@ -1,0 +1,31 @@
+#include <lowbit/modules/layers/quantized_weights.h>
+
+#include <torch/nn/init.h>
+
+#include <cmath>
+
+namespace lowbit::layers {
+
+void init_like_torch(torch::Tensor& weight, torch::Tensor& bias) {
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const auto fan_in = std::get<0>(torch::nn::init::_calculate_fan_in_and_fan_out(weight));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    torch::nn::init::uniform_(bias, -bound, bound);
+  }
+}
+
+std::pair<quant::Quantizer, quant::Quantizer> adopt_quantizers(torch::nn::Module& layer, const std::string& layer_name,
+                                                               const quant::Quantizer& weight_prototype,
+                                                               const quant::Quantizer& input_prototype) {
+  auto weight_quantizer = layer.register_module("weight_quantizer", quant::adopt(weight_prototype));
+  auto input_quantizer = layer.register_module("input_quantizer", quant::adopt(input_prototype));
+  try {
+    weight_quantizer->check_shape(layer.named_parameters(false)["weight"].sizes());
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, layer_name, ": weight quantizer: ", e.msg());
+  }
+  return {weight_quantizer, input_quantizer};
+}
+
+}  // namespace lowbit::layers

@@ -1,0 +1,24 @@
+#include <lowbit/modules/quant/dorefa.h>
+
+#include <lowbit/csrc/ops/dorefa.h>
+#include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/quant/registry.h>
+
+namespace lowbit::quant {
+
+DorefaImpl::DorefaImpl(DorefaOptions options) : QuantizerCloneable("lowbit::quant::Dorefa"), options(options) {
+  TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 32, "dorefa: bits must be in [1, 32], got ",
+                    options.bits());
+}
+
+torch::Tensor DorefaImpl::forward(const torch::Tensor& x) {
+  return options.target() == DorefaTarget::Weight ? ops::dorefa_weight(x, options.bits())
+                                                  : ops::dorefa_activation(x, options.bits());
+}
+
+LOWBIT_REGISTER_QUANTIZER(dorefa, [](ParamReader& p) {
+  const auto target = util::choose("dorefa target", p.get<std::string>("target", "weight"), {"weight", "activation"});
+  return Quantizer(Dorefa(DorefaOptions(p.require<int64_t>("bits")).target(static_cast<DorefaTarget>(target))));
+});
+
+}  // namespace lowbit::quant

@@ -1,0 +1,113 @@
+#include <lowbit/modules/quant/lsq.h>
+
+#include <lowbit/csrc/ops/lsq.h>
+#include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/quant/registry.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace lowbit::quant {
+namespace {
+
+const std::vector<std::string> kInitNames = {"mean_abs", "three_sigma", "min_max"};
+
+// Dims to reduce over for per-channel statistics: all but channel_dim.
+std::vector<int64_t> reduce_dims(const torch::Tensor& x, const LsqOptions& options) {
+  std::vector<int64_t> dims;
+  const int64_t channel_dim = options.per_channel() ? c10::maybe_wrap_dim(options.channel_dim(), x.dim()) : -1;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d != channel_dim) dims.push_back(d);
+  }
+  return dims;
+}
+
+}  // namespace
+
+LsqImpl::LsqImpl(LsqOptions options_) : QuantizerCloneable("lowbit::quant::Lsq"), options(std::move(options_)) {
+  TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 32, "lsq: bits must be in [1, 32], got ", options.bits());
+  TORCH_CHECK_VALUE(!(options.is_signed() && options.bits() == 1),
+                    "lsq: a signed 1-bit code has no positive level (Q_P = 0); use bits >= 2, signed: false, or a "
+                    "binary quantizer such as 'sign'");
+  TORCH_CHECK_VALUE(options.per_channel() ? options.channels() >= 1 : options.channels() == 1,
+                    "lsq: channels must be >= 1 with per_channel, and 1 (the default) without; got ", options.channels());
+  reset();
+}
+
+void LsqImpl::reset() {
+  const int64_t n = options.per_channel() ? options.channels() : 1;
+  step = register_parameter("step", torch::ones({n}));
+  offset = options.offset() ? register_parameter("offset", torch::zeros({n})) : torch::Tensor();
+  initialized = register_buffer("initialized", torch::zeros({}, torch::kBool));
+}
+
+void LsqImpl::check_shape(c10::IntArrayRef shape) const {
+  if (!options.per_channel()) return;
+  const auto dim = options.channel_dim();
+  TORCH_CHECK(dim >= -static_cast<int64_t>(shape.size()) && dim < static_cast<int64_t>(shape.size()),
+              "lsq: channel_dim ", dim, " is out of range for input shape ", shape);
+  const auto wanted = shape[c10::maybe_wrap_dim(dim, shape.size())];
+  TORCH_CHECK(wanted == step.size(0), "lsq per-channel step has shape ", step.sizes(), ", expected [", wanted,
+              "] for input shape ", shape, " (channel_dim ", dim, ")");
+}
+
+void LsqImpl::initialize_from(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  const auto range = ops::lsq_range(options.bits(), options.is_signed());
+  const auto v = x.detach().to(step.scalar_type());
+  const auto dims = reduce_dims(v, options);
+  torch::Tensor new_step, new_offset = torch::zeros_like(step);
+  switch (options.init()) {
+    case LsqInit::MeanAbs:
+      new_step = 2 * v.abs().mean(dims) / std::sqrt(static_cast<double>(range.qp));
+      break;
+    case LsqInit::ThreeSigma: {
+      const auto mu = v.mean(dims), sigma = v.std(dims, /*unbiased=*/false);
+      new_step = torch::max((mu - 3 * sigma).abs(), (mu + 3 * sigma).abs()) / std::ldexp(1.0, options.bits() - 1);
+      break;
+    }
+    case LsqInit::MinMax: {
+      const auto lo = v.amin(dims), hi = v.amax(dims);
+      new_step = (hi - lo) / static_cast<double>(range.qn + range.qp);
+      new_offset = lo + static_cast<double>(range.qn) * new_step;
+      break;
+    }
+  }
+  step.copy_(new_step.clamp_min(1e-8).reshape(step.sizes()));
+  if (offset.defined()) offset.copy_(new_offset.reshape(offset.sizes()));
+  initialized.fill_(true);
+}
+
+torch::Tensor LsqImpl::forward(const torch::Tensor& x) {
+  check_shape(x.sizes());
+  if (!known_initialized_ && !initialized.item<bool>()) initialize_from(x);
+  known_initialized_ = true;
+  const auto range = ops::lsq_range(options.bits(), options.is_signed());
+  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(x.numel()) * static_cast<double>(range.qp));
+  return ops::lsq_quantize(x, step, offset, range, grad_scale, options.per_channel() ? options.channel_dim() : 0);
+}
+
+void LsqImpl::pretty_print(std::ostream& stream) const {
+  stream << "lowbit::quant::Lsq(bits=" << options.bits() << ", signed=" << options.is_signed()
+         << ", per_channel=" << options.per_channel() << ", offset=" << options.offset() << ")";
+}
+
+namespace {
+
+Quantizer make_lsq(ParamReader& p, bool offset, bool is_signed, const std::string& init) {
+  return Lsq(LsqOptions(p.require<int64_t>("bits"))
+                 .is_signed(p.get<bool>("signed", is_signed))
+                 .per_channel(p.get<bool>("per_channel", false))
+                 .channels(p.get<int64_t>("channels", 1))
+                 .channel_dim(p.get<int64_t>("channel_dim", 0))
+                 .offset(p.get<bool>("offset", offset))
+                 .init(static_cast<LsqInit>(util::choose("lsq init", p.get<std::string>("init", init), kInitNames))));
+}
+
+}  // namespace
+
+LOWBIT_REGISTER_QUANTIZER(lsq, [](ParamReader& p) { return make_lsq(p, false, true, "mean_abs"); });
+LOWBIT_REGISTER_QUANTIZER(lsq_plus, [](ParamReader& p) { return make_lsq(p, true, false, "min_max"); });
+
+}  // namespace lowbit::quant

@@ -1,0 +1,54 @@
+#pragma once
+// LSQ (Esser et al. 2020) and LSQ+ (Bhalgat et al. 2020) k-bit quantizers with a learnable step
+// (and, for LSQ+, offset), per tensor or per channel; the op and its gradients are in
+// csrc/ops/lsq.h. The step is initialised from the first tensor the quantizer sees:
+//   mean_abs    : s = 2 mean|v| / sqrt(Q_P)                        (LSQ)
+//   three_sigma : s = max(|mu - 3 sigma|, |mu + 3 sigma|) / 2^(b-1)  (LSQ+ weights)
+//   min_max     : s = (max - min) / (Q_N + Q_P), beta = min + Q_N s  (LSQ+ activations)
+// Gradient scale g = 1/sqrt(N Q_P) with N = numel of the quantized tensor (the whole batch for
+// activations, as the Q-ViT code; the LSQ paper counts features per sample).
+// Registry: {name: lsq, bits, signed: true, per_channel: false, channels, channel_dim: 0,
+//            offset: false, init: mean_abs}; {name: lsq_plus, ...} has offset: true,
+//            signed: false, init: min_max as defaults.
+// State: `step` ([1] or [channels]), `offset` (LSQ+), `initialized` (buffer).
+
+#include <lowbit/modules/quant/quantizer.h>
+
+#include <torch/arg.h>
+
+namespace lowbit::quant {
+
+enum class LsqInit { MeanAbs, ThreeSigma, MinMax };
+
+struct LsqOptions {
+  LsqOptions(int64_t bits) : bits_(bits) {}  // NOLINT: implicit, as torch's options
+  TORCH_ARG(int64_t, bits);
+  TORCH_ARG(bool, is_signed) = true;
+  TORCH_ARG(bool, per_channel) = false;
+  // Number of steps when per_channel: the size of the input along channel_dim.
+  TORCH_ARG(int64_t, channels) = 1;
+  TORCH_ARG(int64_t, channel_dim) = 0;
+  TORCH_ARG(bool, offset) = false;
+  TORCH_ARG(LsqInit, init) = LsqInit::MeanAbs;
+};
+
+class LsqImpl : public QuantizerCloneable<LsqImpl> {
+ public:
+  explicit LsqImpl(LsqOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x) override;
+  void check_shape(c10::IntArrayRef shape) const override;
+  void pretty_print(std::ostream& stream) const override;
+
+  // Sets step (and offset) from `x` by options.init, and marks the quantizer initialised.
+  void initialize_from(const torch::Tensor& x);
+
+  LsqOptions options;
+  torch::Tensor step, offset, initialized;
+
+ private:
+  bool known_initialized_ = false;  // mirrors `initialized` to spare a device sync per forward
+};
+TORCH_MODULE(Lsq);
+
+}  // namespace lowbit::quant

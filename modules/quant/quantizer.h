@@ -1,0 +1,68 @@
+#pragma once
+// The common interface of quantizers: a torch::nn::Module mapping a tensor to its quantized
+// value, with its learnable state (scales, thresholds, offsets) registered by name so that
+// torch::save / torch::load round-trip it. Layers hold quantizers as child modules through the
+// `Quantizer` holder; concrete quantizers derive from QuantizerCloneable<Self>.
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+
+namespace lowbit::quant {
+
+class QuantizerImpl : public torch::nn::Module {
+ public:
+  explicit QuantizerImpl(std::string name) : torch::nn::Module(std::move(name)) {}
+
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+
+  // Throws, naming the mismatch, if this quantizer's per-channel state cannot apply to a tensor
+  // of `shape`. Layers call it when they adopt a quantizer.
+  virtual void check_shape(c10::IntArrayRef shape) const { (void)shape; }
+
+  // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
+  virtual void reset() = 0;
+};
+
+// Copies the values of every parameter and buffer of `from` into the same-named ones of `to`.
+void copy_state(const torch::nn::Module& from, torch::nn::Module& to, const std::optional<torch::Device>& device);
+
+// Deep copy for quantizers, as torch::nn::Cloneable gives other modules (which a QuantizerImpl
+// cannot use: Cloneable derives from Module itself). The copy is built from the original's
+// options, so every quantizer has an `options` member and a constructor taking it.
+template <typename Derived>
+class QuantizerCloneable : public QuantizerImpl {
+ public:
+  using QuantizerImpl::QuantizerImpl;
+
+  std::shared_ptr<torch::nn::Module> clone(const std::optional<torch::Device>& device = std::nullopt) const override {
+    auto copy = std::make_shared<Derived>(static_cast<const Derived&>(*this).options);
+    copy_state(*this, *copy, device);
+    return copy;
+  }
+
+ private:
+  // Called by a parent's clone() on the child that its reset() re-created.
+  void clone_(torch::nn::Module& other, const std::optional<torch::Device>& device) final {
+    copy_state(other, *this, device);
+  }
+};
+
+// Holder of any quantizer: `Quantizer q = Lsq(LsqOptions(4));` or `quant::make("lsq", params)`.
+// Conversions are implicit, as between TORCH_MODULE holders and their shared_ptrs.
+class Quantizer : public torch::nn::ModuleHolder<QuantizerImpl> {
+ public:
+  Quantizer(std::nullptr_t) : ModuleHolder(nullptr) {}  // NOLINT
+  Quantizer(std::shared_ptr<QuantizerImpl> impl) : ModuleHolder(std::move(impl)) {}  // NOLINT
+  template <typename Impl, typename = std::enable_if_t<std::is_base_of_v<QuantizerImpl, Impl>>>
+  Quantizer(const torch::nn::ModuleHolder<Impl>& holder)  // NOLINT
+      : ModuleHolder(std::shared_ptr<QuantizerImpl>(holder.ptr())) {}
+};
+
+// A deep copy of `prototype` for a layer to own, or the identity quantizer when it is empty.
+Quantizer adopt(const Quantizer& prototype);
+
+}  // namespace lowbit::quant

@@ -1,0 +1,31 @@
+#pragma once
+// Quantizers by name, so that a recipe's `weight_quantizer: {name: lsq, bits: 4}` and a C++
+// user's `quant::make("lsq", {{"bits", 4}})` reach the same constructor. Each quantizer's .cpp
+// registers its factory with LOWBIT_REGISTER_QUANTIZER; factories read their options through a
+// ParamReader, so an unknown or mistyped option is an error that names it.
+
+#include <lowbit/csrc/util/params.h>
+#include <lowbit/modules/quant/quantizer.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lowbit::quant {
+
+using Factory = std::function<Quantizer(ParamReader&)>;
+
+// Registers `factory` under `name`; a name registered twice is a programming error (throws).
+bool register_quantizer(const std::string& name, Factory factory);
+
+// Builds the quantizer `name` from `params`; throws on an unknown name (with a suggestion) and
+// on unknown, mistyped or out-of-range options.
+Quantizer make(const std::string& name, const Params& params = {});
+
+// The registered names, sorted.
+std::vector<std::string> registered_quantizers();
+
+}  // namespace lowbit::quant
+
+#define LOWBIT_REGISTER_QUANTIZER(name, factory) \
+  static const bool lowbit_quantizer_registered_##name = ::lowbit::quant::register_quantizer(#name, factory)

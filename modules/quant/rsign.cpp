@@ -1,0 +1,30 @@
+#include <lowbit/modules/quant/rsign.h>
+
+#include <lowbit/csrc/ops/sign.h>
+#include <lowbit/csrc/util/shapes.h>
+#include <lowbit/modules/quant/registry.h>
+
+#include <torch/torch.h>
+
+namespace lowbit::quant {
+
+RSignImpl::RSignImpl(RSignOptions options) : QuantizerCloneable("lowbit::quant::RSign"), options(options) {
+  TORCH_CHECK_VALUE(options.channels() >= 1, "rsign: channels must be >= 1, got ", options.channels());
+  reset();
+}
+
+void RSignImpl::reset() { bias = register_parameter("bias", torch::zeros({1, options.channels(), 1, 1})); }
+
+void RSignImpl::check_shape(c10::IntArrayRef shape) const {
+  TORCH_CHECK(shape.size() >= 2 && shape[1] == options.channels(), "rsign threshold has ", options.channels(),
+              " channels, but the input shape is ", shape, " (channels along dim 1)");
+}
+
+torch::Tensor RSignImpl::forward(const torch::Tensor& x) {
+  check_shape(x.sizes());
+  return ops::sign(x + util::channel_view(bias, x.dim()), ops::Ste::ApproxSign);
+}
+
+LOWBIT_REGISTER_QUANTIZER(rsign, [](ParamReader& p) { return Quantizer(RSign(p.require<int64_t>("channels"))); });
+
+}  // namespace lowbit::quant

@@ -1,0 +1,29 @@
+#pragma once
+// XNOR-Net weight binarization: W_b = alpha_o sign(W), alpha_o = mean |W_o| per output channel,
+// with the scale gradient chosen by ScaleGrad (csrc/ops/scaled_sign.h):
+//   xnor (default, the XNOR-Net paper), detached (Bi-Real Net / ReActNet PyTorch code),
+//   magnitude_aware (Bi-Real Net paper).
+// Registry: {name: xnor, scale_grad: xnor | detached | magnitude_aware}.
+
+#include <lowbit/csrc/ops/scaled_sign.h>
+#include <lowbit/modules/quant/quantizer.h>
+
+#include <torch/arg.h>
+
+namespace lowbit::quant {
+
+struct XnorOptions {
+  TORCH_ARG(ops::ScaleGrad, scale_grad) = ops::ScaleGrad::Xnor;
+};
+
+class XnorImpl : public QuantizerCloneable<XnorImpl> {
+ public:
+  explicit XnorImpl(XnorOptions options = {});
+  void reset() override {}
+  torch::Tensor forward(const torch::Tensor& w) override;
+  void check_shape(c10::IntArrayRef shape) const override;
+  XnorOptions options;
+};
+TORCH_MODULE(Xnor);
+
+}  // namespace lowbit::quant
