@@ -1,0 +1,88 @@
+// Forward + backward time of every quantizer on a 64x256x56x56 activation and a 512x512x3x3
+// weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run.
+//   build/bench/quantizers_bench [--device cuda] [--repeats N]
+#include <lowbit/lowbit.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Subject {
+  std::string label, quantizer;
+  lowbit::Params params;
+  bool activation;  // else weight
+};
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// Median seconds of `repeats` runs of fn after one warm-up run.
+double median_seconds(const std::function<void()>& fn, int repeats, const torch::Device& device) {
+  fn();
+  synchronize(device);
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    synchronize(device);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
+  return times[repeats / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  torch::Device device(torch::kCPU);
+  int repeats = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--device") device = torch::Device(argv[i + 1]);
+    else if (flag == "--repeats") repeats = std::stoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--device cpu|cuda] [--repeats N]\n", argv[0]);
+      return 2;
+    }
+  }
+  torch::manual_seed(0);
+  const auto activation = torch::randn({64, 256, 56, 56}, device);
+  const auto weight = torch::randn({512, 512, 3, 3}, device) * 0.05;
+  const std::vector<Subject> subjects = {
+      {"sign (clipped)", "sign", {{"ste", "clipped"}}, true},
+      {"sign (approx)", "sign", {{"ste", "approx"}}, true},
+      {"rsign", "rsign", {{"channels", 256}}, true},
+      {"lsq 4-bit unsigned", "lsq", {{"bits", 4}, {"signed", false}}, true},
+      {"lsq_plus 4-bit", "lsq_plus", {{"bits", 4}}, true},
+      {"dorefa act 2-bit", "dorefa", {{"bits", 2}, {"target", "activation"}}, true},
+      {"xnor", "xnor", {}, false},
+      {"ternary", "ternary", {}, false},
+      {"lsq 2-bit per-channel", "lsq", {{"bits", 2}, {"per_channel", true}, {"channels", 512}}, false},
+      {"dorefa weight 2-bit", "dorefa", {{"bits", 2}}, false},
+  };
+
+  std::printf("device %s, median of %d runs, forward+backward / copy of the same tensor\n",
+              device.str().c_str(), repeats);
+  std::printf("%-24s %-18s %12s %12s %8s\n", "quantizer", "tensor", "quant ms", "copy ms", "ratio");
+  for (const auto* tensor : {&activation, &weight}) {
+    const bool is_activation = tensor == &activation;
+    const double copy = median_seconds([&] { (void)tensor->clone(); }, repeats, device);
+    for (const auto& s : subjects) {
+      if (s.activation != is_activation) continue;
+      auto q = lowbit::quant::make(s.quantizer, s.params);
+      q->to(device);
+      const auto input = tensor->detach().requires_grad_(true);
+      const auto upstream = torch::ones_like(*tensor);
+      const double t = median_seconds([&] { q(input).backward(upstream); }, repeats, device);
+      std::printf("%-24s %-18s %12.2f %12.2f %8.2f\n", s.label.c_str(), is_activation ? "64x256x56x56" : "512x512x3x3",
+                  t * 1e3, copy * 1e3, t / copy);
+    }
+  }
+  return 0;
+}

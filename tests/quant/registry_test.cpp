@@ -1,0 +1,75 @@
+#include <lowbit/modules/quant/registry.h>
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+using lowbit::quant::make;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.msg();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(QuantizerRegistry, ListsEveryQuantizer) {
+  const std::vector<std::string> expected = {"dorefa", "identity", "lsq", "lsq_plus", "rsign", "sign", "ternary", "xnor"};
+  EXPECT_EQ(lowbit::quant::registered_quantizers(), expected);
+}
+
+TEST(QuantizerRegistry, UnknownNameSuggestsClosest) {
+  const auto msg = error_of([] { make("rsing", {{"channels", 4}}); });
+  EXPECT_NE(msg.find("unknown quantizer 'rsing' (did you mean 'rsign'?)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected one of dorefa, identity"), std::string::npos) << msg;
+}
+
+TEST(QuantizerRegistry, UnknownOptionNamesIt) {
+  const auto msg = error_of([] { make("lsq", {{"bits", 4}, {"per_chanel", true}}); });
+  EXPECT_NE(msg.find("quantizer 'lsq': unknown option 'per_chanel' (did you mean 'per_channel'?)"), std::string::npos)
+      << msg;
+}
+
+TEST(QuantizerRegistry, WrongTypeNamesOptionAndValue) {
+  const auto msg = error_of([] { make("lsq", {{"bits", "four"}}); });
+  EXPECT_NE(msg.find("quantizer 'lsq': option 'bits' expects an integer, got string 'four'"), std::string::npos) << msg;
+}
+
+TEST(QuantizerRegistry, MissingRequiredOption) {
+  const auto msg = error_of([] { make("dorefa"); });
+  EXPECT_NE(msg.find("quantizer 'dorefa': missing option 'bits'"), std::string::npos) << msg;
+}
+
+TEST(QuantizerRegistry, BitWidthOutOfRange) {
+  for (const std::string name : {"lsq", "lsq_plus", "dorefa"}) {
+    for (int64_t bits : {0, 33}) {
+      const auto msg = error_of([&] { make(name, {{"bits", bits}}); });
+      EXPECT_NE(msg.find("bits must be in [1, 32], got " + std::to_string(bits)), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST(QuantizerRegistry, SignedOneBitLsqHasNoPositiveLevel) {
+  const auto msg = error_of([] { make("lsq", {{"bits", 1}}); });
+  EXPECT_NE(msg.find("signed 1-bit code has no positive level"), std::string::npos) << msg;
+}
+
+TEST(QuantizerRegistry, BadEnumValues) {
+  EXPECT_NE(error_of([] { make("sign", {{"ste", "clip"}}); }).find("did you mean 'clipped'"), std::string::npos);
+  EXPECT_NE(error_of([] { make("ternary", {{"delta", -1.0}}); }).find("delta must be > 0"), std::string::npos);
+  EXPECT_NE(error_of([] { make("lsq", {{"bits", 4}, {"init", "minmax"}}); }).find("did you mean 'min_max'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { make("dorefa", {{"bits", 2}, {"target", "weights"}}); }).find("did you mean 'weight'"),
+            std::string::npos);
+}
+
+TEST(QuantizerRegistry, IntegerAcceptedWhereNumberExpected) {
+  auto q = make("ternary", {{"delta", 1}});
+  EXPECT_EQ(q->name(), "lowbit::quant::Ternary");
+}
