@@ -24,10 +24,14 @@ if(TARGET torch_cuda AND LOWBIT_HAVE_NVCC)
 endif()
 message(STATUS "lowbit: nvcc found: ${LOWBIT_HAVE_NVCC}; CUDA kernels linked: ${LOWBIT_WITH_CUDA}")
 
-# Executables reuse the library's precompiled header, which needs the same code model: -fPIC
-# rather than the -fPIE that executables get by default.
+# Without FP traps GCC may if-convert the compares of the element-wise kernels (|x| <= 1 ? ..)
+# and vectorise them: 16x faster on random data. lowbit never relies on FP exceptions.
+set(LOWBIT_CXX_CODEGEN_FLAGS -fno-trapping-math)
+
+# Executables reuse the library's precompiled header, which needs the same code generation
+# flags, and the same code model: -fPIC rather than the -fPIE executables get by default.
 function(lowbit_reuse_pch target)
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
-  target_compile_options(${target} PRIVATE -fPIC)
+  target_compile_options(${target} PRIVATE -fPIC ${LOWBIT_CXX_CODEGEN_FLAGS})
   target_precompile_headers(${target} REUSE_FROM lowbit)
 endfunction()
