@@ -122,7 +122,7 @@ TEST(Lsq, RoundsHalfToEvenLikeTorchAtEveryMagnitude) {
   // Step 1, 32-bit signed range: the quantizer is round(); the CPU kernel rounds without libm.
   for (auto dtype : {torch::kFloat, torch::kDouble}) {
     auto x = torch::cat({torch::arange(-20.5, 20.5, 0.25, dtype),
-                         torch::tensor({4194303.5, 8388607.5, 8388609.0, 1e9 + 0.5, -3e9}, dtype)});
+                         torch::tensor({4194303.5, 8388607.5, 8388609.0, 1e9 + 0.5, -2e9}, dtype)});
     const auto y = lowbit::ops::lsq_quantize(x, torch::ones({1}, dtype), {}, lowbit::ops::lsq_range(32, true), 1.0);
     EXPECT_TRUE(torch::equal(y, torch::round(x))) << dtype;
   }
