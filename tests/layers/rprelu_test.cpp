@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 using lowbit::layers::RPReLU;
 
 TEST(RPReLU, ShiftsSlopesAndShiftsAgain) {
@@ -46,6 +48,20 @@ TEST(RPReLU, GradientsMatchFiniteDifferences) {
     EXPECT_TRUE(torch::allclose(param.grad(), lowbit::testing::numerical_gradient(as_function, param), 1e-6, 1e-6))
         << p.key();
   }
+}
+
+TEST(RPReLU, SaveLoadRoundTrip) {
+  RPReLU act(3);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : act->parameters()) p.add_(torch::randn_like(p));
+  }
+  const auto x = torch::randn({2, 3, 4, 4});
+  std::stringstream stream;
+  torch::save(act, stream);
+  RPReLU restored(3);
+  torch::load(restored, stream);
+  EXPECT_TRUE(torch::equal(restored(x), act(x)));
 }
 
 TEST(RPReLU, WrongChannelCountIsRejected) {
