@@ -1,0 +1,41 @@
+#include "support/temp_dir.h"
+
+#include <c10/util/Exception.h>
+#include <zlib.h>
+
+#include <ftw.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+namespace lowbit::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/lowbit-test-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  TORCH_CHECK(::mkdtemp(buffer.data()) != nullptr, "mkdtemp(", pattern, ") failed");
+  path_ = buffer.data();
+}
+
+TempDir::~TempDir() {
+  ::nftw(
+      path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+      FTW_DEPTH | FTW_PHYS);
+}
+
+void TempDir::write(const std::string& name, const std::string& bytes, bool gzip) const {
+  if (gzip) {
+    gzFile f = gzopen(file(name).c_str(), "wb");
+    TORCH_CHECK(f != nullptr, "cannot write ", file(name));
+    gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+    gzclose(f);
+  } else {
+    std::ofstream(file(name), std::ios::binary) << bytes;
+  }
+}
+
+}  // namespace lowbit::testing
