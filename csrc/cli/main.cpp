@@ -1,11 +1,22 @@
-// The lowbit command line. Sub-commands (train, eval, summary, ...) register here as they land.
+// The lowbit command line: train, eval, quantizers. Errors in what was asked (recipe, override,
+// data path) print one message and exit with status 2 before anything is written.
+#include <lowbit/csrc/engine/checkpoint.h>
+#include <lowbit/csrc/engine/recipe.h>
+#include <lowbit/csrc/engine/recipe_error.h>
+#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/util/files.h>
 #include <lowbit/lowbit.h>
 
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
+
+#include <iomanip>
 #include <iostream>
 
 namespace {
+
+namespace engine = lowbit::engine;
 
 std::string version_text() {
   std::string text = "lowbit " LOWBIT_VERSION " (LibTorch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
@@ -15,6 +26,56 @@ std::string version_text() {
   return text;
 }
 
+// <output>/<name>, or <output>/<name>-2, -3, ... when taken; created with its parents.
+std::string new_run_dir(const engine::Recipe& recipe) {
+  ::mkdir(recipe.output.c_str(), 0755);
+  const auto base = lowbit::util::join_path(recipe.output, recipe.name);
+  for (int i = 1;; ++i) {
+    const auto dir = i == 1 ? base : base + "-" + std::to_string(i);
+    if (::mkdir(dir.c_str(), 0755) == 0) return dir;
+    if (errno != EEXIST) throw engine::RecipeError(dir + ": cannot create the run directory (" + std::strerror(errno) + ")");
+  }
+}
+
+struct TrainArgs {
+  std::string recipe = LOWBIT_DEFAULT_RECIPE;
+  std::vector<std::string> overrides;
+  std::string resume;
+};
+
+int run_train(const TrainArgs& args) {
+  const bool resume = !args.resume.empty();
+  if (resume && !args.overrides.empty()) {
+    throw engine::RecipeError("--resume continues a run exactly as recorded in its recipe.yaml; drop the --set options");
+  }
+  const auto recipe_path = resume ? lowbit::util::join_path(args.resume, "recipe.yaml") : args.recipe;
+  const auto recipe = engine::parse_recipe(recipe_path, args.overrides);
+  engine::validate(recipe);
+  if (resume) engine::read_progress(lowbit::util::join_path(args.resume, "checkpoint.pt"));
+  const auto run_dir = resume ? args.resume : new_run_dir(recipe);
+  if (!resume) std::ofstream(lowbit::util::join_path(run_dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
+  std::cout << "lowbit: training " << recipe.name << " in " << run_dir << "\n";
+  const auto result = engine::train(recipe, run_dir, resume, std::cout);
+  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps
+            << " steps; test top-1 " << std::fixed << std::setprecision(2) << result.final_eval.top1 << "%, top-5 " << result.final_eval.top5 << "% ("
+            << result.final_eval.samples << " images)\n";
+  return 0;
+}
+
+int run_eval(const std::string& recipe_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
+  const auto recipe = engine::parse_recipe(recipe_path, overrides);
+  engine::validate(recipe);
+  const auto stage = engine::read_progress(checkpoint).stage;
+  auto model = engine::build_model(recipe, std::min<size_t>(stage, recipe.stages.size() - 1));
+  engine::load_checkpoint(checkpoint, *model, nullptr);
+  const torch::Device device(recipe.device);
+  model->to(device);
+  const auto r = engine::evaluate(model, recipe, device);
+  std::cout << "test loss " << r.loss << "  top-1 " << r.top1 << "%  top-5 " << r.top5 << "%  (" << r.samples
+            << " images)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -22,18 +83,40 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", version_text);
   app.require_subcommand(0, 1);
 
+  TrainArgs train_args;
+  auto* train = app.add_subcommand("train", "Train a recipe (default: the Fashion-MNIST binary CNN)");
+  train->add_option("recipe", train_args.recipe, "recipe YAML")->capture_default_str();
+  train->add_option("--set", train_args.overrides, "override a recipe key: --set data.root=/data")->take_all();
+  train->add_option("--resume", train_args.resume, "continue the run in this directory from its checkpoint");
+
+  std::string eval_recipe, eval_checkpoint;
+  std::vector<std::string> eval_overrides;
+  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the recipe's test split");
+  eval->add_option("recipe", eval_recipe, "recipe YAML")->required();
+  eval->add_option("--checkpoint", eval_checkpoint, "checkpoint.pt of a run")->required();
+  eval->add_option("--set", eval_overrides, "override a recipe key")->take_all();
+
   auto* quantizers = app.add_subcommand("quantizers", "List the quantizers a recipe can name");
-  quantizers->callback([] {
-    for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
-  });
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (app.get_subcommands().empty()) {
-    std::cout << app.help();
+  try {
+    if (*train) return run_train(train_args);
+    if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
+    if (*quantizers) {
+      for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
+      return 0;
+    }
+  } catch (const engine::RecipeError& e) {
+    std::cerr << "lowbit: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "lowbit: error: " << e.msg() << "\n";
+    return 1;
   }
+  std::cout << app.help();
   return 0;
 }

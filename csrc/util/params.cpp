@@ -62,6 +62,14 @@ std::optional<std::string> ParamReader::optional<std::string>(const std::string&
   return v->toStringRef();
 }
 
+template <>
+std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key) {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  TORCH_CHECK_VALUE(v->isIntList(), owner_, ": option '", key, "' expects a list of integers, got ", describe(*v));
+  return v->toIntVector();
+}
+
 void ParamReader::finish() const {
   for (const auto& [key, value] : params_) {
     TORCH_CHECK_VALUE(read_.count(key), owner_, ": unknown option '", key, "'",

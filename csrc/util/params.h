@@ -21,7 +21,8 @@ class ParamReader {
   // `owner` prefixes every error, e.g. "quantizer 'lsq'".
   ParamReader(std::string owner, const Params& params);
 
-  // The value of `key`, or nullopt when absent. T is bool, int64_t, double or std::string; an
+  // The value of `key`, or nullopt when absent. T is bool, int64_t, double, std::string or
+  // std::vector<int64_t>; an
   // integer is accepted where a double is expected, nothing else is converted.
   template <typename T>
   std::optional<T> optional(const std::string& key);
@@ -57,5 +58,6 @@ template <> std::optional<bool> ParamReader::optional<bool>(const std::string& k
 template <> std::optional<int64_t> ParamReader::optional<int64_t>(const std::string& key);
 template <> std::optional<double> ParamReader::optional<double>(const std::string& key);
 template <> std::optional<std::string> ParamReader::optional<std::string>(const std::string& key);
+template <> std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key);
 
 }  // namespace lowbit

@@ -1,37 +1,27 @@
 #include <lowbit/modules/quant/registry.h>
 
-#include <lowbit/csrc/util/suggest.h>
-
-#include <map>
+#include <lowbit/csrc/util/registry.h>
 
 namespace lowbit::quant {
 namespace {
 
-std::map<std::string, Factory>& factories() {
-  static std::map<std::string, Factory> registry;
-  return registry;
+util::Registry<Factory>& registry() {
+  static util::Registry<Factory> quantizers("quantizer");
+  return quantizers;
 }
 
 }  // namespace
 
-bool register_quantizer(const std::string& name, Factory factory) {
-  TORCH_CHECK(factories().emplace(name, std::move(factory)).second, "quantizer '", name, "' registered twice");
-  return true;
-}
+bool register_quantizer(const std::string& name, Factory factory) { return registry().add(name, std::move(factory)); }
 
 Quantizer make(const std::string& name, const Params& params) {
-  auto it = factories().find(name);
-  if (it == factories().end()) util::choose("quantizer", name, registered_quantizers());  // throws
+  const auto& factory = registry().get(name);
   ParamReader reader("quantizer '" + name + "'", params);
-  auto quantizer = it->second(reader);
+  auto quantizer = factory(reader);
   reader.finish();
   return quantizer;
 }
 
-std::vector<std::string> registered_quantizers() {
-  std::vector<std::string> names;
-  for (const auto& entry : factories()) names.push_back(entry.first);
-  return names;
-}
+std::vector<std::string> registered_quantizers() { return registry().names(); }
 
 }  // namespace lowbit::quant

@@ -1,0 +1,68 @@
+#include <lowbit/csrc/engine/checkpoint.h>
+
+#include <lowbit/csrc/util/files.h>
+
+#include <torch/serialize.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdio>
+#include <mutex>
+
+namespace lowbit::engine {
+namespace {
+
+at::Tensor progress_tensor(const Progress& p) { return torch::tensor({p.stage, p.epoch, p.batch, p.step}, torch::kLong); }
+
+Progress progress_from(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("progress", t);
+  return {t[0].item<int64_t>(), t[1].item<int64_t>(), t[2].item<int64_t>(), t[3].item<int64_t>()};
+}
+
+torch::serialize::InputArchive open(const std::string& path) {
+  TORCH_CHECK(util::file_exists(path), path, ": checkpoint not found");
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  return archive;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
+                     const Progress& progress) {
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  model.save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("progress", progress_tensor(progress));
+  const auto temporary = path + ".tmp";
+  archive.save_to(temporary);
+  TORCH_CHECK(std::rename(temporary.c_str(), path.c_str()) == 0, path, ": cannot rename the new checkpoint into place");
+}
+
+Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+  auto archive = open(path);
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  model.load(model_archive);
+  if (optimizer) {
+    torch::serialize::InputArchive optimizer_archive;
+    archive.read("optimizer", optimizer_archive);
+    optimizer->load(optimizer_archive);
+  }
+  torch::Tensor rng;
+  archive.read("rng", rng);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(rng);
+  return progress_from(archive);
+}
+
+Progress read_progress(const std::string& path) {
+  auto archive = open(path);
+  return progress_from(archive);
+}
+
+}  // namespace lowbit::engine

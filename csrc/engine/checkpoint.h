@@ -1,0 +1,27 @@
+#pragma once
+// Training checkpoints: model, optimizer, the CPU generator's state and the position in the
+// recipe (stage, epoch, batch, global step), written to a temporary file and renamed into place
+// so that a crash never leaves a half-written checkpoint behind.
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <string>
+
+namespace lowbit::engine {
+
+struct Progress {
+  int64_t stage = 0, epoch = 0, batch = 0, step = 0;  // the next batch to train
+};
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
+                     const Progress& progress);
+
+// Restores what save_checkpoint wrote; the optimizer only when `optimizer` is given (its
+// parameter groups must match the saved ones).
+Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
+
+// The progress stored in a checkpoint, without loading anything else.
+Progress read_progress(const std::string& path);
+
+}  // namespace lowbit::engine

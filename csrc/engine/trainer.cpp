@@ -1,0 +1,209 @@
+#include <lowbit/csrc/engine/trainer.h>
+
+#include <lowbit/csrc/engine/checkpoint.h>
+#include <lowbit/csrc/engine/data_source.h>
+#include <lowbit/csrc/engine/optimizer.h>
+#include <lowbit/csrc/engine/recipe_error.h>
+#include <lowbit/csrc/engine/schedule.h>
+#include <lowbit/csrc/util/files.h>
+#include <lowbit/modules/models/registry.h>
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+
+namespace lowbit::engine {
+namespace {
+
+models::QuantizerChoice choice_of(const QuantizerSpec& spec) { return {spec.name, spec.params}; }
+
+torch::Device device_of(const Recipe& recipe) {
+  torch::Device device(recipe.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw RecipeError(recipe.where("device") + ": device: '" + recipe.device + "' asked for, but no CUDA device is available");
+  }
+  return device;
+}
+
+// Copies every parameter and buffer of `from` whose name and shape `to` shares (stage change).
+void copy_matching(const torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  auto source = from.named_parameters();
+  for (auto& p : to.named_parameters()) {
+    if (const auto* s = source.find(p.key()); s && s->sizes() == p.value().sizes()) p.value().copy_(*s);
+  }
+  auto source_buffers = from.named_buffers();
+  for (auto& b : to.named_buffers()) {
+    if (const auto* s = source_buffers.find(b.key()); s && s->sizes() == b.value().sizes()) b.value().copy_(*s);
+  }
+}
+
+struct Counts {
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0, samples = 0;
+  void add(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss) {
+    const auto n = labels.size(0);
+    loss_sum += loss.item<double>() * static_cast<double>(n);
+    const auto k = std::min<int64_t>(5, logits.size(1));
+    const auto top = std::get<1>(logits.topk(k, 1));
+    const auto hits = top.eq(labels.unsqueeze(1));
+    top1 += hits.select(1, 0).sum().item<int64_t>();
+    top5 += hits.any(1).sum().item<int64_t>();
+    samples += n;
+  }
+  EvalResult result() const {
+    const double n = std::max<int64_t>(1, samples);
+    return {loss_sum / n, 100.0 * top1 / n, 100.0 * top5 / n, samples};
+  }
+};
+
+class JsonlLog {
+ public:
+  explicit JsonlLog(const std::string& path) : out_(path, std::ios::app) {}
+  void write(const std::string& kind, const Progress& p, std::initializer_list<std::pair<const char*, double>> values) {
+    out_ << "{\"kind\": \"" << kind << "\", \"stage\": " << p.stage << ", \"epoch\": " << p.epoch
+         << ", \"step\": " << p.step;
+    for (const auto& [name, value] : values) out_ << ", \"" << name << "\": " << std::setprecision(8) << value;
+    out_ << "}\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
+  const auto& st = recipe.stages.at(stage);
+  const auto& weight = st.weight_quantizer ? *st.weight_quantizer : recipe.model.weight_quantizer;
+  const auto& input = st.input_quantizer ? *st.input_quantizer : recipe.model.input_quantizer;
+  models::QuantPolicy policy{choice_of(weight), choice_of(input), recipe.model.full_precision_ends};
+  try {
+    return models::make(recipe.model.name, recipe.model.params, policy);
+  } catch (const c10::Error& e) {
+    // Point at the quantizer spec the error comes from, else at the model.
+    std::string msg = e.msg(), path = recipe.model.path;
+    for (const auto& [prefix, spec] : {std::pair{models::kWeightQuantizerError, &weight},
+                                       std::pair{models::kInputQuantizerError, &input}}) {
+      if (msg.rfind(prefix, 0) == 0) {
+        msg = msg.substr(std::string(prefix).size());
+        path = spec->path;
+        for (const auto& option : spec->params) {  // the option the message names, if any
+          if (msg.find(option.first) != std::string::npos) path = spec->path + "." + option.first;
+        }
+      }
+    }
+    if (msg.rfind("unknown model", 0) == 0 || msg.rfind("unknown quantizer", 0) == 0) path += ".name";
+    throw RecipeError(recipe.where(path) + ": " + path + ": " + msg);
+  }
+}
+
+void validate(const Recipe& recipe) {
+  device_of(recipe);
+  for (size_t s = 0; s < recipe.stages.size(); ++s) build_model(recipe, s);
+  open_data(recipe, data::Split::Train);
+  open_data(recipe, data::Split::Test);
+}
+
+EvalResult evaluate(torch::nn::Sequential& model, const Recipe& recipe, const torch::Device& device) {
+  auto test = open_data(recipe, data::Split::Test);
+  torch::NoGradGuard no_grad;
+  model->eval();
+  Counts counts;
+  auto reader = test->epoch(0, 0);
+  Batch batch;
+  while (reader->next(batch)) {
+    const auto logits = model->forward(batch.images.to(device));
+    const auto labels = batch.labels.to(device);
+    counts.add(logits, labels, torch::nn::functional::cross_entropy(logits, labels));
+  }
+  return counts.result();
+}
+
+TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out) {
+  const auto device = device_of(recipe);
+  const auto checkpoint = util::join_path(run_dir, "checkpoint.pt");
+  auto train_data = open_data(recipe, data::Split::Train);
+  const int64_t batches = train_data->batches_per_epoch();
+  Progress start = resume ? read_progress(checkpoint) : Progress{};
+  JsonlLog log(util::join_path(run_dir, "metrics.jsonl"));
+  TrainResult result;
+  const auto started = std::chrono::steady_clock::now();
+
+  torch::manual_seed(recipe.seed);
+  torch::nn::Sequential previous{nullptr};
+  int64_t epochs_before = 0;  // data epochs of earlier stages, so every epoch has its own order
+  for (size_t s = 0; s < recipe.stages.size(); ++s) {
+    const auto& stage = recipe.stages[s];
+    if (static_cast<int64_t>(s) < start.stage) {
+      epochs_before += stage.epochs;
+      continue;
+    }
+    auto model = build_model(recipe, s);
+    if (previous) copy_matching(*previous, *model);
+    model->to(device);
+    auto built = make_optimizer(stage.optimizer, *model);
+    Progress p{static_cast<int64_t>(s), 0, 0, start.step};
+    if (resume && static_cast<int64_t>(s) == start.stage) {
+      p = load_checkpoint(checkpoint, *model, built.optimizer.get());
+      out << "resumed " << checkpoint << " at stage " << p.stage + 1 << ", epoch " << p.epoch + 1 << ", batch "
+          << p.batch << "\n";
+    }
+    for (; p.epoch < stage.epochs; ++p.epoch, p.batch = 0) {
+      model->train();
+      auto reader = train_data->epoch(epochs_before + p.epoch, p.batch);
+      Counts window;
+      auto window_start = std::chrono::steady_clock::now();
+      Batch batch;
+      while (reader->next(batch)) {
+        const double progress = p.epoch + static_cast<double>(p.batch) / batches;
+        set_lr_factor(built, lr_factor(stage.schedule, stage.optimizer.lr, progress, stage.epochs));
+        const auto images = batch.images.to(device), labels = batch.labels.to(device);
+        const auto logits = model->forward(images);
+        const auto loss = torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.train.label_smoothing));
+        built.optimizer->zero_grad();
+        loss.backward();
+        if (stage.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), stage.grad_clip);
+        built.optimizer->step();
+        window.add(logits.detach(), labels, loss.detach());
+        ++p.batch;
+        ++p.step;
+        if (p.batch % recipe.train.log_every == 0 || p.batch == batches) {
+          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+          const auto r = window.result();
+          const double lr = built.optimizer->param_groups()[0].options().get_lr();
+          out << stage.name << " epoch " << p.epoch + 1 << "/" << stage.epochs << " step " << p.batch << "/" << batches
+              << "  loss " << std::fixed << std::setprecision(4) << r.loss << "  top1 " << std::setprecision(2) << r.top1
+              << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
+              << std::setprecision(0) << std::fixed << r.samples / seconds << " img/s" << std::defaultfloat << std::endl;
+          log.write("train", p, {{"loss", r.loss}, {"top1", r.top1}, {"lr", lr}, {"images_per_s", r.samples / seconds}});
+          window = Counts();
+          window_start = std::chrono::steady_clock::now();
+        }
+        if (recipe.train.checkpoint_every > 0 && p.step % recipe.train.checkpoint_every == 0) {
+          save_checkpoint(checkpoint, *model, *built.optimizer, p);
+        }
+      }
+      const auto eval = evaluate(model, recipe, device);
+      out << stage.name << " epoch " << p.epoch + 1 << "/" << stage.epochs << "  test loss " << std::setprecision(4)
+          << eval.loss << "  top1 " << std::setprecision(2) << std::fixed << eval.top1 << "  top5 " << eval.top5
+          << std::defaultfloat << std::endl;
+      log.write("eval", p, {{"loss", eval.loss}, {"top1", eval.top1}, {"top5", eval.top5}});
+      result.final_eval = eval;
+      save_checkpoint(checkpoint, *model, *built.optimizer, Progress{p.stage, p.epoch + 1, 0, p.step});
+    }
+    result.steps = p.step;
+    start = Progress{static_cast<int64_t>(s) + 1, 0, 0, p.step};
+    resume = false;
+    epochs_before += stage.epochs;
+    previous = model;
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
+
+}  // namespace lowbit::engine

@@ -1,0 +1,42 @@
+#pragma once
+// Runs a recipe: its stages in order, each epoch's batches, evaluation after every epoch, and a
+// checkpoint after every epoch (and every train.checkpoint_every steps) in the run directory:
+//   <run>/recipe.yaml       the resolved recipe
+//   <run>/checkpoint.pt     the latest checkpoint (atomic replace)
+//   <run>/metrics.jsonl     one JSON record per log line and per evaluation
+// A run resumed from its checkpoint continues exactly where it stopped: batch order and
+// augmentation depend only on (seed, epoch, batch), the schedule only on the step.
+
+#include <lowbit/csrc/engine/recipe.h>
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <ostream>
+#include <string>
+
+namespace lowbit::engine {
+
+struct EvalResult {
+  double loss = 0, top1 = 0, top5 = 0;
+  int64_t samples = 0;
+};
+
+// The model of stage `stage` (the stage's quantizers where it names them). Throws RecipeError
+// pointing at the model or quantizer key on a bad option.
+torch::nn::Sequential build_model(const Recipe& recipe, size_t stage);
+
+// Checks everything a run needs (models of every stage, data) without writing anything.
+void validate(const Recipe& recipe);
+
+EvalResult evaluate(torch::nn::Sequential& model, const Recipe& recipe, const torch::Device& device);
+
+struct TrainResult {
+  EvalResult final_eval;
+  double seconds = 0;
+  int64_t steps = 0;
+};
+
+// Trains in `run_dir` (which must exist), from its checkpoint when `resume`.
+TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out);
+
+}  // namespace lowbit::engine

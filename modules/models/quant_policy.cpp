@@ -1,0 +1,41 @@
+#include <lowbit/modules/models/quant_policy.h>
+
+#include <lowbit/modules/quant/identity.h>
+#include <lowbit/modules/quant/registry.h>
+
+namespace lowbit::models {
+namespace {
+
+quant::Quantizer build(const QuantizerChoice& choice, bool is_end, bool full_precision_ends, int64_t channels,
+                       int64_t channel_dim) {
+  if (choice.name.empty() || choice.name == "identity" || (is_end && full_precision_ends)) return quant::Identity();
+  Params params = choice.params;
+  const auto per_channel = params.find("per_channel");
+  const bool needs_channels =
+      choice.name == "rsign" || (per_channel != params.end() && per_channel->second.isBool() && per_channel->second.toBool());
+  if (needs_channels && !params.count("channels")) {
+    params["channels"] = channels;
+    if (choice.name != "rsign" && !params.count("channel_dim")) params["channel_dim"] = channel_dim;
+  }
+  return quant::make(choice.name, params);
+}
+
+}  // namespace
+
+quant::Quantizer QuantPolicy::weight_quantizer(bool is_end, int64_t out_channels) const {
+  try {
+    return build(weight, is_end, full_precision_ends, out_channels, 0);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK_VALUE(false, kWeightQuantizerError, e.msg());
+  }
+}
+
+quant::Quantizer QuantPolicy::input_quantizer(bool is_end, int64_t in_channels) const {
+  try {
+    return build(input, is_end, full_precision_ends, in_channels, 1);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK_VALUE(false, kInputQuantizerError, e.msg());
+  }
+}
+
+}  // namespace lowbit::models
