@@ -1,8 +1,9 @@
-// The lowbit command line: train, eval, quantizers. Errors in what was asked (recipe, override,
+// The lowbit command line: train, eval, summary, quantizers. Errors in what was asked (recipe, override,
 // data path) print one message and exit with status 2 before anything is written.
 #include <lowbit/csrc/engine/checkpoint.h>
 #include <lowbit/csrc/engine/recipe.h>
 #include <lowbit/csrc/engine/recipe_error.h>
+#include <lowbit/csrc/engine/summary.h>
 #include <lowbit/csrc/engine/trainer.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/lowbit.h>
@@ -76,6 +77,24 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   return 0;
 }
 
+// One image of the recipe's data set.
+torch::Tensor example_input(const engine::Recipe& recipe) {
+  const auto& d = recipe.data.dataset;
+  if (d == "fashion_mnist" || d == "mnist") return torch::zeros({1, 1, 28, 28});
+  if (d == "imagenet") return torch::zeros({1, 3, recipe.data.image_size, recipe.data.image_size});
+  return torch::zeros({1, 3, 32, 32});
+}
+
+int run_summary(const std::string& recipe_path, const std::vector<std::string>& overrides) {
+  const auto recipe = engine::parse_recipe(recipe_path, overrides);
+  for (size_t s = 0; s < recipe.stages.size(); ++s) {
+    auto model = engine::build_model(recipe, s);
+    std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")\n";
+    engine::print_summary(engine::summarize(model, example_input(recipe)), std::cout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,6 +115,12 @@ int main(int argc, char** argv) {
   eval->add_option("--checkpoint", eval_checkpoint, "checkpoint.pt of a run")->required();
   eval->add_option("--set", eval_overrides, "override a recipe key")->take_all();
 
+  std::string summary_recipe = LOWBIT_DEFAULT_RECIPE;
+  std::vector<std::string> summary_overrides;
+  auto* summary = app.add_subcommand("summary", "Per layer: bits, parameters, binary and other MACs, memory");
+  summary->add_option("recipe", summary_recipe, "recipe YAML")->capture_default_str();
+  summary->add_option("--set", summary_overrides, "override a recipe key")->take_all();
+
   auto* quantizers = app.add_subcommand("quantizers", "List the quantizers a recipe can name");
 
   try {
@@ -106,6 +131,7 @@ int main(int argc, char** argv) {
   try {
     if (*train) return run_train(train_args);
     if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
+    if (*summary) return run_summary(summary_recipe, summary_overrides);
     if (*quantizers) {
       for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
       return 0;

@@ -29,7 +29,7 @@ torch::serialize::InputArchive open(const std::string& path) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                     const Progress& progress) {
+                     const Progress& progress, const Extras& extras) {
   torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
   model.save(model_archive);
   optimizer.save(optimizer_archive);
@@ -37,12 +37,14 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
   archive.write("optimizer", optimizer_archive);
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   archive.write("progress", progress_tensor(progress));
+  for (const auto& [name, tensor] : extras) archive.write("extra." + name, tensor);
   const auto temporary = path + ".tmp";
   archive.save_to(temporary);
   TORCH_CHECK(std::rename(temporary.c_str(), path.c_str()) == 0, path, ": cannot rename the new checkpoint into place");
 }
 
-Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                         Extras* extras) {
   auto archive = open(path);
   torch::serialize::InputArchive model_archive;
   archive.read("model", model_archive);
@@ -51,6 +53,11 @@ Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torc
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);
     optimizer->load(optimizer_archive);
+  }
+  if (extras) {
+    for (auto& [name, tensor] : *extras) {
+      TORCH_CHECK(archive.try_read("extra." + name, tensor), path, ": checkpoint has no '", name, "'");
+    }
   }
   torch::Tensor rng;
   archive.read("rng", rng);

@@ -6,6 +6,7 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
+#include <map>
 #include <string>
 
 namespace lowbit::engine {
@@ -14,12 +15,16 @@ struct Progress {
   int64_t stage = 0, epoch = 0, batch = 0, step = 0;  // the next batch to train
 };
 
+// Named tensors saved beside the model and optimizer (e.g. the loss scaler's state).
+using Extras = std::map<std::string, torch::Tensor>;
+
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                     const Progress& progress);
+                     const Progress& progress, const Extras& extras = {});
 
 // Restores what save_checkpoint wrote; the optimizer only when `optimizer` is given (its
-// parameter groups must match the saved ones).
-Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
+// parameter groups must match the saved ones), the extras named in `extras` when given.
+Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                         Extras* extras = nullptr);
 
 // The progress stored in a checkpoint, without loading anything else.
 Progress read_progress(const std::string& path);

@@ -2,12 +2,14 @@
 
 #include <lowbit/csrc/engine/checkpoint.h>
 #include <lowbit/csrc/engine/data_source.h>
+#include <lowbit/csrc/engine/grad_scaler.h>
 #include <lowbit/csrc/engine/optimizer.h>
 #include <lowbit/csrc/engine/recipe_error.h>
 #include <lowbit/csrc/engine/schedule.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/modules/models/registry.h>
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -39,6 +41,24 @@ void copy_matching(const torch::nn::Module& from, torch::nn::Module& to) {
     if (const auto* s = source_buffers.find(b.key()); s && s->sizes() == b.value().sizes()) b.value().copy_(*s);
   }
 }
+
+// float16 autocast on CUDA for the forward pass while alive (train.amp).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kHalf);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
 
 struct Counts {
   double loss_sum = 0;
@@ -102,7 +122,9 @@ torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
 }
 
 void validate(const Recipe& recipe) {
-  device_of(recipe);
+  if (recipe.train.amp && !device_of(recipe).is_cuda()) {
+    throw RecipeError(recipe.where("train.amp") + ": train.amp: mixed precision needs device: cuda");
+  }
   for (size_t s = 0; s < recipe.stages.size(); ++s) build_model(recipe, s);
   open_data(recipe, data::Split::Train);
   open_data(recipe, data::Split::Test);
@@ -146,9 +168,12 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
     if (previous) copy_matching(*previous, *model);
     model->to(device);
     auto built = make_optimizer(stage.optimizer, *model);
+    GradScaler scaler(recipe.train.amp);
     Progress p{static_cast<int64_t>(s), 0, 0, start.step};
     if (resume && static_cast<int64_t>(s) == start.stage) {
-      p = load_checkpoint(checkpoint, *model, built.optimizer.get());
+      Extras extras{{"scaler", scaler.state()}};
+      p = load_checkpoint(checkpoint, *model, built.optimizer.get(), &extras);
+      scaler.load_state(extras["scaler"]);
       out << "resumed " << checkpoint << " at stage " << p.stage + 1 << ", epoch " << p.epoch + 1 << ", batch "
           << p.batch << "\n";
     }
@@ -162,13 +187,21 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         const double progress = p.epoch + static_cast<double>(p.batch) / batches;
         set_lr_factor(built, lr_factor(stage.schedule, stage.optimizer.lr, progress, stage.epochs));
         const auto images = batch.images.to(device), labels = batch.labels.to(device);
-        const auto logits = model->forward(images);
-        const auto loss = torch::nn::functional::cross_entropy(
-            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.train.label_smoothing));
+        torch::Tensor logits, loss;
+        {
+          AutocastScope autocast(recipe.train.amp);
+          logits = model->forward(images);
+          loss = torch::nn::functional::cross_entropy(
+              logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.train.label_smoothing));
+        }
         built.optimizer->zero_grad();
-        loss.backward();
-        if (stage.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), stage.grad_clip);
-        built.optimizer->step();
+        scaler.scale(loss).backward();
+        if (stage.grad_clip > 0) {
+          scaler.unscale(*built.optimizer);
+          torch::nn::utils::clip_grad_norm_(model->parameters(), stage.grad_clip);
+        }
+        scaler.step(*built.optimizer);
+        scaler.update();
         window.add(logits.detach(), labels, loss.detach());
         ++p.batch;
         ++p.step;
@@ -185,7 +218,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
           window_start = std::chrono::steady_clock::now();
         }
         if (recipe.train.checkpoint_every > 0 && p.step % recipe.train.checkpoint_every == 0) {
-          save_checkpoint(checkpoint, *model, *built.optimizer, p);
+          save_checkpoint(checkpoint, *model, *built.optimizer, p, {{"scaler", scaler.state()}});
         }
       }
       const auto eval = evaluate(model, recipe, device);
@@ -194,7 +227,8 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
           << std::defaultfloat << std::endl;
       log.write("eval", p, {{"loss", eval.loss}, {"top1", eval.top1}, {"top5", eval.top5}});
       result.final_eval = eval;
-      save_checkpoint(checkpoint, *model, *built.optimizer, Progress{p.stage, p.epoch + 1, 0, p.step});
+      save_checkpoint(checkpoint, *model, *built.optimizer, Progress{p.stage, p.epoch + 1, 0, p.step},
+                      {{"scaler", scaler.state()}});
     }
     result.steps = p.step;
     start = Progress{static_cast<int64_t>(s) + 1, 0, 0, p.step};

@@ -22,6 +22,7 @@ class DorefaImpl : public QuantizerCloneable<DorefaImpl> {
   explicit DorefaImpl(DorefaOptions options);
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override;
+  int64_t bits() const override { return options.bits(); }
   DorefaOptions options;
 };
 TORCH_MODULE(Dorefa);

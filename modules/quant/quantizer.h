@@ -23,6 +23,10 @@ class QuantizerImpl : public torch::nn::Module {
   // of `shape`. Layers call it when they adopt a quantizer.
   virtual void check_shape(c10::IntArrayRef shape) const { (void)shape; }
 
+  // Bits per quantized value, for model summaries and packed sizes: 32 for full precision,
+  // 1 for binary, 2 for ternary ({-a, 0, a} stored in 2 bits).
+  virtual int64_t bits() const { return 32; }
+
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;
 };

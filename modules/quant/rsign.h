@@ -22,6 +22,7 @@ class RSignImpl : public QuantizerCloneable<RSignImpl> {
   explicit RSignImpl(RSignOptions options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) override;
+  int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   RSignOptions options;
   torch::Tensor bias;

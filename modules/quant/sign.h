@@ -19,6 +19,7 @@ class SignImpl : public QuantizerCloneable<SignImpl> {
   explicit SignImpl(SignOptions options = {});
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override;
+  int64_t bits() const override { return 1; }
   SignOptions options;
 };
 TORCH_MODULE(Sign);

@@ -22,6 +22,7 @@ class TernaryImpl : public QuantizerCloneable<TernaryImpl> {
   explicit TernaryImpl(TernaryOptions options = {});
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& w) override;
+  int64_t bits() const override { return 2; }
   void check_shape(c10::IntArrayRef shape) const override;
   TernaryOptions options;
 };

@@ -21,6 +21,7 @@ class XnorImpl : public QuantizerCloneable<XnorImpl> {
   explicit XnorImpl(XnorOptions options = {});
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& w) override;
+  int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   XnorOptions options;
 };

@@ -1,0 +1,35 @@
+#pragma once
+// Per-layer accounting of a model (`lowbit summary`): kind, bits of weights and inputs,
+// parameters, multiply-accumulates split into binary (1-bit weights and 1-bit inputs) and
+// others, and weight memory in fp32 and bit-packed. Totals include OPs = BOPs/64 + FLOPs, the
+// convention of Bi-Real Net, ReActNet, AdaBin and Bi-ViT (a binary MAC counts 1/64).
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace lowbit::engine {
+
+struct LayerSummary {
+  std::string name, kind;
+  int64_t weight_bits = 32, input_bits = 32;
+  int64_t params = 0;
+  int64_t binary_macs = 0, other_macs = 0;  // per image
+  int64_t fp32_bytes = 0, packed_bytes = 0;
+};
+
+struct ModelSummary {
+  std::vector<LayerSummary> layers;
+  LayerSummary total;
+  double ops() const { return static_cast<double>(total.binary_macs) / 64 + static_cast<double>(total.other_macs); }
+};
+
+// Runs `example` (one image, [1, C, H, W]) through the model layer by layer to find every
+// layer's input and output shapes.
+ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& example);
+
+void print_summary(const ModelSummary& summary, std::ostream& out);
+
+}  // namespace lowbit::engine
