@@ -1,0 +1,104 @@
+#include <lowbit/csrc/engine/optimizer.h>
+#include <lowbit/csrc/engine/recipe.h>
+#include <lowbit/csrc/engine/recipe_error.h>
+#include <lowbit/csrc/engine/schedule.h>
+
+#include "support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+using lowbit::engine::parse_recipe;
+using lowbit::testing::TempDir;
+
+namespace {
+
+void write_recipes(const TempDir& dir) {
+  dir.write("base.yaml", "data: {dataset: fashion_mnist, batch_size: 64}\nmodel: {name: small_cnn, channels: [8]}\n");
+  dir.write("r.yaml",
+            "include: [base.yaml]\nname: r\ndata: {batch_size: 32}\n"
+            "stages:\n  - {epochs: 2, optimizer: {name: sgd, lr: 0.1}}\n  - {epochs: 3}\n");
+}
+
+}  // namespace
+
+TEST(Recipe, IncludesMergeAndOwnKeysWin) {
+  TempDir dir;
+  write_recipes(dir);
+  const auto r = parse_recipe(dir.file("r.yaml"));
+  EXPECT_EQ(r.data.batch_size, 32);                 // the recipe's own value
+  EXPECT_EQ(r.data.dataset, "fashion_mnist");       // from the include
+  EXPECT_EQ(r.model.params.at("channels").toIntVector(), std::vector<int64_t>{8});
+  ASSERT_EQ(r.stages.size(), 2u);
+  EXPECT_EQ(r.stages[0].optimizer.name, "sgd");
+  EXPECT_EQ(r.stages[1].name, "stage2");
+  EXPECT_NE(r.where("data.batch_size").find("r.yaml:3"), std::string::npos);
+  EXPECT_NE(r.where("data.dataset").find("base.yaml:1"), std::string::npos);
+}
+
+TEST(Recipe, SetOverridesKeysAndListElements) {
+  TempDir dir;
+  write_recipes(dir);
+  const auto r = parse_recipe(dir.file("r.yaml"), {"stages[1].epochs=7", "data.limit_train=100", "model.channels=[4, 8]"});
+  EXPECT_EQ(r.stages[1].epochs, 7);
+  EXPECT_EQ(r.data.limit_train, 100);
+  EXPECT_EQ(r.model.params.at("channels").toIntVector(), (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(r.where("stages[1].epochs"), "--set stages[1].epochs");
+  EXPECT_NE(r.resolved_yaml.find("limit_train: 100"), std::string::npos) << r.resolved_yaml;
+}
+
+TEST(Recipe, MalformedOverrideIsNamed) {
+  TempDir dir;
+  write_recipes(dir);
+  try {
+    parse_recipe(dir.file("r.yaml"), {"stages[5].epochs=1"});
+    FAIL();
+  } catch (const lowbit::engine::RecipeError& e) {
+    EXPECT_NE(std::string(e.what()).find("--set stages[5].epochs=1: stages has no element [5]"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(parse_recipe(dir.file("r.yaml"), {"seed"}), lowbit::engine::RecipeError);
+}
+
+TEST(Schedule, CosineWarmupLinearStep) {
+  lowbit::engine::ScheduleConfig s;
+  s.name = "cosine";
+  EXPECT_DOUBLE_EQ(lowbit::engine::lr_factor(s, 0.1, 0.0, 10), 1.0);
+  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 5.0, 10), 0.5, 1e-12);
+  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 10.0, 10), 0.0, 1e-12);
+  s.min_lr = 0.01;
+  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 10.0, 10), 0.1, 1e-12);  // min_lr / lr
+  s.warmup_epochs = 2;
+  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 0.5, 10), 0.25, 1e-12);
+  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 2.0, 10), 1.0, 1e-12);
+  lowbit::engine::ScheduleConfig linear;
+  linear.name = "linear";
+  linear.per = "epoch";
+  EXPECT_NEAR(lowbit::engine::lr_factor(linear, 1.0, 2.9, 4), 0.5, 1e-12);  // whole epochs: 2/4 done
+  lowbit::engine::ScheduleConfig step;
+  step.name = "step";
+  step.milestones = {2, 4};
+  EXPECT_NEAR(lowbit::engine::lr_factor(step, 1.0, 1.9, 6), 1.0, 1e-12);
+  EXPECT_NEAR(lowbit::engine::lr_factor(step, 1.0, 4.0, 6), 0.01, 1e-12);
+}
+
+TEST(Optimizer, GroupsByNamePatternWithTheirOwnDecayAndRate) {
+  torch::nn::Linear net(3, 2);
+  lowbit::engine::OptimizerConfig c;
+  c.name = "sgd";
+  c.lr = 0.1;
+  c.weight_decay = 5e-4;
+  c.groups = {{"bias", 0.0, 0.5}};
+  auto built = lowbit::engine::make_optimizer(c, *net);
+  auto& groups = built.optimizer->param_groups();
+  ASSERT_EQ(groups.size(), 2u);
+  const auto& bias_group = static_cast<torch::optim::SGDOptions&>(groups[0].options());
+  EXPECT_TRUE(groups[0].params()[0].is_same(net->bias));
+  EXPECT_DOUBLE_EQ(bias_group.weight_decay(), 0.0);
+  EXPECT_DOUBLE_EQ(bias_group.lr(), 0.05);
+  EXPECT_DOUBLE_EQ(static_cast<torch::optim::SGDOptions&>(groups[1].options()).weight_decay(), 5e-4);
+  lowbit::engine::set_lr_factor(built, 0.5);
+  EXPECT_DOUBLE_EQ(groups[0].options().get_lr(), 0.025);
+  EXPECT_DOUBLE_EQ(groups[1].options().get_lr(), 0.05);
+}
