@@ -52,7 +52,7 @@ int run_train(const TrainArgs& args) {
   const auto recipe_path = resume ? lowbit::util::join_path(args.resume, "recipe.yaml") : args.recipe;
   const auto recipe = engine::parse_recipe(recipe_path, args.overrides);
   engine::validate(recipe);
-  if (resume) engine::read_progress(lowbit::util::join_path(args.resume, "checkpoint.pt"));
+  if (resume) engine::read_position(lowbit::util::join_path(args.resume, "checkpoint.pt"));
   const auto run_dir = resume ? args.resume : new_run_dir(recipe);
   if (!resume) std::ofstream(lowbit::util::join_path(run_dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
   std::cout << "lowbit: training " << recipe.name << " in " << run_dir << "\n";
@@ -66,7 +66,7 @@ int run_train(const TrainArgs& args) {
 int run_eval(const std::string& recipe_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
   engine::validate(recipe);
-  const auto stage = engine::read_progress(checkpoint).stage;
+  const auto stage = engine::read_position(checkpoint).stage;
   auto model = engine::build_model(recipe, std::min<size_t>(stage, recipe.stages.size() - 1));
   engine::load_checkpoint(checkpoint, *model, nullptr);
   const torch::Device device(recipe.device);

@@ -11,9 +11,9 @@
 namespace lowbit::engine {
 namespace {
 
-at::Tensor progress_tensor(const Progress& p) { return torch::tensor({p.stage, p.epoch, p.batch, p.step}, torch::kLong); }
+at::Tensor position_tensor(const Position& p) { return torch::tensor({p.stage, p.epoch, p.batch, p.step}, torch::kLong); }
 
-Progress progress_from(torch::serialize::InputArchive& archive) {
+Position position_from(torch::serialize::InputArchive& archive) {
   torch::Tensor t;
   archive.read("progress", t);
   return {t[0].item<int64_t>(), t[1].item<int64_t>(), t[2].item<int64_t>(), t[3].item<int64_t>()};
@@ -29,21 +29,21 @@ torch::serialize::InputArchive open(const std::string& path) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                     const Progress& progress, const Extras& extras) {
+                     const Position& progress, const Extras& extras) {
   torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
   model.save(model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
-  archive.write("progress", progress_tensor(progress));
+  archive.write("progress", position_tensor(progress));
   for (const auto& [name, tensor] : extras) archive.write("extra." + name, tensor);
   const auto temporary = path + ".tmp";
   archive.save_to(temporary);
   TORCH_CHECK(std::rename(temporary.c_str(), path.c_str()) == 0, path, ": cannot rename the new checkpoint into place");
 }
 
-Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+Position load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                          Extras* extras) {
   auto archive = open(path);
   torch::serialize::InputArchive model_archive;
@@ -64,12 +64,12 @@ Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torc
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(rng);
-  return progress_from(archive);
+  return position_from(archive);
 }
 
-Progress read_progress(const std::string& path) {
+Position read_position(const std::string& path) {
   auto archive = open(path);
-  return progress_from(archive);
+  return position_from(archive);
 }
 
 }  // namespace lowbit::engine

@@ -11,7 +11,7 @@
 
 namespace lowbit::engine {
 
-struct Progress {
+struct Position {
   int64_t stage = 0, epoch = 0, batch = 0, step = 0;  // the next batch to train
 };
 
@@ -19,14 +19,14 @@ struct Progress {
 using Extras = std::map<std::string, torch::Tensor>;
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                     const Progress& progress, const Extras& extras = {});
+                     const Position& progress, const Extras& extras = {});
 
 // Restores what save_checkpoint wrote; the optimizer only when `optimizer` is given (its
 // parameter groups must match the saved ones), the extras named in `extras` when given.
-Progress load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+Position load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                          Extras* extras = nullptr);
 
 // The progress stored in a checkpoint, without loading anything else.
-Progress read_progress(const std::string& path);
+Position read_position(const std::string& path);
 
 }  // namespace lowbit::engine

@@ -3,6 +3,8 @@
 #include <lowbit/csrc/engine/checkpoint.h>
 #include <lowbit/csrc/engine/data_source.h>
 #include <lowbit/csrc/engine/grad_scaler.h>
+#include <lowbit/csrc/engine/metrics_log.h>
+#include <lowbit/csrc/engine/progress.h>
 #include <lowbit/csrc/engine/optimizer.h>
 #include <lowbit/csrc/engine/recipe_error.h>
 #include <lowbit/csrc/engine/schedule.h>
@@ -79,21 +81,6 @@ struct Counts {
   }
 };
 
-class JsonlLog {
- public:
-  explicit JsonlLog(const std::string& path) : out_(path, std::ios::app) {}
-  void write(const std::string& kind, const Progress& p, std::initializer_list<std::pair<const char*, double>> values) {
-    out_ << "{\"kind\": \"" << kind << "\", \"stage\": " << p.stage << ", \"epoch\": " << p.epoch
-         << ", \"step\": " << p.step;
-    for (const auto& [name, value] : values) out_ << ", \"" << name << "\": " << std::setprecision(8) << value;
-    out_ << "}\n";
-    out_.flush();
-  }
-
- private:
-  std::ofstream out_;
-};
-
 }  // namespace
 
 torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
@@ -150,8 +137,9 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
   const auto checkpoint = util::join_path(run_dir, "checkpoint.pt");
   auto train_data = open_data(recipe, data::Split::Train);
   const int64_t batches = train_data->batches_per_epoch();
-  Progress start = resume ? read_progress(checkpoint) : Progress{};
-  JsonlLog log(util::join_path(run_dir, "metrics.jsonl"));
+  Position start = resume ? read_position(checkpoint) : Position{};
+  MetricsLog log(run_dir, resume ? std::optional<int64_t>(start.step) : std::nullopt);
+  Progress progress(out, ProgressOptions().style(progress_style_for(out)).line_every(recipe.train.log_every));
   TrainResult result;
   const auto started = std::chrono::steady_clock::now();
 
@@ -169,7 +157,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
     model->to(device);
     auto built = make_optimizer(stage.optimizer, *model);
     GradScaler scaler(recipe.train.amp);
-    Progress p{static_cast<int64_t>(s), 0, 0, start.step};
+    Position p{static_cast<int64_t>(s), 0, 0, start.step};
     if (resume && static_cast<int64_t>(s) == start.stage) {
       Extras extras{{"scaler", scaler.state()}};
       p = load_checkpoint(checkpoint, *model, built.optimizer.get(), &extras);
@@ -180,12 +168,13 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
     for (; p.epoch < stage.epochs; ++p.epoch, p.batch = 0) {
       model->train();
       auto reader = train_data->epoch(epochs_before + p.epoch, p.batch);
+      progress.start_epoch(p.epoch + 1, stage.epochs, batches);
       Counts window;
       auto window_start = std::chrono::steady_clock::now();
       Batch batch;
       while (reader->next(batch)) {
-        const double progress = p.epoch + static_cast<double>(p.batch) / batches;
-        set_lr_factor(built, lr_factor(stage.schedule, stage.optimizer.lr, progress, stage.epochs));
+        const double epochs_done = p.epoch + static_cast<double>(p.batch) / batches;
+        set_lr_factor(built, lr_factor(stage.schedule, stage.optimizer.lr, epochs_done, stage.epochs));
         const auto images = batch.images.to(device), labels = batch.labels.to(device);
         torch::Tensor logits, loss;
         {
@@ -205,15 +194,13 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         window.add(logits.detach(), labels, loss.detach());
         ++p.batch;
         ++p.step;
+        const double lr = built.optimizer->param_groups()[0].options().get_lr();
+        progress.step(p.batch, labels.size(0), loss.item<double>(), lr);
         if (p.batch % recipe.train.log_every == 0 || p.batch == batches) {
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
           const auto r = window.result();
-          const double lr = built.optimizer->param_groups()[0].options().get_lr();
-          out << stage.name << " epoch " << p.epoch + 1 << "/" << stage.epochs << " step " << p.batch << "/" << batches
-              << "  loss " << std::fixed << std::setprecision(4) << r.loss << "  top1 " << std::setprecision(2) << r.top1
-              << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
-              << std::setprecision(0) << std::fixed << r.samples / seconds << " img/s" << std::defaultfloat << std::endl;
-          log.write("train", p, {{"loss", r.loss}, {"top1", r.top1}, {"lr", lr}, {"images_per_s", r.samples / seconds}});
+          log.write({"train", p.epoch, p.step, {{"loss", r.loss}, {"top1", r.top1}, {"lr", lr},
+                                                {"images_per_s", r.samples / seconds}}});
           window = Counts();
           window_start = std::chrono::steady_clock::now();
         }
@@ -221,17 +208,18 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
           save_checkpoint(checkpoint, *model, *built.optimizer, p, {{"scaler", scaler.state()}});
         }
       }
+      progress.end_epoch();
       const auto eval = evaluate(model, recipe, device);
       out << stage.name << " epoch " << p.epoch + 1 << "/" << stage.epochs << "  test loss " << std::setprecision(4)
           << eval.loss << "  top1 " << std::setprecision(2) << std::fixed << eval.top1 << "  top5 " << eval.top5
           << std::defaultfloat << std::endl;
-      log.write("eval", p, {{"loss", eval.loss}, {"top1", eval.top1}, {"top5", eval.top5}});
+      log.write({"eval", p.epoch, p.step, {{"loss", eval.loss}, {"top1", eval.top1}, {"top5", eval.top5}}});
       result.final_eval = eval;
-      save_checkpoint(checkpoint, *model, *built.optimizer, Progress{p.stage, p.epoch + 1, 0, p.step},
+      save_checkpoint(checkpoint, *model, *built.optimizer, Position{p.stage, p.epoch + 1, 0, p.step},
                       {{"scaler", scaler.state()}});
     }
     result.steps = p.step;
-    start = Progress{static_cast<int64_t>(s) + 1, 0, 0, p.step};
+    start = Position{static_cast<int64_t>(s) + 1, 0, 0, p.step};
     resume = false;
     epochs_before += stage.epochs;
     previous = model;

@@ -1,6 +1,17 @@
 #include <lowbit/csrc/util/files.h>
 
+#include <c10/util/Exception.h>
+
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 
 namespace lowbit::util {
 
@@ -12,6 +23,75 @@ bool file_exists(const std::string& path) {
 std::string join_path(const std::string& directory, const std::string& name) {
   if (directory.empty()) return name;
   return directory.back() == '/' ? directory + name : directory + "/" + name;
+}
+
+void make_directories(const std::string& path) {
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    const auto prefix = path.substr(0, end);
+    TORCH_CHECK(::mkdir(prefix.c_str(), 0777) == 0 || errno == EEXIST, prefix, ": cannot create directory (",
+                std::strerror(errno), ")");
+    if (end == std::string::npos) break;
+  }
+  struct stat info {};
+  TORCH_CHECK(::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode), path, ": not a directory");
+}
+
+std::vector<std::string> list_directory(const std::string& directory) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(directory.c_str()), ::closedir);
+  TORCH_CHECK(dir != nullptr, directory, ": cannot list (", std::strerror(errno), ")");
+  std::vector<std::string> names;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  TORCH_CHECK(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
+  std::string bytes;
+  char buffer[1 << 16];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) bytes.append(buffer, n);
+  }
+  const int error = errno;
+  ::close(fd);
+  TORCH_CHECK(n == 0, path, ": read failed (", std::strerror(error), ")");
+  return bytes;
+}
+
+void replace_file(const std::string& path, const std::string& bytes) {
+  const auto temporary = path + ".tmp";
+  {
+    OutputFile file(temporary, OutputFile::Mode::Truncate);
+    file.write(bytes);
+  }
+  TORCH_CHECK(::rename(temporary.c_str(), path.c_str()) == 0, path, ": cannot replace (", std::strerror(errno), ")");
+}
+
+void remove_file(const std::string& path) {
+  TORCH_CHECK(::unlink(path.c_str()) == 0 || errno == ENOENT, path, ": cannot remove (", std::strerror(errno), ")");
+}
+
+OutputFile::OutputFile(std::string path, Mode mode) : path_(std::move(path)) {
+  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+                    (mode == Mode::Truncate ? O_TRUNC : mode == Mode::CreateNew ? O_EXCL : 0);
+  fd_ = ::open(path_.c_str(), flags, 0666);
+  TORCH_CHECK(fd_ >= 0, path_, ": cannot open for writing (", std::strerror(errno), ")");
+}
+
+OutputFile::~OutputFile() { ::close(fd_); }
+
+void OutputFile::write(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    TORCH_CHECK(n > 0, path_, ": write failed (", std::strerror(errno), ")");
+    bytes.remove_prefix(n);
+  }
 }
 
 }  // namespace lowbit::util

@@ -76,11 +76,11 @@ train: {checkpoint_every: 7, log_every: 10}
   const pid_t victim = spawn({"train", recipe_path, "--set", "output=" + dir.file("b")});
   const auto run_b = dir.file("b/resume");
   const auto checkpoint = lowbit::util::join_path(run_b, "checkpoint.pt");
-  lowbit::engine::Progress seen;
+  lowbit::engine::Position seen;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
   while (std::chrono::steady_clock::now() < deadline) {
     if (lowbit::util::file_exists(checkpoint)) {
-      seen = lowbit::engine::read_progress(checkpoint);
+      seen = lowbit::engine::read_position(checkpoint);
       if (seen.stage == 1 && seen.batch > 0) break;  // mid-epoch in the second stage
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -97,5 +97,5 @@ train: {checkpoint_every: 7, log_every: 10}
   for (const auto& entry : a) {
     EXPECT_TRUE(torch::equal(entry.value(), b[entry.key()])) << entry.key();
   }
-  EXPECT_EQ(lowbit::engine::read_progress(checkpoint).step, 180);
+  EXPECT_EQ(lowbit::engine::read_position(checkpoint).step, 180);
 }

@@ -1,0 +1,77 @@
+#include <lowbit/csrc/util/files.h>
+
+#include <gtest/gtest.h>
+
+#include <c10/util/Exception.h>
+
+#include "support/temp_dir.h"
+
+using lowbit::testing::TempDir;
+using lowbit::util::OutputFile;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.msg();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(Files, MakeDirectoriesCreatesParentsAndAcceptsExisting) {
+  TempDir dir;
+  const auto nested = dir.file("a/b/c");
+  lowbit::util::make_directories(nested);
+  lowbit::util::make_directories(nested + "/");
+  EXPECT_TRUE(lowbit::util::file_exists(nested));
+  dir.write("f", "x");
+  const auto msg = error_of([&] { lowbit::util::make_directories(dir.file("f/g")); });
+  EXPECT_NE(msg.find(dir.file("f/g") + ": cannot create directory (Not a directory)"), std::string::npos) << msg;
+}
+
+TEST(Files, ListDirectoryIsSortedWithoutDots) {
+  TempDir dir;
+  dir.write("b", "");
+  dir.write("a", "");
+  lowbit::util::make_directories(dir.file("c"));
+  EXPECT_EQ(lowbit::util::list_directory(dir.path()), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(Files, OutputFileModes) {
+  TempDir dir;
+  const auto path = dir.file("f");
+  OutputFile(path, OutputFile::Mode::CreateNew).write("one\n");
+  OutputFile(path, OutputFile::Mode::Append).write("two\n");
+  EXPECT_EQ(lowbit::util::read_file(path), "one\ntwo\n");
+  const auto msg = error_of([&] { OutputFile(path, OutputFile::Mode::CreateNew); });
+  EXPECT_NE(msg.find(path + ": cannot open for writing (File exists)"), std::string::npos) << msg;
+  OutputFile(path, OutputFile::Mode::Truncate).write("three\n");
+  EXPECT_EQ(lowbit::util::read_file(path), "three\n");
+}
+
+TEST(Files, WritesReachTheFileBeforeClose) {
+  TempDir dir;
+  OutputFile file(dir.file("f"), OutputFile::Mode::Truncate);
+  file.write("logged");
+  EXPECT_EQ(lowbit::util::read_file(dir.file("f")), "logged");
+}
+
+TEST(Files, ReplaceFileLeavesNoTemporary) {
+  TempDir dir;
+  dir.write("f", "old");
+  lowbit::util::replace_file(dir.file("f"), "new");
+  EXPECT_EQ(lowbit::util::read_file(dir.file("f")), "new");
+  EXPECT_EQ(lowbit::util::list_directory(dir.path()), std::vector<std::string>{"f"});
+  lowbit::util::remove_file(dir.file("f"));
+  lowbit::util::remove_file(dir.file("f"));  // already gone: not an error
+  EXPECT_FALSE(lowbit::util::file_exists(dir.file("f")));
+}
+
+TEST(Files, ReadFileNamesAMissingFile) {
+  const auto msg = error_of([] { lowbit::util::read_file("/nonexistent/metrics.jsonl"); });
+  EXPECT_NE(msg.find("/nonexistent/metrics.jsonl: cannot open (No such file or directory)"), std::string::npos) << msg;
+}
