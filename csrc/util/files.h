@@ -54,5 +54,12 @@ class OutputFile {
   std::string path_;
   int fd_;
 };
+// The first `count` bytes of `path` (all of it if shorter), to tell a file's format by its magic
+// number; throws "<path>: cannot open (<reason>)" or "<path>: cannot read (<reason>)", e.g.
+// "(Is a directory)".
+std::string read_head(const std::string& path, size_t count);
+
+// The first (up to) 4 bytes in hex, "89 50 4e 47", for "not a ... file (starts with ...)" errors.
+std::string hex_prefix(std::string_view bytes);
 
 }  // namespace lowbit::util
