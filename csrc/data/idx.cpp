@@ -1,10 +1,9 @@
 #include <lowbit/csrc/data/idx.h>
 
 #include <lowbit/csrc/data/gzip_file.h>
+#include <lowbit/csrc/util/hex.h>
 
 #include <ATen/ATen.h>
-
-#include <cstdio>
 
 namespace lowbit::data {
 namespace {
@@ -26,22 +25,12 @@ IdxType idx_type(const std::string& path, unsigned char code) {
   }
 }
 
-std::string hex_prefix(const std::string& bytes) {
-  std::string out;
-  char hex[4];
-  for (size_t i = 0; i < std::min<size_t>(4, bytes.size()); ++i) {
-    std::snprintf(hex, sizeof(hex), "%s%02x", i ? " " : "", static_cast<unsigned char>(bytes[i]));
-    out += hex;
-  }
-  return out;
-}
-
 }  // namespace
 
 at::Tensor read_idx(const std::string& path) {
   const std::string bytes = read_maybe_gzipped(path);
   TORCH_CHECK(bytes.size() >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[3] > 0, path,
-              ": not an IDX file (starts with ", hex_prefix(bytes), "; expected 00 00 <type> <ndims>)");
+              ": not an IDX file (starts with ", util::hex_prefix(bytes), "; expected 00 00 <type> <ndims>)");
   const auto type = idx_type(path, static_cast<unsigned char>(bytes[2]));
   const size_t ndims = static_cast<unsigned char>(bytes[3]);
   const size_t header = 4 + 4 * ndims;
