@@ -4,8 +4,9 @@
 //   CMYK / YCCK (Adobe) and other colour spaces are refused with an error naming the file.
 // Damaged data is an error, not a grey patch: libjpeg's corrupt-data warnings (premature end of
 // file or of a data segment, bad Huffman or arithmetic code, lost restart marker) are raised as
-// errors; harmless warnings (extraneous bytes between segments, unknown JFIF revision, bad ICC
-// profile, unknown Adobe transform code) are ignored, as PIL and torchvision ignore them.
+// errors; warnings that lose no pixels (extraneous bytes between segments, unknown JFIF revision,
+// bad ICC profile, unknown Adobe transform code) are ignored. None of the 1000 files of the ImageNet
+// sample in ../shared/data raises any libjpeg warning.
 
 #include <ATen/core/Tensor.h>
 
