@@ -79,7 +79,8 @@ void drop_records_after(const std::string& path, int64_t last_step, bool csv) {
 // Creates `dir` and readies its metrics files for a fresh or a resumed run; returns the JSONL's path.
 std::string prepare(const std::string& dir, std::optional<int64_t> resume_step) {
   util::make_directories(dir);
-  for (const auto& name : util::list_directory(dir)) {
+  for (const auto& entry : util::list_directory(dir)) {
+    const auto& name = entry.name;
     if (name != kJsonl && !is_csv_name(name)) continue;
     const auto path = util::join_path(dir, name);
     if (resume_step) {

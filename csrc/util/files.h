@@ -18,8 +18,15 @@ std::string join_path(const std::string& directory, const std::string& name);
 // Creates `path` and its missing parents (mkdir -p).
 void make_directories(const std::string& path);
 
-// The names in `directory` (no "." or ".."), sorted.
-std::vector<std::string> list_directory(const std::string& directory);
+struct DirectoryEntry {
+  std::string name;
+  bool is_directory;  // after following symbolic links
+};
+
+// The entries of `directory` except "." and "..", sorted by name (byte order, as Python's
+// sorted()); throws "<directory>: cannot list (<reason>)".
+std::vector<DirectoryEntry> list_directory(const std::string& directory);
+
 
 // The whole contents of `path`.
 std::string read_file(const std::string& path);

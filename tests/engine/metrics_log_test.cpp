@@ -38,8 +38,8 @@ std::vector<nlohmann::json> jsonl(const std::string& path) {
 // The event files of `dir`, oldest first (their names start with the creation second).
 std::vector<std::string> event_files(const std::string& dir) {
   std::vector<std::string> paths;
-  for (const auto& name : lowbit::util::list_directory(dir)) {
-    if (name.find("tfevents") != std::string::npos) paths.push_back(dir + "/" + name);
+  for (const auto& entry : lowbit::util::list_directory(dir)) {
+    if (entry.name.find("tfevents") != std::string::npos) paths.push_back(dir + "/" + entry.name);
   }
   return paths;
 }

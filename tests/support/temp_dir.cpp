@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -36,6 +37,11 @@ void TempDir::write(const std::string& name, const std::string& bytes, bool gzip
   } else {
     std::ofstream(file(name), std::ios::binary) << bytes;
   }
+}
+
+std::string TempDir::make_dir(const std::string& name) const {
+  TORCH_CHECK(::mkdir(file(name).c_str(), 0755) == 0, "cannot create ", file(name));
+  return file(name);
 }
 
 }  // namespace lowbit::testing

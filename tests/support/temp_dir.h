@@ -17,6 +17,8 @@ class TempDir {
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   // Writes `bytes` to file(name), gzip-compressed if `gzip`.
   void write(const std::string& name, const std::string& bytes, bool gzip = false) const;
+  // Creates the folder file(name) (its parent must exist) and returns its path.
+  std::string make_dir(const std::string& name) const;
 
  private:
   std::string path_;
