@@ -49,7 +49,9 @@ int64_t ImageFolderLoader::batches_per_epoch() const {
   return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 
-void ImageFolderLoader::start_epoch(int64_t epoch) {
+void ImageFolderLoader::start_epoch(int64_t epoch, int64_t first) {
+  TORCH_CHECK(first >= 0 && first <= batches_per_epoch(), "ImageFolderLoader: first batch ", first,
+              " is outside [0, ", batches_per_epoch(), "]");
   auto order = std::make_shared<const std::vector<int64_t>>(
       epoch_order(static_cast<int64_t>(samples_.size()), options_.shuffle(), options_.seed(), epoch));
   {
@@ -58,8 +60,8 @@ void ImageFolderLoader::start_epoch(int64_t epoch) {
     started_ = true;
     epoch_ = epoch;
     order_ = std::move(order);
-    next_to_claim_ = 0;
-    next_to_return_ = 0;
+    next_to_claim_ = first;
+    next_to_return_ = first;
     built_.clear();
   }
   skipped_errors_.clear();

@@ -66,8 +66,9 @@ class ImageFolderLoader {
   ImageFolderLoader(const ImageFolderLoader&) = delete;
   ImageFolderLoader& operator=(const ImageFolderLoader&) = delete;
 
-  // Begins epoch `epoch`, dropping whatever is left of the previous one.
-  void start_epoch(int64_t epoch);
+  // Begins epoch `epoch` at batch `first` (a resumed run), dropping whatever is left of the
+  // previous one.
+  void start_epoch(int64_t epoch, int64_t first = 0);
   // The epoch's next batch, or nullopt after its last.
   std::optional<Batch> next();
 

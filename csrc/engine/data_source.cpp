@@ -1,10 +1,16 @@
 #include <lowbit/csrc/engine/data_source.h>
 
 #include <lowbit/csrc/data/cifar.h>
+#include <lowbit/csrc/data/loader.h>
+#include <lowbit/csrc/data/transforms.h>
 #include <lowbit/csrc/data/mnist.h>
 #include <lowbit/csrc/engine/recipe_error.h>
 
+#include <lowbit/csrc/util/files.h>
+
 #include <ATen/ATen.h>
+
+#include <iostream>
 
 namespace lowbit::engine {
 namespace {
@@ -95,6 +101,70 @@ std::unique_ptr<EpochReader> InMemorySource::epoch(int64_t epoch, int64_t first)
   return std::make_unique<InMemoryEpoch>(*this, order, epoch, first);
 }
 
+// ImageNet-style folders, <root>/train/<class>/*.JPEG and <root>/val/<class>/*.JPEG, decoded and
+// augmented by worker threads (csrc/data/loader.h).
+class FolderSource : public DataSource {
+ public:
+  FolderSource(data::ImageFolder folder, data::LoaderOptions options, int64_t limit)
+      : classes_(static_cast<int64_t>(folder.classes.size())),
+        samples_(limit > 0 && limit < static_cast<int64_t>(folder.samples.size())
+                     ? std::vector<data::ImageSample>(folder.samples.begin(), folder.samples.begin() + limit)
+                     : std::move(folder.samples)),
+        loader_(samples_, std::move(options)) {}
+  int64_t num_samples() const override { return static_cast<int64_t>(samples_.size()); }
+  int64_t num_classes() const override { return classes_; }
+  int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
+
+  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override {
+    loader_.start_epoch(epoch, first);
+    return std::make_unique<Reader>(loader_);
+  }
+
+ private:
+  class Reader : public EpochReader {
+   public:
+    explicit Reader(data::ImageFolderLoader& loader) : loader_(loader) {}
+    bool next(Batch& batch) override {
+      auto built = loader_.next();
+      if (!built) {
+        if (loader_.skipped_corrupt() > 0) {
+          std::cerr << "lowbit: skipped " << loader_.skipped_corrupt() << " corrupt files this epoch, first: "
+                    << loader_.skipped_errors().front() << "\n";
+        }
+        return false;
+      }
+      batch = {built->images, built->labels};
+      return true;
+    }
+
+   private:
+    data::ImageFolderLoader& loader_;
+  };
+
+  int64_t classes_;
+  std::vector<data::ImageSample> samples_;
+  data::ImageFolderLoader loader_;
+};
+
+std::unique_ptr<DataSource> open_folder(const Recipe& recipe, bool train) {
+  const auto& d = recipe.data;
+  const int64_t size = d.image_size;
+  data::SampleTransform transform = train
+      ? data::SampleTransform([size](const at::Tensor& image, data::Rng& rng) { return data::imagenet_train_transform(image, rng, size); })
+      : data::SampleTransform([size](const at::Tensor& image, data::Rng&) {
+          return data::imagenet_eval_transform(image, size * 256 / 224, size);
+        });
+  auto folder = data::scan_image_folder(util::join_path(d.root, train ? d.train_folder : d.val_folder));
+  return std::make_unique<FolderSource>(std::move(folder),
+                                        data::LoaderOptions(std::move(transform))
+                                            .batch_size(train ? d.batch_size : d.eval_batch_size)
+                                            .shuffle(train)
+                                            .seed(recipe.seed)
+                                            .workers(std::max<int64_t>(1, d.workers))
+                                            .skip_corrupt(d.skip_corrupt),
+                                        train ? d.limit_train : d.limit_test);
+}
+
 data::ImageSet limited(data::ImageSet set, int64_t limit) {
   if (limit > 0 && limit < set.labels.size(0)) {
     set.images = set.images.slice(0, 0, limit);
@@ -116,8 +186,7 @@ std::unique_ptr<DataSource> open_data(const Recipe& recipe, data::Split split) {
       set = data::load_cifar(d.root, split,
                              d.dataset == "cifar10" ? data::CifarVariant::Cifar10 : data::CifarVariant::Cifar100Fine);
     } else {
-      throw RecipeError(recipe.where("data.dataset") + ": data.dataset: '" + d.dataset +
-                        "' is not wired into the trainer yet");
+      return open_folder(recipe, train);
     }
   } catch (const c10::Error& e) {
     throw RecipeError(recipe.where("data.root") + ": data.root: " + e.msg());

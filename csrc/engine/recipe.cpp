@@ -32,12 +32,15 @@ DataConfig read_data(Section s) {
   d.limit_test = s.non_negative_int("limit_test", d.limit_test);
   d.image_size = s.positive_int("image_size", d.image_size);
   d.skip_corrupt = s.get<bool>("skip_corrupt", d.skip_corrupt);
+  d.train_folder = s.get<std::string>("train_folder", d.train_folder);
+  d.val_folder = s.get<std::string>("val_folder", d.val_folder);
   s.finish();
   return d;
 }
 
 ModelConfig read_model(Section s) {
   ModelConfig m;
+  m.path = s.path();
   m.name = s.require<std::string>("name");
   m.weight_quantizer = read_quantizer(s, "weight_quantizer");
   m.input_quantizer = read_quantizer(s, "input_quantizer");
@@ -104,6 +107,27 @@ StageConfig read_stage(Section s, size_t index) {
   return st;
 }
 
+TeacherConfig read_teacher(Section s) {
+  TeacherConfig t;
+  if (!s.has("model")) s.fail("model", "missing (required)");
+  t.model = read_model(s.child("model"));
+  t.checkpoint = s.require<std::string>("checkpoint");
+  t.format = s.choice("format", t.format, {"lowbit", "pytorch"});
+  t.entry = s.get<std::string>("entry", "");
+  for (auto& rule : s.children("name_map")) {
+    t.name_map.emplace_back(rule.require<std::string>("pattern"), rule.get<std::string>("replace", ""));
+    try {
+      std::regex check(t.name_map.back().first);
+    } catch (const std::regex_error& e) {
+      rule.fail("pattern", "not a valid regular expression: " + std::string(e.what()));
+    }
+    rule.finish();
+  }
+  t.strict = s.get<bool>("strict", t.strict);
+  s.finish();
+  return t;
+}
+
 TrainConfig read_train(Section s) {
   TrainConfig t;
   t.label_smoothing = s.non_negative("label_smoothing", t.label_smoothing);
@@ -140,6 +164,7 @@ Recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
   const auto stages = root.children("stages");
   if (stages.empty()) root.fail("stages", "expected a non-empty list of training stages");
   for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(stages[i], i));
+  if (root.has("teacher")) r.teacher = read_teacher(root.child("teacher"));
   r.train = read_train(root.child("train"));
   root.finish();
   YAML::Emitter out;

@@ -32,6 +32,7 @@ struct DataConfig {
   int64_t limit_train = 0;  // use only the first N training images (0: all)
   int64_t limit_test = 0;
   int64_t image_size = 224;  // imagenet crops
+  std::string train_folder = "train", val_folder = "val";  // imagenet: class folders under root
   bool skip_corrupt = false;
 };
 
@@ -77,6 +78,18 @@ struct StageConfig {
   std::optional<QuantizerSpec> weight_quantizer, input_quantizer;  // replace the model's for this stage
 };
 
+// A frozen, full-precision teacher for distillation: a model built like `model` and loaded from a
+// lowbit run's checkpoint.pt or from a PyTorch state dict saved by Python's torch.save (e.g.
+// torchvision / timm weights), whose names `name_map` rewrites (regex -> replacement, in order).
+struct TeacherConfig {
+  ModelConfig model;
+  std::string checkpoint;
+  std::string format = "lowbit";  // lowbit | pytorch
+  std::string entry;              // pytorch: the dict entry holding the state dict ("" = find it)
+  std::vector<std::pair<std::string, std::string>> name_map;
+  bool strict = true;
+};
+
 struct TrainConfig {
   double label_smoothing = 0;
   int64_t log_every = 50;         // steps between progress records
@@ -94,6 +107,7 @@ struct Recipe {
   DataConfig data;
   ModelConfig model;
   std::vector<StageConfig> stages;
+  std::optional<TeacherConfig> teacher;
   TrainConfig train;
   std::string resolved_yaml;  // the merged recipe, saved with every run
   std::map<std::string, std::string> origins;

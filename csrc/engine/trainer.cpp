@@ -3,6 +3,7 @@
 #include <lowbit/csrc/engine/checkpoint.h>
 #include <lowbit/csrc/engine/data_source.h>
 #include <lowbit/csrc/engine/grad_scaler.h>
+#include <lowbit/csrc/engine/load_state.h>
 #include <lowbit/csrc/engine/metrics_log.h>
 #include <lowbit/csrc/engine/progress.h>
 #include <lowbit/csrc/engine/optimizer.h>
@@ -83,16 +84,17 @@ struct Counts {
 
 }  // namespace
 
-torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
-  const auto& st = recipe.stages.at(stage);
-  const auto& weight = st.weight_quantizer ? *st.weight_quantizer : recipe.model.weight_quantizer;
-  const auto& input = st.input_quantizer ? *st.input_quantizer : recipe.model.input_quantizer;
-  models::QuantPolicy policy{choice_of(weight), choice_of(input), recipe.model.full_precision_ends};
+namespace {
+
+// Builds `model` with the given quantizers; errors point at the quantizer spec or option they
+// come from, else at the model.
+torch::nn::Sequential make_model(const Recipe& recipe, const ModelConfig& model, const QuantizerSpec& weight,
+                                 const QuantizerSpec& input) {
+  models::QuantPolicy policy{choice_of(weight), choice_of(input), model.full_precision_ends};
   try {
-    return models::make(recipe.model.name, recipe.model.params, policy);
+    return models::make(model.name, model.params, policy);
   } catch (const c10::Error& e) {
-    // Point at the quantizer spec the error comes from, else at the model.
-    std::string msg = e.msg(), path = recipe.model.path;
+    std::string msg = e.msg(), path = model.path;
     for (const auto& [prefix, spec] : {std::pair{models::kWeightQuantizerError, &weight},
                                        std::pair{models::kInputQuantizerError, &input}}) {
       if (msg.rfind(prefix, 0) == 0) {
@@ -108,11 +110,41 @@ torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
   }
 }
 
+}  // namespace
+
+torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
+  const auto& st = recipe.stages.at(stage);
+  return make_model(recipe, recipe.model, st.weight_quantizer ? *st.weight_quantizer : recipe.model.weight_quantizer,
+                    st.input_quantizer ? *st.input_quantizer : recipe.model.input_quantizer);
+}
+
+torch::nn::Sequential build_teacher(const Recipe& recipe) {
+  TORCH_CHECK(recipe.teacher.has_value(), "the recipe has no teacher");
+  const auto& t = *recipe.teacher;
+  auto teacher = make_model(recipe, t.model, t.model.weight_quantizer, t.model.input_quantizer);
+  try {
+    if (t.format == "lowbit") {
+      load_checkpoint(t.checkpoint, *teacher, nullptr);
+    } else {
+      std::vector<Rename> rules;
+      for (const auto& [pattern, replacement] : t.name_map) rules.push_back({pattern, replacement});
+      load_into(*teacher, read_pytorch_state_dict(t.checkpoint, t.entry).tensors,
+                LoadOptions().strict(t.strict).renames(NameMap(rules)).source(t.checkpoint));
+    }
+  } catch (const c10::Error& e) {
+    throw RecipeError(recipe.where("teacher.checkpoint") + ": teacher.checkpoint: " + e.msg());
+  }
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  return teacher;
+}
+
 void validate(const Recipe& recipe) {
   if (recipe.train.amp && !device_of(recipe).is_cuda()) {
     throw RecipeError(recipe.where("train.amp") + ": train.amp: mixed precision needs device: cuda");
   }
   for (size_t s = 0; s < recipe.stages.size(); ++s) build_model(recipe, s);
+  if (recipe.teacher) build_teacher(recipe);
   open_data(recipe, data::Split::Train);
   open_data(recipe, data::Split::Test);
 }

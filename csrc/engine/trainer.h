@@ -25,6 +25,10 @@ struct EvalResult {
 // pointing at the model or quantizer key on a bad option.
 torch::nn::Sequential build_model(const Recipe& recipe, size_t stage);
 
+// The recipe's teacher: built, loaded, in eval mode, without gradients. Throws RecipeError at the
+// teacher's keys. The distillation losses that consume it arrive with modules/losses.
+torch::nn::Sequential build_teacher(const Recipe& recipe);
+
 // Checks everything a run needs (models of every stage, data) without writing anything.
 void validate(const Recipe& recipe);
 

@@ -97,6 +97,16 @@ TEST_F(LoaderOnSample, OrderAndAugmentationDependOnSeedAndEpochOnly) {
   EXPECT_NE(labels_of(epoch(other_seed, 3)), labels_of(again));
 }
 
+TEST_F(LoaderOnSample, StartingMidEpochGivesTheRestOfThatEpoch) {
+  ImageFolderLoader loader(samples, options().workers(2));
+  const auto whole = epoch(loader, 3);
+  loader.start_epoch(3, 1);  // a run resumed after the first batch
+  std::vector<Batch> rest;
+  while (auto batch = loader.next()) rest.push_back(*batch);
+  expect_equal(std::vector<Batch>(whole.begin() + 1, whole.end()), rest);
+  EXPECT_THROW(loader.start_epoch(3, 4), c10::Error);  // past the 3 batches
+}
+
 TEST_F(LoaderOnSample, WithoutShuffleBatchesFollowSampleOrder) {
   ImageFolderLoader loader(samples, options().shuffle(false).drop_last(true));
   const auto batches = epoch(loader, 5);
