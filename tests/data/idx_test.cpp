@@ -5,11 +5,14 @@
 
 #include <torch/torch.h>
 
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 #include <lowbit/csrc/util/files.h>
 
 using lowbit::testing::TempDir;
+
+using lowbit::testing::error_of;
 
 namespace {
 
@@ -18,15 +21,6 @@ std::string header(unsigned char type, std::vector<uint32_t> dims) {
   std::string h = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
   for (auto d : dims) h += {char(d >> 24), char(d >> 16), char(d >> 8), char(d)};
   return h;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "support/error_of.h"
 #include "support/imagenet_sample.h"
 #include "support/temp_dir.h"
 
@@ -13,18 +14,7 @@ using lowbit::data::scan_image_folder;
 using lowbit::testing::TempDir;
 using ImageFolderOnSample = lowbit::testing::ImagenetSampleTest;
 
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "(no error)";
-}
-
-}  // namespace
+using lowbit::testing::error_of;
 
 TEST_F(ImageFolderOnSample, ClassesFollowSynsetWordsOrder) {
   const auto folder = scan_image_folder(lowbit::testing::imagenet_sample_images());

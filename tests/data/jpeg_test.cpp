@@ -4,11 +4,13 @@
 
 #include <torch/torch.h>
 
+#include "support/error_of.h"
 #include "support/imagenet_sample.h"
 #include "support/temp_dir.h"
 
 #include <lowbit/csrc/util/files.h>
 
+using lowbit::testing::error_of;
 using lowbit::data::decode_jpeg;
 using lowbit::testing::TempDir;
 using JpegOnSample = lowbit::testing::ImagenetSampleTest;
@@ -40,15 +42,6 @@ JpegHeader read_frame_header(const std::string& bytes) {
 std::string image(const std::string& wnid_and_name) {
   const auto wnid = wnid_and_name.substr(0, wnid_and_name.find('_'));
   return lowbit::testing::imagenet_sample_images() + "/" + wnid + "/" + wnid_and_name + ".JPEG";
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 #include <fstream>
@@ -17,6 +18,8 @@
 using lowbit::engine::load_into;
 using lowbit::engine::LoadOptions;
 using lowbit::engine::NamedTensors;
+
+using lowbit::testing::error_of;
 
 namespace {
 
@@ -56,15 +59,6 @@ NamedTensors renamed(const NamedTensors& state, const std::string& from, const s
   NamedTensors out;
   for (const auto& item : state) out.insert(item.key() == from ? to : item.key(), item.value());
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
 }
 
 }  // namespace

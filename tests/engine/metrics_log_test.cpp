@@ -7,6 +7,7 @@
 
 #include <lowbit/csrc/util/files.h>
 
+#include "support/error_of.h"
 #include "support/event_file.h"
 #include "support/temp_dir.h"
 
@@ -18,6 +19,8 @@ using lowbit::engine::MetricsRecord;
 using lowbit::testing::read_event_file;
 using lowbit::testing::TempDir;
 using lowbit::util::read_file;
+
+using lowbit::testing::error_of;
 
 namespace {
 
@@ -42,15 +45,6 @@ std::vector<std::string> event_files(const std::string& dir) {
     if (entry.name.find("tfevents") != std::string::npos) paths.push_back(dir + "/" + entry.name);
   }
   return paths;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
 }
 
 struct CollectWarnings : c10::WarningHandler {

@@ -9,12 +9,15 @@
 #include <torch/torch.h>
 
 #include "engine/python_pickles.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 #include <fstream>
 
 using lowbit::engine::read_pytorch_state_dict;
 using lowbit::testing::TempDir;
+
+using lowbit::testing::error_of;
 
 namespace {
 
@@ -51,15 +54,6 @@ c10::Dict<std::string, at::Tensor> tensors(const std::vector<std::pair<std::stri
 
 // A dict of mixed values, as a training checkpoint.
 c10::impl::GenericDict checkpoint_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

@@ -1,23 +1,14 @@
 #include <lowbit/modules/quant/registry.h>
 
+#include "support/error_of.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 using lowbit::quant::make;
 
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
-}
-
-}  // namespace
+using lowbit::testing::error_of;
 
 TEST(QuantizerRegistry, ListsEveryQuantizer) {
   const std::vector<std::string> expected = {"dorefa", "identity", "lsq", "lsq_plus", "rsign", "sign", "ternary", "xnor"};

@@ -4,23 +4,13 @@
 
 #include <c10/util/Exception.h>
 
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 using lowbit::testing::TempDir;
 using lowbit::util::OutputFile;
 
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
-}
-
-}  // namespace
+using lowbit::testing::error_of;
 
 TEST(Files, MakeDirectoriesCreatesParentsAndAcceptsExisting) {
   TempDir dir;
