@@ -71,7 +71,8 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   engine::load_checkpoint(checkpoint, *model, nullptr);
   const torch::Device device(recipe.device);
   model->to(device);
-  const auto r = engine::evaluate(model, recipe, device);
+  auto test = engine::open_data(recipe, lowbit::data::Split::Test);
+  const auto r = engine::evaluate(model, *test, device);
   std::cout << "test loss " << r.loss << "  top-1 " << r.top1 << "%  top-5 " << r.top5 << "%  (" << r.samples
             << " images)\n";
   return 0;

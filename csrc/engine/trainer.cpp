@@ -66,9 +66,9 @@ class AutocastScope {
 struct Counts {
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0, samples = 0;
-  void add(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& loss) {
+  void add(const torch::Tensor& logits, const torch::Tensor& labels, double loss) {
     const auto n = labels.size(0);
-    loss_sum += loss.item<double>() * static_cast<double>(n);
+    loss_sum += loss * static_cast<double>(n);
     const auto k = std::min<int64_t>(5, logits.size(1));
     const auto top = std::get<1>(logits.topk(k, 1));
     const auto hits = top.eq(labels.unsqueeze(1));
@@ -149,17 +149,16 @@ void validate(const Recipe& recipe) {
   open_data(recipe, data::Split::Test);
 }
 
-EvalResult evaluate(torch::nn::Sequential& model, const Recipe& recipe, const torch::Device& device) {
-  auto test = open_data(recipe, data::Split::Test);
+EvalResult evaluate(torch::nn::Sequential& model, DataSource& test, const torch::Device& device) {
   torch::NoGradGuard no_grad;
   model->eval();
   Counts counts;
-  auto reader = test->epoch(0, 0);
+  auto reader = test.epoch(0, 0);
   Batch batch;
   while (reader->next(batch)) {
     const auto logits = model->forward(batch.images.to(device));
     const auto labels = batch.labels.to(device);
-    counts.add(logits, labels, torch::nn::functional::cross_entropy(logits, labels));
+    counts.add(logits, labels, torch::nn::functional::cross_entropy(logits, labels).item<double>());
   }
   return counts.result();
 }
@@ -168,6 +167,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
   const auto device = device_of(recipe);
   const auto checkpoint = util::join_path(run_dir, "checkpoint.pt");
   auto train_data = open_data(recipe, data::Split::Train);
+  auto test_data = open_data(recipe, data::Split::Test);
   const int64_t batches = train_data->batches_per_epoch();
   Position start = resume ? read_position(checkpoint) : Position{};
   MetricsLog log(run_dir, resume ? std::optional<int64_t>(start.step) : std::nullopt);
@@ -223,11 +223,12 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         }
         scaler.step(*built.optimizer);
         scaler.update();
-        window.add(logits.detach(), labels, loss.detach());
+        const double loss_value = loss.item<double>();
+        window.add(logits.detach(), labels, loss_value);
         ++p.batch;
         ++p.step;
         const double lr = built.optimizer->param_groups()[0].options().get_lr();
-        progress.step(p.batch, labels.size(0), loss.item<double>(), lr);
+        progress.step(p.batch, labels.size(0), loss_value, lr);
         if (p.batch % recipe.train.log_every == 0 || p.batch == batches) {
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
           const auto r = window.result();
@@ -241,7 +242,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         }
       }
       progress.end_epoch();
-      const auto eval = evaluate(model, recipe, device);
+      const auto eval = evaluate(model, *test_data, device);
       out << stage.name << " epoch " << p.epoch + 1 << "/" << stage.epochs << "  test loss " << std::setprecision(4)
           << eval.loss << "  top1 " << std::setprecision(2) << std::fixed << eval.top1 << "  top5 " << eval.top5
           << std::defaultfloat << std::endl;

@@ -7,6 +7,7 @@
 // A run resumed from its checkpoint continues exactly where it stopped: batch order and
 // augmentation depend only on (seed, epoch, batch), the schedule only on the step.
 
+#include <lowbit/csrc/engine/data_source.h>
 #include <lowbit/csrc/engine/recipe.h>
 
 #include <torch/nn/modules/container/sequential.h>
@@ -32,7 +33,8 @@ torch::nn::Sequential build_teacher(const Recipe& recipe);
 // Checks everything a run needs (models of every stage, data) without writing anything.
 void validate(const Recipe& recipe);
 
-EvalResult evaluate(torch::nn::Sequential& model, const Recipe& recipe, const torch::Device& device);
+// Loss, top-1 and top-5 of `model` over one pass of `test`.
+EvalResult evaluate(torch::nn::Sequential& model, DataSource& test, const torch::Device& device);
 
 struct TrainResult {
   EvalResult final_eval;
