@@ -10,6 +10,7 @@
 #include <lowbit/csrc/engine/recipe_error.h>
 #include <lowbit/csrc/engine/schedule.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/models/registry.h>
 
 #include <ATen/autocast_mode.h>
@@ -199,6 +200,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
     }
     for (; p.epoch < stage.epochs; ++p.epoch, p.batch = 0) {
       model->train();
+      hooks::begin_epoch(*model, p.epoch, stage.epochs);
       auto reader = train_data->epoch(epochs_before + p.epoch, p.batch);
       progress.start_epoch(p.epoch + 1, stage.epochs, batches);
       Counts window;
@@ -223,6 +225,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         }
         scaler.step(*built.optimizer);
         scaler.update();
+        hooks::end_step(*model);
         const double loss_value = loss.item<double>();
         window.add(logits.detach(), labels, loss_value);
         ++p.batch;

@@ -28,6 +28,8 @@ class Registry {
     return it->second;
   }
 
+  bool contains(const std::string& name) const { return factories_.count(name) > 0; }
+
   // Sorted.
   std::vector<std::string> names() const {
     std::vector<std::string> result;

@@ -11,11 +11,12 @@ quant::Quantizer build(const QuantizerChoice& choice, bool is_end, bool full_pre
   if (choice.name.empty() || choice.name == "identity" || (is_end && full_precision_ends)) return quant::Identity();
   Params params = choice.params;
   const auto per_channel = params.find("per_channel");
+  const bool channel_quantizer = quant::takes_channels(choice.name);
   const bool needs_channels =
-      choice.name == "rsign" || (per_channel != params.end() && per_channel->second.isBool() && per_channel->second.toBool());
+      channel_quantizer || (per_channel != params.end() && per_channel->second.isBool() && per_channel->second.toBool());
   if (needs_channels && !params.count("channels")) {
     params["channels"] = channels;
-    if (choice.name != "rsign" && !params.count("channel_dim")) params["channel_dim"] = channel_dim;
+    if (!channel_quantizer && !params.count("channel_dim")) params["channel_dim"] = channel_dim;
   }
   return quant::make(choice.name, params);
 }

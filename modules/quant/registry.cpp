@@ -5,17 +5,28 @@
 namespace lowbit::quant {
 namespace {
 
-util::Registry<Factory>& registry() {
-  static util::Registry<Factory> quantizers("quantizer");
+struct Entry {
+  Factory factory;
+  bool takes_channels;
+};
+
+util::Registry<Entry>& registry() {
+  static util::Registry<Entry> quantizers("quantizer");
   return quantizers;
 }
 
 }  // namespace
 
-bool register_quantizer(const std::string& name, Factory factory) { return registry().add(name, std::move(factory)); }
+bool register_quantizer(const std::string& name, Factory factory, bool takes_channels) {
+  return registry().add(name, Entry{std::move(factory), takes_channels});
+}
+
+bool takes_channels(const std::string& name) {
+  return registry().contains(name) && registry().get(name).takes_channels;
+}
 
 Quantizer make(const std::string& name, const Params& params) {
-  const auto& factory = registry().get(name);
+  const auto& factory = registry().get(name).factory;
   ParamReader reader("quantizer '" + name + "'", params);
   auto quantizer = factory(reader);
   reader.finish();

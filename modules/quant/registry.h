@@ -16,7 +16,12 @@ namespace lowbit::quant {
 using Factory = std::function<Quantizer(ParamReader&)>;
 
 // Registers `factory` under `name`; a name registered twice is a programming error (throws).
-bool register_quantizer(const std::string& name, Factory factory);
+// `takes_channels`: the quantizer always has per-channel state and requires the option
+// `channels` (rsign, rebnn, ...), which a QuantPolicy fills in from the layer it quantizes.
+bool register_quantizer(const std::string& name, Factory factory, bool takes_channels = false);
+
+// Whether `name` was registered with takes_channels (false for unknown names).
+bool takes_channels(const std::string& name);
 
 // Builds the quantizer `name` from `params`; throws on an unknown name (with a suggestion) and
 // on unknown, mistyped or out-of-range options.
@@ -29,3 +34,5 @@ std::vector<std::string> registered_quantizers();
 
 #define LOWBIT_REGISTER_QUANTIZER(name, factory) \
   static const bool lowbit_quantizer_registered_##name = ::lowbit::quant::register_quantizer(#name, factory)
+#define LOWBIT_REGISTER_CHANNEL_QUANTIZER(name, factory) \
+  static const bool lowbit_quantizer_registered_##name = ::lowbit::quant::register_quantizer(#name, factory, true)

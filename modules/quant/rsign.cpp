@@ -25,6 +25,6 @@ torch::Tensor RSignImpl::forward(const torch::Tensor& x) {
   return ops::sign(x + util::channel_view(bias, x.dim()), ops::Ste::ApproxSign);
 }
 
-LOWBIT_REGISTER_QUANTIZER(rsign, [](ParamReader& p) { return Quantizer(RSign(p.require<int64_t>("channels"))); });
+LOWBIT_REGISTER_CHANNEL_QUANTIZER(rsign, [](ParamReader& p) { return Quantizer(RSign(p.require<int64_t>("channels"))); });
 
 }  // namespace lowbit::quant
