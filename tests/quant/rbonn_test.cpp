@@ -4,6 +4,8 @@
 // and a training run.
 #include <lowbit/csrc/engine/load_state.h>
 #include <lowbit/csrc/engine/optimizer.h>
+#include <lowbit/csrc/engine/recipe.h>
+#include <lowbit/csrc/engine/trainer.h>
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/models/registry.h>
@@ -13,6 +15,7 @@
 #include "support/error_of.h"
 #include "support/fashion_fit.h"
 #include "support/gradcheck.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -231,17 +234,17 @@ TEST(Rbonn, ZeroUIsPlainBilinearBinarization) {
 }
 
 TEST(Rbonn, RecurrentWeightsTrainAtATenthOfTheLearningRateInTheRecipeGroup) {
-  lowbit::models::QuantPolicy policy;
-  policy.weight = {"rbonn", {}};
-  policy.input = {"rsign", {}};
+  lowbit::testing::TempDir dir;
+  dir.write("r.yaml",
+            "name: r\ndata: {dataset: fashion_mnist}\n"
+            "model: {name: small_cnn, channels: [4, 8, 8], weight_quantizer: {name: rbonn}, input_quantizer: {name: rsign}}\n"
+            "stages:\n  - optimizer: {name: sgd, lr: 0.1, momentum: 0, groups: [{pattern: '\\.u$', lr_scale: 0.1}]}\n");
+  const auto recipe = lowbit::engine::parse_recipe(dir.file("r.yaml"));
+  ASSERT_EQ(recipe.stages[0].optimizer.groups.size(), 1u);
+  EXPECT_EQ(recipe.stages[0].optimizer.groups[0].pattern, "\\.u$");
   torch::manual_seed(0);
-  auto model = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8, 8}}}, policy);
-  lowbit::engine::OptimizerConfig config;
-  config.name = "sgd";
-  config.lr = 0.1;
-  config.momentum = 0;
-  config.groups = {{"\\.u$", std::nullopt, 0.1}};
-  auto built = lowbit::engine::make_optimizer(config, *model);
+  auto model = lowbit::engine::build_model(recipe, 0);
+  auto built = lowbit::engine::make_optimizer(recipe.stages[0].optimizer, *model);
   auto& groups = built.optimizer->param_groups();
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_DOUBLE_EQ(groups[0].options().get_lr(), 0.01);
