@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
@@ -14,7 +15,10 @@
 
 #include <lowbit/modules/quant/dorefa.h>
 #include <lowbit/modules/quant/identity.h>
+#include <lowbit/modules/quant/idadet.h>
 #include <lowbit/modules/quant/lsq.h>
+#include <lowbit/modules/quant/rbonn.h>
+#include <lowbit/modules/quant/rebnn.h>
 #include <lowbit/modules/quant/registry.h>
 #include <lowbit/modules/quant/rsign.h>
 #include <lowbit/modules/quant/sign.h>

@@ -1,0 +1,75 @@
+#include <lowbit/csrc/ops/bilinear_sign.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <numeric>
+
+namespace lowbit::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+std::vector<int64_t> non_channel_dims(const at::Tensor& w) {
+  std::vector<int64_t> dims(w.dim() - 1);
+  std::iota(dims.begin(), dims.end(), 1);
+  return dims;
+}
+
+class BilinearSignFunction : public torch::autograd::Function<BilinearSignFunction> {
+ public:
+  // `gamma` is 0-dim or [C, 1, ..., 1], in w's dtype.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
+                            double kappa, bool scale_sign_grad) {
+    ctx->saved_data["kappa"] = kappa;
+    ctx->saved_data["scale_sign_grad"] = scale_sign_grad;
+    ctx->save_for_backward({w, scale, gamma});
+    return at::sign(w) * kappa * output_channel_view(scale, w.dim()).abs();
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &w = saved[0], &scale = saved[1], &gamma = saved[2];
+    const auto& g = grad[0];
+    const auto s = output_channel_view(scale, w.dim());
+    const auto alpha = s.abs();
+    const auto b = at::sign(w) * ctx->saved_data["kappa"].toDouble();
+    const auto r = w - b * alpha;
+    const auto dims = non_channel_dims(w);
+    const auto grad_w = gamma * r + alpha * g;
+    auto grad_alpha = (g * w).sum(dims, /*keepdim=*/true) - gamma * (r * b).sum(dims, /*keepdim=*/true);
+    if (ctx->saved_data["scale_sign_grad"].toBool()) grad_alpha = grad_alpha * at::sign(s);
+    return {grad_w, grad_alpha.reshape(scale.sizes()), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor output_channel_view(const at::Tensor& values, int64_t ndim) {
+  std::vector<int64_t> shape(ndim, 1);
+  shape[0] = values.numel();
+  return values.view(shape);
+}
+
+at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
+                         const BilinearSignOptions& options) {
+  TORCH_CHECK(w.dim() >= 2, "bilinear sign: expects a weight [C_out, ...] with at least 2 dims, got shape ", w.sizes());
+  TORCH_CHECK(scale.numel() == w.size(0), "bilinear sign: the scale has ", scale.numel(),
+              " elements, expected one per output channel of the weight ", w.sizes());
+  TORCH_CHECK(gamma.numel() == 1 || gamma.numel() == w.size(0), "bilinear sign: gamma has ", gamma.numel(),
+              " elements, expected 1 or one per output channel of the weight ", w.sizes());
+  TORCH_CHECK_VALUE(options.kappa() > 0, "bilinear sign: kappa must be > 0, got ", options.kappa());
+  // A 0-dim CPU gamma may meet a CUDA weight (as a scalar); per-channel gamma moves to the weight.
+  const auto g = gamma.detach();
+  const auto gamma_like_w = gamma.numel() == 1
+                                ? g.reshape({}).to(g.is_cpu() ? g.device() : w.device(), w.scalar_type())
+                                : output_channel_view(g, w.dim()).to(w.device(), w.scalar_type());
+  return BilinearSignFunction::apply(w, scale, gamma_like_w, options.kappa(), options.scale_sign_grad());
+}
+
+at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma, const BilinearSignOptions& options) {
+  return bilinear_sign(w, scale, at::scalar_tensor(gamma, at::kDouble), options);
+}
+
+}  // namespace lowbit::ops

@@ -1,0 +1,96 @@
+#include <lowbit/modules/quant/rbonn.h>
+
+#include <lowbit/csrc/ops/bilinear_sign.h>
+#include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/quant/registry.h>
+
+#include <torch/torch.h>
+
+namespace lowbit::quant {
+namespace {
+
+const std::vector<std::string> kDreluSelectNames = {"official_argsort", "paper_rank"};
+
+void check_tau(double tau) { TORCH_CHECK_VALUE(tau > 0 && tau <= 1, "rbonn: tau must be in (0, 1], got ", tau); }
+
+}  // namespace
+
+DreluSelect parse_drelu_select(const std::string& name) {
+  return static_cast<DreluSelect>(util::choose("rbonn drelu_select", name, kDreluSelectNames));
+}
+
+int64_t drelu_count(int64_t channels, double tau) {
+  check_tau(tau);
+  return static_cast<int64_t>(static_cast<double>(channels) * (1.0 - tau));  // Python's int(C * (1 - thre))
+}
+
+torch::Tensor drelu_indicator(const torch::Tensor& alpha, double tau, DreluSelect select) {
+  const auto a = alpha.detach().flatten();
+  const int64_t k = drelu_count(a.numel(), tau);
+  // Stable, so that tied scales select the same channels on every device.
+  const auto order = std::get<1>(a.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  if (select == DreluSelect::OfficialArgsort) return (order < k).to(a.scalar_type());
+  return torch::zeros_like(a).index_fill_(0, order.slice(0, 0, k), 1);
+}
+
+RbonnImpl::RbonnImpl(RbonnOptions options_) : QuantizerCloneable("lowbit::quant::Rbonn"), options(options_) {
+  const auto& o = options;
+  TORCH_CHECK_VALUE(o.channels() >= 1, "rbonn: channels must be >= 1, got ", o.channels());
+  TORCH_CHECK_VALUE(o.kappa() > 0, "rbonn: kappa must be > 0, got ", o.kappa());
+  TORCH_CHECK_VALUE(o.lambda() >= 0, "rbonn: lambda must be >= 0, got ", o.lambda());
+  check_tau(o.tau());
+  reset();
+}
+
+void RbonnImpl::reset() {
+  const auto c = options.channels();
+  scale_factor = register_parameter("scale_factor", torch::randn({c, 1, 1, 1}));
+  u = register_parameter("u", torch::full({c, 1, 1, 1}, 0.2));
+  previous_grad = register_buffer("previous_grad", torch::empty({0}));
+}
+
+void RbonnImpl::check_shape(c10::IntArrayRef shape) const {
+  TORCH_CHECK(shape.size() >= 2 && shape[0] == options.channels(), "rbonn: scale_factor has ", options.channels(),
+              " channels, but the weight has shape ", shape, " (output channels along dim 0)");
+}
+
+torch::Tensor RbonnImpl::recurrent_weight(const torch::Tensor& w) const {
+  if (!is_training() || !options.recurrent() || previous_grad.sizes() != w.sizes() ||
+      drelu_count(options.channels(), options.tau()) == 0) {
+    return w;
+  }
+  const auto m = ops::output_channel_view(drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select()),
+                                          w.dim());
+  // m * G_prev first: a product without autograd history, so that no graph node saves the buffer
+  // itself, which the hook in forward() replaces during this backward.
+  return w - ops::output_channel_view(u, w.dim()) * (m * previous_grad);
+}
+
+torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
+  check_shape(w.sizes());
+  auto w_tilde = recurrent_weight(w);
+  if (is_training() && options.recurrent() && torch::GradMode::is_enabled() && w_tilde.requires_grad()) {
+    if (w_tilde.is_leaf()) w_tilde = w_tilde.view_as(w_tilde);  // a hook on the parameter would outlive the step
+    w_tilde.register_hook([g_prev = previous_grad](const torch::Tensor& g) { g_prev.set_data(g.detach().clone()); });
+  }
+  return ops::bilinear_sign(w_tilde, scale_factor, options.lambda(),
+                            ops::BilinearSignOptions().kappa(options.kappa()).scale_sign_grad(true));
+}
+
+void RbonnImpl::pretty_print(std::ostream& stream) const {
+  stream << "lowbit::quant::Rbonn(channels=" << options.channels() << ", kappa=" << options.kappa()
+         << ", lambda=" << options.lambda() << ", tau=" << options.tau()
+         << ", drelu_select=" << kDreluSelectNames.at(static_cast<size_t>(options.drelu_select()))
+         << ", recurrent=" << options.recurrent() << ")";
+}
+
+LOWBIT_REGISTER_CHANNEL_QUANTIZER(rbonn, [](ParamReader& p) {
+  RbonnOptions o(p.require<int64_t>("channels"));
+  return Quantizer(Rbonn(o.kappa(p.get<double>("kappa", o.kappa()))
+                             .lambda(p.get<double>("lambda", o.lambda()))
+                             .tau(p.get<double>("tau", o.tau()))
+                             .drelu_select(parse_drelu_select(p.get<std::string>("drelu_select", "official_argsort")))
+                             .recurrent(p.get<bool>("recurrent", o.recurrent()))));
+});
+
+}  // namespace lowbit::quant
