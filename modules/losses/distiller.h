@@ -30,8 +30,8 @@
 // other did not, shapes that differ (dgd only needs [batch, heads, tokens] to agree), a term whose
 // taps select nothing. Tensors in float16 / bfloat16 (autocast) are promoted to float32 first.
 //
-// Reported terms are weighted (they sum to `total`); a term of weight 0 is computed and reported
-// but adds nothing, to watch a quantity without training on it.
+// Reported terms are weighted, so that they sum to `total` and show which term drives the
+// objective; a term of weight 0 reports 0.
 
 #include <lowbit/csrc/util/params.h>
 #include <lowbit/modules/losses/dgd.h>
