@@ -5,6 +5,7 @@
 #include <lowbit/csrc/engine/recipe_reader.h>
 
 #include <regex>
+#include <set>
 
 namespace lowbit::engine {
 namespace {
@@ -134,11 +135,16 @@ DistillConfig read_distill(Section s, const RecipeTree& tree, double label_smoot
   DistillConfig d;
   auto terms = s.children("terms");
   if (terms.empty()) s.fail("terms", "expected a non-empty list of loss terms, e.g. [{loss: distribution}]");
+  std::set<std::string> names;  // unique before the Distiller sees them, so its errors name one term
   for (auto& t : terms) {
     DistillTermConfig term;
     term.path = t.path();
     term.loss = t.choice("loss", t.require<std::string>("loss"), losses::loss_kinds());
     term.name = t.get<std::string>("name", "");
+    const auto& shown = term.name.empty() ? term.loss : term.name;
+    if (!names.insert(shown).second) {
+      t.fail(term.name.empty() ? "loss" : "name", "a second term named '" + shown + "'; give one of them another `name`");
+    }
     term.weight = t.non_negative("weight", term.weight);
     term.taps = t.get<std::string>("taps", "");
     term.options = t.rest();

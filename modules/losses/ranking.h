@@ -21,6 +21,8 @@
 //    pair signs), so they are invariant to any strictly increasing transform of A^T. ListNet's
 //    target uses the teacher's values, as ListNet is defined; it is not order-only.
 //  - K = 16 by default (the keys that carry the attention); top_k = 0 or top_k ≥ N uses all N keys.
+//    The pairwise forms hold K² pairs per row: all keys of a 197-token DeiT map is 197³ per head,
+//    too much for training; keep K small there.
 //  - s = N by default (scale = 0), undoing the 1/N size of softmax values, so that Δ is O(1).
 //  - The student tensor is the full-precision softmax output before the attention binariser (the
 //    binarised map has two values per head and its ranks tie); which tap holds it is the attention

@@ -93,6 +93,10 @@ TEST(DistillRecipe, ErrorsPointAtTheTermsKey) {
                 .find("unknown.yaml:9: distill.terms[0].topk: unknown option 'topk' (did you mean 'top_k'?)"),
             std::string::npos)
       << recipe_error(dir.file("unknown.yaml"));
+  dir.write("twice.yaml", std::string(kBase) + teacher + "distill:\n  terms:\n    - {loss: kl}\n    - {loss: kl, temperature: 4}\n");
+  EXPECT_NE(recipe_error(dir.file("twice.yaml")).find("twice.yaml:10: distill.terms[1].loss: a second term named 'kl'"),
+            std::string::npos)
+      << recipe_error(dir.file("twice.yaml"));
   dir.write("weight.yaml", std::string(kBase) + teacher + "distill:\n  terms:\n    - {loss: kl, weight: -1}\n");
   EXPECT_NE(recipe_error(dir.file("weight.yaml")).find("distill.terms[0].weight: expected a number >= 0, got -1"),
             std::string::npos);
