@@ -13,6 +13,7 @@
 
 TEST(MethodTraining, DistilledSmallCnn) {
   const auto started = std::chrono::steady_clock::now();
+  torch::manual_seed(1);
   const lowbit::Params architecture{{"channels", std::vector<int64_t>{16, 32, 64}}};
   auto teacher = lowbit::models::make("small_cnn", architecture, {});
   const auto taught = lowbit::testing::fit_fashion_mnist(teacher, lowbit::testing::FitOptions().steps(200));
