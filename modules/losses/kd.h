@@ -19,7 +19,8 @@
 //   label_cross_entropy  CE(z_S, y) with label smoothing ε: targets (1−ε)·onehot(y) + ε/C.
 //
 // Backward (p = softmax(z_S/T), q = softmax(z_T/T)):
-//   d kl / d z_S = d distribution / d z_S = T · (p − q) / B;  d hard / d z_S = (p − onehot(argmax z_T)) / B at T = 1.
+//   d kl / d z_S = d distribution / d z_S = T · (p − q) / B
+//   d hard / d z_S = (softmax(z_S) − onehot(argmax z_T)) / B
 
 #include <torch/types.h>
 
