@@ -1,6 +1,7 @@
 // The lowbit command line: train, eval, summary, quantizers. Errors in what was asked (recipe, override,
 // data path) print one message and exit with status 2 before anything is written.
 #include <lowbit/csrc/engine/checkpoint.h>
+#include <lowbit/csrc/engine/data_source.h>
 #include <lowbit/csrc/engine/recipe.h>
 #include <lowbit/csrc/engine/recipe_error.h>
 #include <lowbit/csrc/engine/summary.h>
@@ -78,20 +79,12 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   return 0;
 }
 
-// One image of the recipe's data set.
-torch::Tensor example_input(const engine::Recipe& recipe) {
-  const auto& d = recipe.data.dataset;
-  if (d == "fashion_mnist" || d == "mnist") return torch::zeros({1, 1, 28, 28});
-  if (d == "imagenet") return torch::zeros({1, 3, recipe.data.image_size, recipe.data.image_size});
-  return torch::zeros({1, 3, 32, 32});
-}
-
 int run_summary(const std::string& recipe_path, const std::vector<std::string>& overrides) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
     auto model = engine::build_model(recipe, s);
     std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")\n";
-    engine::print_summary(engine::summarize(model, example_input(recipe)), std::cout);
+    engine::print_summary(engine::summarize(model, engine::example_images(recipe, 1)), std::cout);
   }
   return 0;
 }

@@ -33,6 +33,10 @@ class DataSource {
   virtual std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) = 0;
 };
 
+// `count` zero images of the shape the recipe's data set delivers ([count, C, H, W]), for
+// summaries and dry runs.
+at::Tensor example_images(const Recipe& recipe, int64_t count);
+
 // Opens a split of the recipe's data set: training batches shuffled (and augmented for CIFAR:
 // 4-pixel padded random crop and horizontal flip), test batches in file order. Throws
 // RecipeError naming the data key and the file when the data cannot be read.

@@ -39,16 +39,19 @@ void Progress::start_epoch(int64_t epoch, int64_t epochs, int64_t steps) {
   steps_ = steps;
   step_ = images_ = 0;
   loss_ = lr_ = 0;
+  terms_.clear();
   epoch_start_ = now_ = options_.clock()();
   drawn_step_ = -1;
   drawn_width_ = 0;
 }
 
-void Progress::step(int64_t step, int64_t images, double loss, double lr) {
+void Progress::step(int64_t step, int64_t images, double loss, double lr,
+                    std::vector<std::pair<std::string, double>> terms) {
   step_ = step;
   images_ += images;
   loss_ = loss;
   lr_ = lr;
+  terms_ = std::move(terms);
   now_ = options_.clock()();
   const bool last = step_ == steps_;
   const bool due = options_.style() == ProgressStyle::Live
@@ -65,9 +68,15 @@ void Progress::end_epoch() {
 std::string Progress::line() const {
   const double elapsed = now_ - epoch_start_;
   char numbers[96];
-  std::snprintf(numbers, sizeof(numbers), "loss %.4f  lr %.4g", loss_, lr_);
+  std::snprintf(numbers, sizeof(numbers), "loss %.4f", loss_);
   std::string text = "epoch " + std::to_string(epoch_) + "/" + std::to_string(epochs_) + "  step " +
                      std::to_string(step_) + "/" + std::to_string(steps_) + "  " + numbers;
+  for (size_t i = 0; i < terms_.size(); ++i) {
+    std::snprintf(numbers, sizeof(numbers), " %.4f", terms_[i].second);
+    text += (i == 0 ? " (" : ", ") + terms_[i].first + numbers + (i + 1 == terms_.size() ? ")" : "");
+  }
+  std::snprintf(numbers, sizeof(numbers), "  lr %.4g", lr_);
+  text += numbers;
   if (elapsed > 0) {
     std::snprintf(numbers, sizeof(numbers), "  %.0f img/s", images_ / elapsed);
     text += numbers;

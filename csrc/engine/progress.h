@@ -1,6 +1,8 @@
 #pragma once
 // The trainer's progress line:
 //   epoch 3/90  step 120/500  loss 1.2345  lr 0.1  1234 img/s  ETA 0:01:23
+// and with the terms of a distilled objective, after the loss:
+//   epoch 3/90  step 120/500  loss 1.2345 (distribution 0.9000, dgd 0.3345)  lr 0.1  ...
 // In a terminal (Live) one line is redrawn in place with '\r', at most every redraw_seconds,
 // and ended with '\n' when the epoch ends; in a log (Lines) a line is printed every line_every
 // steps and at the epoch's last step. The epoch's last line shows its duration instead of an
@@ -12,6 +14,8 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace lowbit::engine {
 
@@ -36,8 +40,10 @@ class Progress {
 
   // Starts epoch `epoch` of `epochs` (shown as given, so pass 1-based numbers), `steps` long.
   void start_epoch(int64_t epoch, int64_t epochs, int64_t steps);
-  // After step `step` (1..steps) of the epoch, which trained on `images` images.
-  void step(int64_t step, int64_t images, double loss, double lr);
+  // After step `step` (1..steps) of the epoch, which trained on `images` images; `terms` are
+  // the named parts of `loss`, if it has any.
+  void step(int64_t step, int64_t images, double loss, double lr,
+            std::vector<std::pair<std::string, double>> terms = {});
   // Shows the last step if it is not yet shown; Live also ends the line.
   void end_epoch();
 
@@ -52,6 +58,7 @@ class Progress {
   int64_t epoch_ = 0, epochs_ = 0, steps_ = 0;
   int64_t step_ = 0, images_ = 0;
   double loss_ = 0, lr_ = 0;
+  std::vector<std::pair<std::string, double>> terms_;
   double epoch_start_ = 0, now_ = 0;
   int64_t drawn_step_ = -1;  // the step last shown, -1 before the first
   double drawn_at_ = 0;

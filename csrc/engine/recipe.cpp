@@ -1,9 +1,11 @@
 #include <lowbit/csrc/engine/recipe.h>
 
+#include <lowbit/csrc/engine/distill.h>
 #include <lowbit/csrc/engine/recipe_error.h>
 #include <lowbit/csrc/engine/recipe_reader.h>
 
 #include <regex>
+#include <set>
 
 namespace lowbit::engine {
 namespace {
@@ -128,6 +130,37 @@ TeacherConfig read_teacher(Section s) {
   return t;
 }
 
+// Terms are checked here by building the Distiller they describe; its errors point at the term's key.
+DistillConfig read_distill(Section s, const RecipeTree& tree, double label_smoothing) {
+  DistillConfig d;
+  auto terms = s.children("terms");
+  if (terms.empty()) s.fail("terms", "expected a non-empty list of loss terms, e.g. [{loss: distribution}]");
+  std::set<std::string> names;  // unique before the Distiller sees them, so its errors name one term
+  for (auto& t : terms) {
+    DistillTermConfig term;
+    term.path = t.path();
+    term.loss = t.choice("loss", t.require<std::string>("loss"), losses::loss_kinds());
+    term.name = t.get<std::string>("name", "");
+    const auto& shown = term.name.empty() ? term.loss : term.name;
+    if (!names.insert(shown).second) {
+      t.fail(term.name.empty() ? "loss" : "name", "a second term named '" + shown + "'; give one of them another `name`");
+    }
+    term.weight = t.non_negative("weight", term.weight);
+    term.taps = t.get<std::string>("taps", "");
+    term.options = t.rest();
+    if (term.loss == "ce" && !term.options.count("label_smoothing")) term.options["label_smoothing"] = label_smoothing;
+    d.terms.push_back(term);
+  }
+  s.finish();
+  try {
+    losses::Distiller check(term_options(d));
+  } catch (const c10::Error& e) {
+    const auto place = locate_distill_error(d, e.msg());
+    throw RecipeError(tree.where(place.path) + ": " + place.path + ": " + place.message);
+  }
+  return d;
+}
+
 TrainConfig read_train(Section s) {
   TrainConfig t;
   t.label_smoothing = s.non_negative("label_smoothing", t.label_smoothing);
@@ -166,6 +199,10 @@ Recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
   for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(stages[i], i));
   if (root.has("teacher")) r.teacher = read_teacher(root.child("teacher"));
   r.train = read_train(root.child("train"));
+  if (root.has("distill")) {
+    r.distill = read_distill(root.child("distill"), tree, r.train.label_smoothing);
+    if (!r.teacher) root.fail("distill", "distillation needs a teacher: section (the frozen model to learn from)");
+  }
   root.finish();
   YAML::Emitter out;
   out << tree.root;

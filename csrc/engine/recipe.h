@@ -90,6 +90,23 @@ struct TeacherConfig {
   bool strict = true;
 };
 
+// One term of a distilled objective: `{loss: dgd, weight: 1.0, taps: '\.attn\.(q|k)$', squared: true}`;
+// the keys other than loss, name, weight and taps are the loss's options (modules/losses/distiller.h).
+struct DistillTermConfig {
+  std::string loss;
+  std::string name;  // as logged; "" = the loss
+  double weight = 1.0;
+  std::string taps;  // "" = the loss's default
+  Params options;    // ce without label_smoothing gets train.label_smoothing
+  std::string path;  // "distill.terms[i]", for messages
+};
+
+// The objective against the recipe's teacher (required with it): the weighted sum of the terms.
+// Without it, training minimises the label cross-entropy (with train.label_smoothing).
+struct DistillConfig {
+  std::vector<DistillTermConfig> terms;
+};
+
 struct TrainConfig {
   double label_smoothing = 0;
   int64_t log_every = 50;         // steps between progress records
@@ -108,6 +125,7 @@ struct Recipe {
   ModelConfig model;
   std::vector<StageConfig> stages;
   std::optional<TeacherConfig> teacher;
+  std::optional<DistillConfig> distill;
   TrainConfig train;
   std::string resolved_yaml;  // the merged recipe, saved with every run
   std::map<std::string, std::string> origins;

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/engine/checkpoint.h>
 #include <lowbit/csrc/engine/data_source.h>
+#include <lowbit/csrc/engine/distill.h>
 #include <lowbit/csrc/engine/grad_scaler.h>
 #include <lowbit/csrc/engine/load_state.h>
 #include <lowbit/csrc/engine/metrics_log.h>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 
 namespace lowbit::engine {
 namespace {
@@ -140,12 +142,42 @@ torch::nn::Sequential build_teacher(const Recipe& recipe) {
   return teacher;
 }
 
+namespace {
+
+// One distilled step of every stage's model on two zero images: a term whose taps a model does
+// not publish, or publishes in another shape, fails before the run starts.
+void dry_run_distillation(const Recipe& recipe) {
+  auto teacher = build_teacher(recipe);
+  const losses::Distiller distiller(term_options(*recipe.distill));
+  const auto images = example_images(recipe, 2);
+  const auto labels = torch::zeros({2}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  for (size_t s = 0; s < recipe.stages.size(); ++s) {
+    auto student = build_model(recipe, s);
+    student->eval();
+    try {
+      distiller.forward(student, teacher, images, labels);
+    } catch (const c10::Error& e) {
+      const auto place = locate_distill_error(*recipe.distill, e.msg());
+      if (place.path == "distill") throw;  // not the distillation's fault
+      throw RecipeError(recipe.where(place.path) + ": " + place.path + ": " + place.message +
+                        (recipe.stages.size() > 1 ? " (stage " + std::to_string(s + 1) + ")" : ""));
+    }
+  }
+}
+
+}  // namespace
+
 void validate(const Recipe& recipe) {
   if (recipe.train.amp && !device_of(recipe).is_cuda()) {
     throw RecipeError(recipe.where("train.amp") + ": train.amp: mixed precision needs device: cuda");
   }
   for (size_t s = 0; s < recipe.stages.size(); ++s) build_model(recipe, s);
-  if (recipe.teacher) build_teacher(recipe);
+  if (recipe.distill) {
+    dry_run_distillation(recipe);
+  } else if (recipe.teacher) {
+    build_teacher(recipe);
+  }
   open_data(recipe, data::Split::Train);
   open_data(recipe, data::Split::Test);
 }
@@ -176,6 +208,16 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
   TrainResult result;
   const auto started = std::chrono::steady_clock::now();
 
+  // With distill:, the loss is the Distiller's weighted terms against the frozen teacher.
+  torch::nn::Sequential teacher{nullptr};
+  std::optional<losses::Distiller> distiller;
+  if (recipe.distill) {
+    teacher = build_teacher(recipe);
+    teacher->to(device);
+    distiller.emplace(term_options(*recipe.distill));
+  }
+  const auto term_names = distiller ? distiller->names() : std::vector<std::string>{};
+
   torch::manual_seed(recipe.seed);
   torch::nn::Sequential previous{nullptr};
   int64_t epochs_before = 0;  // data epochs of earlier stages, so every epoch has its own order
@@ -204,6 +246,7 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
       auto reader = train_data->epoch(epochs_before + p.epoch, p.batch);
       progress.start_epoch(p.epoch + 1, stage.epochs, batches);
       Counts window;
+      std::vector<double> window_terms(term_names.size());  // Σ term · batch size, like Counts' loss
       auto window_start = std::chrono::steady_clock::now();
       Batch batch;
       while (reader->next(batch)) {
@@ -211,12 +254,21 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         set_lr_factor(built, lr_factor(stage.schedule, stage.optimizer.lr, epochs_done, stage.epochs));
         const auto images = batch.images.to(device), labels = batch.labels.to(device);
         torch::Tensor logits, loss;
+        std::vector<torch::Tensor> shown;  // the loss, then its terms: copied to the host at once
         {
           AutocastScope autocast(recipe.train.amp);
-          logits = model->forward(images);
-          loss = torch::nn::functional::cross_entropy(
-              logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.train.label_smoothing));
+          if (distiller) {
+            auto r = distiller->forward(model, teacher, images, labels);
+            logits = r.logits;
+            loss = r.total;
+            for (const auto& term : r.terms) shown.push_back(term.second.detach().to(torch::kFloat));
+          } else {
+            logits = model->forward(images);
+            loss = torch::nn::functional::cross_entropy(
+                logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(recipe.train.label_smoothing));
+          }
         }
+        shown.insert(shown.begin(), loss.detach().to(torch::kFloat));
         built.optimizer->zero_grad();
         scaler.scale(loss).backward();
         if (stage.grad_clip > 0) {
@@ -226,18 +278,29 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
         scaler.step(*built.optimizer);
         scaler.update();
         hooks::end_step(*model);
-        const double loss_value = loss.item<double>();
+        const auto values = torch::stack(shown).to(torch::kCPU, torch::kDouble);
+        const double loss_value = values[0].item<double>();
+        std::vector<std::pair<std::string, double>> terms;
+        for (size_t i = 0; i < term_names.size(); ++i) {
+          terms.emplace_back(term_names[i], values[i + 1].item<double>());
+          window_terms[i] += terms.back().second * static_cast<double>(labels.size(0));
+        }
         window.add(logits.detach(), labels, loss_value);
         ++p.batch;
         ++p.step;
         const double lr = built.optimizer->param_groups()[0].options().get_lr();
-        progress.step(p.batch, labels.size(0), loss_value, lr);
+        progress.step(p.batch, labels.size(0), loss_value, lr, std::move(terms));
         if (p.batch % recipe.train.log_every == 0 || p.batch == batches) {
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
           const auto r = window.result();
-          log.write({"train", p.epoch, p.step, {{"loss", r.loss}, {"top1", r.top1}, {"lr", lr},
-                                                {"images_per_s", r.samples / seconds}}});
+          MetricsRecord record{"train", p.epoch, p.step, {{"loss", r.loss}}};
+          for (size_t i = 0; i < term_names.size(); ++i) {
+            record.values.emplace_back("loss_" + term_names[i], window_terms[i] / static_cast<double>(r.samples));
+          }
+          record.values.insert(record.values.end(), {{"top1", r.top1}, {"lr", lr}, {"images_per_s", r.samples / seconds}});
+          log.write(record);
           window = Counts();
+          std::fill(window_terms.begin(), window_terms.end(), 0.0);
           window_start = std::chrono::steady_clock::now();
         }
         if (recipe.train.checkpoint_every > 0 && p.step % recipe.train.checkpoint_every == 0) {
@@ -255,11 +318,13 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
                       {{"scaler", scaler.state()}});
     }
     result.steps = p.step;
+    result.model = model;
     start = Position{static_cast<int64_t>(s) + 1, 0, 0, p.step};
     resume = false;
     epochs_before += stage.epochs;
     previous = model;
   }
+  result.teacher = teacher;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }

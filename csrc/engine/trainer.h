@@ -27,10 +27,13 @@ struct EvalResult {
 torch::nn::Sequential build_model(const Recipe& recipe, size_t stage);
 
 // The recipe's teacher: built, loaded, in eval mode, without gradients. Throws RecipeError at the
-// teacher's keys. The distillation losses that consume it arrive with modules/losses.
+// teacher's keys. With a `distill:` section the Trainer minimises its terms (csrc/engine/distill.h)
+// against this teacher instead of the label cross-entropy.
 torch::nn::Sequential build_teacher(const Recipe& recipe);
 
-// Checks everything a run needs (models of every stage, data) without writing anything.
+// Checks everything a run needs (models of every stage, data) without writing anything. With
+// `distill:`, every stage's model and the teacher run once on two zero images, so that a term
+// whose taps are missing or mismatched fails here, at its recipe key.
 void validate(const Recipe& recipe);
 
 // Loss, top-1 and top-5 of `model` over one pass of `test`.
@@ -40,6 +43,8 @@ struct TrainResult {
   EvalResult final_eval;
   double seconds = 0;
   int64_t steps = 0;
+  torch::nn::Sequential model{nullptr};    // the last stage's trained model
+  torch::nn::Sequential teacher{nullptr};  // the teacher it distilled from (null without distill:)
 };
 
 // Trains in `run_dir` (which must exist), from its checkpoint when `resume`.

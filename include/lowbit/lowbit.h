@@ -29,6 +29,13 @@
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
 
+#include <lowbit/modules/taps/taps.h>
+
+#include <lowbit/modules/losses/dgd.h>
+#include <lowbit/modules/losses/distiller.h>
+#include <lowbit/modules/losses/kd.h>
+#include <lowbit/modules/losses/ranking.h>
+
 namespace lowbit {
 
 // Whether this build of lowbit dispatches CUDA tensors to its CUDA kernels (LOWBIT_WITH_CUDA).

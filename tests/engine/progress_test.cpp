@@ -50,6 +50,20 @@ TEST(Progress, RateAndEtaAverageOverTheEpoch) {
   EXPECT_EQ(progress.line(), "epoch 3/90  step 500/500  loss 1.2500  lr 0.05  256 img/s  took 0:04:10");
 }
 
+TEST(Progress, ShowsTheTermsOfADistilledLoss) {
+  FakeClock clock;
+  std::ostringstream out;
+  Progress progress(out, ProgressOptions().clock(clock.function()));
+  progress.start_epoch(1, 2, 10);
+  clock.now += 1;
+  progress.step(1, 10, 1.25, 0.1, {{"distribution", 0.75}, {"dgd", 0.5}});
+  EXPECT_EQ(progress.line(), "epoch 1/2  step 1/10  loss 1.2500 (distribution 0.7500, dgd 0.5000)  lr 0.1  10 img/s  ETA 0:00:09");
+  progress.start_epoch(2, 2, 10);
+  clock.now += 1;
+  progress.step(1, 10, 1.0, 0.1);
+  EXPECT_EQ(progress.line(), "epoch 2/2  step 1/10  loss 1.0000  lr 0.1  10 img/s  ETA 0:00:09");
+}
+
 TEST(Progress, LinesPrintsEveryNStepsAndTheLast) {
   FakeClock clock;
   std::ostringstream out;
