@@ -2,6 +2,7 @@
 
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include <torch/torch.h>
 
@@ -16,12 +17,55 @@ int64_t numel(const torch::nn::Module& m) {
   return n;
 }
 
-// Fills bits, MACs and memory of a layer with a weight of `weight_numel` entries.
-void account(LayerSummary& s, int64_t weight_numel, int64_t macs, int64_t weight_bits, int64_t input_bits) {
+std::string kind_of(const torch::nn::Module& module) {
+  std::string kind = module.name();
+  for (const std::string prefix : {"torch::nn::", "lowbit::layers::"}) {
+    if (kind.rfind(prefix, 0) == 0) kind = kind.substr(prefix.size());
+  }
+  if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "Impl") == 0) kind.resize(kind.size() - 4);
+  return kind;
+}
+
+// The row of a layer with a weight (QConv2d, QLinear, Conv2d, Linear) whose output is `y`; nullopt
+// for other modules. MACs: output elements times the weight entries each one reads.
+std::optional<LayerSummary> weight_layer(const torch::nn::Module& module, const torch::Tensor& y) {
+  int64_t weight_numel = 0, macs = 0, weight_bits = 32, input_bits = 32;
+  if (const auto* conv = dynamic_cast<const layers::QConv2dImpl*>(&module)) {
+    weight_numel = conv->weight.numel();
+    macs = y.numel() * conv->weight[0].numel();
+    weight_bits = conv->weight_quantizer->bits();
+    input_bits = conv->input_quantizer->bits();
+  } else if (const auto* linear = dynamic_cast<const layers::QLinearImpl*>(&module)) {
+    weight_numel = linear->weight.numel();
+    macs = y.numel() * linear->weight.size(1);
+    weight_bits = linear->weight_quantizer->bits();
+    input_bits = linear->input_quantizer->bits();
+  } else if (const auto* c = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) {
+    weight_numel = c->weight.numel();
+    macs = y.numel() * c->weight[0].numel();
+  } else if (const auto* l = dynamic_cast<const torch::nn::LinearImpl*>(&module)) {
+    weight_numel = l->weight.numel();
+    macs = y.numel() * l->weight.size(1);
+  } else {
+    return std::nullopt;
+  }
+  LayerSummary s;
+  s.kind = kind_of(module);
+  s.params = numel(module);
   s.weight_bits = weight_bits;
   s.input_bits = input_bits;
   (weight_bits == 1 && input_bits == 1 ? s.binary_macs : s.other_macs) = macs;
+  s.fp32_bytes = s.params * 4;
   s.packed_bytes = (weight_numel * weight_bits + 7) / 8 + (s.params - weight_numel) * 4;
+  return s;
+}
+
+void add(LayerSummary& to, const LayerSummary& s) {
+  to.params += s.params;
+  to.binary_macs += s.binary_macs;
+  to.other_macs += s.other_macs;
+  to.fp32_bytes += s.fp32_bytes;
+  to.packed_bytes += s.packed_bytes;
 }
 
 }  // namespace
@@ -31,38 +75,48 @@ ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& exampl
   const bool was_training = model->is_training();
   model->eval();
   ModelSummary summary;
+  taps::TapRecord outputs;
   torch::Tensor x = example;
+  const auto names = model->named_children();
   size_t index = 0;
   for (auto& child : *model) {
+    const auto& name = names[index++].key();
     const auto& module = *child.ptr();
-    const torch::Tensor y = child.forward(x);
-    LayerSummary s;
-    s.name = std::to_string(index++);
-    s.kind = module.name();
-    for (const std::string prefix : {"torch::nn::", "lowbit::layers::"}) {
-      if (s.kind.rfind(prefix, 0) == 0) s.kind = s.kind.substr(prefix.size());
+    outputs.clear();
+    torch::Tensor y;
+    {
+      taps::TapRecorder recorder(*child.ptr(), outputs, {"(^|\\.)output$"});
+      y = child.forward(x);
     }
-    if (s.kind.size() > 4 && s.kind.compare(s.kind.size() - 4, 4, "Impl") == 0) s.kind.resize(s.kind.size() - 4);
-    s.params = numel(module);
-    s.fp32_bytes = s.packed_bytes = s.params * 4;
-    if (const auto* conv = dynamic_cast<const layers::QConv2dImpl*>(&module)) {
-      const auto macs = y.numel() * conv->weight[0].numel();
-      account(s, conv->weight.numel(), macs, conv->weight_quantizer->bits(), conv->input_quantizer->bits());
-    } else if (const auto* linear = dynamic_cast<const layers::QLinearImpl*>(&module)) {
-      account(s, linear->weight.numel(), y.numel() * linear->weight.size(1), linear->weight_quantizer->bits(),
-              linear->input_quantizer->bits());
-    } else if (const auto* c = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) {
-      account(s, c->weight.numel(), y.numel() * c->weight[0].numel(), 32, 32);
-    } else if (const auto* l = dynamic_cast<const torch::nn::LinearImpl*>(&module)) {
-      account(s, l->weight.numel(), y.numel() * l->weight.size(1), 32, 32);
+    LayerSummary row;
+    std::vector<LayerSummary> details;
+    if (auto own = weight_layer(module, y)) {
+      row = *own;
+    } else {
+      row.kind = kind_of(module);
+      row.params = numel(module);
+      int64_t nested_params = 0;
+      for (const auto& item : module.named_modules("", /*include_self=*/false)) {
+        const auto tap = item.key() + ".output";
+        if (!outputs.contains(tap)) continue;
+        auto detail = weight_layer(*item.value(), outputs.at(tap));
+        if (!detail) continue;
+        detail->name = name + "." + item.key();
+        detail->detail = true;
+        row.binary_macs += detail->binary_macs;
+        row.other_macs += detail->other_macs;
+        row.packed_bytes += detail->packed_bytes;
+        nested_params += detail->params;
+        details.push_back(*detail);
+      }
+      row.fp32_bytes = row.params * 4;
+      row.packed_bytes += (row.params - nested_params) * 4;
+      row.weight_bits = row.input_bits = 0;  // not one layer's
     }
-    auto& t = summary.total;
-    t.params += s.params;
-    t.binary_macs += s.binary_macs;
-    t.other_macs += s.other_macs;
-    t.fp32_bytes += s.fp32_bytes;
-    t.packed_bytes += s.packed_bytes;
-    summary.layers.push_back(s);
+    row.name = name;
+    add(summary.total, row);
+    summary.layers.push_back(row);
+    summary.layers.insert(summary.layers.end(), details.begin(), details.end());
     x = y;
   }
   summary.total.name = "total";
@@ -71,8 +125,11 @@ ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& exampl
 }
 
 void print_summary(const ModelSummary& summary, std::ostream& out) {
+  size_t width = 6;
+  for (const auto& s : summary.layers) width = std::max(width, s.name.size() + (s.detail ? 4 : 2));
   const auto row = [&](const LayerSummary& s, bool bits) {
-    out << std::left << std::setw(6) << s.name << std::setw(26) << s.kind.substr(0, 25) << std::right;
+    out << std::left << std::setw(static_cast<int>(width)) << (s.detail ? "  " + s.name : s.name) << std::setw(26)
+        << s.kind.substr(0, 25) << std::right;
     if (bits) {
       out << std::setw(4) << s.weight_bits << std::setw(4) << s.input_bits;
     } else {
@@ -82,10 +139,10 @@ void print_summary(const ModelSummary& summary, std::ostream& out) {
         << std::setw(12) << std::fixed << std::setprecision(1) << s.fp32_bytes / 1024.0 << std::setw(12)
         << s.packed_bytes / 1024.0 << "\n";
   };
-  out << std::left << std::setw(6) << "layer" << std::setw(26) << "kind" << std::right << std::setw(4) << "W"
-      << std::setw(4) << "A" << std::setw(11) << "params" << std::setw(14) << "binary MACs" << std::setw(14)
-      << "other MACs" << std::setw(12) << "fp32 KiB" << std::setw(12) << "packed KiB" << "\n";
-  for (const auto& s : summary.layers) row(s, s.binary_macs + s.other_macs > 0);
+  out << std::left << std::setw(static_cast<int>(width)) << "layer" << std::setw(26) << "kind" << std::right
+      << std::setw(4) << "W" << std::setw(4) << "A" << std::setw(11) << "params" << std::setw(14) << "binary MACs"
+      << std::setw(14) << "other MACs" << std::setw(12) << "fp32 KiB" << std::setw(12) << "packed KiB" << "\n";
+  for (const auto& s : summary.layers) row(s, s.weight_bits > 0 && s.binary_macs + s.other_macs > 0);
   row(summary.total, false);
   out << "OPs (BOPs/64 + FLOPs) per image: " << std::scientific << std::setprecision(3) << summary.ops()
       << std::defaultfloat << "; weights " << std::fixed << std::setprecision(1)

@@ -3,6 +3,10 @@
 // parameters, multiply-accumulates split into binary (1-bit weights and 1-bit inputs) and
 // others, and weight memory in fp32 and bit-packed. Totals include OPs = BOPs/64 + FLOPs, the
 // convention of Bi-Real Net, ReActNet, AdaBin and Bi-ViT (a binary MAC counts 1/64).
+// One row per child of the model's Sequential; a child that holds QConv2d / QLinear layers (a
+// residual block, a stage) is followed by one detail row per such layer, named by its path
+// (`layer2.0.conv`), whose MACs and memory the child's row sums. Nested layers are found through
+// the "output" tap they publish; a plain torch::nn::Conv2d / Linear is counted only at the top.
 
 #include <torch/nn/modules/container/sequential.h>
 
@@ -18,6 +22,7 @@ struct LayerSummary {
   int64_t params = 0;
   int64_t binary_macs = 0, other_macs = 0;  // per image
   int64_t fp32_bytes = 0, packed_bytes = 0;
+  bool detail = false;  // a layer inside the preceding top-level row, not added to the total
 };
 
 struct ModelSummary {

@@ -8,11 +8,13 @@
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
+#include <lowbit/csrc/ops/ede_sign.h>
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/ops/ternarize.h>
 
+#include <lowbit/modules/quant/adabin.h>
 #include <lowbit/modules/quant/dorefa.h>
 #include <lowbit/modules/quant/identity.h>
 #include <lowbit/modules/quant/idadet.h>
@@ -25,9 +27,14 @@
 #include <lowbit/modules/quant/ternary.h>
 #include <lowbit/modules/quant/xnor.h>
 
+#include <lowbit/modules/layers/activation.h>
+#include <lowbit/modules/layers/basic_block.h>
+#include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/layers/stage.h>
 
 #include <lowbit/modules/taps/taps.h>
 

@@ -1,6 +1,7 @@
 #include <lowbit/modules/layers/qconv2d.h>
 
 #include <lowbit/modules/layers/quantized_weights.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include <torch/nn/functional/conv.h>
 
@@ -33,13 +34,15 @@ torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4 && input.size(1) == options.in_channels(), describe(*this),
               ": expected input [N, ", options.in_channels(), ", H, W], got shape ", input.sizes());
   namespace F = torch::nn::functional;
-  return F::conv2d(input_quantizer(input), weight_quantizer(weight),
-                   F::Conv2dFuncOptions()
-                       .bias(bias)
-                       .stride(options.stride())
-                       .padding(options.padding())
-                       .dilation(options.dilation())
-                       .groups(options.groups()));
+  auto output = F::conv2d(input_quantizer(input), weight_quantizer(weight),
+                          F::Conv2dFuncOptions()
+                              .bias(bias)
+                              .stride(options.stride())
+                              .padding(options.padding())
+                              .dilation(options.dilation())
+                              .groups(options.groups()));
+  if (taps::recording()) taps::publish(*this, "output", output);
+  return output;
 }
 
 void QConv2dImpl::pretty_print(std::ostream& stream) const {

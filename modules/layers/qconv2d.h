@@ -4,6 +4,8 @@
 // With the default (identity) quantizers it is torch::nn::Conv2d: same parameters, same
 // initialisation, same output. The layer owns deep copies of the quantizers given in its
 // options (the options hold prototypes), reachable as `weight_quantizer` / `input_quantizer`.
+// Publishes its output as the tap "output" (modules/taps/taps.h; `lowbit summary` reads the
+// shapes of convolutions nested in blocks this way).
 
 #include <lowbit/modules/quant/quantizer.h>
 

@@ -1,6 +1,7 @@
 #include <lowbit/modules/layers/qlinear.h>
 
 #include <lowbit/modules/layers/quantized_weights.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include <torch/nn/functional/linear.h>
 
@@ -24,7 +25,9 @@ void QLinearImpl::reset_parameters() { init_like_torch(weight, bias); }
 torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == options.in_features(), describe(*this), ": expected input [..., ",
               options.in_features(), "], got shape ", input.sizes());
-  return torch::nn::functional::linear(input_quantizer(input), weight_quantizer(weight), bias);
+  auto output = torch::nn::functional::linear(input_quantizer(input), weight_quantizer(weight), bias);
+  if (taps::recording()) taps::publish(*this, "output", output);
+  return output;
 }
 
 void QLinearImpl::pretty_print(std::ostream& stream) const {

@@ -2,7 +2,7 @@
 // A fully connected layer whose weight and input pass through quantizers:
 //   y = linear(input_quantizer(x), weight_quantizer(W), b)
 // With the default (identity) quantizers it is torch::nn::Linear. The layer owns deep copies of
-// the quantizers given in its options.
+// the quantizers given in its options. Publishes its output as the tap "output".
 
 #include <lowbit/modules/quant/quantizer.h>
 

@@ -32,7 +32,10 @@ std::vector<Case> cases() {
           {"rebnn", {{"channels", 8}}},
           {"rebnn", {{"channels", 8}, {"gamma_mode", "paper_dynamic"}}},
           {"rbonn", {{"channels", 8}}},
-          {"idadet", {{"channels", 8}}}};
+          {"idadet", {{"channels", 8}}},
+          {"adabin", {}},
+          {"adabin_act", {}},
+          {"adabin_act", {{"form", "paper"}}}};
 }
 
 std::string label(const Case& c) { return c.name + "/" + std::to_string(c.params.size()); }

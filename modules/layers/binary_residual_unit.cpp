@@ -1,0 +1,95 @@
+#include <lowbit/modules/layers/binary_residual_unit.h>
+
+#include <lowbit/csrc/util/suggest.h>
+
+#include <torch/nn/functional/padding.h>
+#include <torch/nn/modules/pooling.h>
+
+#include <sstream>
+#include <vector>
+
+namespace lowbit::layers {
+namespace {
+
+const std::vector<std::string> kShortcutNames = {"avgpool_conv", "conv", "zero_pad"};
+
+}  // namespace
+
+Shortcut parse_shortcut(const std::string& name) {
+  return static_cast<Shortcut>(util::choose("shortcut", name, kShortcutNames));
+}
+
+std::string to_string(Shortcut shortcut) { return kShortcutNames.at(static_cast<size_t>(shortcut)); }
+
+BinaryResidualUnitImpl::BinaryResidualUnitImpl(BinaryResidualUnitOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void BinaryResidualUnitImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK_VALUE(o.in_channels() > 0 && o.out_channels() > 0 && o.stride() > 0, describe(*this),
+                    ": channels and stride must be positive");
+  TORCH_CHECK_VALUE(o.shortcut() != Shortcut::ZeroPad || o.out_channels() >= o.in_channels(), describe(*this),
+                    ": the zero_pad shortcut cannot reduce the channels (", o.in_channels(), " -> ", o.out_channels(),
+                    "); use avgpool_conv or conv");
+  conv = register_module("conv", QConv2d(QConv2dOptions(o.in_channels(), o.out_channels(), 3)
+                                             .stride(o.stride())
+                                             .padding(1)
+                                             .bias(false)
+                                             .weight_quantizer(o.weight_quantizer())
+                                             .input_quantizer(o.input_quantizer())));
+  bn = register_module("bn", torch::nn::BatchNorm2d(o.out_channels()));
+  downsample = nullptr;
+  const bool projects = o.stride() != 1 || o.in_channels() != o.out_channels();
+  if (projects && o.shortcut() != Shortcut::ZeroPad) {
+    const bool pool = o.shortcut() == Shortcut::AvgPoolConv;
+    downsample = torch::nn::Sequential();
+    if (pool) {
+      downsample->push_back(torch::nn::AvgPool2d(
+          torch::nn::AvgPool2dOptions(o.stride()).stride(o.stride()).ceil_mode(true).count_include_pad(false)));
+    }
+    downsample->push_back(QConv2d(QConv2dOptions(o.in_channels(), o.out_channels(), 1)
+                                      .stride(pool ? 1 : o.stride())
+                                      .bias(false)
+                                      .weight_quantizer(o.shortcut_weight_quantizer())
+                                      .input_quantizer(o.shortcut_input_quantizer())));
+    downsample->push_back(torch::nn::BatchNorm2d(o.out_channels()));
+    register_module("downsample", downsample);
+  }
+  activation = make_activation(o.activation(), o.out_channels());
+  if (!activation.is_empty()) register_module("activation", activation.ptr());
+}
+
+torch::Tensor BinaryResidualUnitImpl::shortcut(const torch::Tensor& x) {
+  if (downsample) return downsample->forward(x);
+  const auto& o = options;
+  if (o.stride() == 1 && o.in_channels() == o.out_channels()) return x;
+  using torch::indexing::Slice;
+  const auto subsampled = x.index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, o.stride()),
+                                   Slice(torch::indexing::None, torch::indexing::None, o.stride())});
+  const int64_t extra = o.out_channels() - o.in_channels();
+  namespace F = torch::nn::functional;
+  return F::pad(subsampled, F::PadFuncOptions({0, 0, 0, 0, extra / 2, extra - extra / 2}));
+}
+
+torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), describe(*this), ": expected input [N, ",
+              options.in_channels(), ", H, W], got shape ", x.sizes());
+  const auto sum = bn(conv(x)) + shortcut(x);
+  return activation.is_empty() ? sum : activation.forward(sum);
+}
+
+void BinaryResidualUnitImpl::pretty_print(std::ostream& stream) const {
+  stream << "lowbit::layers::BinaryResidualUnit(" << options.in_channels() << ", " << options.out_channels()
+         << ", stride=" << options.stride() << ", shortcut=" << to_string(options.shortcut())
+         << ", activation=" << to_string(options.activation()) << ")";
+}
+
+std::string describe(const BinaryResidualUnitImpl& unit) {
+  std::ostringstream s;
+  s << "BinaryResidualUnit(" << unit.options.in_channels() << "->" << unit.options.out_channels() << ", stride "
+    << unit.options.stride() << ")";
+  return s.str();
+}
+
+}  // namespace lowbit::layers

@@ -1,0 +1,91 @@
+#include <lowbit/modules/quant/adabin.h>
+
+#include <lowbit/csrc/ops/ede_sign.h>
+#include <lowbit/csrc/ops/sign.h>
+#include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/quant/registry.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace lowbit::quant {
+
+EdeStep ede_schedule(int64_t epoch, int64_t epochs, double t_min, double t_max) {
+  TORCH_CHECK_VALUE(epochs >= 1 && epoch >= 0 && epoch < epochs, "adabin: EDE schedule epoch ", epoch,
+                    " is outside [0, ", epochs, ")");
+  const double lo = std::log10(t_min), hi = std::log10(t_max);
+  const double t = std::pow(10.0, lo + (hi - lo) * static_cast<double>(epoch) / static_cast<double>(epochs));
+  return {t < 1 ? 1 / t : 1.0, t};
+}
+
+AdaBinImpl::AdaBinImpl(AdaBinOptions options_) : QuantizerCloneable("lowbit::quant::AdaBin"), options(options_) {
+  TORCH_CHECK_VALUE(options.k() > 0 && options.t() > 0, "adabin: k and t must be > 0, got k = ", options.k(),
+                    ", t = ", options.t());
+  TORCH_CHECK_VALUE(options.t_min() > 0 && options.t_max() >= options.t_min(),
+                    "adabin: the EDE schedule needs 0 < t_min <= t_max, got t_min = ", options.t_min(),
+                    ", t_max = ", options.t_max());
+  reset();
+}
+
+void AdaBinImpl::reset() {
+  k = register_buffer("k", torch::tensor(options.k(), torch::kFloat));
+  t = register_buffer("t", torch::tensor(options.t(), torch::kFloat));
+}
+
+void AdaBinImpl::check_shape(c10::IntArrayRef shape) const {
+  TORCH_CHECK(shape.size() >= 2, "adabin: expects a weight [C_out, ...] with at least 2 dims, got shape ", shape);
+}
+
+torch::Tensor AdaBinImpl::forward(const torch::Tensor& w) {
+  check_shape(w.sizes());
+  const auto filters = w.flatten(1);
+  const auto centre = filters.mean(1, /*keepdim=*/true);                                  // β_w
+  const auto deviation = filters - centre;
+  const auto distance = deviation.pow(2).mean(1, /*keepdim=*/true).clamp_min(1e-24).sqrt();  // α_w
+  const auto binary = ops::ede_sign(deviation / distance, k, t);
+  return (binary * distance + centre).view_as(w);
+}
+
+void AdaBinImpl::on_epoch_begin(int64_t epoch, int64_t epochs) {
+  if (!options.progressive()) return;
+  const auto step = ede_schedule(epoch, epochs, options.t_min(), options.t_max());
+  torch::NoGradGuard no_grad;
+  k.fill_(step.k);
+  t.fill_(step.t);
+}
+
+AdaBinActImpl::AdaBinActImpl(AdaBinActOptions options_)
+    : QuantizerCloneable("lowbit::quant::AdaBinAct"), options(options_) {
+  reset();
+}
+
+void AdaBinActImpl::reset() {
+  alpha_a = register_parameter("alpha_a", torch::tensor(1.0f));
+  beta_a = register_parameter("beta_a", torch::tensor(0.0f));
+}
+
+torch::Tensor AdaBinActImpl::forward(const torch::Tensor& x) {
+  const auto s = ops::sign((x - beta_a) / alpha_a, ops::Ste::ApproxSign);
+  return options.form() == AdaBinActForm::Code ? alpha_a * (s + beta_a) : alpha_a * s + beta_a;
+}
+
+AdaBinActForm parse_adabin_act_form(const std::string& name) {
+  return static_cast<AdaBinActForm>(util::choose("adabin_act form", name, {"code", "paper"}));
+}
+
+LOWBIT_REGISTER_QUANTIZER(adabin, [](ParamReader& p) {
+  const AdaBinOptions defaults;
+  return Quantizer(AdaBin(AdaBinOptions()
+                              .k(p.get<double>("k", defaults.k()))
+                              .t(p.get<double>("t", defaults.t()))
+                              .progressive(p.get<bool>("progressive", defaults.progressive()))
+                              .t_min(p.get<double>("t_min", defaults.t_min()))
+                              .t_max(p.get<double>("t_max", defaults.t_max()))));
+});
+
+LOWBIT_REGISTER_QUANTIZER(adabin_act, [](ParamReader& p) {
+  return Quantizer(AdaBinAct(AdaBinActOptions().form(parse_adabin_act_form(p.get<std::string>("form", "code")))));
+});
+
+}  // namespace lowbit::quant

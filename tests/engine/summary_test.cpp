@@ -1,0 +1,68 @@
+// `lowbit summary`: per-layer accounting, with the layers nested in residual blocks counted.
+#include <lowbit/csrc/engine/summary.h>
+#include <lowbit/modules/models/registry.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+namespace {
+
+lowbit::models::QuantPolicy binary_policy() {
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"xnor", {{"scale_grad", std::string("detached")}}};
+  policy.input = {"sign", {{"ste", std::string("approx")}}};
+  return policy;
+}
+
+const lowbit::engine::LayerSummary& row(const lowbit::engine::ModelSummary& s, const std::string& name) {
+  for (const auto& layer : s.layers) {
+    if (layer.name == name) return layer;
+  }
+  throw std::runtime_error("no row " + name);
+}
+
+}  // namespace
+
+TEST(Summary, BiRealResNet18CountsTheBinaryConvsInsideItsBlocks) {
+  auto model = lowbit::models::make("bireal_resnet18", {}, binary_policy());
+  const auto s = lowbit::engine::summarize(model, torch::zeros({1, 3, 224, 224}));
+  // 16 binary 3×3 convolutions: H·W·C_out·C_in·9 = 56·56·64·64·9 for every full-width one, half
+  // that for the first of stages 2-4 (C_in = C_out/2): Bi-Real Net's 1.68e9 BOPs.
+  const int64_t full = 56 * 56 * 64 * 64 * 9;
+  EXPECT_EQ(s.total.binary_macs, 4 * full + 3 * (full / 2 + 3 * full));
+  EXPECT_EQ(s.total.binary_macs, 1676279808);
+  // Real-valued: the 7×7 stem, three 1×1 downsample convolutions, fc (Bi-Real Net's 1.39e8 FLOPs).
+  EXPECT_EQ(s.total.other_macs, 112 * 112 * 64 * 147 + 3 * (28 * 28 * 128 * 64) + 512 * 1000);
+  const auto& unit = row(s, "layer1.0.conv");
+  EXPECT_TRUE(unit.detail);
+  EXPECT_EQ(unit.weight_bits, 1);
+  EXPECT_EQ(unit.input_bits, 1);
+  EXPECT_EQ(unit.binary_macs, full);
+  const auto& shortcut = row(s, "layer2.0.downsample.1");
+  EXPECT_EQ(shortcut.weight_bits, 32);
+  EXPECT_EQ(shortcut.other_macs, 28 * 28 * 128 * 64);
+  // A stage: its binary weights packed to bits, its BatchNorms at 4 bytes.
+  const auto& layer1 = row(s, "layer1");
+  EXPECT_FALSE(layer1.detail);
+  EXPECT_EQ(layer1.binary_macs, 4 * full);
+  EXPECT_EQ(layer1.params, 4 * (64 * 64 * 9 + 2 * 64));
+  EXPECT_EQ(layer1.packed_bytes, 4 * (64 * 64 * 9 / 8 + 2 * 64 * 4));
+  // Totals count every parameter once.
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+  EXPECT_EQ(s.total.params, params);
+  std::ostringstream out;
+  lowbit::engine::print_summary(s, out);
+  EXPECT_NE(out.str().find("\n  layer2.0.downsample.1 "), std::string::npos) << out.str();
+}
+
+TEST(Summary, FlatModelsKeepOneRowPerLayer) {
+  auto model = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 16}}}, binary_policy());
+  const auto s = lowbit::engine::summarize(model, torch::zeros({1, 1, 28, 28}));
+  ASSERT_EQ(s.layers.size(), model->size());
+  EXPECT_EQ(s.layers[0].name, "0");
+  EXPECT_EQ(s.layers[4].binary_macs, 14 * 14 * 16 * 8 * 9);
+  EXPECT_EQ(s.layers[0].other_macs, 28 * 28 * 8 * 9);
+}
