@@ -6,6 +6,9 @@
 
 #include <torch/torch.h>
 
+#include <lowbit/csrc/util/hungarian.h>
+
+#include <lowbit/csrc/ops/boxes.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
