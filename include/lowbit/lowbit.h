@@ -24,6 +24,7 @@
 #include <lowbit/modules/quant/ternary.h>
 #include <lowbit/modules/quant/xnor.h>
 
+#include <lowbit/modules/layers/distribution_alignment.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
