@@ -29,6 +29,8 @@
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
 
+#include <lowbit/modules/losses/drd.h>
+
 namespace lowbit {
 
 // Whether this build of lowbit dispatches CUDA tensors to its CUDA kernels (LOWBIT_WITH_CUDA).
