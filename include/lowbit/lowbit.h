@@ -30,6 +30,7 @@
 #include <lowbit/modules/layers/rprelu.h>
 
 #include <lowbit/modules/losses/drd.h>
+#include <lowbit/modules/losses/entropy.h>
 
 namespace lowbit {
 
