@@ -7,12 +7,14 @@
 #include <torch/torch.h>
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
+#include <lowbit/csrc/ops/boxes.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/ede_sign.h>
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/ops/ternarize.h>
+#include <lowbit/csrc/util/hungarian.h>
 
 #include <lowbit/modules/quant/adabin.h>
 #include <lowbit/modules/quant/dorefa.h>
@@ -30,16 +32,20 @@
 #include <lowbit/modules/layers/activation.h>
 #include <lowbit/modules/layers/basic_block.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/distribution_alignment.h>
 #include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/layers/stage.h>
 
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/taps/taps.h>
 
 #include <lowbit/modules/losses/dgd.h>
 #include <lowbit/modules/losses/distiller.h>
+#include <lowbit/modules/losses/drd.h>
+#include <lowbit/modules/losses/entropy.h>
 #include <lowbit/modules/losses/kd.h>
 #include <lowbit/modules/losses/ranking.h>
 
