@@ -28,7 +28,10 @@ std::vector<Case> cases() {
           {"lsq_plus", {{"bits", 2}, {"per_channel", true}, {"channels", 4}, {"channel_dim", 1}}},
           {"dorefa", {{"bits", 2}}},
           {"dorefa", {{"bits", 3}, {"target", "activation"}}},
-          {"rsign", {{"channels", 4}}}};
+          {"rsign", {{"channels", 4}}},
+          {"lsq", {{"bits", 1}, {"per_channel", true}, {"channels", 8}, {"init_per_channel", false}}},
+          {"qvit_act", {{"bits", 4}, {"channels", 4}, {"channel_dim", 1}}},
+          {"qvit_act", {{"bits", 1}, {"channels", 4}, {"channel_dim", 1}}}};
 }
 
 std::string label(const Case& c) { return c.name + "/" + std::to_string(c.params.size()); }
