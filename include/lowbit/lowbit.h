@@ -15,15 +15,18 @@
 #include <lowbit/modules/quant/dorefa.h>
 #include <lowbit/modules/quant/identity.h>
 #include <lowbit/modules/quant/lsq.h>
+#include <lowbit/modules/quant/qvit_act.h>
 #include <lowbit/modules/quant/registry.h>
 #include <lowbit/modules/quant/rsign.h>
 #include <lowbit/modules/quant/sign.h>
 #include <lowbit/modules/quant/ternary.h>
 #include <lowbit/modules/quant/xnor.h>
 
+#include <lowbit/modules/layers/qattention.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/layers/transformer.h>
 
 namespace lowbit {
 
