@@ -19,6 +19,7 @@ struct ChannelLayout {
 struct LsqArgs {
   double qn, qp;
   int64_t channel_dim;
+  bool sign = false;  // level function sign instead of round (csrc/ops/lsq_math.h)
 };
 
 at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,

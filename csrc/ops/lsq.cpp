@@ -11,17 +11,19 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 kernels::LsqArgs args_from(AutogradContext* ctx) {
-  return {ctx->saved_data["qn"].toDouble(), ctx->saved_data["qp"].toDouble(), ctx->saved_data["channel_dim"].toInt()};
+  return {ctx->saved_data["qn"].toDouble(), ctx->saved_data["qp"].toDouble(), ctx->saved_data["channel_dim"].toInt(),
+          ctx->saved_data["sign"].toBool()};
 }
 
 class LsqFunction : public torch::autograd::Function<LsqFunction> {
  public:
   // The offset is optional: an undefined at::Tensor is not accepted as a Function input.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& step,
-                            const std::optional<at::Tensor>& offset, double qn, double qp, double grad_scale,
-                            int64_t channel_dim) {
+                            const std::optional<at::Tensor>& offset, double qn, double qp, bool sign,
+                            double grad_scale, int64_t channel_dim) {
     ctx->saved_data["qn"] = qn;
     ctx->saved_data["qp"] = qp;
+    ctx->saved_data["sign"] = sign;
     ctx->saved_data["grad_scale"] = grad_scale;
     ctx->saved_data["channel_dim"] = channel_dim;
     const auto offset_tensor = offset.value_or(at::Tensor());
@@ -35,7 +37,7 @@ class LsqFunction : public torch::autograd::Function<LsqFunction> {
     auto [grad_x, grad_step, grad_offset] = kernels::lsq_backward(grad[0], saved[0], saved[1], offset, args_from(ctx));
     const double g = ctx->saved_data["grad_scale"].toDouble();
     return {grad_x, grad_step * g, grad_offset.defined() ? grad_offset * g : at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -43,6 +45,7 @@ class LsqFunction : public torch::autograd::Function<LsqFunction> {
 
 LsqRange lsq_range(int64_t bits, bool is_signed) {
   TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "bits must be in [1, 32], got ", bits);
+  if (is_signed && bits == 1) return {1, 1, /*sign=*/true};
   if (is_signed) return {int64_t{1} << (bits - 1), (int64_t{1} << (bits - 1)) - 1};
   return {0, (int64_t{1} << bits) - 1};
 }
@@ -52,7 +55,10 @@ at::Tensor lsq_quantize(const at::Tensor& x, const at::Tensor& step, const at::T
   TORCH_CHECK(step.numel() >= 1, "lsq: empty step tensor");
   TORCH_CHECK(!offset.defined() || offset.sizes() == step.sizes(), "lsq: offset shape ", offset.sizes(),
               " differs from step shape ", step.sizes());
-  return LsqFunction::apply(x, step, offset.defined() ? std::optional<at::Tensor>(offset) : std::nullopt, static_cast<double>(range.qn), static_cast<double>(range.qp), grad_scale,
+  TORCH_CHECK(!range.sign || (range.qn == 1 && range.qp == 1), "lsq: the sign code needs Q_N = Q_P = 1, got ",
+              range.qn, ", ", range.qp);
+  return LsqFunction::apply(x, step, offset.defined() ? std::optional<at::Tensor>(offset) : std::nullopt,
+                            static_cast<double>(range.qn), static_cast<double>(range.qp), range.sign, grad_scale,
                             channel_dim);
 }
 

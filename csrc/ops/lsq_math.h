@@ -1,10 +1,12 @@
 #pragma once
 // Element-wise LSQ / LSQ+ arithmetic shared by the CPU and CUDA kernels (no LibTorch needed).
-//   u = (v - beta) / s,  v_hat = round(clamp(u, -Q_N, Q_P)) * s + beta
+//   u = (v - beta) / s,  v_hat = L(clamp(u, -Q_N, Q_P)) * s + beta
 //   d v_hat / d v    = 1[-Q_N <= u <= Q_P]
-//   d v_hat / d s    = round(u) - u inside, -Q_N below, Q_P above    (Esser et al. 2020, eq. 3)
-//   d v_hat / d beta = 0 inside, 1 outside                             (Bhalgat et al. 2020)
-// round() is round-half-to-even, as torch::round.
+//   d v_hat / d s    = L(u) - u inside, -Q_N below, Q_P above    (Esser et al. 2020, eq. 3)
+//   d v_hat / d beta = 0 inside, 1 outside                         (Bhalgat et al. 2020)
+// The level function L is round() (round half to even, as torch::round), or sign() for the
+// signed 1-bit code {-1, +1} (Q_N = Q_P = 1; sign(0) = 0 as torch::sign), whose round() would
+// have no positive level: Bi-ViT's ActBi / LinearBi (sign_pass of Bi_Quant.py).
 
 #include <lowbit/csrc/ops/ste.h>
 
@@ -28,10 +30,15 @@ LOWBIT_HOST_DEVICE inline T lsq_round(T u) {
 }
 
 template <typename T>
-LOWBIT_HOST_DEVICE inline T lsq_forward_value(T v, T step, T offset, T qn, T qp) {
+LOWBIT_HOST_DEVICE inline T lsq_level(T u, bool sign) {
+  return sign ? T(int(u > T(0)) - int(u < T(0))) : lsq_round(u);
+}
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline T lsq_forward_value(T v, T step, T offset, T qn, T qp, bool sign) {
   T u = (v - offset) / step;
   u = u < -qn ? -qn : (u > qp ? qp : u);
-  return lsq_round(u) * step + offset;
+  return lsq_level(u, sign) * step + offset;
 }
 
 template <typename T>
@@ -40,11 +47,11 @@ struct LsqGrads {
 };
 
 template <typename T>
-LOWBIT_HOST_DEVICE inline LsqGrads<T> lsq_backward_value(T grad, T v, T step, T offset, T qn, T qp) {
+LOWBIT_HOST_DEVICE inline LsqGrads<T> lsq_backward_value(T grad, T v, T step, T offset, T qn, T qp, bool sign) {
   const T u = (v - offset) / step;
   if (u < -qn) return {T(0), grad * -qn, grad};
   if (u > qp) return {T(0), grad * qp, grad};
-  return {grad, grad * (lsq_round(u) - u), T(0)};
+  return {grad, grad * (lsq_level(u, sign) - u), T(0)};
 }
 
 }  // namespace lowbit::ops

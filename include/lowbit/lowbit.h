@@ -21,6 +21,7 @@
 #include <lowbit/modules/quant/identity.h>
 #include <lowbit/modules/quant/idadet.h>
 #include <lowbit/modules/quant/lsq.h>
+#include <lowbit/modules/quant/qvit_act.h>
 #include <lowbit/modules/quant/rbonn.h>
 #include <lowbit/modules/quant/rebnn.h>
 #include <lowbit/modules/quant/registry.h>
@@ -34,10 +35,15 @@
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/distribution_alignment.h>
 #include <lowbit/modules/layers/maxout.h>
+#include <lowbit/modules/layers/qattention.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/layers/stage.h>
+#include <lowbit/modules/layers/transformer.h>
+
+#include <lowbit/modules/models/quant_policy.h>
+#include <lowbit/modules/models/registry.h>
 
 #include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/taps/taps.h>

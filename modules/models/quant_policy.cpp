@@ -16,7 +16,8 @@ quant::Quantizer build(const QuantizerChoice& choice, bool is_end, bool full_pre
       channel_quantizer || (per_channel != params.end() && per_channel->second.isBool() && per_channel->second.toBool());
   if (needs_channels && !params.count("channels")) {
     params["channels"] = channels;
-    if (!channel_quantizer && !params.count("channel_dim")) params["channel_dim"] = channel_dim;
+    const bool reads_channel_dim = !channel_quantizer || quant::takes_channel_dim(choice.name);
+    if (reads_channel_dim && !params.count("channel_dim")) params["channel_dim"] = channel_dim;
   }
   return quant::make(choice.name, params);
 }
@@ -31,9 +32,9 @@ quant::Quantizer QuantPolicy::weight_quantizer(bool is_end, int64_t out_channels
   }
 }
 
-quant::Quantizer QuantPolicy::input_quantizer(bool is_end, int64_t in_channels) const {
+quant::Quantizer QuantPolicy::input_quantizer(bool is_end, int64_t in_channels, int64_t channel_dim) const {
   try {
-    return build(input, is_end, full_precision_ends, in_channels, 1);
+    return build(input, is_end, full_precision_ends, in_channels, channel_dim);
   } catch (const c10::Error& e) {
     TORCH_CHECK_VALUE(false, kInputQuantizerError, e.msg());
   }

@@ -25,9 +25,11 @@ struct QuantPolicy {
 
   // The quantizers of a layer with `in_channels` inputs and `out_channels` outputs. A spec that
   // needs a channel count (rsign, or per_channel: true) gets `channels` filled in when absent:
-  // the output channels for weights, the input channels for inputs (channel_dim 1).
+  // the output channels for weights (channel_dim 0), the input channels for inputs, along
+  // `channel_dim` (1 for a convolution's [B, C, H, W]; -1 for a linear layer on tokens
+  // [B, N, C]), which is filled in as well when the quantizer reads it.
   quant::Quantizer weight_quantizer(bool is_end, int64_t out_channels) const;
-  quant::Quantizer input_quantizer(bool is_end, int64_t in_channels) const;
+  quant::Quantizer input_quantizer(bool is_end, int64_t in_channels, int64_t channel_dim = 1) const;
 };
 
 }  // namespace lowbit::models

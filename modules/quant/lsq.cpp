@@ -13,10 +13,11 @@ namespace {
 
 const std::vector<std::string> kInitNames = {"mean_abs", "three_sigma", "min_max"};
 
-// Dims to reduce over for per-channel statistics: all but channel_dim.
+// Dims to reduce over for the initial statistics: all but channel_dim for per-channel ones.
 std::vector<int64_t> reduce_dims(const torch::Tensor& x, const LsqOptions& options) {
   std::vector<int64_t> dims;
-  const int64_t channel_dim = options.per_channel() ? c10::maybe_wrap_dim(options.channel_dim(), x.dim()) : -1;
+  const bool per_channel = options.per_channel() && options.init_per_channel();
+  const int64_t channel_dim = per_channel ? c10::maybe_wrap_dim(options.channel_dim(), x.dim()) : -1;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (d != channel_dim) dims.push_back(d);
   }
@@ -27,9 +28,6 @@ std::vector<int64_t> reduce_dims(const torch::Tensor& x, const LsqOptions& optio
 
 LsqImpl::LsqImpl(LsqOptions options_) : QuantizerCloneable("lowbit::quant::Lsq"), options(std::move(options_)) {
   TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 32, "lsq: bits must be in [1, 32], got ", options.bits());
-  TORCH_CHECK_VALUE(!(options.is_signed() && options.bits() == 1),
-                    "lsq: a signed 1-bit code has no positive level (Q_P = 0); use bits >= 2, signed: false, or a "
-                    "binary quantizer such as 'sign'");
   TORCH_CHECK_VALUE(options.per_channel() ? options.channels() >= 1 : options.channels() == 1,
                     "lsq: channels must be >= 1 with per_channel, and 1 (the default) without; got ", options.channels());
   reset();
@@ -74,8 +72,8 @@ void LsqImpl::initialize_from(const torch::Tensor& x) {
       break;
     }
   }
-  step.copy_(new_step.clamp_min(1e-8).reshape(step.sizes()));
-  if (offset.defined()) offset.copy_(new_offset.reshape(offset.sizes()));
+  step.copy_(new_step.clamp_min(1e-8).expand(step.sizes()));
+  if (offset.defined()) offset.copy_(new_offset.expand(offset.sizes()));
   initialized.fill_(true);
 }
 
@@ -102,6 +100,7 @@ Quantizer make_lsq(ParamReader& p, bool offset, bool is_signed, const std::strin
                  .channels(p.get<int64_t>("channels", 1))
                  .channel_dim(p.get<int64_t>("channel_dim", 0))
                  .offset(p.get<bool>("offset", offset))
+                 .init_per_channel(p.get<bool>("init_per_channel", true))
                  .init(static_cast<LsqInit>(util::choose("lsq init", p.get<std::string>("init", init), kInitNames))));
 }
 

@@ -1,15 +1,20 @@
 #pragma once
 // LSQ (Esser et al. 2020) and LSQ+ (Bhalgat et al. 2020) k-bit quantizers with a learnable step
 // (and, for LSQ+, offset), per tensor or per channel; the op and its gradients are in
-// csrc/ops/lsq.h. The step is initialised from the first tensor the quantizer sees:
+// csrc/ops/lsq.h; signed 1-bit is the sign code {-1, +1} * s (Bi-ViT's LinearBi). The step is
+// initialised from the first tensor the quantizer sees (per channel, or with
+// init_per_channel: false every channel from the whole tensor, as Q-ViT's LinearQ / Conv2dQ):
 //   mean_abs    : s = 2 mean|v| / sqrt(Q_P)                        (LSQ)
 //   three_sigma : s = max(|mu - 3 sigma|, |mu + 3 sigma|) / 2^(b-1)  (LSQ+ weights)
 //   min_max     : s = (max - min) / (Q_N + Q_P), beta = min + Q_N s  (LSQ+ activations)
 // Gradient scale g = 1/sqrt(N Q_P) with N = numel of the quantized tensor (the whole batch for
 // activations, as the Q-ViT code; the LSQ paper counts features per sample).
 // Registry: {name: lsq, bits, signed: true, per_channel: false, channels, channel_dim: 0,
-//            offset: false, init: mean_abs}; {name: lsq_plus, ...} has offset: true,
-//            signed: false, init: min_max as defaults.
+//            offset: false, init: mean_abs, init_per_channel: true}; {name: lsq_plus, ...} has
+//            offset: true, signed: false, init: min_max as defaults.
+// Q-ViT's weight quantizer (Quant.py LinearQ/Conv2dQ): {name: lsq, bits, per_channel: true,
+// init_per_channel: false}. Q-ViT initialises at the first *training* forward, this quantizer at
+// the first forward: the same step for a weight, which does not change before training starts.
 // State: `step` ([1] or [channels]), `offset` (LSQ+), `initialized` (buffer).
 
 #include <lowbit/modules/quant/quantizer.h>
@@ -30,6 +35,9 @@ struct LsqOptions {
   TORCH_ARG(int64_t, channel_dim) = 0;
   TORCH_ARG(bool, offset) = false;
   TORCH_ARG(LsqInit, init) = LsqInit::MeanAbs;
+  // With per_channel: each channel's initial step from its own slice (true), or one value from
+  // the whole tensor copied to every channel (false).
+  TORCH_ARG(bool, init_per_channel) = true;
 };
 
 class LsqImpl : public QuantizerCloneable<LsqImpl> {

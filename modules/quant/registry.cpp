@@ -7,7 +7,7 @@ namespace {
 
 struct Entry {
   Factory factory;
-  bool takes_channels;
+  bool takes_channels, takes_channel_dim;
 };
 
 util::Registry<Entry>& registry() {
@@ -17,12 +17,16 @@ util::Registry<Entry>& registry() {
 
 }  // namespace
 
-bool register_quantizer(const std::string& name, Factory factory, bool takes_channels) {
-  return registry().add(name, Entry{std::move(factory), takes_channels});
+bool register_quantizer(const std::string& name, Factory factory, bool takes_channels, bool takes_channel_dim) {
+  return registry().add(name, Entry{std::move(factory), takes_channels, takes_channel_dim});
 }
 
 bool takes_channels(const std::string& name) {
   return registry().contains(name) && registry().get(name).takes_channels;
+}
+
+bool takes_channel_dim(const std::string& name) {
+  return registry().contains(name) && registry().get(name).takes_channel_dim;
 }
 
 Quantizer make(const std::string& name, const Params& params) {

@@ -38,17 +38,19 @@ TEST(CudaKernels, LsqForwardBackwardMatchCpu) {
   REQUIRE_GPU();
   const auto x = torch::randn({8, 16, 33}) * 2;
   const auto g = torch::randn_like(x);
-  for (int64_t channels : {1, 16}) {
-    const auto step = torch::rand({channels}) * 0.3 + 0.05;
-    const auto offset = torch::randn({channels}) * 0.1;
-    const lowbit::kernels::LsqArgs args{8, 7, 1};
-    const auto cpu_y = lowbit::kernels::lsq_forward(x, step, offset, args);
-    const auto gpu_y = lowbit::kernels::lsq_forward(x.cuda(), step.cuda(), offset.cuda(), args);
-    EXPECT_TRUE(torch::allclose(gpu_y.cpu(), cpu_y, 1e-5, 1e-5));
-    const auto [cx, cs, cb] = lowbit::kernels::lsq_backward(g, x, step, offset, args);
-    const auto [gx, gs, gb] = lowbit::kernels::lsq_backward(g.cuda(), x.cuda(), step.cuda(), offset.cuda(), args);
-    EXPECT_TRUE(torch::equal(gx.cpu(), cx));
-    EXPECT_TRUE(torch::allclose(gs.cpu(), cs, 1e-3, 1e-3));
-    EXPECT_TRUE(torch::allclose(gb.cpu(), cb, 1e-3, 1e-3));
+  // The round code (signed 4-bit) and the sign code (signed 1-bit), per tensor and per channel.
+  for (const auto& args : {lowbit::kernels::LsqArgs{8, 7, 1}, lowbit::kernels::LsqArgs{1, 1, 1, true}}) {
+    for (int64_t channels : {1, 16}) {
+      const auto step = torch::rand({channels}) * 0.3 + 0.05;
+      const auto offset = torch::randn({channels}) * 0.1;
+      const auto cpu_y = lowbit::kernels::lsq_forward(x, step, offset, args);
+      const auto gpu_y = lowbit::kernels::lsq_forward(x.cuda(), step.cuda(), offset.cuda(), args);
+      EXPECT_TRUE(torch::allclose(gpu_y.cpu(), cpu_y, 1e-5, 1e-5));
+      const auto [cx, cs, cb] = lowbit::kernels::lsq_backward(g, x, step, offset, args);
+      const auto [gx, gs, gb] = lowbit::kernels::lsq_backward(g.cuda(), x.cuda(), step.cuda(), offset.cuda(), args);
+      EXPECT_TRUE(torch::equal(gx.cpu(), cx));
+      EXPECT_TRUE(torch::allclose(gs.cpu(), cs, 1e-3, 1e-3));
+      EXPECT_TRUE(torch::allclose(gb.cpu(), cb, 1e-3, 1e-3));
+    }
   }
 }

@@ -127,3 +127,40 @@ TEST(Lsq, RoundsHalfToEvenLikeTorchAtEveryMagnitude) {
     EXPECT_TRUE(torch::equal(y, torch::round(x))) << dtype;
   }
 }
+
+TEST(Lsq, SignedOneBitIsTheSignCode) {
+  const auto range = lowbit::ops::lsq_range(1, true);
+  EXPECT_TRUE(range.sign);
+  EXPECT_EQ(range.qn, 1);
+  EXPECT_EQ(range.qp, 1);
+  // s = 0.5: u = [-6, -0.8, 0, 0.4, 10]; levels sign(clamp(u, -1, 1)) * s, sign(0) = 0.
+  auto x = torch::tensor({-3.0, -0.4, 0.0, 0.2, 5.0}, torch::kDouble).requires_grad_(true);
+  auto s = torch::tensor({0.5}, torch::kDouble).requires_grad_(true);
+  const auto y = lowbit::ops::lsq_quantize(x, s, {}, range, 1.0);
+  EXPECT_TRUE(torch::equal(y, torch::tensor({-0.5, -0.5, 0.0, 0.5, 0.5}, torch::kDouble)));
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), torch::tensor({0.0, 1.0, 1.0, 1.0, 0.0}, torch::kDouble)));
+  // -Q_N below, sign(u) - u inside (-0.2, 0, 0.6), Q_P above.
+  EXPECT_NEAR(s.grad().item<double>(), -1 - 0.2 + 0 + 0.6 + 1, 1e-12);
+}
+
+TEST(Lsq, SignCodeNeedsUnitRange) {
+  EXPECT_THROW(lowbit::ops::lsq_quantize(torch::randn({3}), torch::ones({1}), {}, {2, 1, true}, 1.0), c10::Error);
+}
+
+TEST(Lsq, PerFeatureStateOnTheLastAxisSpansBlocks) {
+  // Tokens [B, N, C] with one step per feature (inner = 1), more elements than one CPU block.
+  torch::manual_seed(2);
+  const auto x = torch::randn({40, 17, 64}, torch::kDouble).requires_grad_(true);
+  auto step = (torch::rand({64}, torch::kDouble) * 0.3 + 0.1).requires_grad_(true);
+  auto offset = (torch::randn({64}, torch::kDouble) * 0.1).requires_grad_(true);
+  const auto upstream = torch::randn_like(x);
+  const LsqRange range{8, 7};
+  const auto y = lowbit::ops::lsq_quantize(x, step, offset, range, 0.1, -1);
+  (y * upstream).sum().backward();
+  const auto ref = reference(x.detach(), step.detach(), offset.detach(), range, upstream, 0.1, {0, 1});
+  EXPECT_TRUE(torch::allclose(y, ref.value));
+  EXPECT_TRUE(torch::equal(x.grad(), ref.grad_x));
+  EXPECT_TRUE(torch::allclose(step.grad(), ref.grad_step, 1e-10, 1e-12));
+  EXPECT_TRUE(torch::allclose(offset.grad(), ref.grad_offset, 1e-10, 1e-12));
+}

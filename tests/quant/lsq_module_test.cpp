@@ -61,3 +61,49 @@ TEST(LsqModule, PerChannelStepOfWrongShapeNamesBoth) {
 TEST(LsqModule, ChannelsWithoutPerChannelIsRejected) {
   EXPECT_THROW(Lsq(LsqOptions(4).channels(8)), c10::ValueError);
 }
+
+// Q-ViT's LinearQ / Conv2dQ (Quant.py): per-output-channel steps, all initialised to
+// 2 mean|W| / sqrt(Q_P) over the whole weight, g = 1/sqrt(numel(W) Q_P).
+TEST(LsqModule, QvitWeightInitIsSharedAcrossChannels) {
+  torch::manual_seed(0);
+  const auto w = torch::randn({5, 8}) * torch::arange(1, 6).unsqueeze(1);  // channels of different scale
+  Lsq lsq(LsqOptions(4).per_channel(true).channels(5).init_per_channel(false));
+  const auto q = lsq(w);
+  EXPECT_TRUE(torch::allclose(lsq->step, torch::full({5}, 2 * w.abs().mean().item<double>() / std::sqrt(7.0))));
+  const auto codes = q / lsq->step.unsqueeze(1);
+  EXPECT_TRUE(torch::allclose(codes, torch::round(codes), 0, 1e-5));
+  EXPECT_GE(codes.min().item<double>(), -8 - 1e-5);
+  EXPECT_LE(codes.max().item<double>(), 7 + 1e-5);
+}
+
+TEST(LsqModule, QvitWeightMatchesOfficialLinearQGraph) {
+  torch::manual_seed(1);
+  for (int64_t bits : {2, 3, 4, 8}) {
+    const double qn = -std::pow(2.0, bits - 1), qp = std::pow(2.0, bits - 1) - 1;
+    const auto w0 = torch::randn({4, 6}, torch::kDouble) * 0.1;
+    const auto alpha0 = torch::rand({4}, torch::kDouble) * 0.05 + 0.01;
+    const auto upstream = torch::randn({4, 6}, torch::kDouble);
+    Lsq lsq(LsqOptions(bits).per_channel(true).channels(4).init_per_channel(false));
+    lsq->to(torch::kDouble);
+    {
+      torch::NoGradGuard no_grad;
+      lsq->step.copy_(alpha0);
+      lsq->initialized.fill_(true);
+    }
+    auto w = w0.clone().requires_grad_(true);
+    const auto y = lsq(w);
+    (y * upstream).sum().backward();
+
+    // Official: alpha = grad_scale(alpha, g).unsqueeze(1); round_pass((W / alpha).clamp(Qn, Qp)) * alpha.
+    auto w_ref = w0.clone().requires_grad_(true);
+    auto alpha = alpha0.clone().requires_grad_(true);
+    const double g = 1.0 / std::sqrt(24.0 * qp);
+    const auto a = ((alpha - alpha * g).detach() + alpha * g).unsqueeze(1);
+    const auto u = (w_ref / a).clamp(qn, qp);
+    const auto y_ref = ((u.round() - u).detach() + u) * a;
+    (y_ref * upstream).sum().backward();
+    EXPECT_TRUE(torch::allclose(y, y_ref, 1e-12, 1e-14)) << bits;
+    EXPECT_TRUE(torch::allclose(w.grad(), w_ref.grad())) << bits;
+    EXPECT_TRUE(torch::allclose(lsq->step.grad(), alpha.grad(), 1e-10, 1e-14)) << bits;
+  }
+}

@@ -13,7 +13,8 @@ using lowbit::testing::error_of;
 TEST(QuantizerRegistry, ListsQuantizersSorted) {
   const auto names = lowbit::quant::registered_quantizers();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  for (const char* name : {"adabin", "adabin_act", "dorefa", "identity", "lsq", "lsq_plus", "rsign", "sign", "ternary", "xnor"}) {
+  for (const char* name : {"adabin", "adabin_act", "dorefa", "identity", "lsq", "lsq_plus", "qvit_act", "rsign", "sign",
+                           "ternary", "xnor"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
   }
 }
@@ -50,9 +51,10 @@ TEST(QuantizerRegistry, BitWidthOutOfRange) {
   }
 }
 
-TEST(QuantizerRegistry, SignedOneBitLsqHasNoPositiveLevel) {
-  const auto msg = error_of([] { make("lsq", {{"bits", 1}}); });
-  EXPECT_NE(msg.find("signed 1-bit code has no positive level"), std::string::npos) << msg;
+TEST(QuantizerRegistry, SignedOneBitLsqIsTheSignCode) {
+  auto lsq = make("lsq", {{"bits", 1}});
+  lsq(torch::tensor({-2.0, 2.0}));  // step 2 mean|x| / sqrt(1) = 4
+  EXPECT_TRUE(torch::equal(lsq(torch::tensor({-0.3, 0.2, 9.0})), torch::tensor({-4.0, 4.0, 4.0})));
 }
 
 TEST(QuantizerRegistry, BadEnumValues) {

@@ -35,7 +35,10 @@ std::vector<Case> cases() {
           {"idadet", {{"channels", 8}}},
           {"adabin", {}},
           {"adabin_act", {}},
-          {"adabin_act", {{"form", "paper"}}}};
+          {"adabin_act", {{"form", "paper"}}},
+          {"lsq", {{"bits", 1}, {"per_channel", true}, {"channels", 8}, {"init_per_channel", false}}},
+          {"qvit_act", {{"bits", 4}, {"channels", 4}, {"channel_dim", 1}}},
+          {"qvit_act", {{"bits", 1}, {"channels", 4}, {"channel_dim", 1}}}};
 }
 
 std::string label(const Case& c) { return c.name + "/" + std::to_string(c.params.size()); }

@@ -9,22 +9,31 @@
 namespace lowbit::kernels::cpu {
 namespace {
 
-// Each row of the [outer, channels, inner] view is cut into segments of at most kSegment
-// elements; a task handles whole segments and writes one partial sum per segment, so the
-// step/offset reductions need no atomics and parallelise for per-tensor steps too.
-constexpr int64_t kSegment = 16384;
+// The flat input is cut into blocks of kBlock elements, one task each; inside a block the
+// elements come in runs of one channel (the rows of the [outer, channels, inner] view). A block
+// writes one partial sum per channel, so the step/offset reductions need no atomics, do not
+// depend on the thread count, and a small `inner` (per-feature state on the last axis of
+// tokens, inner = 1) costs no task per row.
+constexpr int64_t kBlock = 16384;
 
-int64_t segments_per_row(const ChannelLayout& layout) { return (layout.inner + kSegment - 1) / kSegment; }
+int64_t numel_of(const ChannelLayout& layout) { return layout.outer * layout.channels * layout.inner; }
+int64_t blocks_of(const ChannelLayout& layout) { return (numel_of(layout) + kBlock - 1) / kBlock; }
 
-// Calls fn(task, channel, first, last) for every segment [first, last) of the flat input, in parallel.
+// Calls fn(block, channel, first, last) for every run [first, last) of one channel, in parallel over blocks.
 template <typename Fn>
-void for_each_segment(const ChannelLayout& layout, const Fn& fn) {
-  const int64_t segments = segments_per_row(layout);
-  at::parallel_for(0, layout.outer * layout.channels * segments, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t row = task / segments, segment = task % segments;
-      const int64_t first = row * layout.inner + segment * kSegment;
-      fn(task, row % layout.channels, first, first + std::min(kSegment, layout.inner - segment * kSegment));
+void for_each_run(const ChannelLayout& layout, const Fn& fn) {
+  const int64_t n = numel_of(layout);
+  at::parallel_for(0, blocks_of(layout), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t last = std::min(n, (block + 1) * kBlock);
+      int64_t first = block * kBlock, row = first / layout.inner, channel = row % layout.channels;
+      while (first < last) {
+        const int64_t stop = std::min(last, (row + 1) * layout.inner);
+        fn(block, channel, first, stop);
+        first = stop;
+        ++row;
+        if (++channel == layout.channels) channel = 0;
+      }
     }
   });
 }
@@ -44,10 +53,11 @@ at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Te
     const scalar_t* sp = s.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    for_each_segment(layout, [&](int64_t, int64_t c, int64_t first, int64_t last) {
+    for_each_run(layout, [&](int64_t, int64_t c, int64_t first, int64_t last) {
       const acc_t step_c = sp[c], offset_c = bp[c];
       for (int64_t i = first; i < last; ++i) {
-        op[i] = static_cast<scalar_t>(ops::lsq_forward_value<acc_t>(xp[i], step_c, offset_c, args.qn, args.qp));
+        op[i] = static_cast<scalar_t>(
+            ops::lsq_forward_value<acc_t>(xp[i], step_c, offset_c, args.qn, args.qp, args.sign));
       }
     });
   });
@@ -64,7 +74,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   const auto b = offset.defined() ? offset.to(x.scalar_type()).contiguous() : at::zeros_like(s);
   auto grad_input = at::empty_like(input);
 
-  auto partial = at::zeros({2, layout.outer, layout.channels, segments_per_row(layout)}, x.options().dtype(at::kDouble));
+  auto partial = at::zeros({2, blocks_of(layout), layout.channels}, x.options().dtype(at::kDouble));
   double* step_partial = partial[0].data_ptr<double>();
   double* offset_partial = partial[1].data_ptr<double>();
 
@@ -75,20 +85,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
     const scalar_t* sp = s.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* gip = grad_input.mutable_data_ptr<scalar_t>();
-    for_each_segment(layout, [&](int64_t task, int64_t c, int64_t first, int64_t last) {
+    for_each_run(layout, [&](int64_t block, int64_t c, int64_t first, int64_t last) {
       const acc_t step_c = sp[c], offset_c = bp[c];
       acc_t step_sum = 0, offset_sum = 0;
       for (int64_t i = first; i < last; ++i) {
-        const auto d = ops::lsq_backward_value<acc_t>(gp[i], xp[i], step_c, offset_c, args.qn, args.qp);
+        const auto d = ops::lsq_backward_value<acc_t>(gp[i], xp[i], step_c, offset_c, args.qn, args.qp, args.sign);
         gip[i] = static_cast<scalar_t>(d.input);
         step_sum += d.step;
         offset_sum += d.offset;
       }
-      step_partial[task] = step_sum;
-      offset_partial[task] = offset_sum;
+      step_partial[block * layout.channels + c] += step_sum;
+      offset_partial[block * layout.channels + c] += offset_sum;
     });
   });
-  auto sums = partial.sum({1, 3}).to(step.scalar_type());  // [2, channels]
+  auto sums = partial.sum(1).to(step.scalar_type());  // [2, channels]
   auto grad_step = sums[0].reshape(step.sizes());
   auto grad_offset = offset.defined() ? sums[1].reshape(offset.sizes()) : at::Tensor();
   return {grad_input, grad_step, grad_offset};

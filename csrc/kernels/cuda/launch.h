@@ -20,6 +20,7 @@ void launch_ste_backward(DType dtype, const void* grad, const void* x, void* out
 struct LsqLaunch {
   int64_t n, channels, inner;
   double qn, qp;
+  bool sign;
 };
 void launch_lsq_forward(DType dtype, const void* x, const void* step, const void* offset, void* out,
                         const LsqLaunch& shape, cudaStream_t stream);

@@ -12,7 +12,8 @@ __global__ void lsq_forward_kernel(const T* x, const T* step, const T* offset, T
        i += int64_t(blockDim.x) * gridDim.x) {
     const int64_t c = (i / shape.inner) % shape.channels;
     const acc_t b = offset ? acc_t(offset[c]) : acc_t(0);
-    out[i] = T(ops::lsq_forward_value<acc_t>(acc_t(x[i]), acc_t(step[c]), b, acc_t(shape.qn), acc_t(shape.qp)));
+    out[i] = T(ops::lsq_forward_value<acc_t>(acc_t(x[i]), acc_t(step[c]), b, acc_t(shape.qn), acc_t(shape.qp),
+                                             shape.sign));
   }
 }
 
@@ -25,7 +26,7 @@ __global__ void lsq_backward_kernel(const T* grad, const T* x, const T* step, co
     const int64_t c = (i / shape.inner) % shape.channels;
     const acc_t b = offset ? acc_t(offset[c]) : acc_t(0);
     const auto d = ops::lsq_backward_value<acc_t>(acc_t(grad[i]), acc_t(x[i]), acc_t(step[c]), b,
-                                                  acc_t(shape.qn), acc_t(shape.qp));
+                                                  acc_t(shape.qn), acc_t(shape.qp), shape.sign);
     grad_x[i] = T(d.input);
     step_terms[i] = float(d.step);
     if (offset_terms) offset_terms[i] = float(d.offset);

@@ -25,7 +25,7 @@ const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data
 
 LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs& args) {
   const auto layout = ChannelLayout::of(x, args.channel_dim, step.numel());
-  return {x.numel(), layout.channels, layout.inner, args.qn, args.qp};
+  return {x.numel(), layout.channels, layout.inner, args.qn, args.qp, args.sign};
 }
 
 }  // namespace

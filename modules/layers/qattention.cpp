@@ -1,0 +1,71 @@
+#include <lowbit/modules/layers/qattention.h>
+
+#include <lowbit/modules/taps/taps.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace lowbit::layers {
+
+QAttentionImpl::QAttentionImpl(QAttentionOptions options_) : options(std::move(options_)) { reset(); }
+
+void QAttentionImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK_VALUE(o.dim() > 0 && o.heads() > 0, "QAttention: dim and heads must be positive, got dim ", o.dim(),
+                    ", heads ", o.heads());
+  TORCH_CHECK_VALUE(o.dim() % o.heads() == 0, "QAttention: heads (", o.heads(), ") must divide dim (", o.dim(), ")");
+  TORCH_CHECK_VALUE(o.attn_drop() >= 0 && o.attn_drop() < 1 && o.proj_drop() >= 0 && o.proj_drop() < 1,
+                    "QAttention: dropout rates must be in [0, 1), got attn_drop ", o.attn_drop(), ", proj_drop ",
+                    o.proj_drop());
+  qkv = register_module("qkv", QLinear(QLinearOptions(o.dim(), 3 * o.dim())
+                                           .bias(o.qkv_bias())
+                                           .weight_quantizer(o.qkv().weight)
+                                           .input_quantizer(o.qkv().input)));
+  if (o.irm()) {
+    norm_q = register_module("norm_q", torch::nn::LayerNorm(torch::nn::LayerNormOptions({head_dim()})));
+    norm_k = register_module("norm_k", torch::nn::LayerNorm(torch::nn::LayerNormOptions({head_dim()})));
+  }
+  q_act = register_module("q_act", quant::adopt(o.q_quantizer()));
+  k_act = register_module("k_act", quant::adopt(o.k_quantizer()));
+  v_act = register_module("v_act", quant::adopt(o.v_quantizer()));
+  attn_act = register_module("attn_act", quant::adopt(o.attn_quantizer()));
+  attn_drop = register_module("attn_drop", torch::nn::Dropout(o.attn_drop()));
+  proj = register_module("proj", QLinear(QLinearOptions(o.dim(), o.dim())
+                                             .bias(o.proj_bias())
+                                             .weight_quantizer(o.proj().weight)
+                                             .input_quantizer(o.proj().input)));
+  proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
+}
+
+torch::Tensor QAttentionImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.dim(), "QAttention(dim ", options.dim(),
+              "): expected input [B, N, ", options.dim(), "], got shape ", x.sizes());
+  const int64_t batch = x.size(0), tokens = x.size(1), heads = options.heads();
+  const auto qkv_heads = qkv(x).reshape({batch, tokens, 3, heads, head_dim()}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];
+  if (options.irm()) {
+    q = norm_q(q);
+    k = norm_k(k);
+  }
+  q = q_act(q);
+  k = k_act(k);
+  v = v_act(v);
+  taps::publish(*this, "q", q);
+  taps::publish(*this, "k", k);
+  taps::publish(*this, "v", v);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim()));
+  const auto attn = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale, -1);
+  taps::publish(*this, "attn", attn);
+  const auto attn_quantized = attn_act(attn_drop(attn));
+  taps::publish(*this, "attn_quantized", attn_quantized);
+  const auto merged = torch::matmul(attn_quantized, v).transpose(1, 2).reshape({batch, tokens, options.dim()});
+  return proj_drop(proj(merged));
+}
+
+void QAttentionImpl::pretty_print(std::ostream& stream) const {
+  stream << "lowbit::layers::QAttention(dim=" << options.dim() << ", heads=" << options.heads()
+         << ", irm=" << options.irm() << ")";
+}
+
+}  // namespace lowbit::layers

@@ -1,0 +1,127 @@
+#pragma once
+// The parts of a (quantized) vision transformer around QAttention: ViT (Dosovitskiy et al. ICLR
+// 2021) / DeiT (Touvron et al. ICML 2021) as in timm's vision_transformer.py, with the changes of
+// Q-ViT (YanjingLi0202/Q-ViT quant_vision_transformer.py) and Bi-ViT (YanjingLi0202/Bi-ViT
+// bi_vision_transformer.py):
+//   QMlp             fc1 -> GELU -> clip(-c, c) -> fc2; Q-ViT's Q_Mlp and Bi-ViT's bi_Mlp clip at
+//                    c = 10 so that fc2's input quantizer sees a bounded range (gelu_clip 0: none)
+//   TransformerBlock x <- x + drop_path(attn(norm1(x)));  x <- x + drop_path(mlp(norm2(x)))
+//   TransformerBlocks blocks in sequence, children "0", "1", ... (timm's `blocks`; a
+//                    torch::nn::Sequential cannot sit inside the model's Sequential)
+//   PatchEmbed       proj: QConv2d(kernel = stride = patch) -> [B, N, dim] tokens; the cls token
+//                    (and DeiT's distillation token) prepended; + pos_embed
+//   VitHeads         head(x[:, 0]); distilled: head_dist(x[:, 1]) too. Training: returns the
+//                    cls logits and publishes the distillation logits as the tap "dist_logits"
+//                    (DeiT hard distillation reads it); eval: returns their mean (timm / DeiT)
+// Linear weights start as timm's: truncated normal (std 0.02, cut at +-2), biases 0; the patch
+// convolution keeps torch's default; cls/dist tokens and pos_embed truncated normal (0.02).
+// Names follow timm (norm1, attn, norm2, mlp.fc1, mlp.fc2, patch_embed.proj, cls_token,
+// dist_token, pos_embed, head, head_dist), so timm / DeiT / Q-ViT checkpoints map by name.
+
+#include <lowbit/modules/layers/qattention.h>
+#include <lowbit/modules/layers/qconv2d.h>
+#include <lowbit/modules/layers/qlinear.h>
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/normalization.h>
+
+namespace lowbit::layers {
+
+// timm's trunc_normal_ (= torch.nn.init.trunc_normal_): normal(mean, std) cut at the absolute
+// bounds [a, b], by inverse-CDF sampling.
+torch::Tensor trunc_normal_(torch::Tensor tensor, double std, double mean = 0.0, double a = -2.0, double b = 2.0);
+
+struct QMlpOptions {
+  QMlpOptions(int64_t features, int64_t hidden) : features_(features), hidden_(hidden) {}
+  TORCH_ARG(int64_t, features);  // input and output width
+  TORCH_ARG(int64_t, hidden);
+  TORCH_ARG(bool, bias) = true;
+  TORCH_ARG(double, gelu_clip) = 0.0;  // > 0: clamp GELU's output to [-gelu_clip, gelu_clip]
+  TORCH_ARG(LinearQuantizers, fc1);
+  TORCH_ARG(LinearQuantizers, fc2);
+};
+
+class QMlpImpl : public torch::nn::Cloneable<QMlpImpl> {
+ public:
+  explicit QMlpImpl(QMlpOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  QMlpOptions options;
+  QLinear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(QMlp);
+
+struct TransformerBlockOptions {
+  TransformerBlockOptions(QAttentionOptions attn, QMlpOptions mlp) : attn_(std::move(attn)), mlp_(std::move(mlp)) {}
+  TORCH_ARG(QAttentionOptions, attn);
+  TORCH_ARG(QMlpOptions, mlp);
+  TORCH_ARG(double, drop_path) = 0.0;  // stochastic depth: a residual branch is dropped per sample
+  TORCH_ARG(double, norm_eps) = 1e-6;  // timm's ViT LayerNorm
+};
+
+class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
+ public:
+  explicit TransformerBlockImpl(TransformerBlockOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  TransformerBlockOptions options;
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  QAttention attn{nullptr};
+  QMlp mlp{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+class TransformerBlocksImpl : public torch::nn::Cloneable<TransformerBlocksImpl> {
+ public:
+  explicit TransformerBlocksImpl(std::vector<TransformerBlockOptions> options);
+  void reset() override;
+  torch::Tensor forward(torch::Tensor x);
+  std::vector<TransformerBlockOptions> options;
+  std::vector<TransformerBlock> blocks;
+};
+TORCH_MODULE(TransformerBlocks);
+
+struct PatchEmbedOptions {
+  PatchEmbedOptions(int64_t image_size, int64_t patch_size, int64_t in_channels, int64_t dim)
+      : image_size_(image_size), patch_size_(patch_size), in_channels_(in_channels), dim_(dim) {}
+  TORCH_ARG(int64_t, image_size);  // square images; patch_size must divide it
+  TORCH_ARG(int64_t, patch_size);
+  TORCH_ARG(int64_t, in_channels);
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(bool, distilled) = false;  // DeiT's distillation token after the cls token
+  TORCH_ARG(LinearQuantizers, proj);    // quantizers of the patch convolution
+};
+
+class PatchEmbedImpl : public torch::nn::Cloneable<PatchEmbedImpl> {
+ public:
+  explicit PatchEmbedImpl(PatchEmbedOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& images);  // [B, C, S, S] -> [B, tokens, dim]
+  int64_t patches() const;
+  int64_t tokens() const { return patches() + (options.distilled() ? 2 : 1); }
+  PatchEmbedOptions options;
+  QConv2d proj{nullptr};
+  torch::Tensor cls_token, dist_token, pos_embed;
+};
+TORCH_MODULE(PatchEmbed);
+
+struct VitHeadsOptions {
+  VitHeadsOptions(int64_t dim, int64_t classes) : dim_(dim), classes_(classes) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, classes);
+  TORCH_ARG(bool, distilled) = false;
+  TORCH_ARG(LinearQuantizers, head);
+  TORCH_ARG(LinearQuantizers, head_dist);
+};
+
+class VitHeadsImpl : public torch::nn::Cloneable<VitHeadsImpl> {
+ public:
+  explicit VitHeadsImpl(VitHeadsOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& tokens);  // [B, T, dim] (normalised) -> [B, classes]
+  VitHeadsOptions options;
+  QLinear head{nullptr}, head_dist{nullptr};
+};
+TORCH_MODULE(VitHeads);
+
+}  // namespace lowbit::layers
