@@ -17,6 +17,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iomanip>
@@ -76,13 +77,26 @@ struct Counts {
 
 void copy_matching(const torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard no_grad;
+  // Submodules whose type changed (a stage's new quantizer) keep their fresh state, even where a
+  // name and shape agree (lsq's and ternary's `initialized`).
+  std::vector<std::string> replaced;
+  const auto old_modules = from.named_modules();
+  for (const auto& m : to.named_modules()) {
+    const auto* old = old_modules.find(m.key());
+    if (old && (*old)->name() != m.value()->name()) replaced.push_back(m.key() + ".");
+  }
+  const auto carried = [&](const std::string& key) {
+    return std::none_of(replaced.begin(), replaced.end(), [&](const auto& p) { return key.rfind(p, 0) == 0; });
+  };
   auto source = from.named_parameters();
   for (auto& p : to.named_parameters()) {
-    if (const auto* s = source.find(p.key()); s && s->sizes() == p.value().sizes()) p.value().copy_(*s);
+    const auto* s = source.find(p.key());
+    if (s && s->sizes() == p.value().sizes() && carried(p.key())) p.value().copy_(*s);
   }
   auto source_buffers = from.named_buffers();
   for (auto& b : to.named_buffers()) {
-    if (const auto* s = source_buffers.find(b.key()); s && s->sizes() == b.value().sizes()) b.value().copy_(*s);
+    const auto* s = source_buffers.find(b.key());
+    if (s && s->sizes() == b.value().sizes() && carried(b.key())) b.value().copy_(*s);
   }
 }
 

@@ -36,9 +36,10 @@ void load_weights(const Recipe& recipe, const CheckpointSource& source, torch::n
 // has them: what a fresh run trains first.
 torch::nn::Sequential build_initial_model(const Recipe& recipe);
 
-// Copies every parameter and buffer of `from` whose name and shape `to` shares: the stage switch,
-// which keeps what the next stage's quantizers have in common with the last one's (latent
-// weights, activation quantizer state) and leaves the new quantizers' state fresh.
+// Copies every parameter and buffer of `from` whose name and shape `to` shares, except inside
+// submodules whose type differs between the two (a stage's new quantizer): the stage switch,
+// which carries latent weights and unchanged quantizers' state (activations) and leaves the new
+// quantizers' state fresh (e.g. ternary's `initialized`, which lsq's would otherwise set).
 void copy_matching(const torch::nn::Module& from, torch::nn::Module& to);
 
 // The recipe's teacher: built, loaded, in eval mode, without gradients. Throws RecipeError at the

@@ -62,9 +62,10 @@ TEST(StageSwitch, EightBitToTernaryKeepsLatentWeightsAndActivationState) {
     }
     // The state moved: latent weights, LSQ steps and activation steps / zero points.
     const auto moved = stage1->named_parameters();
-    for (const auto* key : {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.weight_quantizer.step",
-                            "blocks.1.mlp.fc2.input_quantizer.alpha", "blocks.1.mlp.fc2.input_quantizer.zero_point"}) {
-      const auto index = std::distance(moved.keys().begin(), std::find(moved.keys().begin(), moved.keys().end(), key));
+    const auto keys = moved.keys();
+    for (const std::string key : {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.weight_quantizer.step",
+                                  "blocks.1.mlp.fc2.input_quantizer.alpha", "blocks.1.mlp.fc2.input_quantizer.zero_point"}) {
+      const auto index = std::find(keys.begin(), keys.end(), key) - keys.begin();
       ASSERT_LT(index, static_cast<int64_t>(before.size())) << key;
       EXPECT_FALSE(torch::equal(before[index], moved[key])) << key;
     }
@@ -85,7 +86,8 @@ TEST(StageSwitch, EightBitToTernaryKeepsLatentWeightsAndActivationState) {
       activation_state += p.key().find("input_quantizer") != std::string::npos;
     }
     for (const auto& b : b2) {
-      if (b.key().find("weight_quantizer.initialized") != std::string::npos) {
+      if (b.key().rfind("blocks.", 0) == 0 && b.key().find("weight_quantizer.initialized") != std::string::npos) {
+        // ternary's own flag: not set by lsq's same-named one, so alpha will start from the weights
         EXPECT_FALSE(b.value().item<bool>()) << b.key();
         continue;
       }
