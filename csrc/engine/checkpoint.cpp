@@ -26,6 +26,19 @@ torch::serialize::InputArchive open(const std::string& path) {
   return archive;
 }
 
+// Module::save writes a module's tensors under their names and each child as a nested archive.
+void collect_tensors(torch::serialize::InputArchive& archive, const std::string& prefix, NamedTensors& out) {
+  for (const auto& key : archive.keys()) {
+    torch::Tensor tensor;
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, tensor)) {
+      out.insert(prefix + key, tensor.detach());
+    } else if (archive.try_read(key, child)) {
+      collect_tensors(child, prefix + key + ".", out);
+    }
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
@@ -65,6 +78,15 @@ Position load_checkpoint(const std::string& path, torch::nn::Module& model, torc
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(rng);
   return position_from(archive);
+}
+
+NamedTensors read_checkpoint_model(const std::string& path) {
+  auto archive = open(path);
+  torch::serialize::InputArchive model_archive;
+  TORCH_CHECK(archive.try_read("model", model_archive), path, ": not a lowbit checkpoint (no model)");
+  NamedTensors tensors;
+  collect_tensors(model_archive, "", tensors);
+  return tensors;
 }
 
 Position read_position(const std::string& path) {

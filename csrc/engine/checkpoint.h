@@ -3,6 +3,8 @@
 // recipe (stage, epoch, batch, global step), written to a temporary file and renamed into place
 // so that a crash never leaves a half-written checkpoint behind.
 
+#include <lowbit/csrc/engine/state_dict.h>
+
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
@@ -25,6 +27,11 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
 // parameter groups must match the saved ones), the extras named in `extras` when given.
 Position load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                          Extras* extras = nullptr);
+
+// The model's parameters and buffers stored in a checkpoint, by their dotted names, without a
+// module to load them into (for load_into with renames, e.g. a student initialised from another
+// run). Nothing else is restored.
+NamedTensors read_checkpoint_model(const std::string& path);
 
 // The progress stored in a checkpoint, without loading anything else.
 Position read_position(const std::string& path);

@@ -40,10 +40,38 @@ DataConfig read_data(Section s) {
   return d;
 }
 
-ModelConfig read_model(Section s) {
+// The keys of a CheckpointSource, read from `s` (the caller finishes it).
+CheckpointSource read_checkpoint_source(Section& s) {
+  CheckpointSource c;
+  c.path = s.path();
+  c.checkpoint = s.require<std::string>("checkpoint");
+  c.format = s.choice("format", c.format, {"lowbit", "pytorch"});
+  c.entry = s.get<std::string>("entry", "");
+  if (!c.entry.empty() && c.format != "pytorch") s.fail("entry", "only a format: pytorch state dict has entries");
+  for (auto& rule : s.children("name_map")) {
+    c.name_map.emplace_back(rule.require<std::string>("pattern"), rule.get<std::string>("replace", ""));
+    try {
+      std::regex check(c.name_map.back().first);
+    } catch (const std::regex_error& e) {
+      rule.fail("pattern", "not a valid regular expression: " + std::string(e.what()));
+    }
+    rule.finish();
+  }
+  c.strict = s.get<bool>("strict", c.strict);
+  return c;
+}
+
+// `student`: the recipe's model, which may have `init` (the teacher loads its own checkpoint).
+ModelConfig read_model(Section s, bool student) {
   ModelConfig m;
   m.path = s.path();
   m.name = s.require<std::string>("name");
+  if (s.has("init")) {
+    if (!student) s.fail("init", "the teacher's weights are teacher.checkpoint; init is the student's (model.init)");
+    auto init = s.child("init");
+    m.init = read_checkpoint_source(init);
+    init.finish();
+  }
   m.weight_quantizer = read_quantizer(s, "weight_quantizer");
   m.input_quantizer = read_quantizer(s, "input_quantizer");
   m.full_precision_ends = s.get<bool>("full_precision_ends", true);
@@ -112,20 +140,8 @@ StageConfig read_stage(Section s, size_t index) {
 TeacherConfig read_teacher(Section s) {
   TeacherConfig t;
   if (!s.has("model")) s.fail("model", "missing (required)");
-  t.model = read_model(s.child("model"));
-  t.checkpoint = s.require<std::string>("checkpoint");
-  t.format = s.choice("format", t.format, {"lowbit", "pytorch"});
-  t.entry = s.get<std::string>("entry", "");
-  for (auto& rule : s.children("name_map")) {
-    t.name_map.emplace_back(rule.require<std::string>("pattern"), rule.get<std::string>("replace", ""));
-    try {
-      std::regex check(t.name_map.back().first);
-    } catch (const std::regex_error& e) {
-      rule.fail("pattern", "not a valid regular expression: " + std::string(e.what()));
-    }
-    rule.finish();
-  }
-  t.strict = s.get<bool>("strict", t.strict);
+  t.model = read_model(s.child("model"), false);
+  static_cast<CheckpointSource&>(t) = read_checkpoint_source(s);
   s.finish();
   return t;
 }
@@ -193,7 +209,7 @@ Recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
   if (!root.has("data")) root.fail("data", "missing (required)");
   r.data = read_data(root.child("data"));
   if (!root.has("model")) root.fail("model", "missing (required)");
-  r.model = read_model(root.child("model"));
+  r.model = read_model(root.child("model"), true);
   const auto stages = root.children("stages");
   if (stages.empty()) root.fail("stages", "expected a non-empty list of training stages");
   for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(stages[i], i));

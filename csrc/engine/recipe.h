@@ -36,11 +36,27 @@ struct DataConfig {
   bool skip_corrupt = false;
 };
 
+// Weights to load into a model: a lowbit run's checkpoint.pt, or a PyTorch state dict saved by
+// Python's torch.save (e.g. torchvision / timm weights), whose names `name_map` rewrites (regex ->
+// replacement, in order; "" drops the key). The teacher's and the student's (`model.init`) share
+// it and one loader (csrc/engine/trainer.h load_weights).
+struct CheckpointSource {
+  std::string checkpoint;
+  std::string format = "lowbit";  // lowbit | pytorch
+  std::string entry;              // pytorch: the dict entry holding the state dict ("" = find it)
+  std::vector<std::pair<std::string, std::string>> name_map;
+  bool strict = true;  // every parameter and buffer given, every (renamed) key used
+  std::string path;    // key path of the section ("teacher", "model.init"), for messages
+};
+
 struct ModelConfig {
   std::string name;
   Params params;  // architecture options, read by the model's builder
   QuantizerSpec weight_quantizer, input_quantizer;
   bool full_precision_ends = true;  // first and last layer stay real-valued
+  // The student's starting weights (`model.init`), loaded before the first stage of a fresh run
+  // (a resumed run restores its checkpoint instead), e.g. the FP model a low-bit one fine-tunes.
+  std::optional<CheckpointSource> init;
   std::string path = "model";
 };
 
@@ -78,16 +94,10 @@ struct StageConfig {
   std::optional<QuantizerSpec> weight_quantizer, input_quantizer;  // replace the model's for this stage
 };
 
-// A frozen, full-precision teacher for distillation: a model built like `model` and loaded from a
-// lowbit run's checkpoint.pt or from a PyTorch state dict saved by Python's torch.save (e.g.
-// torchvision / timm weights), whose names `name_map` rewrites (regex -> replacement, in order).
-struct TeacherConfig {
+// A frozen, full-precision teacher for distillation: a model built like `model` and loaded from
+// its `checkpoint` (CheckpointSource).
+struct TeacherConfig : CheckpointSource {
   ModelConfig model;
-  std::string checkpoint;
-  std::string format = "lowbit";  // lowbit | pytorch
-  std::string entry;              // pytorch: the dict entry holding the state dict ("" = find it)
-  std::vector<std::pair<std::string, std::string>> name_map;
-  bool strict = true;
 };
 
 // One term of a distilled objective: `{loss: dgd, weight: 1.0, taps: '\.attn\.(q|k)$', squared: true}`;

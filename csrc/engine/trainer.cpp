@@ -17,6 +17,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iomanip>
@@ -33,19 +34,6 @@ torch::Device device_of(const Recipe& recipe) {
     throw RecipeError(recipe.where("device") + ": device: '" + recipe.device + "' asked for, but no CUDA device is available");
   }
   return device;
-}
-
-// Copies every parameter and buffer of `from` whose name and shape `to` shares (stage change).
-void copy_matching(const torch::nn::Module& from, torch::nn::Module& to) {
-  torch::NoGradGuard no_grad;
-  auto source = from.named_parameters();
-  for (auto& p : to.named_parameters()) {
-    if (const auto* s = source.find(p.key()); s && s->sizes() == p.value().sizes()) p.value().copy_(*s);
-  }
-  auto source_buffers = from.named_buffers();
-  for (auto& b : to.named_buffers()) {
-    if (const auto* s = source_buffers.find(b.key()); s && s->sizes() == b.value().sizes()) b.value().copy_(*s);
-  }
 }
 
 // float16 autocast on CUDA for the forward pass while alive (train.amp).
@@ -87,6 +75,31 @@ struct Counts {
 
 }  // namespace
 
+void copy_matching(const torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  // Submodules whose type changed (a stage's new quantizer) keep their fresh state, even where a
+  // name and shape agree (lsq's and ternary's `initialized`).
+  std::vector<std::string> replaced;
+  const auto old_modules = from.named_modules();
+  for (const auto& m : to.named_modules()) {
+    const auto* old = old_modules.find(m.key());
+    if (old && (*old)->name() != m.value()->name()) replaced.push_back(m.key() + ".");
+  }
+  const auto carried = [&](const std::string& key) {
+    return std::none_of(replaced.begin(), replaced.end(), [&](const auto& p) { return key.rfind(p, 0) == 0; });
+  };
+  auto source = from.named_parameters();
+  for (auto& p : to.named_parameters()) {
+    const auto* s = source.find(p.key());
+    if (s && s->sizes() == p.value().sizes() && carried(p.key())) p.value().copy_(*s);
+  }
+  auto source_buffers = from.named_buffers();
+  for (auto& b : to.named_buffers()) {
+    const auto* s = source_buffers.find(b.key());
+    if (s && s->sizes() == b.value().sizes() && carried(b.key())) b.value().copy_(*s);
+  }
+}
+
 namespace {
 
 // Builds `model` with the given quantizers; errors point at the quantizer spec or option they
@@ -121,22 +134,30 @@ torch::nn::Sequential build_model(const Recipe& recipe, size_t stage) {
                     st.input_quantizer ? *st.input_quantizer : recipe.model.input_quantizer);
 }
 
+void load_weights(const Recipe& recipe, const CheckpointSource& source, torch::nn::Module& model) {
+  const auto key = source.path + ".checkpoint";
+  try {
+    std::vector<Rename> rules;
+    for (const auto& [pattern, replacement] : source.name_map) rules.push_back({pattern, replacement});
+    const auto tensors = source.format == "lowbit" ? read_checkpoint_model(source.checkpoint)
+                                                   : read_pytorch_state_dict(source.checkpoint, source.entry).tensors;
+    load_into(model, tensors, LoadOptions().strict(source.strict).renames(NameMap(rules)).source(source.checkpoint));
+  } catch (const c10::Error& e) {
+    throw RecipeError(recipe.where(key) + ": " + key + ": " + e.msg());
+  }
+}
+
+torch::nn::Sequential build_initial_model(const Recipe& recipe) {
+  auto model = build_model(recipe, 0);
+  if (recipe.model.init) load_weights(recipe, *recipe.model.init, *model);
+  return model;
+}
+
 torch::nn::Sequential build_teacher(const Recipe& recipe) {
   TORCH_CHECK(recipe.teacher.has_value(), "the recipe has no teacher");
   const auto& t = *recipe.teacher;
   auto teacher = make_model(recipe, t.model, t.model.weight_quantizer, t.model.input_quantizer);
-  try {
-    if (t.format == "lowbit") {
-      load_checkpoint(t.checkpoint, *teacher, nullptr);
-    } else {
-      std::vector<Rename> rules;
-      for (const auto& [pattern, replacement] : t.name_map) rules.push_back({pattern, replacement});
-      load_into(*teacher, read_pytorch_state_dict(t.checkpoint, t.entry).tensors,
-                LoadOptions().strict(t.strict).renames(NameMap(rules)).source(t.checkpoint));
-    }
-  } catch (const c10::Error& e) {
-    throw RecipeError(recipe.where("teacher.checkpoint") + ": teacher.checkpoint: " + e.msg());
-  }
+  load_weights(recipe, t, *teacher);
   teacher->eval();
   for (auto& p : teacher->parameters()) p.set_requires_grad(false);
   return teacher;
@@ -172,7 +193,8 @@ void validate(const Recipe& recipe) {
   if (recipe.train.amp && !device_of(recipe).is_cuda()) {
     throw RecipeError(recipe.where("train.amp") + ": train.amp: mixed precision needs device: cuda");
   }
-  for (size_t s = 0; s < recipe.stages.size(); ++s) build_model(recipe, s);
+  build_initial_model(recipe);
+  for (size_t s = 1; s < recipe.stages.size(); ++s) build_model(recipe, s);
   if (recipe.distill) {
     dry_run_distillation(recipe);
   } else if (recipe.teacher) {
@@ -227,7 +249,8 @@ TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume,
       epochs_before += stage.epochs;
       continue;
     }
-    auto model = build_model(recipe, s);
+    // A fresh run starts from model.init; a resumed one from its checkpoint, loaded below.
+    auto model = s == 0 && !resume ? build_initial_model(recipe) : build_model(recipe, s);
     if (previous) copy_matching(*previous, *model);
     model->to(device);
     auto built = make_optimizer(stage.optimizer, *model);

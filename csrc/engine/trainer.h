@@ -26,6 +26,22 @@ struct EvalResult {
 // pointing at the model or quantizer key on a bad option.
 torch::nn::Sequential build_model(const Recipe& recipe, size_t stage);
 
+// Loads `source` (a lowbit checkpoint's model or a PyTorch state dict, renamed by its name_map,
+// strict or not) into `model`: the one loader of the teacher and of `model.init`. Throws
+// RecipeError at `<source.path>.checkpoint`, e.g.
+//   r.yaml:7: model.init.checkpoint: /no/such.pt: checkpoint not found
+void load_weights(const Recipe& recipe, const CheckpointSource& source, torch::nn::Module& model);
+
+// The model of stage 1 with the student's starting weights (`model.init`) loaded when the recipe
+// has them: what a fresh run trains first.
+torch::nn::Sequential build_initial_model(const Recipe& recipe);
+
+// Copies every parameter and buffer of `from` whose name and shape `to` shares, except inside
+// submodules whose type differs between the two (a stage's new quantizer): the stage switch,
+// which carries latent weights and unchanged quantizers' state (activations) and leaves the new
+// quantizers' state fresh (e.g. ternary's `initialized`, which lsq's would otherwise set).
+void copy_matching(const torch::nn::Module& from, torch::nn::Module& to);
+
 // The recipe's teacher: built, loaded, in eval mode, without gradients. Throws RecipeError at the
 // teacher's keys. With a `distill:` section the Trainer minimises its terms (csrc/engine/distill.h)
 // against this teacher instead of the label cross-entropy.

@@ -21,6 +21,8 @@ std::vector<Case> cases() {
           {"xnor", {}},
           {"ternary", {}},
           {"ternary", {{"per_channel", false}}},
+          {"ternary", {{"scale", "learnable"}, {"channels", 8}}},
+          {"ternary", {{"scale", "learnable"}, {"per_channel", false}}},
           {"lsq", {{"bits", 3}}},
           {"lsq", {{"bits", 4}, {"per_channel", true}, {"channels", 8}}},
           {"lsq", {{"bits", 2}, {"init", "three_sigma"}}},
