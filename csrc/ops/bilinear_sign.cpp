@@ -1,21 +1,15 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 
+#include <lowbit/csrc/util/shapes.h>
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <numeric>
 
 namespace lowbit::ops {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-std::vector<int64_t> non_channel_dims(const at::Tensor& w) {
-  std::vector<int64_t> dims(w.dim() - 1);
-  std::iota(dims.begin(), dims.end(), 1);
-  return dims;
-}
 
 class BilinearSignFunction : public torch::autograd::Function<BilinearSignFunction> {
  public:
@@ -36,7 +30,7 @@ class BilinearSignFunction : public torch::autograd::Function<BilinearSignFuncti
     const auto alpha = s.abs();
     const auto b = at::sign(w) * ctx->saved_data["kappa"].toDouble();
     const auto r = w - b * alpha;
-    const auto dims = non_channel_dims(w);
+    const auto dims = util::non_channel_dims(w);
     const auto grad_w = gamma * r + alpha * g;
     auto grad_alpha = (g * w).sum(dims, /*keepdim=*/true) - gamma * (r * b).sum(dims, /*keepdim=*/true);
     if (ctx->saved_data["scale_sign_grad"].toBool()) grad_alpha = grad_alpha * at::sign(s);

@@ -1,24 +1,17 @@
 #include <lowbit/csrc/ops/scaled_sign.h>
 
 #include <lowbit/csrc/kernels/ste_backward.h>
+#include <lowbit/csrc/util/shapes.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <numeric>
 
 namespace lowbit::ops {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-std::vector<int64_t> non_channel_dims(const at::Tensor& w) {
-  std::vector<int64_t> dims(w.dim() - 1);
-  std::iota(dims.begin(), dims.end(), 1);
-  return dims;
-}
 
 class ScaledSignFunction : public torch::autograd::Function<ScaledSignFunction> {
  public:
@@ -51,7 +44,7 @@ const std::vector<std::string> kScaleGradNames = {"detached", "magnitude_aware",
 at::Tensor channel_mean_abs(const at::Tensor& w) {
   TORCH_CHECK(w.dim() >= 2, "scaled sign expects a weight with an output-channel dim and at least one more, got shape ",
               w.sizes());
-  return w.abs().mean(non_channel_dims(w), /*keepdim=*/true);
+  return w.abs().mean(util::non_channel_dims(w), /*keepdim=*/true);
 }
 
 at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad) {

@@ -15,4 +15,12 @@ inline at::Tensor channel_view(const at::Tensor& values, int64_t ndim) {
   return values.view(shape);
 }
 
+// The dims of a weight [C_out, ...] other than the output channel: 1 .. ndim-1, the dims a
+// per-output-channel statistic reduces over (keepdim gives [C_out, 1, ..., 1]).
+inline std::vector<int64_t> non_channel_dims(const at::Tensor& w) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < w.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
 }  // namespace lowbit::util
