@@ -1,6 +1,7 @@
 // Q-DETR's DRD upper level (docs/methods/qdetr.md), checked against the spec's checklist.
 #include <lowbit/modules/losses/drd.h>
 
+#include "support/boxes.h"
 #include "support/error_of.h"
 #include "support/gradcheck.h"
 
@@ -12,15 +13,10 @@ using lowbit::losses::DrdLoss;
 using lowbit::losses::DrdOptions;
 using lowbit::losses::GtRule;
 using lowbit::losses::TeacherMatching;
+using lowbit::testing::boxes;
 using lowbit::testing::error_of;
 
 namespace {
-
-torch::Tensor boxes(std::vector<std::array<double, 4>> list) {
-  std::vector<double> flat;
-  for (const auto& b : list) flat.insert(flat.end(), b.begin(), b.end());
-  return torch::tensor(flat, torch::kDouble).view({static_cast<int64_t>(list.size()), 4});
-}
 
 std::vector<int64_t> as_vector(const torch::Tensor& t) {
   const auto c = t.to(torch::kLong).contiguous();

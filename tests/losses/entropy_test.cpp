@@ -1,6 +1,7 @@
 // IDa-Det's entropy distillation (docs/methods/idadet.md), checked against the spec's checklist.
 #include <lowbit/modules/losses/entropy.h>
 
+#include "support/boxes.h"
 #include "support/error_of.h"
 #include "support/gradcheck.h"
 
@@ -17,10 +18,9 @@ using lowbit::testing::error_of;
 
 namespace {
 
-torch::Tensor boxes(std::vector<std::array<double, 4>> list) {
-  std::vector<double> flat;
-  for (const auto& b : list) flat.insert(flat.end(), b.begin(), b.end());
-  return torch::tensor(flat, torch::kFloat).view({static_cast<int64_t>(list.size()), 4});
+// The entropy tests work in float, as detector proposals come.
+torch::Tensor boxes(const std::vector<std::array<double, 4>>& rows) {
+  return lowbit::testing::boxes(rows, torch::kFloat);
 }
 
 // Σ_c |d^T_c - d^S_c|, d_c = mean² / unbiased var of the softmax over the cells of the patch

@@ -15,6 +15,5 @@ TEST(MethodTraining, XnorSmallCnnBaseline) {
   const auto result = lowbit::testing::fit_fashion_mnist(model, lowbit::testing::FitOptions().steps(300));
   EXPECT_LT(result.last_loss, 0.6 * result.first_loss);
   EXPECT_GT(result.test_accuracy, 0.65);  // chance is 0.10
-  std::cout << "loss " << result.first_loss << " -> " << result.last_loss << ", test accuracy " << result.test_accuracy
-            << "\n";
+  std::cout << "xnor small_cnn: " << result << "\n";
 }

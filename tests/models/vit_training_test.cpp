@@ -7,18 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-
-namespace {
-
-void report(const char* name, const lowbit::testing::FitResult& result,
-            std::chrono::steady_clock::time_point started) {
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cout << name << ": loss " << result.first_loss << " -> " << result.last_loss << ", test accuracy "
-            << result.test_accuracy << ", " << seconds << " s\n";
-}
-
-}  // namespace
 
 TEST(MethodTraining, QvitW4A4) {
   torch::manual_seed(0);
@@ -32,9 +20,8 @@ TEST(MethodTraining, QvitW4A4) {
                                      {"irm", true},
                                      {"gelu_clip", 10.0}},
                                     policy);
-  const auto started = std::chrono::steady_clock::now();
   const auto result = lowbit::testing::fit_fashion_mnist(model, lowbit::testing::FitOptions().steps(300).lr(2e-3));
-  report("Q-ViT W4A4", result, started);
+  std::cout << "Q-ViT W4A4: " << result << "\n";
   EXPECT_LT(result.last_loss, 0.6 * result.first_loss);
   EXPECT_GT(result.test_accuracy, 0.65);  // chance is 0.10
 }
@@ -46,9 +33,8 @@ TEST(MethodTraining, BivitW1A1) {
   policy.input = {"sign", {{"ste", std::string("approx")}}};
   auto model = lowbit::models::make(
       "vit", {{"attention_bits", int64_t{1}}, {"irm", true}, {"linear_bias", false}, {"gelu_clip", 10.0}}, policy);
-  const auto started = std::chrono::steady_clock::now();
   const auto result = lowbit::testing::fit_fashion_mnist(model, lowbit::testing::FitOptions().steps(300).lr(2e-3));
-  report("Bi-ViT W1A1", result, started);
+  std::cout << "Bi-ViT W1A1: " << result << "\n";
   EXPECT_LT(result.last_loss, 0.8 * result.first_loss);
   EXPECT_GT(result.test_accuracy, 0.5);  // chance is 0.10
 }

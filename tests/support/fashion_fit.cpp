@@ -3,6 +3,7 @@
 #include <lowbit/csrc/data/mnist.h>
 #include <lowbit/modules/hooks/training_hooks.h>
 
+#include <chrono>
 #include <cmath>
 
 namespace lowbit::testing {
@@ -41,9 +42,15 @@ class OneThread {
 
 }  // namespace
 
+std::ostream& operator<<(std::ostream& out, const FitResult& result) {
+  return out << "loss " << result.first_loss << " -> " << result.last_loss << ", test accuracy " << result.test_accuracy
+             << ", " << result.seconds << " s";
+}
+
 FitResult fit_fashion_mnist(torch::nn::Module& model, const std::function<torch::Tensor(const torch::Tensor&)>& forward,
                             const FitOptions& options, const BatchLoss& loss) {
   OneThread one_thread;
+  const auto started = std::chrono::steady_clock::now();
   torch::manual_seed(options.seed());
   const auto& train = train_subset();
   const int64_t n = train.images.size(0);
@@ -83,6 +90,7 @@ FitResult fit_fashion_mnist(torch::nn::Module& model, const std::function<torch:
   const auto& test = test_subset();
   const auto predicted = forward(test.images).argmax(1);
   result.test_accuracy = predicted.eq(test.labels).to(torch::kDouble).mean().item<double>();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }
 

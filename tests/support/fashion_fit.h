@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <ostream>
 
 namespace lowbit::testing {
 
@@ -23,7 +24,11 @@ struct FitResult {
   double first_loss = 0;  // mean training loss over the first 20 steps
   double last_loss = 0;   // mean training loss over the last 20 steps
   double test_accuracy = 0;  // in [0, 1], on 1,000 test images, model in eval mode
+  double seconds = 0;        // wall time of the fit and the evaluation
 };
+
+// "loss 1.41 -> 0.34, test accuracy 0.81, 8.5 s", what the training tests print.
+std::ostream& operator<<(std::ostream& out, const FitResult& result);
 
 // Loss for one batch: the default is cross-entropy of `model(images)`. Methods with their own
 // objective (distillation, auxiliary terms) pass their own.
