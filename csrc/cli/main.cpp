@@ -1,11 +1,12 @@
 // The lowbit command line: train, eval, summary, quantizers. Errors in what was asked (recipe, override,
 // data path) print one message and exit with status 2 before anything is written.
-#include <lowbit/csrc/engine/checkpoint.h>
-#include <lowbit/csrc/engine/data_source.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/recipe_error.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/loop/eval_loop.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/recipe/recipe_error.h>
 #include <lowbit/csrc/engine/summary.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/lowbit.h>
 
@@ -58,9 +59,8 @@ int run_train(const TrainArgs& args) {
   if (!resume) std::ofstream(lowbit::util::join_path(run_dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
   std::cout << "lowbit: training " << recipe.name << " in " << run_dir << "\n";
   const auto result = engine::train(recipe, run_dir, resume, std::cout);
-  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps
-            << " steps; test top-1 " << std::fixed << std::setprecision(2) << result.final_eval.top1 << "%, top-5 " << result.final_eval.top5 << "% ("
-            << result.final_eval.samples << " images)\n";
+  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps << " steps; test "
+            << result.task->describe(result.final_eval.values) << " (" << result.final_eval.samples << " images)\n";
   return 0;
 }
 
@@ -68,23 +68,24 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
   engine::validate(recipe);
   const auto stage = engine::read_position(checkpoint).stage;
-  auto model = engine::build_model(recipe, std::min<size_t>(stage, recipe.stages.size() - 1));
+  const auto task = engine::build_task(recipe);
+  auto model = engine::build_model(recipe, *task, std::min<size_t>(stage, recipe.stages.size() - 1));
   engine::load_checkpoint(checkpoint, *model, nullptr);
-  const torch::Device device(recipe.device);
+  const auto device = engine::device_of(recipe);
   model->to(device);
-  auto test = engine::open_data(recipe, lowbit::data::Split::Test);
-  const auto r = engine::evaluate(model, *test, device);
-  std::cout << "test loss " << r.loss << "  top-1 " << r.top1 << "%  top-5 " << r.top5 << "%  (" << r.samples
-            << " images)\n";
+  auto test = engine::build_dataset(recipe)->open(lowbit::data::Split::Test);
+  const auto metrics = recipe.eval_metrics.empty() ? task->default_metrics() : recipe.eval_metrics;
+  const auto r = engine::EvalLoop(*test, engine::make_metrics(metrics), device).run(*model);
+  std::cout << "test " << task->describe(r.values) << "  (" << r.samples << " images)\n";
   return 0;
 }
 
 int run_summary(const std::string& recipe_path, const std::vector<std::string>& overrides) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
-    auto model = engine::build_model(recipe, s);
+    auto network = engine::build_network(recipe, s);
     std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")\n";
-    engine::print_summary(engine::summarize(model, engine::example_images(recipe, 1)), std::cout);
+    engine::print_summary(engine::summarize(network, engine::build_dataset(recipe)->example(1).images), std::cout);
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 namespace lowbit::util {
 
 bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);  // after following symbolic links
 
 // "a/b" from "a" and "b", without doubling the separator.
 std::string join_path(const std::string& directory, const std::string& name);

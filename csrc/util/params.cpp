@@ -1,5 +1,6 @@
 #include <lowbit/csrc/util/params.h>
 
+#include <lowbit/csrc/util/option_error.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <c10/util/Exception.h>
@@ -13,6 +14,11 @@ std::string describe(const c10::IValue& v) {
   if (v.isInt()) return "integer " + std::to_string(v.toInt());
   if (v.isDouble()) return "number " + std::to_string(v.toDouble());
   return v.tagKind();
+}
+
+[[noreturn]] void type_error(const std::string& owner, const std::string& key, const std::string& expected) {
+  const auto detail = "option '" + key + "' expects " + expected;
+  throw OptionError({key}, owner + ": " + detail, detail);
 }
 
 }  // namespace
@@ -33,7 +39,7 @@ template <>
 std::optional<bool> ParamReader::optional<bool>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
-  TORCH_CHECK_VALUE(v->isBool(), owner_, ": option '", key, "' expects true or false, got ", describe(*v));
+  if (!v->isBool()) type_error(owner_, key, "true or false, got " + describe(*v));
   return v->toBool();
 }
 
@@ -41,7 +47,7 @@ template <>
 std::optional<int64_t> ParamReader::optional<int64_t>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
-  TORCH_CHECK_VALUE(v->isInt(), owner_, ": option '", key, "' expects an integer, got ", describe(*v));
+  if (!v->isInt()) type_error(owner_, key, "an integer, got " + describe(*v));
   return v->toInt();
 }
 
@@ -49,8 +55,7 @@ template <>
 std::optional<double> ParamReader::optional<double>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
-  TORCH_CHECK_VALUE(v->isDouble() || v->isInt(), owner_, ": option '", key, "' expects a number, got ",
-                    describe(*v));
+  if (!v->isDouble() && !v->isInt()) type_error(owner_, key, "a number, got " + describe(*v));
   return v->isInt() ? static_cast<double>(v->toInt()) : v->toDouble();
 }
 
@@ -58,7 +63,7 @@ template <>
 std::optional<std::string> ParamReader::optional<std::string>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
-  TORCH_CHECK_VALUE(v->isString(), owner_, ": option '", key, "' expects a string, got ", describe(*v));
+  if (!v->isString()) type_error(owner_, key, "a string, got " + describe(*v));
   return v->toStringRef();
 }
 
@@ -66,14 +71,33 @@ template <>
 std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
-  TORCH_CHECK_VALUE(v->isIntList(), owner_, ": option '", key, "' expects a list of integers, got ", describe(*v));
+  if (!v->isIntList()) type_error(owner_, key, "a list of integers, got " + describe(*v));
   return v->toIntVector();
+}
+
+size_t ParamReader::choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices) {
+  const auto value = get<std::string>(key, fallback);
+  try {
+    return util::choose(key, value, choices);
+  } catch (const c10::ValueError& e) {
+    fail(key, e.msg());
+  }
+}
+
+void ParamReader::missing(const std::string& key) const {
+  const auto detail = "missing option '" + key + "'";
+  throw OptionError({key}, owner_ + ": " + detail, detail);
+}
+
+void ParamReader::fail(const std::string& key, const std::string& detail) const {
+  throw OptionError({key}, owner_ + ": " + key + ": " + detail, detail);
 }
 
 void ParamReader::finish() const {
   for (const auto& [key, value] : params_) {
-    TORCH_CHECK_VALUE(read_.count(key), owner_, ": unknown option '", key, "'",
-                      util::did_you_mean(key, known_));
+    if (read_.count(key)) continue;
+    const auto detail = "unknown option '" + key + "'" + util::did_you_mean(key, known_);
+    throw OptionError({key}, owner_ + ": " + detail, detail);
   }
 }
 

@@ -1,11 +1,16 @@
 #pragma once
 // A bag of named option values, the common currency between recipes and the registries:
 // a recipe's `{name: lsq, bits: 4, per_channel: true}` arrives as Params, and each factory
-// reads it through a ParamReader that type-checks every key and rejects unknown ones.
+// reads it through a ParamReader that type-checks every key and rejects unknown ones. Its errors
+// are OptionErrors carrying the key, so that a recipe error names where the option was written.
+
+#include <lowbit/csrc/util/option_error.h>
 
 #include <ATen/core/ivalue.h>
 
 #include <c10/util/Exception.h>
+
+#include <vector>
 
 #include <map>
 #include <optional>
@@ -36,18 +41,42 @@ class ParamReader {
   template <typename T>
   T require(const std::string& key) {
     auto value = optional<T>(key);
-    TORCH_CHECK_VALUE(value.has_value(), owner_, ": missing option '", key, "'");
+    if (!value) missing(key);
     return *value;
   }
 
   // Whether `key` is present (it counts as read).
   bool has(const std::string& key);
 
-  // Throws naming every key that no get() asked for, with a likely intended spelling.
+  // One of `choices` (its index), with a suggestion for a misspelling; absent: `fallback`.
+  size_t choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices);
+
+  // A string option (absent: `fallback`) through `parse` (e.g. ops::parse_ste), whose error
+  // becomes an OptionError at `key`.
+  template <typename Parse>
+  auto parsed(const std::string& key, const std::string& fallback, Parse&& parse) -> decltype(parse(fallback)) {
+    const auto value = get<std::string>(key, fallback);
+    try {
+      return parse(value);
+    } catch (const c10::Error& e) {
+      fail(key, e.msg());
+    }
+  }
+
+  // Throws OptionError at `key`: "<owner>: <key>: <detail>".
+  [[noreturn]] void fail(const std::string& key, const std::string& detail) const;
+  void check(bool condition, const std::string& key, const std::string& detail) const {
+    if (!condition) fail(key, detail);
+  }
+
+  // Throws naming the first key that no get() asked for, with a likely intended spelling.
   void finish() const;
+
+  const std::string& owner() const { return owner_; }
 
  private:
   const c10::IValue* find(const std::string& key);
+  [[noreturn]] void missing(const std::string& key) const;
   std::string owner_;
   const Params& params_;
   std::set<std::string> read_;

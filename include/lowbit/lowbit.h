@@ -49,11 +49,24 @@
 #include <lowbit/modules/taps/taps.h>
 
 #include <lowbit/modules/losses/dgd.h>
-#include <lowbit/modules/losses/distiller.h>
 #include <lowbit/modules/losses/drd.h>
 #include <lowbit/modules/losses/entropy.h>
 #include <lowbit/modules/losses/kd.h>
 #include <lowbit/modules/losses/ranking.h>
+
+// The training engine: recipes, the Runner and its hooks, tasks and the model contract, loss
+// terms and the Distiller, metrics, data sets (docs/architecture.md, docs/extending.md).
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/loop/runner.h>
+#include <lowbit/csrc/engine/metrics/metric.h>
+#include <lowbit/csrc/engine/objective/distiller.h>
+#include <lowbit/csrc/engine/objective/loss_term.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/task/classification.h>
+#include <lowbit/csrc/engine/task/classifier.h>
+#include <lowbit/csrc/engine/train.h>
 
 namespace lowbit {
 

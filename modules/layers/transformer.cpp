@@ -145,15 +145,15 @@ void VitHeadsImpl::reset() {
   if (o.distilled()) head_dist = register_module("head_dist", make_linear(o.dim(), o.classes(), true, o.head_dist()));
 }
 
-torch::Tensor VitHeadsImpl::forward(const torch::Tensor& tokens) {
+torch::Tensor VitHeadsImpl::forward(const torch::Tensor& tokens) { return outputs(tokens).front().second; }
+
+std::vector<std::pair<std::string, torch::Tensor>> VitHeadsImpl::outputs(const torch::Tensor& tokens) {
   TORCH_CHECK(tokens.dim() == 3 && tokens.size(1) >= (options.distilled() ? 2 : 1) && tokens.size(2) == options.dim(),
               "VitHeads: expected tokens [B, T, ", options.dim(), "], got shape ", tokens.sizes());
   const auto logits = head(tokens.select(1, 0));
-  if (!options.distilled()) return logits;
+  if (!options.distilled()) return {{"logits", logits}};
   const auto dist_logits = head_dist(tokens.select(1, 1));
-  if (!is_training()) return (logits + dist_logits) / 2;
-  taps::publish(*this, "dist_logits", dist_logits);
-  return logits;
+  return {{"logits", is_training() ? logits : (logits + dist_logits) / 2}, {"dist_logits", dist_logits}};
 }
 
 }  // namespace lowbit::layers

@@ -10,14 +10,16 @@
 //                    torch::nn::Sequential cannot sit inside the model's Sequential)
 //   PatchEmbed       proj: QConv2d(kernel = stride = patch) -> [B, N, dim] tokens; the cls token
 //                    (and DeiT's distillation token) prepended; + pos_embed
-//   VitHeads         head(x[:, 0]); distilled: head_dist(x[:, 1]) too. Training: returns the
-//                    cls logits and publishes the distillation logits as the tap "dist_logits"
-//                    (DeiT hard distillation reads it); eval: returns their mean (timm / DeiT)
+//   VitHeads         head(x[:, 0]); distilled: head_dist(x[:, 1]) too. forward() returns the cls
+//                    logits in training and the mean of both heads in eval (timm / DeiT);
+//                    outputs() (NamedOutputs) also returns the distillation head's as
+//                    "dist_logits", which DeiT's hard distillation reads
 // Linear weights start as timm's: truncated normal (std 0.02, cut at +-2), biases 0; the patch
 // convolution keeps torch's default; cls/dist tokens and pos_embed truncated normal (0.02).
 // Names follow timm (norm1, attn, norm2, mlp.fc1, mlp.fc2, patch_embed.proj, cls_token,
 // dist_token, pos_embed, head, head_dist), so timm / DeiT / Q-ViT checkpoints map by name.
 
+#include <lowbit/modules/layers/named_outputs.h>
 #include <lowbit/modules/layers/qattention.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
@@ -114,11 +116,13 @@ struct VitHeadsOptions {
   TORCH_ARG(LinearQuantizers, head_dist);
 };
 
-class VitHeadsImpl : public torch::nn::Cloneable<VitHeadsImpl> {
+class VitHeadsImpl : public torch::nn::Cloneable<VitHeadsImpl>, public NamedOutputs {
  public:
   explicit VitHeadsImpl(VitHeadsOptions options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& tokens);  // [B, T, dim] (normalised) -> [B, classes]
+  // {"logits": forward(tokens)} and, distilled, {"dist_logits": head_dist(tokens[:, 1])}.
+  std::vector<std::pair<std::string, torch::Tensor>> outputs(const torch::Tensor& tokens) override;
   VitHeadsOptions options;
   QLinear head{nullptr}, head_dist{nullptr};
 };

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/ops/boxes.h>
 #include <lowbit/csrc/util/hungarian.h>
+#include <lowbit/csrc/util/option_error.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <torch/torch.h>
@@ -75,10 +76,10 @@ TeacherMatching parse_teacher_matching(const std::string& name) {
 }
 
 void check(const DrdOptions& options) {
-  TORCH_CHECK_VALUE(options.tau() >= 0 && options.tau() <= 1, "drd: tau must be in [0, 1], got ", options.tau());
-  TORCH_CHECK_VALUE(options.weight() >= 0, "drd: weight (lambda) must be >= 0, got ", options.weight());
-  TORCH_CHECK_VALUE(options.giou_weight() >= 0, "drd: giou_weight (mu1) must be >= 0, got ", options.giou_weight());
-  TORCH_CHECK_VALUE(options.l1_weight() >= 0, "drd: l1_weight (mu2) must be >= 0, got ", options.l1_weight());
+  LOWBIT_CHECK_OPTION(options.tau() >= 0 && options.tau() <= 1, "tau", "drd: tau must be in [0, 1], got ", options.tau());
+  LOWBIT_CHECK_OPTION(options.weight() >= 0, "weight", "drd: weight (lambda) must be >= 0, got ", options.weight());
+  LOWBIT_CHECK_OPTION(options.giou_weight() >= 0, "giou_weight", "drd: giou_weight (mu1) must be >= 0, got ", options.giou_weight());
+  LOWBIT_CHECK_OPTION(options.l1_weight() >= 0, "l1_weight", "drd: l1_weight (mu2) must be >= 0, got ", options.l1_weight());
 }
 
 QueryPairs foreground_query_matching(const at::Tensor& student_boxes, const at::Tensor& teacher_boxes,

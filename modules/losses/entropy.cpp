@@ -1,6 +1,7 @@
 #include <lowbit/modules/losses/entropy.h>
 
 #include <lowbit/csrc/ops/boxes.h>
+#include <lowbit/csrc/util/option_error.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <torch/torch.h>
@@ -79,17 +80,17 @@ void check_image_sizes(const at::Tensor& image_sizes, int64_t batch) {
 }
 
 void check(const EntropyDistillationOptions& o) {
-  TORCH_CHECK_VALUE(o.levels() >= 1, "entropy distillation: levels must be >= 1, got ", o.levels());
-  TORCH_CHECK_VALUE(o.channels() >= 1, "entropy distillation: channels must be >= 1, got ", o.channels());
-  TORCH_CHECK_VALUE(o.score_threshold() >= 0 && o.score_threshold() <= 1,
-                    "entropy distillation: score_threshold must be in [0, 1], got ", o.score_threshold());
-  TORCH_CHECK_VALUE(o.nms_iou() >= 0 && o.nms_iou() <= 1, "entropy distillation: nms_iou must be in [0, 1], got ",
+  LOWBIT_CHECK_OPTION(o.levels() >= 1, "levels", "entropy distillation: levels must be >= 1, got ", o.levels());
+  LOWBIT_CHECK_OPTION(o.channels() >= 1, "channels", "entropy distillation: channels must be >= 1, got ", o.channels());
+  LOWBIT_CHECK_OPTION(o.score_threshold() >= 0 && o.score_threshold() <= 1, "score_threshold",
+                      "entropy distillation: score_threshold must be in [0, 1], got ", o.score_threshold());
+  LOWBIT_CHECK_OPTION(o.nms_iou() >= 0 && o.nms_iou() <= 1, "nms_iou", "entropy distillation: nms_iou must be in [0, 1], got ",
                     o.nms_iou());
-  TORCH_CHECK_VALUE(o.proportion() > 0 && o.proportion() <= 1,
-                    "entropy distillation: proportion (gamma) must be in (0, 1], got ", o.proportion());
-  TORCH_CHECK_VALUE(o.sigma_init() != 0, "entropy distillation: sigma_init must be non-zero (the loss has sigma⁻²)");
-  TORCH_CHECK_VALUE(o.log_weight() >= 0, "entropy distillation: log_weight must be >= 0, got ", o.log_weight());
-  TORCH_CHECK_VALUE(o.weight() >= 0, "entropy distillation: weight (hint_neck_w) must be >= 0, got ", o.weight());
+  LOWBIT_CHECK_OPTION(o.proportion() > 0 && o.proportion() <= 1, "proportion",
+                      "entropy distillation: proportion (gamma) must be in (0, 1], got ", o.proportion());
+  LOWBIT_CHECK_OPTION(o.sigma_init() != 0, "sigma_init", "entropy distillation: sigma_init must be non-zero (the loss has sigma⁻²)");
+  LOWBIT_CHECK_OPTION(o.log_weight() >= 0, "log_weight", "entropy distillation: log_weight must be >= 0, got ", o.log_weight());
+  LOWBIT_CHECK_OPTION(o.weight() >= 0, "weight", "entropy distillation: weight (hint_neck_w) must be >= 0, got ", o.weight());
 }
 
 }  // namespace

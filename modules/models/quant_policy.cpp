@@ -22,13 +22,25 @@ quant::Quantizer build(const QuantizerChoice& choice, bool is_end, bool full_pre
   return quant::make(choice.name, params);
 }
 
+// An error of the quantizer spec `key` (weight_quantizer, input_quantizer), keyed by its option
+// when it names one.
+OptionError within_spec(const c10::Error& e, const std::string& key) {
+  std::vector<std::string> path{key};
+  std::string detail = e.msg();
+  if (const auto* option = dynamic_cast<const OptionError*>(&e)) {
+    path.insert(path.end(), option->key().begin(), option->key().end());
+    detail = option->detail();
+  }
+  return OptionError(path, key + ": " + e.msg(), detail);
+}
+
 }  // namespace
 
 quant::Quantizer QuantPolicy::weight_quantizer(bool is_end, int64_t out_channels) const {
   try {
     return build(weight, is_end, full_precision_ends, out_channels, 0);
   } catch (const c10::Error& e) {
-    TORCH_CHECK_VALUE(false, kWeightQuantizerError, e.msg());
+    throw within_spec(e, "weight_quantizer");
   }
 }
 
@@ -36,7 +48,7 @@ quant::Quantizer QuantPolicy::input_quantizer(bool is_end, int64_t in_channels, 
   try {
     return build(input, is_end, full_precision_ends, in_channels, channel_dim);
   } catch (const c10::Error& e) {
-    TORCH_CHECK_VALUE(false, kInputQuantizerError, e.msg());
+    throw within_spec(e, "input_quantizer");
   }
 }
 

@@ -15,10 +15,6 @@ struct QuantizerChoice {
   Params params;
 };
 
-// Prefixes of the errors of the two quantizer specs, so that callers can tell them apart.
-inline constexpr const char* kWeightQuantizerError = "weight_quantizer: ";
-inline constexpr const char* kInputQuantizerError = "input_quantizer: ";
-
 struct QuantPolicy {
   QuantizerChoice weight, input;
   bool full_precision_ends = true;
@@ -28,6 +24,8 @@ struct QuantPolicy {
   // the output channels for weights (channel_dim 0), the input channels for inputs, along
   // `channel_dim` (1 for a convolution's [B, C, H, W]; -1 for a linear layer on tokens
   // [B, N, C]), which is filled in as well when the quantizer reads it.
+  // Errors are OptionErrors keyed {"weight_quantizer" | "input_quantizer", <option>} ("name"
+  // for an unknown quantizer), their messages prefixed "weight_quantizer: " / "input_quantizer: ".
   quant::Quantizer weight_quantizer(bool is_end, int64_t out_channels) const;
   quant::Quantizer input_quantizer(bool is_end, int64_t in_channels, int64_t channel_dim = 1) const;
 };

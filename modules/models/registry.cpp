@@ -15,11 +15,7 @@ util::Registry<Factory>& registry() {
 bool register_model(const std::string& name, Factory factory) { return registry().add(name, std::move(factory)); }
 
 torch::nn::Sequential make(const std::string& name, const Params& params, const QuantPolicy& policy) {
-  const auto& factory = registry().get(name);
-  ParamReader reader("model '" + name + "'", params);
-  auto model = factory(reader, policy);
-  reader.finish();
-  return model;
+  return registry().make(name, params, policy);
 }
 
 std::vector<std::string> registered_models() { return registry().names(); }

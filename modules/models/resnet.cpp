@@ -71,27 +71,28 @@ Layout read_layout(ParamReader& p, const std::string& model, Layout d) {
   d.in_channels = p.get("in_channels", d.in_channels);
   d.classes = p.get("classes", d.classes);
   d.init = static_cast<Init>(
-      util::choose("init", p.get<std::string>("init", kInitNames.at(static_cast<size_t>(d.init))), kInitNames));
-  TORCH_CHECK_VALUE(!d.widths.empty() && d.widths.size() == d.blocks.size(), "model '", model,
-                    "': blocks and widths need one entry per stage, got ", d.blocks.size(), " and ", d.widths.size());
+      p.choice("init", kInitNames.at(static_cast<size_t>(d.init)), kInitNames));
+  LOWBIT_CHECK_OPTION(!d.widths.empty() && d.widths.size() == d.blocks.size(), "widths", "model '", model,
+                      "': blocks and widths need one entry per stage, got ", d.blocks.size(), " and ", d.widths.size());
   const auto positive = [](const std::vector<int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](int64_t x) { return x > 0; });
   };
-  TORCH_CHECK_VALUE(positive(d.blocks) && positive(d.widths), "model '", model,
-                    "': blocks and widths must be positive, got blocks ", c10::IntArrayRef(d.blocks), ", widths ",
-                    c10::IntArrayRef(d.widths));
-  TORCH_CHECK_VALUE(d.in_channels > 0 && d.classes > 1, "model '", model,
-                    "': needs in_channels > 0 and classes > 1, got ", d.in_channels, " and ", d.classes);
+  LOWBIT_CHECK_OPTION(positive(d.blocks), "blocks", "model '", model, "': blocks must be positive, got ",
+                      c10::IntArrayRef(d.blocks));
+  LOWBIT_CHECK_OPTION(positive(d.widths), "widths", "model '", model, "': widths must be positive, got ",
+                      c10::IntArrayRef(d.widths));
+  LOWBIT_CHECK_OPTION(d.in_channels > 0, "in_channels", "model '", model, "': needs in_channels > 0, got ", d.in_channels);
+  LOWBIT_CHECK_OPTION(d.classes > 1, "classes", "model '", model, "': needs classes > 1, got ", d.classes);
   return d;
 }
 
 BinaryFamily read_family(ParamReader& p, BinaryFamily d) {
   const auto activation = [&](const char* key, layers::Activation fallback) {
-    return layers::parse_activation(p.get<std::string>(key, layers::to_string(fallback)));
+    return p.parsed(key, layers::to_string(fallback), layers::parse_activation);
   };
   d.activation = activation("activation", d.activation);
   d.stem_activation = activation("stem_activation", d.stem_activation);
-  d.shortcut = layers::parse_shortcut(p.get<std::string>("shortcut", layers::to_string(d.shortcut)));
+  d.shortcut = p.parsed("shortcut", layers::to_string(d.shortcut), layers::parse_shortcut);
   d.head_bn = p.get("head_bn", d.head_bn);
   return d;
 }

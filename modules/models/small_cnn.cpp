@@ -22,8 +22,9 @@ torch::nn::Sequential small_cnn(ParamReader& p, const QuantPolicy& policy) {
   const auto in_channels = p.get<int64_t>("in_channels", 1);
   const auto classes = p.get<int64_t>("classes", 10);
   auto size = p.get<int64_t>("image_size", 28);
-  TORCH_CHECK_VALUE(!channels.empty() && in_channels > 0 && classes > 1, "model 'small_cnn': needs channels, "
-                    "in_channels > 0 and classes > 1");
+  LOWBIT_CHECK_OPTION(!channels.empty(), "channels", "model 'small_cnn': needs channels");
+  LOWBIT_CHECK_OPTION(in_channels > 0, "in_channels", "model 'small_cnn': needs in_channels > 0, got ", in_channels);
+  LOWBIT_CHECK_OPTION(classes >= 1, "classes", "model 'small_cnn': needs classes >= 1 (outputs), got ", classes);
   torch::nn::Sequential net;
   int64_t previous = in_channels;
   for (size_t i = 0; i < channels.size(); ++i) {
@@ -38,7 +39,7 @@ torch::nn::Sequential small_cnn(ParamReader& p, const QuantPolicy& policy) {
     net->push_back(torch::nn::MaxPool2d(2));
     previous = channels[i];
     size /= 2;
-    TORCH_CHECK_VALUE(size >= 1, "model 'small_cnn': image_size is too small for ", channels.size(), " stages");
+    LOWBIT_CHECK_OPTION(size >= 1, "image_size", "model 'small_cnn': image_size is too small for ", channels.size(), " stages");
   }
   net->push_back(torch::nn::Flatten());
   const int64_t features = previous * size * size;

@@ -15,8 +15,9 @@
 //                v_act, attn_act}, norm2, mlp.{fc1, fc2})
 //   norm         LayerNorm(dim, eps 1e-6)
 //   heads        VitHeads (head, head_dist)                             timm: head, head_dist at the top
-// Distilled (DeiT): in training the model returns the cls head's logits and publishes the
-// distillation head's as the tap "heads.dist_logits"; in eval it returns their mean.
+// Distilled (DeiT): in training the model returns the cls head's logits, in eval the mean of both
+// heads; its `heads` layer has named outputs (layers::NamedOutputs), so the engine's Classifier
+// reports the distillation head's logits as the output "dist_logits".
 //
 // Quantization (model options; bits 32 = full precision):
 //   block linears (qkv, proj, fc1, fc2): the recipe's weight_quantizer / input_quantizer (the
@@ -59,8 +60,8 @@ struct VitShape {
 // A model option giving a bit width: absent, 32 (full precision) or in [1, 16].
 std::optional<int64_t> read_bits(ParamReader& p, const std::string& model, const std::string& key) {
   const auto bits = p.optional<int64_t>(key);
-  TORCH_CHECK_VALUE(!bits || *bits == 32 || (*bits >= 1 && *bits <= 16), "model '", model, "': ", key,
-                    " must be 32 (full precision) or in [1, 16], got ", *bits);
+  LOWBIT_CHECK_OPTION(!bits || *bits == 32 || (*bits >= 1 && *bits <= 16), key, "model '", model, "': ", key,
+                      " must be 32 (full precision) or in [1, 16], got ", *bits);
   return bits;
 }
 
@@ -85,9 +86,12 @@ LinearQuantizers block_quantizers(const QuantPolicy& policy, int64_t out_feature
 
 torch::nn::Sequential build_vit(const std::string& model, const VitShape& s, ParamReader& p, const QuantPolicy& policy) {
   const auto owner = "model '" + model + "': ";
-  TORCH_CHECK_VALUE(s.dim > 0 && s.depth > 0 && s.heads > 0 && s.classes > 0 && s.mlp_ratio > 0, owner,
-                    "dim, depth, heads, classes and mlp_ratio must be positive");
-  TORCH_CHECK_VALUE(s.dim % s.heads == 0, owner, "heads (", s.heads, ") must divide dim (", s.dim, ")");
+  for (const auto& [key, positive] : {std::pair{"dim", s.dim > 0}, std::pair{"depth", s.depth > 0},
+                                      std::pair{"heads", s.heads > 0}, std::pair{"classes", s.classes > 0},
+                                      std::pair{"mlp_ratio", s.mlp_ratio > 0}}) {
+    LOWBIT_CHECK_OPTION(positive, key, owner, key, " must be positive");
+  }
+  LOWBIT_CHECK_OPTION(s.dim % s.heads == 0, "heads", owner, "heads (", s.heads, ") must divide dim (", s.dim, ")");
   const auto embed_bits = read_bits(p, model, "embed_bits");
   const auto head_bits = read_bits(p, model, "head_bits");
   const auto attention_bits = read_bits(p, model, "attention_bits");
@@ -96,7 +100,7 @@ torch::nn::Sequential build_vit(const std::string& model, const VitShape& s, Par
   const double gelu_clip = p.get<double>("gelu_clip", 0.0);
   const double drop_path = p.get<double>("drop_path", 0.0);
   const bool distilled = p.get<bool>("distilled", false);
-  TORCH_CHECK_VALUE(drop_path >= 0 && drop_path < 1, owner, "drop_path must be in [0, 1), got ", drop_path);
+  LOWBIT_CHECK_OPTION(drop_path >= 0 && drop_path < 1, "drop_path", owner, "drop_path must be in [0, 1), got ", drop_path);
   const int64_t hidden = static_cast<int64_t>(static_cast<double>(s.dim) * s.mlp_ratio);
 
   torch::nn::Sequential net;

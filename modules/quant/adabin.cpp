@@ -20,11 +20,11 @@ EdeStep ede_schedule(int64_t epoch, int64_t epochs, double t_min, double t_max) 
 }
 
 AdaBinImpl::AdaBinImpl(AdaBinOptions options_) : QuantizerCloneable("lowbit::quant::AdaBin"), options(options_) {
-  TORCH_CHECK_VALUE(options.k() > 0 && options.t() > 0, "adabin: k and t must be > 0, got k = ", options.k(),
-                    ", t = ", options.t());
-  TORCH_CHECK_VALUE(options.t_min() > 0 && options.t_max() >= options.t_min(),
-                    "adabin: the EDE schedule needs 0 < t_min <= t_max, got t_min = ", options.t_min(),
-                    ", t_max = ", options.t_max());
+  LOWBIT_CHECK_OPTION(options.k() > 0, "k", "adabin: k must be > 0, got ", options.k());
+  LOWBIT_CHECK_OPTION(options.t() > 0, "t", "adabin: t must be > 0, got ", options.t());
+  LOWBIT_CHECK_OPTION(options.t_min() > 0, "t_min", "adabin: the EDE schedule needs 0 < t_min, got ", options.t_min());
+  LOWBIT_CHECK_OPTION(options.t_max() >= options.t_min(), "t_max", "adabin: the EDE schedule needs t_min <= t_max, got t_min = ",
+                      options.t_min(), ", t_max = ", options.t_max());
   reset();
 }
 
@@ -85,7 +85,7 @@ LOWBIT_REGISTER_QUANTIZER(adabin, [](ParamReader& p) {
 });
 
 LOWBIT_REGISTER_QUANTIZER(adabin_act, [](ParamReader& p) {
-  return Quantizer(AdaBinAct(AdaBinActOptions().form(parse_adabin_act_form(p.get<std::string>("form", "code")))));
+  return Quantizer(AdaBinAct(AdaBinActOptions().form(p.parsed("form", "code", parse_adabin_act_form))));
 });
 
 }  // namespace lowbit::quant

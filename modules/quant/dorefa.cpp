@@ -7,8 +7,8 @@
 namespace lowbit::quant {
 
 DorefaImpl::DorefaImpl(DorefaOptions options) : QuantizerCloneable("lowbit::quant::Dorefa"), options(options) {
-  TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 32, "dorefa: bits must be in [1, 32], got ",
-                    options.bits());
+  LOWBIT_CHECK_OPTION(options.bits() >= 1 && options.bits() <= 32, "bits", "dorefa: bits must be in [1, 32], got ",
+                      options.bits());
 }
 
 torch::Tensor DorefaImpl::forward(const torch::Tensor& x) {
@@ -17,7 +17,7 @@ torch::Tensor DorefaImpl::forward(const torch::Tensor& x) {
 }
 
 LOWBIT_REGISTER_QUANTIZER(dorefa, [](ParamReader& p) {
-  const auto target = util::choose("dorefa target", p.get<std::string>("target", "weight"), {"weight", "activation"});
+  const auto target = p.choice("target", "weight", {"weight", "activation"});
   return Quantizer(Dorefa(DorefaOptions(p.require<int64_t>("bits")).target(static_cast<DorefaTarget>(target))));
 });
 

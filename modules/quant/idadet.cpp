@@ -8,9 +8,9 @@
 namespace lowbit::quant {
 
 IdaDetImpl::IdaDetImpl(IdaDetOptions options_) : QuantizerCloneable("lowbit::quant::IdaDet"), options(options_) {
-  TORCH_CHECK_VALUE(options.channels() >= 1, "idadet: channels must be >= 1, got ", options.channels());
-  TORCH_CHECK_VALUE(options.kappa() > 0, "idadet: kappa must be > 0, got ", options.kappa());
-  TORCH_CHECK_VALUE(options.mu() >= 0, "idadet: mu must be >= 0, got ", options.mu());
+  LOWBIT_CHECK_OPTION(options.channels() >= 1, "channels", "idadet: channels must be >= 1, got ", options.channels());
+  LOWBIT_CHECK_OPTION(options.kappa() > 0, "kappa", "idadet: kappa must be > 0, got ", options.kappa());
+  LOWBIT_CHECK_OPTION(options.mu() >= 0, "mu", "idadet: mu must be >= 0, got ", options.mu());
   reset();
 }
 

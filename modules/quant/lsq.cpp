@@ -27,9 +27,9 @@ std::vector<int64_t> reduce_dims(const torch::Tensor& x, const LsqOptions& optio
 }  // namespace
 
 LsqImpl::LsqImpl(LsqOptions options_) : QuantizerCloneable("lowbit::quant::Lsq"), options(std::move(options_)) {
-  TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 32, "lsq: bits must be in [1, 32], got ", options.bits());
-  TORCH_CHECK_VALUE(options.per_channel() ? options.channels() >= 1 : options.channels() == 1,
-                    "lsq: channels must be >= 1 with per_channel, and 1 (the default) without; got ", options.channels());
+  LOWBIT_CHECK_OPTION(options.bits() >= 1 && options.bits() <= 32, "bits", "lsq: bits must be in [1, 32], got ", options.bits());
+  LOWBIT_CHECK_OPTION(options.per_channel() ? options.channels() >= 1 : options.channels() == 1, "channels",
+                      "lsq: channels must be >= 1 with per_channel, and 1 (the default) without; got ", options.channels());
   reset();
 }
 
@@ -101,7 +101,7 @@ Quantizer make_lsq(ParamReader& p, bool offset, bool is_signed, const std::strin
                  .channel_dim(p.get<int64_t>("channel_dim", 0))
                  .offset(p.get<bool>("offset", offset))
                  .init_per_channel(p.get<bool>("init_per_channel", true))
-                 .init(static_cast<LsqInit>(util::choose("lsq init", p.get<std::string>("init", init), kInitNames))));
+                 .init(static_cast<LsqInit>(p.choice("init", init, kInitNames))));
 }
 
 }  // namespace

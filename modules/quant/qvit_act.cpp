@@ -18,9 +18,9 @@ ops::LsqRange range_of(int64_t bits, bool is_signed) { return ops::lsq_range(bit
 
 QvitActImpl::QvitActImpl(QvitActOptions options_)
     : QuantizerCloneable("lowbit::quant::QvitAct"), options(std::move(options_)) {
-  TORCH_CHECK_VALUE(options.bits() >= 1 && options.bits() <= 16, "qvit_act: bits must be in [1, 16], got ",
-                    options.bits());
-  TORCH_CHECK_VALUE(options.channels() >= 1, "qvit_act: channels must be >= 1, got ", options.channels());
+  LOWBIT_CHECK_OPTION(options.bits() >= 1 && options.bits() <= 16, "bits", "qvit_act: bits must be in [1, 16], got ",
+                      options.bits());
+  LOWBIT_CHECK_OPTION(options.channels() >= 1, "channels", "qvit_act: channels must be >= 1, got ", options.channels());
   reset();
 }
 

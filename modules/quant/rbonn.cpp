@@ -11,7 +11,7 @@ namespace {
 
 const std::vector<std::string> kDreluSelectNames = {"official_argsort", "paper_rank"};
 
-void check_tau(double tau) { TORCH_CHECK_VALUE(tau > 0 && tau <= 1, "rbonn: tau must be in (0, 1], got ", tau); }
+void check_tau(double tau) { LOWBIT_CHECK_OPTION(tau > 0 && tau <= 1, "tau", "rbonn: tau must be in (0, 1], got ", tau); }
 
 }  // namespace
 
@@ -35,9 +35,9 @@ torch::Tensor drelu_indicator(const torch::Tensor& alpha, double tau, DreluSelec
 
 RbonnImpl::RbonnImpl(RbonnOptions options_) : QuantizerCloneable("lowbit::quant::Rbonn"), options(options_) {
   const auto& o = options;
-  TORCH_CHECK_VALUE(o.channels() >= 1, "rbonn: channels must be >= 1, got ", o.channels());
-  TORCH_CHECK_VALUE(o.kappa() > 0, "rbonn: kappa must be > 0, got ", o.kappa());
-  TORCH_CHECK_VALUE(o.lambda() >= 0, "rbonn: lambda must be >= 0, got ", o.lambda());
+  LOWBIT_CHECK_OPTION(o.channels() >= 1, "channels", "rbonn: channels must be >= 1, got ", o.channels());
+  LOWBIT_CHECK_OPTION(o.kappa() > 0, "kappa", "rbonn: kappa must be > 0, got ", o.kappa());
+  LOWBIT_CHECK_OPTION(o.lambda() >= 0, "lambda", "rbonn: lambda must be >= 0, got ", o.lambda());
   check_tau(o.tau());
   reset();
 }
@@ -89,7 +89,7 @@ LOWBIT_REGISTER_CHANNEL_QUANTIZER(rbonn, [](ParamReader& p) {
   return Quantizer(Rbonn(o.kappa(p.get<double>("kappa", o.kappa()))
                              .lambda(p.get<double>("lambda", o.lambda()))
                              .tau(p.get<double>("tau", o.tau()))
-                             .drelu_select(parse_drelu_select(p.get<std::string>("drelu_select", "official_argsort")))
+                             .drelu_select(p.parsed("drelu_select", "official_argsort", parse_drelu_select))
                              .recurrent(p.get<bool>("recurrent", o.recurrent()))));
 });
 

@@ -19,11 +19,11 @@ GammaMode parse_gamma_mode(const std::string& name) {
 
 ReBnnImpl::ReBnnImpl(ReBnnOptions options_) : QuantizerCloneable("lowbit::quant::ReBnn"), options(options_) {
   const auto& o = options;
-  TORCH_CHECK_VALUE(o.channels() >= 1, "rebnn: channels must be >= 1, got ", o.channels());
-  TORCH_CHECK_VALUE(o.kappa() > 0, "rebnn: kappa must be > 0, got ", o.kappa());
-  TORCH_CHECK_VALUE(o.gamma() >= 0, "rebnn: gamma must be >= 0, got ", o.gamma());
-  TORCH_CHECK_VALUE(o.gamma_min() >= 0 && o.gamma_min() <= o.gamma_max(),
-                    "rebnn: needs 0 <= gamma_min <= gamma_max, got gamma_min ", o.gamma_min(), ", gamma_max ",
+  LOWBIT_CHECK_OPTION(o.channels() >= 1, "channels", "rebnn: channels must be >= 1, got ", o.channels());
+  LOWBIT_CHECK_OPTION(o.kappa() > 0, "kappa", "rebnn: kappa must be > 0, got ", o.kappa());
+  LOWBIT_CHECK_OPTION(o.gamma() >= 0, "gamma", "rebnn: gamma must be >= 0, got ", o.gamma());
+  LOWBIT_CHECK_OPTION(o.gamma_min() >= 0 && o.gamma_min() <= o.gamma_max(), "gamma_min",
+                      "rebnn: needs 0 <= gamma_min <= gamma_max, got gamma_min ", o.gamma_min(), ", gamma_max ",
                     o.gamma_max());
   reset();
 }
@@ -81,7 +81,7 @@ void ReBnnImpl::pretty_print(std::ostream& stream) const {
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(rebnn, [](ParamReader& p) {
   ReBnnOptions o(p.require<int64_t>("channels"));
   return Quantizer(ReBnn(o.kappa(p.get<double>("kappa", o.kappa()))
-                             .gamma_mode(parse_gamma_mode(p.get<std::string>("gamma_mode", "official_constant")))
+                             .gamma_mode(p.parsed("gamma_mode", "official_constant", parse_gamma_mode))
                              .gamma(p.get<double>("gamma", o.gamma()))
                              .clamp_gamma(p.get<bool>("clamp_gamma", o.clamp_gamma()))
                              .gamma_min(p.get<double>("gamma_min", o.gamma_min()))

@@ -9,7 +9,7 @@
 namespace lowbit::quant {
 
 RSignImpl::RSignImpl(RSignOptions options) : QuantizerCloneable("lowbit::quant::RSign"), options(options) {
-  TORCH_CHECK_VALUE(options.channels() >= 1, "rsign: channels must be >= 1, got ", options.channels());
+  LOWBIT_CHECK_OPTION(options.channels() >= 1, "channels", "rsign: channels must be >= 1, got ", options.channels());
   reset();
 }
 

@@ -10,7 +10,7 @@ SignImpl::SignImpl(SignOptions options) : QuantizerCloneable("lowbit::quant::Sig
 torch::Tensor SignImpl::forward(const torch::Tensor& x) { return ops::sign(x, options.ste()); }
 
 LOWBIT_REGISTER_QUANTIZER(sign, [](ParamReader& p) {
-  return Quantizer(Sign(SignOptions().ste(ops::parse_ste(p.get<std::string>("ste", "clipped")))));
+  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste))));
 });
 
 }  // namespace lowbit::quant

@@ -20,15 +20,15 @@ bool learnable(const TernaryOptions& o) { return o.scale() == TernaryScale::Lear
 }  // namespace
 
 TernaryImpl::TernaryImpl(TernaryOptions options) : QuantizerCloneable("lowbit::quant::Ternary"), options(options) {
-  TORCH_CHECK_VALUE(options.delta() > 0, "ternary: threshold factor delta must be > 0, got ", options.delta());
-  TORCH_CHECK_VALUE(options.ste() != ops::Ste::ApproxSign, "ternary: the straight-through estimator must be identity "
+  LOWBIT_CHECK_OPTION(options.delta() > 0, "delta", "ternary: threshold factor delta must be > 0, got ", options.delta());
+  LOWBIT_CHECK_OPTION(options.ste() != ops::Ste::ApproxSign, "ste", "ternary: the straight-through estimator must be identity "
                     "or clipped, got approx");
-  TORCH_CHECK_VALUE(!learnable(options) || options.ste() == ops::Ste::Identity,
-                    "ternary: ste applies to scale: twn only; scale: learnable has LSQ's gradient (passes inside "
+  LOWBIT_CHECK_OPTION(!learnable(options) || options.ste() == ops::Ste::Identity, "ste",
+                      "ternary: ste applies to scale: twn only; scale: learnable has LSQ's gradient (passes inside "
                     "[-alpha, alpha])");
-  TORCH_CHECK_VALUE(options.channels() >= 1, "ternary: channels must be >= 1, got ", options.channels());
-  TORCH_CHECK_VALUE(!learnable(options) || options.per_channel() || options.channels() == 1,
-                    "ternary: scale: learnable with per_channel: false has one alpha; channels must be 1, got ",
+  LOWBIT_CHECK_OPTION(options.channels() >= 1, "channels", "ternary: channels must be >= 1, got ", options.channels());
+  LOWBIT_CHECK_OPTION(!learnable(options) || options.per_channel() || options.channels() == 1, "channels",
+                      "ternary: scale: learnable with per_channel: false has one alpha; channels must be 1, got ",
                     options.channels());
   reset();
 }
@@ -70,7 +70,7 @@ void TernaryImpl::pretty_print(std::ostream& stream) const {
 }
 
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(ternary, [](ParamReader& p) {
-  const auto scale = static_cast<TernaryScale>(util::choose("ternary scale", p.get<std::string>("scale", "twn"), kScaleNames));
+  const auto scale = static_cast<TernaryScale>(p.choice("scale", "twn", kScaleNames));
   const bool per_channel = p.get<bool>("per_channel", true);
   // The QuantPolicy always fills `channels`; only a per-channel learnable alpha uses it.
   const auto channels = p.get<int64_t>("channels", 1);
@@ -79,7 +79,7 @@ LOWBIT_REGISTER_CHANNEL_QUANTIZER(ternary, [](ParamReader& p) {
                                .delta(p.get<double>("delta", 0.7))
                                .per_channel(per_channel)
                                .channels(scale == TernaryScale::Learnable && per_channel ? channels : 1)
-                               .ste(ops::parse_ste(p.get<std::string>("ste", "identity")))));
+                               .ste(p.parsed("ste", "identity", ops::parse_ste))));
 });
 
 }  // namespace lowbit::quant

@@ -16,7 +16,7 @@ void XnorImpl::check_shape(c10::IntArrayRef shape) const {
 }
 
 LOWBIT_REGISTER_QUANTIZER(xnor, [](ParamReader& p) {
-  return Quantizer(Xnor(XnorOptions().scale_grad(ops::parse_scale_grad(p.get<std::string>("scale_grad", "xnor")))));
+  return Quantizer(Xnor(XnorOptions().scale_grad(p.parsed("scale_grad", "xnor", ops::parse_scale_grad))));
 });
 
 }  // namespace lowbit::quant

@@ -72,6 +72,11 @@ bool TapRecorder::offer(const torch::nn::Module& module, const std::string& tap,
   return true;
 }
 
+std::string exact_pattern(const std::string& name) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return "^" + std::regex_replace(name, special, R"(\$&)") + "$";
+}
+
 bool recording() { return !active.empty(); }
 
 void publish(const torch::nn::Module& module, const std::string& tap, const torch::Tensor& value) {

@@ -69,6 +69,9 @@ class TapRecorder {
   TapRecord& record_;
 };
 
+// A regex (for a recorder's patterns) that matches exactly the tap name `name`.
+std::string exact_pattern(const std::string& name);
+
 // Whether any recorder is active on this thread: lets a layer skip computing a tensor that
 // only a tap would use.
 bool recording();

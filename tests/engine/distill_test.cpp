@@ -1,9 +1,10 @@
 // The recipe's distill: section (read, checked with file:line errors, dry-run in validate) and a
 // real Trainer run against a frozen teacher on a few Fashion-MNIST images.
-#include <lowbit/csrc/engine/checkpoint.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/recipe_error.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/recipe/recipe_error.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/modules/models/registry.h>
 
@@ -64,15 +65,15 @@ TEST(DistillRecipe, TermsAndOptionsAreRead) {
   ASSERT_TRUE(r.distill.has_value());
   const auto& terms = r.distill->terms;
   ASSERT_EQ(terms.size(), 4u);
-  EXPECT_EQ(terms[0].loss, "distribution");
-  EXPECT_EQ(terms[1].weight, 2.0);
-  EXPECT_EQ(terms[1].taps, "\\.attn\\.(q|k)$");
-  EXPECT_EQ(terms[1].options.at("normalization").toStringRef(), "frobenius");
-  EXPECT_TRUE(terms[1].options.at("squared").toBool());
+  EXPECT_EQ(terms[0].term.loss(), "distribution");
+  EXPECT_EQ(terms[1].term.weight(), 2.0);
+  EXPECT_EQ(terms[1].term.options().at("taps").toStringRef(), "\\.attn\\.(q|k)$");
+  EXPECT_EQ(terms[1].term.options().at("normalization").toStringRef(), "frobenius");
+  EXPECT_TRUE(terms[1].term.options().at("squared").toBool());
   EXPECT_EQ(terms[1].path, "distill.terms[1]");
-  EXPECT_EQ(terms[2].options.at("label_smoothing").toDouble(), 0.1);  // from train.label_smoothing
-  EXPECT_EQ(terms[3].name, "plain_ce");
-  EXPECT_EQ(terms[3].options.at("label_smoothing").toInt(), 0);
+  EXPECT_EQ(terms[2].term.options().at("label_smoothing").toDouble(), 0.1);  // from train.label_smoothing
+  EXPECT_EQ(terms[3].term.name(), "plain_ce");
+  EXPECT_EQ(terms[3].term.options().at("label_smoothing").toInt(), 0);
 }
 
 TEST(DistillRecipe, ErrorsPointAtTheTermsKey) {
@@ -128,7 +129,7 @@ TEST(DistillTraining, TermsAreLoggedAndTheTeacherStaysFrozen) {
   // The teacher the run used: in eval mode, no gradient, parameters and buffers as loaded.
   ASSERT_TRUE(result.teacher);
   EXPECT_FALSE(result.teacher->is_training());
-  auto loaded = lowbit::engine::build_teacher(recipe);
+  auto loaded = lowbit::engine::build_teacher(recipe, *lowbit::engine::build_task(recipe));
   auto expected = loaded->named_parameters();
   for (const auto& p : result.teacher->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();

@@ -1,4 +1,4 @@
-#include <lowbit/csrc/engine/grad_scaler.h>
+#include <lowbit/csrc/engine/optim/grad_scaler.h>
 
 #include <gtest/gtest.h>
 

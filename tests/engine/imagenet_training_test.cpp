@@ -1,7 +1,8 @@
 // The trainer on ImageNet-style folders: the real sample (../shared/data/imagenet-sample, one
 // JPEG per class) through the threaded JPEG loader, train and eval, a few steps.
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 
 #include "support/imagenet_sample.h"
@@ -30,6 +31,6 @@ TEST_F(ImagenetTraining, SampleFoldersTrainAndEvaluate) {
   const auto result = lowbit::engine::train(recipe, dir.file("run"), false, log);
   EXPECT_EQ(result.steps, 3);                     // 48 images in batches of 16
   EXPECT_EQ(result.final_eval.samples, 64);
-  EXPECT_GE(result.final_eval.top5, 0.0);
+  EXPECT_GE(result.final_eval.value("top5"), 0.0);
   EXPECT_NE(log.str().find("step 3/3"), std::string::npos) << log.str();
 }

@@ -1,6 +1,6 @@
 // load_into: named tensors into a module's parameters and buffers, strict and not, with renames,
 // and from a file into lowbit layers with their quantizer state.
-#include <lowbit/csrc/engine/load_state.h>
+#include <lowbit/csrc/engine/checkpoint/load_state.h>
 
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>

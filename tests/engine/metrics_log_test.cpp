@@ -1,4 +1,4 @@
-#include <lowbit/csrc/engine/metrics_log.h>
+#include <lowbit/csrc/engine/logging/metrics_log.h>
 
 #include <gtest/gtest.h>
 

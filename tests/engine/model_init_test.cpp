@@ -1,9 +1,10 @@
 // `model.init`: the student's starting weights, loaded through the teacher's loader
 // (load_weights) from a lowbit checkpoint or a PyTorch state dict with a name map.
-#include <lowbit/csrc/engine/checkpoint.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/recipe_error.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/recipe/recipe_error.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/modules/models/registry.h>
 

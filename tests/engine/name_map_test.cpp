@@ -1,5 +1,5 @@
 // Name maps: regex renames applied in order, like a sed script.
-#include <lowbit/csrc/engine/name_map.h>
+#include <lowbit/csrc/engine/checkpoint/name_map.h>
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // engine/pickle.h on bytes that Python wrote: torch.save's data.pkl (engine/python_pickles.h) and
 // plain pickle.dumps output, plus hand-made opcodes for the errors.
-#include <lowbit/csrc/engine/pickle.h>
+#include <lowbit/csrc/engine/checkpoint/pickle.h>
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include <lowbit/csrc/engine/progress.h>
+#include <lowbit/csrc/engine/logging/progress.h>
 
 #include <gtest/gtest.h>
 

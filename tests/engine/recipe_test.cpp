@@ -1,7 +1,7 @@
-#include <lowbit/csrc/engine/optimizer.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/recipe_error.h>
-#include <lowbit/csrc/engine/schedule.h>
+#include <lowbit/csrc/engine/optim/optimizer.h>
+#include <lowbit/csrc/engine/optim/schedule.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/recipe/recipe_error.h>
 
 #include "support/temp_dir.h"
 
@@ -62,25 +62,51 @@ TEST(Recipe, MalformedOverrideIsNamed) {
 }
 
 TEST(Schedule, CosineWarmupLinearStep) {
+  using lowbit::engine::Schedule;
+  using lowbit::engine::ScheduleSpan;
   lowbit::engine::ScheduleConfig s;
   s.name = "cosine";
-  EXPECT_DOUBLE_EQ(lowbit::engine::lr_factor(s, 0.1, 0.0, 10), 1.0);
-  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 5.0, 10), 0.5, 1e-12);
-  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 10.0, 10), 0.0, 1e-12);
-  s.min_lr = 0.01;
-  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 10.0, 10), 0.1, 1e-12);  // min_lr / lr
+  const Schedule cosine(s, ScheduleSpan{0.1, 10, 0});
+  EXPECT_DOUBLE_EQ(cosine.factor(0.0), 1.0);
+  EXPECT_NEAR(cosine.factor(5.0), 0.5, 1e-12);
+  EXPECT_NEAR(cosine.factor(10.0), 0.0, 1e-12);
+  s.options = {{"min_lr", 0.01}};
+  EXPECT_NEAR(Schedule(s, ScheduleSpan{0.1, 10, 0}).factor(10.0), 0.1, 1e-12);  // min_lr / lr
   s.warmup_epochs = 2;
-  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 0.5, 10), 0.25, 1e-12);
-  EXPECT_NEAR(lowbit::engine::lr_factor(s, 0.1, 2.0, 10), 1.0, 1e-12);
+  const Schedule warm(s, ScheduleSpan{0.1, 10, 2});
+  EXPECT_NEAR(warm.factor(0.5), 0.25, 1e-12);
+  EXPECT_NEAR(warm.factor(2.0), 1.0, 1e-12);
   lowbit::engine::ScheduleConfig linear;
   linear.name = "linear";
   linear.per = "epoch";
-  EXPECT_NEAR(lowbit::engine::lr_factor(linear, 1.0, 2.9, 4), 0.5, 1e-12);  // whole epochs: 2/4 done
+  EXPECT_NEAR(Schedule(linear, ScheduleSpan{1.0, 4, 0}).factor(2.9), 0.5, 1e-12);  // whole epochs: 2/4 done
   lowbit::engine::ScheduleConfig step;
   step.name = "step";
-  step.milestones = {2, 4};
-  EXPECT_NEAR(lowbit::engine::lr_factor(step, 1.0, 1.9, 6), 1.0, 1e-12);
-  EXPECT_NEAR(lowbit::engine::lr_factor(step, 1.0, 4.0, 6), 0.01, 1e-12);
+  step.options = {{"milestones", std::vector<int64_t>{2, 4}}};
+  const Schedule stepped(step, ScheduleSpan{1.0, 6, 0});
+  EXPECT_NEAR(stepped.factor(1.9), 1.0, 1e-12);
+  EXPECT_NEAR(stepped.factor(4.0), 0.01, 1e-12);
+}
+
+TEST(Schedule, OptionErrorsCarryTheirKey) {
+  lowbit::engine::ScheduleConfig step;
+  step.name = "step";
+  step.options = {{"milestones", std::vector<int64_t>{9}}, {"gamma", 0.5}};
+  try {
+    lowbit::engine::Schedule(step, lowbit::engine::ScheduleSpan{1.0, 6, 0});
+    FAIL() << "a milestone past the end was accepted";
+  } catch (const lowbit::OptionError& e) {
+    EXPECT_EQ(e.key(), std::vector<std::string>{"milestones"});
+    EXPECT_EQ(e.detail(), "milestone 9 is outside [1, 6]");
+  }
+  step.options = {{"milestones", std::vector<int64_t>{2}}, {"gama", 0.5}};
+  try {
+    lowbit::engine::Schedule(step, lowbit::engine::ScheduleSpan{1.0, 6, 0});
+    FAIL() << "a misspelt option was accepted";
+  } catch (const lowbit::OptionError& e) {
+    EXPECT_EQ(e.key(), std::vector<std::string>{"gama"});
+    EXPECT_NE(e.detail().find("did you mean 'gamma'"), std::string::npos) << e.detail();
+  }
 }
 
 TEST(Optimizer, GroupsByNamePatternWithTheirOwnDecayAndRate) {
@@ -90,7 +116,7 @@ TEST(Optimizer, GroupsByNamePatternWithTheirOwnDecayAndRate) {
   c.lr = 0.1;
   c.weight_decay = 5e-4;
   c.groups = {{"bias", 0.0, 0.5}};
-  auto built = lowbit::engine::make_optimizer(c, *net);
+  auto built = lowbit::engine::make_optimizer(c, net->named_parameters());
   auto& groups = built.optimizer->param_groups();
   ASSERT_EQ(groups.size(), 2u);
   const auto& bias_group = static_cast<torch::optim::SGDOptions&>(groups[0].options());

@@ -1,8 +1,9 @@
 // A run killed mid-epoch and resumed ends with the same weights, bit for bit, as an
 // uninterrupted run (CPU, fixed seed). Runs the real `lowbit train` in child processes.
-#include <lowbit/csrc/engine/checkpoint.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 
 #include "support/temp_dir.h"

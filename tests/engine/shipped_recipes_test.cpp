@@ -1,7 +1,8 @@
 // Every recipe shipped under recipes/ parses, validates its keys, and builds the model of every
 // stage (data and teacher checkpoints are the user's, so they are not opened here).
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 
 #include <gtest/gtest.h>

@@ -2,8 +2,10 @@
 // shared/methods/tervit.md section 9): copy_matching carries the latent weights and the
 // activation quantizers' state bit-exactly into the next stage's model, whose new weight
 // quantizers start fresh; and a real two-stage Trainer run switches.
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/loop/stage_switch.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/models/registry.h>

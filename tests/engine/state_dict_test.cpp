@@ -1,7 +1,7 @@
 // Reading state dicts from torch.save files: Python's data.pkl (engine/python_pickles.h) in the
 // zip container that torch.save writes (the same PyTorchStreamWriter), files from
 // torch::pickle_save, which torch.load reads, and the errors for files that are not state dicts.
-#include <lowbit/csrc/engine/state_dict.h>
+#include <lowbit/csrc/engine/checkpoint/state_dict.h>
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,10 @@
 // The recipe's teacher: built from its own model section, loaded from a lowbit checkpoint or a
 // PyTorch state dict (with a name map), frozen.
-#include <lowbit/csrc/engine/checkpoint.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/recipe_error.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+#include <lowbit/csrc/engine/recipe/recipe_error.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/train.h>
 #include <lowbit/modules/models/registry.h>
 
 #include "support/temp_dir.h"

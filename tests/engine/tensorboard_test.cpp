@@ -1,4 +1,4 @@
-#include <lowbit/csrc/engine/tensorboard.h>
+#include <lowbit/csrc/engine/logging/tensorboard.h>
 
 #include <gtest/gtest.h>
 

@@ -112,21 +112,24 @@ TEST(PatchEmbed, WrongSizesAreNamed) {
             std::string::npos);
 }
 
-TEST(VitHeads, DistilledTrainingPublishesDistLogitsAndEvalAverages) {
+TEST(VitHeads, DistilledOutputsBothHeadsAndEvalAverages) {
   VitHeads heads(VitHeadsOptions(4, 3).distilled(true));
   const auto tokens = torch::randn({2, 5, 4});
   const auto cls = heads->head(tokens.select(1, 0)), dist = heads->head_dist(tokens.select(1, 1));
-  lowbit::taps::TapRecord record;
-  torch::Tensor train_out;
-  {
-    lowbit::taps::TapRecorder recorder(*heads, record);
-    train_out = heads(tokens);
-  }
-  EXPECT_TRUE(torch::allclose(train_out, cls));
-  EXPECT_TRUE(torch::allclose(record.at("dist_logits"), dist));
+  EXPECT_TRUE(torch::allclose(heads(tokens), cls));
+  auto outputs = heads->outputs(tokens);
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_EQ(outputs[0].first, "logits");
+  EXPECT_TRUE(torch::allclose(outputs[0].second, cls));
+  EXPECT_EQ(outputs[1].first, "dist_logits");
+  EXPECT_TRUE(torch::allclose(outputs[1].second, dist));
   heads->eval();
   EXPECT_TRUE(torch::allclose(heads(tokens), (cls + dist) / 2));
+  outputs = heads->outputs(tokens);
+  EXPECT_TRUE(torch::allclose(outputs[0].second, (cls + dist) / 2));
+  EXPECT_TRUE(torch::allclose(outputs[1].second, dist));
   VitHeads plain(VitHeadsOptions(4, 3));
   EXPECT_FALSE(plain->head_dist);
+  EXPECT_EQ(plain->outputs(tokens).size(), 1u);
   EXPECT_TRUE(torch::allclose(plain(tokens), plain->head(tokens.select(1, 0))));
 }

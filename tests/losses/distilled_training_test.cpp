@@ -1,7 +1,8 @@
 // ReActNet-style distillation on the methods' common data: a binary small_cnn (XNOR weights, sign
 // activations) learns from a full-precision small_cnn through the distributional loss alone (no
 // labels), and still classifies (compare MethodTraining.XnorSmallCnnBaseline).
-#include <lowbit/modules/losses/distiller.h>
+#include <lowbit/csrc/engine/objective/distiller.h>
+#include <lowbit/csrc/engine/task/classifier.h>
 #include <lowbit/modules/models/registry.h>
 
 #include "support/fashion_fit.h"
@@ -22,11 +23,13 @@ TEST(MethodTraining, DistilledSmallCnn) {
   policy.weight = {"xnor", {{"scale_grad", std::string("detached")}}};
   policy.input = {"sign", {{"ste", std::string("approx")}}};
   auto student = lowbit::models::make("small_cnn", architecture, policy);
-  const lowbit::losses::Distiller distiller({lowbit::losses::TermOptions("distribution")});
+  lowbit::engine::Classifier student_model(student);
+  lowbit::engine::Distiller distiller({lowbit::engine::DistillTermOptions("distribution")},
+                                      std::make_shared<lowbit::engine::Classifier>(teacher));
   const auto result = lowbit::testing::fit_fashion_mnist(
       student, lowbit::testing::FitOptions().steps(300),
       [&](const torch::Tensor& images, const torch::Tensor& labels) {
-        return distiller.forward(student, teacher, images, labels).total;
+        return distiller.forward(student_model, {images, labels}).losses.total();
       });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EXPECT_LT(result.last_loss, 0.6 * result.first_loss);

@@ -1,6 +1,6 @@
 // The ResNet builders: torchvision's FP ResNet-18/34 (state-dict names), and the binary
 // Bi-Real / ReActNet / AdaBin ResNets (16 binary convolutions in -18, real stem, shortcuts, fc).
-#include <lowbit/csrc/engine/load_state.h>
+#include <lowbit/csrc/engine/checkpoint/load_state.h>
 #include <lowbit/modules/layers/basic_block.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/maxout.h>
@@ -182,7 +182,7 @@ TEST(BinaryResNet, BadOptionsAreNamed) {
             std::string::npos);
   EXPECT_NE(error_of([&] {
               lowbit::models::make("adabin_resnet18", {{"blocks", std::vector<int64_t>{1, 0, 1, 1}}}, p);
-            }).find("blocks and widths must be positive"),
+            }).find("model 'adabin_resnet18': blocks must be positive, got [1, 0, 1, 1]"),
             std::string::npos);
   EXPECT_NE(error_of([&] { lowbit::models::make("adabin_resnet18", {{"activation", std::string("maxot")}}, p); })
                 .find("unknown activation 'maxot' (did you mean 'maxout'?)"),
@@ -191,7 +191,7 @@ TEST(BinaryResNet, BadOptionsAreNamed) {
                 .find("unknown init 'xavier'"),
             std::string::npos);
   EXPECT_NE(error_of([&] { lowbit::models::make("adabin_resnet18", {{"classes", int64_t{1}}}, p); })
-                .find("needs in_channels > 0 and classes > 1"),
+                .find("model 'adabin_resnet18': needs classes > 1, got 1"),
             std::string::npos);
   EXPECT_NE(error_of([&] { lowbit::models::make("resnet18", {{"activation", std::string("prelu")}}, p); })
                 .find("model 'resnet18': unknown option 'activation'"),

@@ -2,7 +2,7 @@
 // images (tests/support/fashion_fit.h): the small `vit` at W8A8 (Q-ViT's LSQ weights per channel
 // and ActQ inputs, 8-bit embedding and head), then the same latent weights and activation state
 // carried by the engine's stage switch (copy_matching) into a model with ternary block weights.
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/loop/stage_switch.h>
 #include <lowbit/modules/models/registry.h>
 
 #include "support/fashion_fit.h"

@@ -1,6 +1,7 @@
 // The ViT / DeiT builders: what Q-ViT and Bi-ViT settings quantize, names, the distilled
 // heads, taps of every block, state round trip, bad options.
-#include <lowbit/csrc/engine/load_state.h>
+#include <lowbit/csrc/engine/checkpoint/load_state.h>
+#include <lowbit/csrc/engine/task/classifier.h>
 #include <lowbit/modules/layers/transformer.h>
 #include <lowbit/modules/models/registry.h>
 #include <lowbit/modules/quant/lsq.h>
@@ -155,16 +156,19 @@ TEST(VitBuilder, DistilledModelReturnsClsInTrainingAndTheMeanInEval) {
   auto model = lowbit::models::make("deit_tiny", {{"image_size", int64_t{32}}, {"classes", int64_t{5}}, {"distilled", true}},
                                     QuantPolicy{});
   const auto images = torch::randn({3, 3, 32, 32});
-  lowbit::taps::TapRecord record;
-  torch::Tensor cls;
-  {
-    lowbit::taps::TapRecorder recorder(*model, record, {"dist_logits"});
-    cls = model->forward(images);
-  }
-  ASSERT_EQ(record.names(), std::vector<std::string>{"heads.dist_logits"});
+  const auto cls = model->forward(images);
   EXPECT_EQ(cls.sizes(), torch::IntArrayRef({3, 5}));
+  // As an engine model, the distillation head is the output "dist_logits".
+  lowbit::engine::Classifier classifier(model);
+  lowbit::engine::Batch batch;
+  batch.images = images;
+  const auto outputs = classifier.forward(batch);
+  ASSERT_EQ(outputs.size(), 2u);
+  EXPECT_TRUE(torch::allclose(outputs.at("logits"), cls));
+  const auto dist = outputs.at("dist_logits");
+  EXPECT_EQ(dist.sizes(), torch::IntArrayRef({3, 5}));
   model->eval();
-  EXPECT_TRUE(torch::allclose(model->forward(images), (cls + record.at("heads.dist_logits")) / 2, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(model->forward(images), (cls + dist) / 2, 1e-5, 1e-6));
 }
 
 TEST(VitBuilder, EveryBlockPublishesItsAttention) {

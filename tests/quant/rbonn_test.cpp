@@ -2,10 +2,10 @@
 // optimizer steps (first step plain, then W~ = W - u m G_prev with G_prev recorded in backward),
 // the DReLU indicator, gradients of W and u, the 0.1x learning rate of u, stage-1 loading, options
 // and a training run.
-#include <lowbit/csrc/engine/load_state.h>
-#include <lowbit/csrc/engine/optimizer.h>
-#include <lowbit/csrc/engine/recipe.h>
-#include <lowbit/csrc/engine/trainer.h>
+#include <lowbit/csrc/engine/checkpoint/load_state.h>
+#include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/optim/optimizer.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/models/registry.h>
@@ -242,8 +242,8 @@ TEST(Rbonn, RecurrentWeightsTrainAtATenthOfTheLearningRateInTheRecipeGroup) {
   ASSERT_EQ(recipe.stages[0].optimizer.groups.size(), 1u);
   EXPECT_EQ(recipe.stages[0].optimizer.groups[0].pattern, "\\.u$");
   torch::manual_seed(0);
-  auto model = lowbit::engine::build_model(recipe, 0);
-  auto built = lowbit::engine::make_optimizer(recipe.stages[0].optimizer, *model);
+  auto model = lowbit::engine::build_network(recipe, 0);
+  auto built = lowbit::engine::make_optimizer(recipe.stages[0].optimizer, model->named_parameters());
   auto& groups = built.optimizer->param_groups();
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_DOUBLE_EQ(groups[0].options().get_lr(), 0.01);

@@ -1,7 +1,7 @@
 // ReBNN's weight binarizer (modules/quant/rebnn.h): the checklist of the method's spec
 // (forward values, backward with g = 0 and gamma = 0, the sign(s) factor, the two gamma modes
 // across optimizer steps, stage-1 -> stage-2 loading), its options, and a training run.
-#include <lowbit/csrc/engine/load_state.h>
+#include <lowbit/csrc/engine/checkpoint/load_state.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/models/registry.h>
 #include <lowbit/modules/quant/rebnn.h>

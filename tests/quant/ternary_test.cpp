@@ -119,7 +119,7 @@ TEST(TernaryQuantizer, BadOptionsFailClearly) {
   };
   has(error_of([] { Ternary(TernaryOptions().delta(0)); }), "ternary: threshold factor delta must be > 0, got 0");
   has(error_of([] { lowbit::quant::make("ternary", {{"delta", -0.7}}); }), "delta must be > 0, got -0.7");
-  has(error_of([] { lowbit::quant::make("ternary", {{"scale", "learned"}}); }), "unknown ternary scale 'learned'; expected one of twn, learnable");
+  has(error_of([] { lowbit::quant::make("ternary", {{"scale", "learned"}}); }), "quantizer 'ternary': scale: unknown scale 'learned'; expected one of twn, learnable");
   has(error_of([] { lowbit::quant::make("ternary", {{"ste", "approx"}}); }), "must be identity or clipped, got approx");
   has(error_of([] { lowbit::quant::make("ternary", {{"scale", "learnable"}, {"ste", "clipped"}}); }),
       "ste applies to scale: twn only");

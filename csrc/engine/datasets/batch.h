@@ -1,0 +1,29 @@
+#pragma once
+// A batch as the engine passes it from a data set to a task, a model, its loss terms and metrics.
+// Classification fills `images` and `labels`; detection adds per-image `targets` and batch-wide
+// `meta` (padded image sizes, padding masks).
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lowbit::engine {
+
+using TensorMap = std::map<std::string, at::Tensor>;
+
+struct Batch {
+  at::Tensor images;               // float [B, C, H, W], normalised
+  at::Tensor labels;               // classification: int64 [B]; undefined otherwise
+  std::vector<TensorMap> targets;  // detection: per image, e.g. {"boxes": [G, 4], "labels": [G]}
+  TensorMap meta;                  // per batch, e.g. "image_sizes" [B, 2] (height, width)
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+
+  // Every tensor on `device` (those already there are not copied).
+  Batch to(const c10::Device& device, bool non_blocking = false) const;
+};
+
+}  // namespace lowbit::engine

@@ -1,0 +1,21 @@
+#include <lowbit/csrc/engine/datasets/dataset.h>
+
+#include <lowbit/csrc/util/registry.h>
+
+namespace lowbit::engine {
+namespace {
+
+util::Registry<DataSetFactory>& registry() {
+  static util::Registry<DataSetFactory> r("data set", "dataset");
+  return r;
+}
+
+}  // namespace
+
+bool register_dataset(const std::string& name, DataSetFactory factory) { return registry().add(name, std::move(factory)); }
+
+std::unique_ptr<DataSet> make_dataset(const DataSpec& spec) { return registry().make(spec.dataset, spec.options, spec); }
+
+std::vector<std::string> registered_datasets() { return registry().names(); }
+
+}  // namespace lowbit::engine

@@ -1,0 +1,124 @@
+// imagenet: ImageNet-style class folders, <root>/<train_folder>/<class>/*.JPEG and
+// <root>/<val_folder>/<class>/*.JPEG, decoded and augmented by worker threads
+// (csrc/data/loader.h) with the ReActNet / Bi-Real Net pipelines (csrc/data/transforms.h):
+// RandomResizedCrop(image_size) + flip + Lighting for training, Resize(image_size * 256 / 224)
+// + CenterCrop(image_size) for evaluation.
+// Options: image_size (224), train_folder ("train"), val_folder ("val"), skip_corrupt (false:
+// a corrupt file is an error; true: left out and counted).
+#include <lowbit/csrc/data/image_folder.h>
+#include <lowbit/csrc/data/loader.h>
+#include <lowbit/csrc/data/transforms.h>
+#include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/util/files.h>
+#include <lowbit/csrc/util/option_error.h>
+
+#include <ATen/ATen.h>
+
+#include <iostream>
+
+namespace lowbit::engine {
+namespace {
+
+class FolderSource : public DataSource {
+ public:
+  FolderSource(std::vector<data::ImageSample> samples, data::LoaderOptions options)
+      : samples_(std::move(samples)), loader_(samples_, std::move(options)) {}
+  int64_t num_samples() const override { return static_cast<int64_t>(samples_.size()); }
+  int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
+
+  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override {
+    loader_.start_epoch(epoch, first);
+    return std::make_unique<Reader>(loader_);
+  }
+
+ private:
+  class Reader : public EpochReader {
+   public:
+    explicit Reader(data::ImageFolderLoader& loader) : loader_(loader) {}
+    bool next(Batch& batch) override {
+      auto built = loader_.next();
+      if (!built) {
+        if (loader_.skipped_corrupt() > 0) {
+          std::cerr << "lowbit: skipped " << loader_.skipped_corrupt() << " corrupt files this epoch, first: "
+                    << loader_.skipped_errors().front() << "\n";
+        }
+        return false;
+      }
+      batch = Batch();
+      batch.images = built->images;
+      batch.labels = built->labels;
+      return true;
+    }
+
+   private:
+    data::ImageFolderLoader& loader_;
+  };
+
+  std::vector<data::ImageSample> samples_;
+  data::ImageFolderLoader loader_;
+};
+
+struct FolderOptions {
+  int64_t image_size = 224;
+  std::string train_folder = "train", val_folder = "val";
+  bool skip_corrupt = false;
+};
+
+class ImageFolderSet : public DataSet {
+ public:
+  ImageFolderSet(DataSpec spec, FolderOptions options) : spec_(std::move(spec)), options_(std::move(options)) {}
+
+  std::unique_ptr<DataSource> open(data::Split split) const override {
+    const bool train = split == data::Split::Train;
+    const int64_t size = options_.image_size;
+    data::SampleTransform transform = train
+        ? data::SampleTransform([size](const at::Tensor& image, data::Rng& rng) { return data::imagenet_train_transform(image, rng, size); })
+        : data::SampleTransform([size](const at::Tensor& image, data::Rng&) {
+            return data::imagenet_eval_transform(image, size * 256 / 224, size);
+          });
+    data::ImageFolder folder;
+    try {
+      folder = data::scan_image_folder(util::join_path(spec_.root, train ? options_.train_folder : options_.val_folder));
+    } catch (const c10::Error& e) {
+      throw OptionError({"root"}, e.msg());
+    }
+    auto samples = std::move(folder.samples);
+    const int64_t limit = train ? spec_.limit_train : spec_.limit_test;
+    if (limit > 0 && limit < static_cast<int64_t>(samples.size())) samples.resize(static_cast<size_t>(limit));
+    return std::make_unique<FolderSource>(std::move(samples), data::LoaderOptions(std::move(transform))
+                                                                  .batch_size(train ? spec_.batch_size : spec_.eval_batch_size)
+                                                                  .shuffle(train)
+                                                                  .seed(spec_.seed)
+                                                                  .workers(std::max<int64_t>(1, spec_.workers))
+                                                                  .skip_corrupt(options_.skip_corrupt));
+  }
+
+  Batch example(int64_t count) const override {
+    Batch batch;
+    batch.images = at::zeros({count, 3, options_.image_size, options_.image_size});
+    batch.labels = at::zeros({count}, at::kLong);
+    return batch;
+  }
+
+ private:
+  DataSpec spec_;
+  FolderOptions options_;
+};
+
+std::unique_ptr<DataSet> image_folder(ParamReader& p, const DataSpec& spec) {
+  LOWBIT_CHECK_OPTION(!spec.root.empty(), "root", "missing: where the ", spec.dataset,
+                      " files are (or --set data.root=...)");
+  FolderOptions o;
+  o.image_size = p.get<int64_t>("image_size", o.image_size);
+  p.check(o.image_size > 0, "image_size", "expected a positive integer, got " + std::to_string(o.image_size));
+  o.train_folder = p.get<std::string>("train_folder", o.train_folder);
+  o.val_folder = p.get<std::string>("val_folder", o.val_folder);
+  o.skip_corrupt = p.get<bool>("skip_corrupt", o.skip_corrupt);
+  return std::make_unique<ImageFolderSet>(spec, std::move(o));
+}
+
+}  // namespace
+
+LOWBIT_REGISTER_DATASET(imagenet, image_folder);
+
+}  // namespace lowbit::engine

@@ -1,0 +1,82 @@
+#pragma once
+// The Runner trains a model through its stages in a run directory (as mmengine's Runner); what
+// `lowbit train` runs (train.h makes one from a recipe), and the C++ API for a model, data or
+// task of the user's own:
+//
+//   engine::RunnerOptions o;
+//   o.stages = {stage};                                      // epochs, optimizer, schedule, clip
+//   o.model = [](size_t stage, bool fresh) { return std::make_shared<MyModel>(); };
+//   o.task = [] { return std::make_shared<engine::ClassificationTask>(); };
+//   o.data = engine::make_dataset(spec);
+//   o.run_dir = "runs/mine";
+//   auto result = engine::Runner(o).run();
+//
+// Per stage: the stage's model (carrying over what it shares with the previous stage's,
+// copy_matching), an optimizer over its parameters and the task's (loss terms), then the
+// TrainLoop with the built-in hooks (loop/hooks.h) and the user's. The run directory holds
+//   checkpoint.pt   the latest checkpoint (atomic replace; model, optimizer, task state, RNG,
+//                   position, loss scaler)
+//   metrics.jsonl, metrics_<kind>.csv, events.out.tfevents.*   (logging/metrics_log.h)
+// A run resumed from its checkpoint continues exactly where it stopped: batch order and
+// augmentation depend only on (seed, epoch, batch), the schedule only on the step.
+
+#include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/loop/eval_loop.h>
+#include <lowbit/csrc/engine/loop/hook.h>
+#include <lowbit/csrc/engine/optim/stage_options.h>
+#include <lowbit/csrc/engine/task/task.h>
+
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace lowbit::engine {
+
+struct RunnerOptions {
+  std::vector<StageOptions> stages;
+  // The model of stage `stage`; `fresh`: the first stage of a run that is not resumed (where a
+  // recipe's model.init applies). Called after the seed is set.
+  std::function<std::shared_ptr<Model>(size_t stage, bool fresh)> model;
+  // The task (with its distiller, if any); called once, after the seed is set and before the
+  // first model, so that loss-term parameters start from the seed.
+  std::function<std::shared_ptr<Task>()> task;
+  std::shared_ptr<DataSet> data;
+  std::vector<MetricSpec> eval_metrics;  // empty: the task's defaults
+  uint64_t seed = 0;
+  torch::Device device = torch::kCPU;
+  bool amp = false;               // float16 autocast and loss scaling (CUDA)
+  int64_t log_every = 50;         // steps between train records
+  int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: after each epoch only
+  std::string run_dir;            // must exist
+  bool resume = false;            // continue from run_dir/checkpoint.pt
+  std::ostream* out = &std::cout;
+  std::vector<std::shared_ptr<Hook>> hooks;  // called after the built-in ones
+};
+
+struct TrainResult {
+  EvalResult final_eval;
+  double seconds = 0;
+  int64_t steps = 0;
+  std::shared_ptr<Model> model;    // the last stage's trained model
+  std::shared_ptr<Task> task;
+  std::shared_ptr<Model> teacher;  // the distiller's, if any
+};
+
+class Runner {
+ public:
+  explicit Runner(RunnerOptions options);
+  TrainResult run();
+
+ private:
+  struct Run;  // the state of one run()
+  void run_stage(Run& run, size_t stage, const std::shared_ptr<Model>& model);
+  void add_hooks(HookList& hooks, Run& run, const StageOptions& stage) const;
+  void resume_stage(Run& run, TrainState& state, HookList& hooks) const;
+
+  RunnerOptions options_;
+};
+
+}  // namespace lowbit::engine

@@ -1,0 +1,66 @@
+#include <lowbit/csrc/engine/loop/train_loop.h>
+
+#include <ATen/autocast_mode.h>
+
+namespace lowbit::engine {
+namespace {
+
+// float16 autocast on CUDA while alive.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kHalf);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+}  // namespace
+
+TrainLoop::TrainLoop(TrainState& state, DataSource& train, EvalLoop& eval, HookList& hooks, TrainLoopOptions options)
+    : state_(state), train_(train), eval_(eval), hooks_(hooks), options_(options) {}
+
+EvalResult TrainLoop::run() {
+  EvalResult last;
+  auto& p = state_.position;
+  for (; p.epoch < state_.epochs; ++p.epoch, p.batch = 0) {
+    train_epoch();
+    hooks_.after_train_epoch(state_);
+    last = eval_.run(*state_.model);
+    hooks_.after_eval(state_, last.values, last.samples);
+    hooks_.after_epoch(state_);
+  }
+  return last;
+}
+
+void TrainLoop::train_epoch() {
+  state_.model->train();
+  hooks_.before_epoch(state_);
+  auto reader = train_.epoch(options_.epoch_offset + state_.position.epoch, state_.position.batch);
+  Batch batch;
+  while (reader->next(batch)) train_step(batch);
+}
+
+void TrainLoop::train_step(const Batch& host_batch) {
+  hooks_.before_step(state_);
+  const auto batch = host_batch.to(options_.device);
+  StepOutput step;
+  {
+    AutocastScope autocast(options_.amp);
+    step = state_.task->step(*state_.model, batch);
+  }
+  (*state_.optim_step)(step.loss);
+  ++state_.position.batch;
+  ++state_.position.step;
+  hooks_.after_step(state_, batch, step);
+}
+
+}  // namespace lowbit::engine

@@ -1,0 +1,35 @@
+#pragma once
+// The epochs of one stage, from the state's position to the stage's end: per batch, the task's
+// losses (under float16 autocast with amp) and one OptimStep; after each epoch an evaluation.
+// Everything else (lr, logs, progress, checkpoints, module hooks) is a hook.
+
+#include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/loop/eval_loop.h>
+#include <lowbit/csrc/engine/loop/hook.h>
+
+namespace lowbit::engine {
+
+struct TrainLoopOptions {
+  torch::Device device = torch::kCPU;
+  bool amp = false;           // float16 autocast on CUDA for the forward pass
+  int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
+};
+
+class TrainLoop {
+ public:
+  TrainLoop(TrainState& state, DataSource& train, EvalLoop& eval, HookList& hooks, TrainLoopOptions options);
+  // Returns the last evaluation.
+  EvalResult run();
+
+ private:
+  void train_epoch();
+  void train_step(const Batch& batch);
+
+  TrainState& state_;
+  DataSource& train_;
+  EvalLoop& eval_;
+  HookList& hooks_;
+  TrainLoopOptions options_;
+};
+
+}  // namespace lowbit::engine

@@ -1,0 +1,53 @@
+#include <lowbit/csrc/engine/metrics/metric.h>
+
+#include <lowbit/csrc/util/registry.h>
+
+#include <set>
+
+namespace lowbit::engine {
+namespace {
+
+util::Registry<MetricFactory>& registry() {
+  static util::Registry<MetricFactory> r("metric", "name");
+  return r;
+}
+
+}  // namespace
+
+bool register_metric(const std::string& name, MetricFactory factory) { return registry().add(name, std::move(factory)); }
+
+std::unique_ptr<Metric> make_metric(const std::string& name, const Params& options) {
+  return registry().make(name, options);
+}
+
+std::vector<std::string> registered_metrics() { return registry().names(); }
+
+MetricList::MetricList(std::vector<std::unique_ptr<Metric>> metrics) : metrics_(std::move(metrics)) {}
+
+void MetricList::reset() {
+  for (auto& m : metrics_) m->reset();
+}
+
+void MetricList::update(const Batch& batch, const Outputs& outputs) {
+  for (auto& m : metrics_) m->update(batch, outputs);
+}
+
+MetricValues MetricList::compute() {
+  MetricValues values;
+  std::set<std::string> seen;
+  for (auto& m : metrics_) {
+    for (auto& value : m->compute()) {
+      TORCH_CHECK(seen.insert(value.first).second, "metrics: two metrics report '", value.first, "'");
+      values.push_back(std::move(value));
+    }
+  }
+  return values;
+}
+
+std::unique_ptr<MetricList> make_metrics(const std::vector<MetricSpec>& specs) {
+  std::vector<std::unique_ptr<Metric>> metrics;
+  for (const auto& spec : specs) metrics.push_back(make_metric(spec.name, spec.options));
+  return std::make_unique<MetricList>(std::move(metrics));
+}
+
+}  // namespace lowbit::engine

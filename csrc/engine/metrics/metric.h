@@ -1,0 +1,71 @@
+#pragma once
+// Metrics by name (as mmengine's Evaluator/Metric): a recipe's
+//   eval: {metrics: [{name: loss}, {name: accuracy, topk: [1, 5]}]}
+// and a C++ user's make_metric("accuracy", {{"topk", ...}}) reach the same factory. A metric
+// accumulates batches on the outputs' device without synchronising with the host, and reads
+// the device once in compute(). Built in (metrics/classification.cpp):
+//   loss      "loss": mean label cross-entropy of the output "logits" (no label smoothing)
+//   accuracy  "top<k>" for each k of `topk` ([1, 5]): % of samples whose label is among the k
+//             largest "logits" (k is capped at the number of classes)
+//
+//   class MyMetric : public engine::Metric { ... };
+//   LOWBIT_REGISTER_METRIC(my_metric, [](ParamReader& options) { return std::make_unique<MyMetric>(); });
+
+#include <lowbit/csrc/engine/task/model.h>
+#include <lowbit/csrc/util/params.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lowbit::engine {
+
+// Named values, in the order a metric reports them.
+using MetricValues = std::vector<std::pair<std::string, double>>;
+
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual void reset() = 0;
+  // Adds one batch: its targets and the model's outputs for it.
+  virtual void update(const Batch& batch, const Outputs& outputs) = 0;
+  // The values over the batches since reset().
+  virtual MetricValues compute() = 0;
+};
+
+using MetricFactory = std::function<std::unique_ptr<Metric>(ParamReader& options)>;
+
+bool register_metric(const std::string& name, MetricFactory factory);
+
+// Throws OptionError at "name" for an unknown metric, at the option's key for a bad option.
+std::unique_ptr<Metric> make_metric(const std::string& name, const Params& options = {});
+
+std::vector<std::string> registered_metrics();
+
+// A recipe's metric: `{name: accuracy, topk: [1]}`.
+struct MetricSpec {
+  std::string name;
+  Params options;
+};
+
+// Several metrics as one: reset, update and compute each, values in order (a name reported twice
+// is an error naming it).
+class MetricList : public Metric {
+ public:
+  explicit MetricList(std::vector<std::unique_ptr<Metric>> metrics);
+  void reset() override;
+  void update(const Batch& batch, const Outputs& outputs) override;
+  MetricValues compute() override;
+
+ private:
+  std::vector<std::unique_ptr<Metric>> metrics_;
+};
+
+std::unique_ptr<MetricList> make_metrics(const std::vector<MetricSpec>& specs);
+
+}  // namespace lowbit::engine
+
+#define LOWBIT_REGISTER_METRIC(name, factory) \
+  static const bool lowbit_metric_registered_##name = ::lowbit::engine::register_metric(#name, factory)

@@ -1,0 +1,58 @@
+#pragma once
+// Learning-rate schedules by name, as a pure function of training progress, so that a resumed run
+// needs no scheduler state: factor(t) multiplies every parameter group's base learning rate.
+//   warmup   : t < w          -> t / w                                     (linear, from 0)
+//   constant : 1
+//   cosine   : m + (1 - m) (1 + cos(pi u)) / 2,  u = (t - w) / (E - w)      (Loshchilov & Hutter 2017)
+//   linear   : m + (1 - m) (1 - u)                                        (Bi-Real Net, ReActNet)
+//   step     : gamma^(number of milestones <= t)
+// t is the progress in epochs (fractional when per: step, whole epochs when per: epoch), E the
+// stage's epochs, m = min_lr / lr (options min_lr of cosine and linear; milestones and gamma of
+// step). Warm-up and `per` are common to every schedule; a user's shape registers a factory:
+//   LOWBIT_REGISTER_SCHEDULE(exp, [](ParamReader& o, const ScheduleSpan& s) -> ScheduleShape { ... });
+
+#include <lowbit/csrc/util/params.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace lowbit::engine {
+
+struct ScheduleConfig {
+  std::string name = "constant";
+  std::string per = "step";  // step | epoch: how often the learning rate changes
+  double warmup_epochs = 0;
+  Params options;            // the shape's own
+};
+
+// What a shape may depend on besides progress.
+struct ScheduleSpan {
+  double base_lr = 0;       // the stage's optimizer lr
+  int64_t epochs = 1;       // E
+  double warmup_epochs = 0;  // w
+};
+
+// factor(t) for t >= w.
+using ScheduleShape = std::function<double(double epochs_done)>;
+using ScheduleFactory = std::function<ScheduleShape(ParamReader& options, const ScheduleSpan& span)>;
+
+bool register_schedule(const std::string& name, ScheduleFactory factory);
+std::vector<std::string> registered_schedules();
+
+class Schedule {
+ public:
+  // Throws OptionError at "name" or the option's key.
+  Schedule(const ScheduleConfig& config, const ScheduleSpan& span);
+  double factor(double epochs_done) const;
+
+ private:
+  bool per_epoch_;
+  double warmup_epochs_;
+  ScheduleShape shape_;
+};
+
+}  // namespace lowbit::engine
+
+#define LOWBIT_REGISTER_SCHEDULE(name, factory) \
+  static const bool lowbit_schedule_registered_##name = ::lowbit::engine::register_schedule(#name, factory)

@@ -1,0 +1,51 @@
+#include <lowbit/csrc/engine/task/task.h>
+
+#include <lowbit/csrc/util/registry.h>
+
+#include <cstdio>
+
+namespace lowbit::engine {
+namespace {
+
+util::Registry<TaskFactory>& registry() {
+  static util::Registry<TaskFactory> r("task", "task");
+  return r;
+}
+
+}  // namespace
+
+StepOutput Task::step(Model& model, const Batch& batch) {
+  StepOutput out;
+  if (distiller_) {
+    out = distiller_->forward(model, batch);
+  } else {
+    out.outputs = model.forward(batch);
+    out.losses = model.loss(batch, out.outputs);
+  }
+  out.loss = out.losses.total();
+  return out;
+}
+
+std::string Task::describe(const MetricValues& values) const {
+  std::string text;
+  char number[64];
+  for (const auto& [name, value] : values) {
+    std::snprintf(number, sizeof(number), "%.6g", value);
+    text += (text.empty() ? "" : "  ") + name + " " + number;
+  }
+  return text;
+}
+
+void Task::set_distiller(std::shared_ptr<Distiller> distiller) {
+  distiller_ = distiller ? register_module("distill", std::move(distiller)) : nullptr;
+}
+
+bool register_task(const std::string& name, TaskFactory factory) { return registry().add(name, std::move(factory)); }
+
+std::shared_ptr<Task> make_task(const std::string& name, const TaskSettings& settings) {
+  return registry().get(name)(settings);
+}
+
+std::vector<std::string> registered_tasks() { return registry().names(); }
+
+}  // namespace lowbit::engine

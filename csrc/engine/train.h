@@ -1,0 +1,29 @@
+#pragma once
+// `lowbit train` on a recipe: checked first (validate), then run by a Runner (loop/runner.h)
+// made from the recipe: its stages, its models built by name in the task's form, the task
+// (with the distill: terms against the teacher), the data set and eval metrics, the train: keys.
+
+#include <lowbit/csrc/engine/loop/runner.h>
+#include <lowbit/csrc/engine/recipe/recipe.h>
+
+#include <ostream>
+#include <string>
+
+namespace lowbit::engine {
+
+// The recipe's device; throws RecipeError at `device` when it is CUDA and no GPU is there.
+torch::Device device_of(const Recipe& recipe);
+
+// Checks everything a run needs (models of every stage, teacher, data) without writing anything.
+// With `distill:`, every stage's model and the teacher run once on two example images, so that a
+// term whose taps or outputs are missing or mismatched fails here, at its recipe key.
+void validate(const Recipe& recipe);
+
+// The Runner's options for `recipe` in `run_dir` (which must exist). Builds the teacher (before
+// the Runner sets the seed, as lowbit always has, so that results do not depend on it).
+RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out);
+
+// Trains `recipe` in `run_dir`, from its checkpoint when `resume`.
+TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out);
+
+}  // namespace lowbit::engine
