@@ -19,8 +19,10 @@ torch::Device device_of(const Recipe& recipe);
 // term whose taps or outputs are missing or mismatched fails here, at its recipe key.
 void validate(const Recipe& recipe);
 
-// The Runner's options for `recipe` in `run_dir` (which must exist). Builds the teacher (before
-// the Runner sets the seed, as lowbit always has, so that results do not depend on it).
+// The Runner's options for `recipe` in `run_dir` (which must exist). They refer to `recipe`, which
+// must outlive them. The teacher is built here, before the Runner sets the seed (its random
+// initialisation, overwritten by its checkpoint, draws from the generator before the student's,
+// as it always has; the student's initialisation does not depend on whether there is one).
 RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out);
 
 // Trains `recipe` in `run_dir`, from its checkpoint when `resume`.

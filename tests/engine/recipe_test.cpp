@@ -2,12 +2,15 @@
 #include <lowbit/csrc/engine/optim/schedule.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
+#include <lowbit/csrc/util/files.h>
 
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
+
+#include <tuple>
 
 using lowbit::engine::parse_recipe;
 using lowbit::testing::TempDir;
@@ -127,4 +130,57 @@ TEST(Optimizer, GroupsByNamePatternWithTheirOwnDecayAndRate) {
   lowbit::engine::set_lr_factor(built, 0.5);
   EXPECT_DOUBLE_EQ(groups[0].options().get_lr(), 0.025);
   EXPECT_DOUBLE_EQ(groups[1].options().get_lr(), 0.05);
+}
+
+TEST(Recipe, TaskAndEvalMetricsAreNamedAndChecked) {
+  TempDir dir;
+  const std::string base = "name: r\ndata: {dataset: fashion_mnist}\nmodel: {name: small_cnn}\n";
+  const std::string stage = "stages: [{epochs: 1}]\n";
+  dir.write("m.yaml", base + stage + "task: classification\neval: {metrics: [{name: accuracy, topk: [1, 3]}, {name: loss}]}\n");
+  const auto r = parse_recipe(dir.file("m.yaml"));
+  EXPECT_EQ(r.task, "classification");
+  ASSERT_EQ(r.eval_metrics.size(), 2u);
+  EXPECT_EQ(r.eval_metrics[0].name, "accuracy");
+  EXPECT_EQ(r.eval_metrics[0].options.at("topk").toIntVector(), (std::vector<int64_t>{1, 3}));
+  // Each error carries the recipe key it is at, and names the file and line.
+  const auto error = [&](const std::string& tail) -> std::pair<std::string, std::string> {
+    dir.write("bad.yaml", base + tail);
+    try {
+      parse_recipe(dir.file("bad.yaml"));
+    } catch (const lowbit::engine::RecipeError& e) {
+      return {e.key(), e.what()};
+    }
+    return {"", "(no error)"};
+  };
+  auto [key, what] = error(stage + "eval: {metrics: [{name: acuracy}]}\n");
+  EXPECT_EQ(key, "eval.metrics[0].name");
+  EXPECT_NE(what.find("unknown value 'acuracy' (did you mean 'accuracy'?)"), std::string::npos) << what;
+  std::tie(key, what) = error(stage + "eval: {metrics: [{name: accuracy, topk: [0]}]}\n");
+  EXPECT_EQ(key, "eval.metrics[0].topk");
+  EXPECT_NE(what.find("bad.yaml:5: eval.metrics[0].topk: expected a non-empty list of integers >= 1"), std::string::npos)
+      << what;
+  std::tie(key, what) = error(stage + "task: detect\n");
+  EXPECT_EQ(key, "task");
+  std::tie(key, what) = error("stages: [{optimizer: {name: adam, betas: 1}}]\n");
+  EXPECT_EQ(key, "stages[0].optimizer.betas");
+  EXPECT_NE(what.find("unknown option 'betas' (did you mean 'beta1'?)"), std::string::npos) << what;
+  std::tie(key, what) = error("stages: [{schedule: {name: step, milestones: [9]}}]\n");
+  EXPECT_EQ(key, "stages[0].schedule.milestones");
+  EXPECT_NE(what.find("milestone 9 is outside [1, 1]"), std::string::npos) << what;
+  // A data set's own options are checked by its factory when the recipe is read.
+  const auto data_error = [&](const std::string& data) -> std::pair<std::string, std::string> {
+    dir.write("data.yaml", "name: r\nmodel: {name: small_cnn}\n" + stage + data);
+    try {
+      parse_recipe(dir.file("data.yaml"));
+    } catch (const lowbit::engine::RecipeError& e) {
+      return {e.key(), e.what()};
+    }
+    return {"", "(no error)"};
+  };
+  std::tie(key, what) = data_error("data: {dataset: imagenet, root: /x, image_size: -3}\n");
+  EXPECT_EQ(key, "data.image_size");
+  EXPECT_NE(what.find("expected a positive integer, got -3"), std::string::npos) << what;
+  std::tie(key, what) = data_error("data: {dataset: imagenet}\n");
+  EXPECT_EQ(key, "data.root");
+  EXPECT_NE(what.find("missing: where the imagenet files are (or --set data.root=...)"), std::string::npos) << what;
 }

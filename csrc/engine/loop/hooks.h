@@ -1,5 +1,6 @@
 #pragma once
-// The built-in engine hooks (loop/hook.h), which the Runner adds in this order:
+// The built-in engine hooks (loop/hook.h), which the Runner adds in this order (the user's hooks
+// go between MetricsLogHook and CheckpointHook):
 //   LrScheduleHook   before each step: every group's lr = base lr · schedule factor at
 //                    t = epoch + batch / batches_per_epoch
 //   ModuleHooksHook  the modules' training hooks (modules/hooks): begin_epoch before each epoch

@@ -102,8 +102,9 @@ void Runner::add_hooks(HookList& hooks, Run& run, const StageOptions& stage) con
   hooks.add(std::make_shared<ProgressHook>(
       *options_.out, ProgressOptions().style(progress_style_for(*options_.out)).line_every(options_.log_every)));
   hooks.add(std::make_shared<MetricsLogHook>(*run.log, options_.log_every, make_metrics(run.task->train_metrics())));
-  hooks.add(std::make_shared<CheckpointHook>(run.checkpoint, options_.checkpoint_every, hooks));
   for (const auto& hook : options_.hooks) hooks.add(hook);
+  // Last, so that a checkpoint holds what every other hook did at that step.
+  hooks.add(std::make_shared<CheckpointHook>(run.checkpoint, options_.checkpoint_every, hooks));
 }
 
 void Runner::resume_stage(Run& run, TrainState& state, HookList& hooks) const {

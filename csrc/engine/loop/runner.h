@@ -13,7 +13,8 @@
 //
 // Per stage: the stage's model (carrying over what it shares with the previous stage's,
 // copy_matching), an optimizer over its parameters and the task's (loss terms), then the
-// TrainLoop with the built-in hooks (loop/hooks.h) and the user's. The run directory holds
+// TrainLoop with the built-in hooks (loop/hooks.h) and the user's (before the checkpoint hook,
+// so that a checkpoint holds what they did at its step). The run directory holds
 //   checkpoint.pt   the latest checkpoint (atomic replace; model, optimizer, task state, RNG,
 //                   position, loss scaler)
 //   metrics.jsonl, metrics_<kind>.csv, events.out.tfevents.*   (logging/metrics_log.h)
@@ -53,7 +54,8 @@ struct RunnerOptions {
   std::string run_dir;            // must exist
   bool resume = false;            // continue from run_dir/checkpoint.pt
   std::ostream* out = &std::cout;
-  std::vector<std::shared_ptr<Hook>> hooks;  // called after the built-in ones
+  // Called after the built-in hooks, except the checkpoint's, which comes last.
+  std::vector<std::shared_ptr<Hook>> hooks;
 };
 
 struct TrainResult {

@@ -49,7 +49,7 @@ bool Section::has(const std::string& key) { return find(key).has_value(); }
 
 void Section::fail(const std::string& key, const std::string& message) const {
   const auto path = key.empty() ? path_ : key_path(key);
-  throw RecipeError(tree_.where(path) + ": " + path + ": " + message);
+  throw RecipeError(tree_.where(path), path, message);
 }
 
 template <>
@@ -154,7 +154,7 @@ std::vector<Section> Section::children(const std::string& key) {
   if (!node.IsSequence()) fail(key, "expected a list, got " + shown(node));
   for (size_t i = 0; i < node.size(); ++i) {
     const auto item_path = key_path(key) + "[" + std::to_string(i) + "]";
-    if (!node[i].IsMap()) throw RecipeError(tree_.where(item_path) + ": " + item_path + ": expected a mapping of keys");
+    if (!node[i].IsMap()) throw RecipeError(tree_.where(item_path), item_path, "expected a mapping of keys");
     sections.emplace_back(tree_, node[i], item_path);
   }
   return sections;

@@ -69,7 +69,7 @@ void load_into(RecipeTree& tree, const std::string& path, std::set<std::string>&
   if (!node.IsMap()) throw RecipeError(path + ":" + std::to_string(node.Mark().line + 1) + ": expected a mapping of keys");
   if (const auto includes = node["include"]) {
     const auto where = path + ":" + std::to_string(includes.Mark().line + 1);
-    if (!includes.IsSequence() && !includes.IsScalar()) throw RecipeError(where + ": include: expected a path or a list of paths");
+    if (!includes.IsSequence() && !includes.IsScalar()) throw RecipeError(where, "include", "expected a path or a list of paths");
     const auto add = [&](const YAML::Node& entry) { load_into(tree, resolve(path, entry.as<std::string>()), open_files); };
     if (includes.IsScalar()) add(includes);
     for (const auto& entry : includes) add(entry);

@@ -62,7 +62,6 @@ class Model : public torch::nn::Module {
   virtual Outputs forward(const Batch& batch) = 0;
   // The model's own objective on its outputs of `batch`.
   virtual LossDict loss(const Batch& batch, const Outputs& outputs) = 0;
-  LossDict loss(const Batch& batch) { return loss(batch, forward(batch)); }
   // What evaluation measures (the engine calls it in eval mode, without gradient): forward's
   // outputs unless the model post-processes them (a detector's score threshold and NMS).
   virtual Outputs predict(const Batch& batch) { return forward(batch); }
