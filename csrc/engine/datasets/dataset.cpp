@@ -14,6 +14,12 @@ util::Registry<DataSetFactory>& registry() {
 
 bool register_dataset(const std::string& name, DataSetFactory factory) { return registry().add(name, std::move(factory)); }
 
+std::string data_root(const DataSpec& spec, const std::string& fallback) {
+  const auto& root = spec.root.empty() ? fallback : spec.root;
+  LOWBIT_CHECK_OPTION(!root.empty(), "root", "missing: where the ", spec.dataset, " files are (or --set data.root=...)");
+  return root;
+}
+
 std::unique_ptr<DataSet> make_dataset(const DataSpec& spec) { return registry().make(spec.dataset, spec.options, spec); }
 
 std::vector<std::string> registered_datasets() { return registry().names(); }

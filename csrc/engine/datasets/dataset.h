@@ -64,6 +64,9 @@ class DataSet {
   virtual Batch example(int64_t count) const = 0;
 };
 
+// `spec.root`, else `fallback`; neither: OptionError at "root" asking for one.
+std::string data_root(const DataSpec& spec, const std::string& fallback = "");
+
 using DataSetFactory = std::function<std::unique_ptr<DataSet>(ParamReader& options, const DataSpec& spec)>;
 
 bool register_dataset(const std::string& name, DataSetFactory factory);

@@ -106,8 +106,7 @@ class ImageFolderSet : public DataSet {
 };
 
 std::unique_ptr<DataSet> image_folder(ParamReader& p, const DataSpec& spec) {
-  LOWBIT_CHECK_OPTION(!spec.root.empty(), "root", "missing: where the ", spec.dataset,
-                      " files are (or --set data.root=...)");
+  data_root(spec);
   FolderOptions o;
   o.image_size = p.get<int64_t>("image_size", o.image_size);
   p.check(o.image_size > 0, "image_size", "expected a positive integer, got " + std::to_string(o.image_size));

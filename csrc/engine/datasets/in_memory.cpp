@@ -134,12 +134,11 @@ class InMemorySet : public DataSet {
 };
 
 // `default_root` "": the recipe must name one.
-DataSetFactory in_memory(const std::string& name, std::string default_root, Loader loader, Normalization norm,
-                         int64_t channels, int64_t side, bool augment) {
+DataSetFactory in_memory(std::string default_root, Loader loader, Normalization norm, int64_t channels, int64_t side,
+                         bool augment) {
   return [=](ParamReader&, const DataSpec& spec) -> std::unique_ptr<DataSet> {
     DataSpec s = spec;
-    if (s.root.empty()) s.root = default_root;
-    LOWBIT_CHECK_OPTION(!s.root.empty(), "root", "missing: where the ", name, " files are (or --set data.root=...)");
+    s.root = data_root(spec, default_root);
     return std::make_unique<InMemorySet>(std::move(s), loader, norm, channels, side, augment);
   };
 }
@@ -156,9 +155,9 @@ data::ImageSet cifar100(const std::string& root, data::Split split) {
 }  // namespace
 
 LOWBIT_REGISTER_DATASET(fashion_mnist,
-                        in_memory("fashion_mnist", data::kFashionMnistRoot, data::load_mnist, {{0.2860}, {0.3530}}, 1, 28, false));
-LOWBIT_REGISTER_DATASET(mnist, in_memory("mnist", "", data::load_mnist, {{0.1307}, {0.3081}}, 1, 28, false));
-LOWBIT_REGISTER_DATASET(cifar10, in_memory("cifar10", "", cifar10, kCifar, 3, 32, true));
-LOWBIT_REGISTER_DATASET(cifar100, in_memory("cifar100", "", cifar100, kCifar, 3, 32, true));
+                        in_memory(data::kFashionMnistRoot, data::load_mnist, {{0.2860}, {0.3530}}, 1, 28, false));
+LOWBIT_REGISTER_DATASET(mnist, in_memory("", data::load_mnist, {{0.1307}, {0.3081}}, 1, 28, false));
+LOWBIT_REGISTER_DATASET(cifar10, in_memory("", cifar10, kCifar, 3, 32, true));
+LOWBIT_REGISTER_DATASET(cifar100, in_memory("", cifar100, kCifar, 3, 32, true));
 
 }  // namespace lowbit::engine

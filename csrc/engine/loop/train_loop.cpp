@@ -56,6 +56,7 @@ void TrainLoop::train_step(const Batch& host_batch) {
   {
     AutocastScope autocast(options_.amp);
     step = state_.task->step(*state_.model, batch);
+    step.loss = step.losses.total();
   }
   (*state_.optim_step)(step.loss);
   ++state_.position.batch;

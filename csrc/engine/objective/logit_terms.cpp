@@ -1,6 +1,6 @@
 // The terms on logits (modules/losses/kd.h): ce, kl, distribution, hard. The student's logits are
 // its output `logits` (option), the teacher's its output "logits". Logits in float16 / bfloat16
-// (autocast) are promoted to float32 first: the losses sum many small terms.
+// (autocast) are promoted to float32 first (at_least_float).
 #include <lowbit/csrc/engine/objective/loss_term.h>
 #include <lowbit/modules/losses/kd.h>
 
@@ -8,10 +8,6 @@
 
 namespace lowbit::engine {
 namespace {
-
-torch::Tensor at_least_float(const torch::Tensor& x) {
-  return x.is_floating_point() && x.element_size() < 4 ? x.to(torch::kFloat) : x;
-}
 
 enum class LogitLoss { CrossEntropy, Kl, Distribution, Hard };
 

@@ -76,6 +76,10 @@ class LossTerm : public torch::nn::Module {
   std::vector<std::string> taps_;
 };
 
+// `x` in float32 when it is a float16 / bfloat16 tensor (autocast), else `x`: terms sum many small
+// values, so they compute in at least float32.
+torch::Tensor at_least_float(const torch::Tensor& x);
+
 using LossTermFactory = std::function<std::shared_ptr<LossTerm>(ParamReader& options)>;
 
 bool register_loss_term(const std::string& loss, LossTermFactory factory);

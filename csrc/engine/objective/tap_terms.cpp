@@ -19,10 +19,6 @@ namespace {
 const char* const kDefaultDgdTaps = R"((^|\.)(q|k)$)";
 const char* const kDefaultRankingTaps = R"((^|\.)attn$)";
 
-torch::Tensor at_least_float(const torch::Tensor& x) {
-  return x.is_floating_point() && x.element_size() < 4 ? x.to(torch::kFloat) : x;
-}
-
 class TapTerm : public LossTerm {
  public:
   explicit TapTerm(std::string taps) : taps_(std::move(taps)) { read_taps({taps_}); }

@@ -50,7 +50,7 @@ class LossDict {
 // training metrics).
 struct StepOutput {
   LossDict losses;
-  torch::Tensor loss;  // losses.total()
+  torch::Tensor loss;  // losses.total(), filled in by the training loop
   Outputs outputs;
 };
 

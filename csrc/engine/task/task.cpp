@@ -22,7 +22,6 @@ StepOutput Task::step(Model& model, const Batch& batch) {
     out.outputs = model.forward(batch);
     out.losses = model.loss(batch, out.outputs);
   }
-  out.loss = out.losses.total();
   return out;
 }
 
