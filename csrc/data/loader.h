@@ -1,34 +1,24 @@
 #pragma once
-// Batches of decoded, augmented ImageFolder samples, built by worker threads ahead of the consumer.
+// Batches of decoded, augmented ImageFolder samples, built by worker threads ahead of the consumer
+// through OrderedBatches (ordered_batches.h: the batch order, the sample seeds Rng(mix_seed(seed,
+// epoch, sample index)), the bounded window of workers * prefetch batches, resuming mid-epoch).
+// The output depends on (seed, epoch) only, not on the number of workers or thread scheduling.
 //
-// Determinism: epoch e visits the samples in an order fixed by (seed, e) alone (a Fisher-Yates
-// shuffle, or the sample order without shuffle); batch k holds positions [k B, (k + 1) B) of it; the
-// sample with index i is augmented with Rng(mix_seed(seed, e, i)). Batches come out in order k =
-// 0, 1, ..., so the output depends on neither the number of workers nor thread scheduling.
-//
-// Each worker builds whole batches (decode, transform, copy into the batch); at most
-// workers * prefetch batches are built or waiting ahead of the consumer. Within a worker LibTorch
-// ops run single-threaded (the workers are the parallelism).
-//
+// Each worker builds whole batches (decode, transform, copy into the batch).
 // Files that cannot be read or decoded: by default the error (naming the file) is rethrown by the
 // next() that would return its batch; that batch is lost and the epoch goes on with the next one.
 // With skip_corrupt the sample is left out of its batch (which is then smaller; a batch left empty
 // is not returned) and counted, see skipped_corrupt(). Errors of the transform are always raised.
 
 #include <lowbit/csrc/data/image_folder.h>
+#include <lowbit/csrc/data/ordered_batches.h>
 #include <lowbit/csrc/data/rng.h>
 
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 namespace lowbit::data {
 
@@ -60,51 +50,28 @@ struct LoaderOptions {
 // One consumer thread calls start_epoch() and next(); the loader is not otherwise thread-safe.
 class ImageFolderLoader {
  public:
+  // Destroying the loader stops its workers, also in the middle of an epoch: each finishes at most
+  // the sample it is on.
   ImageFolderLoader(std::vector<ImageSample> samples, LoaderOptions options);
-  // Stops the workers, also in the middle of an epoch: each finishes at most the sample it is on.
-  ~ImageFolderLoader();
-  ImageFolderLoader(const ImageFolderLoader&) = delete;
-  ImageFolderLoader& operator=(const ImageFolderLoader&) = delete;
 
   // Begins epoch `epoch` at batch `first` (a resumed run), dropping whatever is left of the
   // previous one.
-  void start_epoch(int64_t epoch, int64_t first = 0);
+  void start_epoch(int64_t epoch, int64_t first = 0) { batches_.start_epoch(epoch, first); }
   // The epoch's next batch, or nullopt after its last.
   std::optional<Batch> next();
 
-  int64_t batches_per_epoch() const;
+  int64_t batches_per_epoch() const { return batches_.batches_per_epoch(); }
   // Samples skipped as corrupt (skip_corrupt) in the batches of this epoch returned so far, and
   // their errors, each naming the file, in batch order. For a log line "skipped N corrupt files".
-  int64_t skipped_corrupt() const { return static_cast<int64_t>(skipped_errors_.size()); }
-  const std::vector<std::string>& skipped_errors() const { return skipped_errors_; }
+  int64_t skipped_corrupt() const { return static_cast<int64_t>(skipped_errors().size()); }
+  const std::vector<std::string>& skipped_errors() const { return batches_.skipped(); }
 
  private:
-  struct Built {
-    std::optional<Batch> batch;  // empty when every sample was skipped
-    std::vector<std::string> skipped;
-    std::exception_ptr error;
-  };
-
-  void work();
-  Built build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch, uint64_t generation) const;
+  BuiltBatch build(const BatchRequest& request) const;
 
   const std::vector<ImageSample> samples_;
   const LoaderOptions options_;
-  std::vector<std::string> skipped_errors_;  // consumer thread only
-
-  mutable std::mutex mutex_;
-  std::condition_variable work_ready_;   // workers: a batch may be claimed, or stop
-  std::condition_variable batch_ready_;  // consumer: a built batch arrived
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> generation_{0};  // bumped by start_epoch; older work is dropped
-  // Guarded by mutex_:
-  bool started_ = false;
-  int64_t epoch_ = 0;
-  std::shared_ptr<const std::vector<int64_t>> order_;
-  int64_t next_to_claim_ = 0;
-  int64_t next_to_return_ = 0;
-  std::map<int64_t, Built> built_;
-  std::vector<std::thread> workers_;  // last: started once everything above exists
+  OrderedBatches batches_;  // last: its workers read the members above
 };
 
 }  // namespace lowbit::data

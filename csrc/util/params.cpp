@@ -5,6 +5,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+
 namespace lowbit {
 namespace {
 
@@ -73,6 +75,19 @@ std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(
   if (!v) return std::nullopt;
   if (!v->isIntList()) type_error(owner_, key, "a list of integers, got " + describe(*v));
   return v->toIntVector();
+}
+
+template <>
+std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::string>>(const std::string& key) {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->isIntList() && v->toIntList().empty()) return std::vector<std::string>();  // `[]` reads as integers
+  const bool strings = v->isList() && std::all_of(v->toListRef().begin(), v->toListRef().end(),
+                                                  [](const c10::IValue& item) { return item.isString(); });
+  if (!strings) type_error(owner_, key, "a list of strings, got " + describe(*v));
+  std::vector<std::string> values;
+  for (const auto& item : v->toListRef()) values.push_back(item.toStringRef());
+  return values;
 }
 
 size_t ParamReader::choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices) {

@@ -26,9 +26,9 @@ class ParamReader {
   // `owner` prefixes every error, e.g. "quantizer 'lsq'".
   ParamReader(std::string owner, const Params& params);
 
-  // The value of `key`, or nullopt when absent. T is bool, int64_t, double, std::string or
-  // std::vector<int64_t>; an
-  // integer is accepted where a double is expected, nothing else is converted.
+  // The value of `key`, or nullopt when absent. T is bool, int64_t, double, std::string,
+  // std::vector<int64_t> or std::vector<std::string>; an integer is accepted where a double is
+  // expected (and an empty list where a list of strings is), nothing else is converted.
   template <typename T>
   std::optional<T> optional(const std::string& key);
 
@@ -88,5 +88,6 @@ template <> std::optional<int64_t> ParamReader::optional<int64_t>(const std::str
 template <> std::optional<double> ParamReader::optional<double>(const std::string& key);
 template <> std::optional<std::string> ParamReader::optional<std::string>(const std::string& key);
 template <> std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key);
+template <> std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::string>>(const std::string& key);
 
 }  // namespace lowbit

@@ -3,7 +3,8 @@
 // user's `engine::make_dataset(spec)` reach the same factory. A factory reads and checks the
 // data set's own options (every key of data: but the common ones in DataSpec) without touching
 // a file; open() then reads the files of one split. Built in (datasets/*.cpp): fashion_mnist,
-// mnist, cifar10, cifar100 (in memory) and imagenet (class folders of JPEGs, threaded).
+// mnist, cifar10, cifar100 (in memory), imagenet (class folders of JPEGs, threaded), and the
+// detection sets coco and voc (datasets/detection.cpp: padded images, masks, per-image targets).
 //
 //   LOWBIT_REGISTER_DATASET(my_set, [](ParamReader& options, const DataSpec& spec) {
 //     return std::make_unique<MySet>(spec, options.get<int64_t>("image_size", 32));

@@ -25,6 +25,15 @@ std::optional<T> convert(const YAML::Node& node) {
   }
 }
 
+// A non-empty list of scalars none of which is a number (["2007/trainval", "2012/trainval"]).
+bool is_string_list(const YAML::Node& node) {
+  if (node.size() == 0) return false;
+  for (const auto& item : node) {
+    if (!item.IsScalar() || convert<double>(item)) return false;
+  }
+  return true;
+}
+
 std::string number_text(double v) {
   std::ostringstream s;
   s << v;
@@ -167,7 +176,11 @@ Params Section::rest() {
     const auto key = entry.first.as<std::string>();
     if (read_.count(key)) continue;
     const auto& value = entry.second;
-    if (value.IsSequence()) {
+    if (value.IsSequence() && is_string_list(value)) {
+      std::vector<std::string> items;
+      for (const auto& item : value) items.push_back(item.Scalar());
+      params[key] = c10::IValue(items);
+    } else if (value.IsSequence()) {
       params[key] = c10::IValue(require<std::vector<int64_t>>(key));
     } else if (const auto b = value.IsScalar() && (value.Scalar() == "true" || value.Scalar() == "false")
                                   ? convert<bool>(value) : std::nullopt) {
@@ -179,7 +192,7 @@ Params Section::rest() {
     } else if (value.IsScalar()) {
       params[key] = value.Scalar();
     } else {
-      fail(key, "expected a scalar or a list of integers, got " + shown(value));
+      fail(key, "expected a scalar or a list of integers or of strings, got " + shown(value));
     }
     read_.insert(key);
   }

@@ -1,0 +1,118 @@
+#pragma once
+// The machinery of the threaded loaders (ImageFolderLoader, DetectionLoader): worker threads build
+// whole batches ahead of the consumer, who gets them in order. What a batch is and how it is built
+// is the loader's function; this class decides which samples go into which batch and when.
+//
+// Determinism: epoch e visits the samples in an order fixed by (seed, e) alone (a Fisher-Yates
+// shuffle, or the sample order without shuffle); batch k holds positions [k B, (k + 1) B) of it, and
+// its builder seeds sample i's augmentation with sample_rng(i) = Rng(mix_seed(seed, e, i)). Batches
+// come out in order k = 0, 1, ..., so the output depends on neither the number of workers nor
+// thread scheduling.
+//
+// At most workers * prefetch batches are built or waiting ahead of the consumer. Within a worker
+// LibTorch ops run single-threaded (the workers are the parallelism).
+//
+// A builder's exception is rethrown by the next() that would return its batch; that batch is lost
+// and the epoch goes on with the next one. A builder may leave samples out (skip_corrupt) and say
+// why in BuiltBatch::skipped; a batch left empty is not returned.
+
+#include <lowbit/csrc/data/rng.h>
+
+#include <torch/arg.h>
+
+#include <any>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace lowbit::data {
+
+struct BatchingOptions {
+  TORCH_ARG(int64_t, batch_size) = 256;
+  TORCH_ARG(bool, shuffle) = true;
+  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(int64_t, workers) = 4;
+  // Batches each worker may have built or be building ahead of the consumer (PyTorch's prefetch_factor).
+  TORCH_ARG(int64_t, prefetch) = 2;
+  TORCH_ARG(bool, drop_last) = false;
+};
+
+// What a builder is asked for: the samples of one batch, in epoch order.
+struct BatchRequest {
+  int64_t epoch;
+  uint64_t seed;
+  std::vector<int64_t> samples;
+  // True once nobody will read the batch (the loader stops, or a new epoch began): a builder
+  // checks it between samples and may return whatever it has.
+  std::function<bool()> abandoned;
+
+  // The generator of sample `sample`'s augmentation: Rng(mix_seed(seed, epoch, sample)).
+  Rng sample_rng(int64_t sample) const;
+};
+
+struct BuiltBatch {
+  std::any batch;                    // the loader's batch type; empty when every sample was left out
+  std::vector<std::string> skipped;  // why samples were left out, each naming its file
+};
+
+// One consumer thread calls start_epoch() and next(); not otherwise thread-safe.
+class OrderedBatches {
+ public:
+  using Builder = std::function<BuiltBatch(const BatchRequest&)>;
+
+  // `owner` names the loader in errors. The builder runs on the workers, concurrently.
+  OrderedBatches(std::string owner, int64_t num_samples, BatchingOptions options, Builder builder);
+  // Stops the workers, also in the middle of an epoch: each finishes at most the sample it is on.
+  ~OrderedBatches();
+  OrderedBatches(const OrderedBatches&) = delete;
+  OrderedBatches& operator=(const OrderedBatches&) = delete;
+
+  // Begins epoch `epoch` at batch `first` (a resumed run), dropping whatever is left of the
+  // previous one.
+  void start_epoch(int64_t epoch, int64_t first = 0);
+  // The epoch's next batch, or nullopt after its last.
+  std::optional<std::any> next();
+
+  int64_t batches_per_epoch() const;
+  const BatchingOptions& options() const { return options_; }
+  // What the builders left out in the batches of this epoch returned so far, in batch order.
+  const std::vector<std::string>& skipped() const { return skipped_; }
+
+ private:
+  struct Built {
+    BuiltBatch built;
+    std::exception_ptr error;
+  };
+
+  void work();
+  Built build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch, uint64_t generation) const;
+
+  const std::string owner_;
+  const int64_t num_samples_;
+  const BatchingOptions options_;
+  const Builder builder_;
+  std::vector<std::string> skipped_;  // consumer thread only
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;   // workers: a batch may be claimed, or stop
+  std::condition_variable batch_ready_;  // consumer: a built batch arrived
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> generation_{0};  // bumped by start_epoch; older work is dropped
+  // Guarded by mutex_:
+  bool started_ = false;
+  int64_t epoch_ = 0;
+  std::shared_ptr<const std::vector<int64_t>> order_;
+  int64_t next_to_claim_ = 0;
+  int64_t next_to_return_ = 0;
+  std::map<int64_t, Built> built_;
+  std::vector<std::thread> workers_;  // last: started once everything above exists
+};
+
+}  // namespace lowbit::data
