@@ -7,20 +7,20 @@
 namespace lowbit::engine {
 namespace {
 
-util::Registry<MetricFactory>& registry() {
+util::Registry<MetricFactory>& metric_registry() {
   static util::Registry<MetricFactory> r("metric", "name");
   return r;
 }
 
 }  // namespace
 
-bool register_metric(const std::string& name, MetricFactory factory) { return registry().add(name, std::move(factory)); }
+bool register_metric(const std::string& name, MetricFactory factory) { return metric_registry().add(name, std::move(factory)); }
 
 std::unique_ptr<Metric> make_metric(const std::string& name, const Params& options) {
-  return registry().make(name, options);
+  return metric_registry().make(name, options);
 }
 
-std::vector<std::string> registered_metrics() { return registry().names(); }
+std::vector<std::string> registered_metrics() { return metric_registry().names(); }
 
 MetricList::MetricList(std::vector<std::unique_ptr<Metric>> metrics) : metrics_(std::move(metrics)) {}
 

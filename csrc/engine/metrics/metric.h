@@ -7,6 +7,8 @@
 //   loss      "loss": mean label cross-entropy of the output "logits" (no label smoothing)
 //   accuracy  "top<k>" for each k of `topk` ([1, 5]): % of samples whose label is among the k
 //             largest "logits" (k is capped at the number of classes)
+// and the detection metrics coco_bbox and voc_ap (metrics/detection.h), which copy each batch to
+// the host.
 //
 //   class MyMetric : public engine::Metric { ... };
 //   LOWBIT_REGISTER_METRIC(my_metric, [](ParamReader& options) { return std::make_unique<MyMetric>(); });
