@@ -57,7 +57,9 @@ struct DrdOptions {
   // Reading from taps (see DrdLossImpl::from_taps): the co-attended features of the
   // decoder layers (regex, matched in publication order = layer order), the layers used (empty:
   // all; negative: from the last, -1 = last layer) and the predicted boxes.
-  TORCH_ARG(std::string, feature_pattern) = R"(decoder\.layers\.\d+\.cross_attn\.attended$)";
+  // The default names DETR's decoder cross-attention (official name `multihead_attn`,
+  // modules/detection/transformer.h): transformer.decoder.layers.<i>.multihead_attn.attended.
+  TORCH_ARG(std::string, feature_pattern) = R"(decoder\.layers\.\d+\.multihead_attn\.attended$)";
   TORCH_ARG(std::vector<int64_t>, layers) = {};
   TORCH_ARG(std::string, boxes_tap) = "pred_boxes";
 };
@@ -99,10 +101,10 @@ class DrdLossImpl : public torch::nn::Cloneable<DrdLossImpl> {
                         const std::vector<torch::Tensor>& gt_boxes);
 
   // Taps each model must publish (names as recorded, i.e. qualified by the module path):
-  //   <layer>.cross_attn.attended  [B, N, C]  per decoder layer, matching `feature_pattern`:
-  //                                           the co-attended feature A·v of each query, heads
-  //                                           concatenated, before the output projection
-  //   pred_boxes (`boxes_tap`)     [B, N, 4]  the final predicted boxes, (cx, cy, w, h)
+  //   <layer>.multihead_attn.attended  [B, N, C]  per decoder layer, matching `feature_pattern`:
+  //                                               the co-attended feature A·v of each query, heads
+  //                                               concatenated, before the output projection
+  //   pred_boxes (`boxes_tap`)         [B, N, 4]  the final predicted boxes, (cx, cy, w, h)
   // Student and teacher must record the same number of layers and feature size C; the query
   // count N may differ.
   torch::Tensor from_taps(const taps::TapRecord& student, const taps::TapRecord& teacher,

@@ -228,7 +228,7 @@ TEST(DrdLoss, ReadsDecoderLayersAndBoxesFromTaps) {
   const auto student = torch::randn({3, 1, 2, 4}), teacher = torch::randn({3, 1, 2, 4});
   lowbit::taps::TapRecord student_record, teacher_record;
   for (int64_t l = 0; l < 3; ++l) {
-    const auto name = "transformer.decoder.layers." + std::to_string(l) + ".cross_attn.attended";
+    const auto name = "transformer.decoder.layers." + std::to_string(l) + ".multihead_attn.attended";
     student_record.put(name, student[l]);
     teacher_record.put(name, teacher[l]);
   }
@@ -276,15 +276,15 @@ TEST(DrdLoss, ShapeMismatchesNameBothInputs) {
             std::string::npos);
   // From taps: the message names the taps.
   lowbit::taps::TapRecord s, t;
-  s.put("decoder.layers.0.cross_attn.attended", student);
-  t.put("decoder.layers.0.cross_attn.attended", teacher);
+  s.put("decoder.layers.0.multihead_attn.attended", student);
+  t.put("decoder.layers.0.multihead_attn.attended", teacher);
   s.put("pred_boxes", scene.student_boxes);
   t.put("pred_boxes", scene.teacher_boxes);
   EXPECT_NE(error_of([&] { loss->from_taps(s, t, scene.gt); })
-                .find("student taps 'decoder.layers.0.cross_attn.attended' [1, 2, 4] and teacher taps "
-                      "'decoder.layers.0.cross_attn.attended' [1, 2, 5]"),
+                .find("student taps 'decoder.layers.0.multihead_attn.attended' [1, 2, 4] and teacher taps "
+                      "'decoder.layers.0.multihead_attn.attended' [1, 2, 5]"),
             std::string::npos)
       << error_of([&] { loss->from_taps(s, t, scene.gt); });
-  t.put("decoder.layers.1.cross_attn.attended", teacher);
+  t.put("decoder.layers.1.multihead_attn.attended", teacher);
   EXPECT_NE(error_of([&] { loss->from_taps(s, t, scene.gt); }).find("give 1 decoder layers"), std::string::npos);
 }
