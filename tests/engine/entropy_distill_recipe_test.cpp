@@ -95,7 +95,7 @@ const char* kRecipe =
     "       proposals_tap: rpn_head.proposals}\n";
 
 // A real-valued teacher of the same shape, saved as a lowbit checkpoint; returns its teacher: section.
-std::string save_teacher(const TempDir& dir) {
+std::string save_toy_teacher(const TempDir& dir) {
   torch::manual_seed(5);
   auto teacher = lowbit::models::make("toy_detector_cnn", {}, {});
   torch::optim::SGD sgd(teacher->parameters(), 0.1);
@@ -112,17 +112,17 @@ struct Snapshot : engine::Hook {
   torch::OrderedDict<std::string, torch::Tensor> initial;
 };
 
-bool fashion_mnist_present() {
+bool fashion_mnist_installed() {
   return lowbit::util::file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
 }
 
 }  // namespace
 
 TEST(EntropyDistillRecipe, SigmaAndAdaptersTrainCheckpointAndResume) {
-  if (!fashion_mnist_present()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is absent";
+  if (!fashion_mnist_installed()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is absent";
   at::set_num_threads(1);
   TempDir dir;
-  dir.write("r.yaml", std::string(kRecipe) + save_teacher(dir));
+  dir.write("r.yaml", std::string(kRecipe) + save_toy_teacher(dir));
   const auto recipe = engine::parse_recipe(dir.file("r.yaml"));
   engine::validate(recipe);
   for (const auto* run : {"a", "b"}) lowbit::util::make_directories(dir.file(run));

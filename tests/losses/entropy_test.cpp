@@ -19,7 +19,7 @@ using lowbit::testing::error_of;
 namespace {
 
 // The entropy tests work in float, as detector proposals come.
-torch::Tensor boxes(const std::vector<std::array<double, 4>>& rows) {
+torch::Tensor float_boxes(const std::vector<std::array<double, 4>>& rows) {
   return lowbit::testing::boxes(rows, torch::kFloat);
 }
 
@@ -56,7 +56,7 @@ const std::vector<std::array<int64_t, 2>> kSquares = {{0, 3}, {3, 6}, {6, 9}, {9
 torch::Tensor diagonal_boxes() {
   std::vector<std::array<double, 4>> list;
   for (const auto& [a, b] : kSquares) list.push_back({double(a), double(a), double(b), double(b)});
-  return boxes(list);
+  return float_boxes(list);
 }
 
 const auto kSize16 = torch::tensor({{16.0, 16.0}});
@@ -155,7 +155,7 @@ TEST(IdaSelection, TheKeptBoxesAreTheLargestByTheReferenceDiscrepancy) {
 TEST(IdaSelection, OfficialGeometryTransposesTheBoxAndWeighsByPwOverPh) {
   torch::manual_seed(2);
   const auto teacher = torch::randn({3, 16, 16}), student = torch::randn({3, 16, 16});
-  const auto box = boxes({{2, 4, 6, 12}});  // x in [2, 6), y in [4, 12)
+  const auto box = float_boxes({{2, 4, 6, 12}});  // x in [2, 6), y in [4, 12)
   // official: rows from x (ph = 4), columns from y (pw = 8): Σ / 4 · 8.
   const double official = reference_sum(teacher, student, 2, 6, 4, 12) / 4 * 8;
   // fixed: rows from y (ph = 8), columns from x (pw = 4): Σ / 32.
@@ -171,7 +171,7 @@ TEST(IdaSelection, PatchesOfOneRowOrColumnHaveZeroDiscrepancy) {
   const auto teacher = torch::randn({3, 16, 16}), student = torch::randn({3, 16, 16});
   // (2, 2, 6, 3): official rows 2..6, columns 2..3 (pw = 1); fixed rows 2..3 (ph = 1).
   // (5, 5, 6, 9): official ph = 1; fixed pw = 1. (4, 4, 6, 6): 2 x 2, computed.
-  const auto list = boxes({{2, 2, 6, 3}, {5, 5, 6, 9}, {4, 4, 6, 6}});
+  const auto list = float_boxes({{2, 2, 6, 3}, {5, 5, 6, 9}, {4, 4, 6, 6}});
   for (const auto geometry : {IdaGeometry::Official, IdaGeometry::Fixed}) {
     const auto eps = lowbit::losses::ida_discrepancy(teacher, student, list, {16, 16}, geometry);
     EXPECT_EQ(eps[0].item<double>(), 0.0);
@@ -196,7 +196,7 @@ TEST(IdaSelection, ConstantPatchesStayFinite) {
   auto teacher = torch::randn({2, 8, 8});
   teacher.slice(1, 2, 6).slice(2, 2, 6).fill_(0.7);  // var of its softmax is 0
   auto student = torch::randn({2, 8, 8});
-  const auto box = boxes({{2, 2, 6, 6}});
+  const auto box = float_boxes({{2, 2, 6, 6}});
   const auto eps = lowbit::losses::ida_discrepancy(teacher, student, box, {8, 8}, IdaGeometry::Official);
   EXPECT_TRUE(std::isfinite(eps.item<double>()));
   EXPECT_GT(eps.item<double>(), 0.0);
@@ -208,7 +208,7 @@ TEST(IdaSelection, ConstantPatchesStayFinite) {
 TEST(IdaSelection, OfficialMaskMarksRowBandsFixedMarksTheRectangle) {
   // The spec's example: a box mapped to (x1, y1, x2, y2) = (2, 5, 4, 6) on an 8 x 8 map.
   const auto maps = torch::randn({1, 2, 8, 8});
-  const auto box = boxes({{2, 5, 4, 6}});
+  const auto box = float_boxes({{2, 5, 4, 6}});
   const auto size = torch::tensor({{8, 8}});
   auto official = torch::zeros({1, 8, 8});
   official[0].slice(0, 2, 4).fill_(1);  // rows 2-3 (from x)
@@ -222,7 +222,7 @@ TEST(IdaSelection, OfficialMaskMarksRowBandsFixedMarksTheRectangle) {
 TEST(IdaSelection, OfficialGeometryNormalisesXByTheImageWidth) {
   // Image 8 high, 16 wide, map 8 x 8; box x in [8, 16), y in [0, 2).
   const auto maps = torch::randn({1, 2, 8, 8});
-  const auto box = boxes({{8, 0, 16, 2}});
+  const auto box = float_boxes({{8, 0, 16, 2}});
   const auto size = torch::tensor({{8, 16}});
   auto official = torch::zeros({1, 8, 8});
   official[0].slice(0, 4, 8).fill_(1);  // x / 16 * 8 -> rows 4..8

@@ -9,17 +9,17 @@ using lowbit::ops::ScaleGrad;
 namespace {
 
 // Two output channels of n = 4 weights each: alpha = [0.5, 2].
-torch::Tensor weights() {
+torch::Tensor xnor_weights() {
   return torch::tensor({{0.2, -0.4, 0.6, -0.8}, {1.5, -2.5, 3.0, -1.0}}, torch::kDouble).view({2, 4, 1, 1});
 }
 
 torch::Tensor grad_for(ScaleGrad mode, const torch::Tensor& upstream) {
-  auto w = weights().requires_grad_(true);
+  auto w = xnor_weights().requires_grad_(true);
   (lowbit::ops::scaled_sign(w, mode) * upstream).sum().backward();
   return w.grad();
 }
 
-const auto kUpstream = torch::tensor({{1.0, 2.0, -1.0, 0.5}, {1.0, -1.0, 2.0, 4.0}}, torch::kDouble).view({2, 4, 1, 1});
+const auto kXnorUpstream = torch::tensor({{1.0, 2.0, -1.0, 0.5}, {1.0, -1.0, 2.0, 4.0}}, torch::kDouble).view({2, 4, 1, 1});
 // 1[|W| <= 1]
 const auto kMask = torch::tensor({{1.0, 1.0, 1.0, 1.0}, {0.0, 0.0, 0.0, 1.0}}, torch::kDouble).view({2, 4, 1, 1});
 const auto kAlpha = torch::tensor({0.5, 2.0}, torch::kDouble).view({2, 1, 1, 1});
@@ -27,22 +27,22 @@ const auto kAlpha = torch::tensor({0.5, 2.0}, torch::kDouble).view({2, 1, 1, 1})
 }  // namespace
 
 TEST(ScaledSign, AlphaIsPerChannelMeanAbs) {
-  EXPECT_TRUE(torch::allclose(lowbit::ops::channel_mean_abs(weights()), kAlpha));
-  const auto y = lowbit::ops::scaled_sign(weights(), ScaleGrad::Xnor);
-  EXPECT_TRUE(torch::allclose(y, kAlpha * weights().sign()));
+  EXPECT_TRUE(torch::allclose(lowbit::ops::channel_mean_abs(xnor_weights()), kAlpha));
+  const auto y = lowbit::ops::scaled_sign(xnor_weights(), ScaleGrad::Xnor);
+  EXPECT_TRUE(torch::allclose(y, kAlpha * xnor_weights().sign()));
 }
 
 TEST(ScaledSign, DetachedGradientIsClampSte) {
-  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::Detached, kUpstream), kUpstream * kMask));
+  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::Detached, kXnorUpstream), kXnorUpstream * kMask));
 }
 
 TEST(ScaledSign, MagnitudeAwareGradientCarriesAlpha) {
-  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::MagnitudeAware, kUpstream), kUpstream * kMask * kAlpha));
+  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::MagnitudeAware, kXnorUpstream), kXnorUpstream * kMask * kAlpha));
 }
 
 TEST(ScaledSign, XnorGradientAddsOneOverN) {
   // G * (1/n + alpha * 1[|W| <= 1]), n = 4.
-  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::Xnor, kUpstream), kUpstream * (0.25 + kAlpha * kMask)));
+  EXPECT_TRUE(torch::allclose(grad_for(ScaleGrad::Xnor, kXnorUpstream), kXnorUpstream * (0.25 + kAlpha * kMask)));
 }
 
 TEST(ScaledSign, XnorGradientOnOneFilter) {

@@ -49,7 +49,7 @@ Rbonn make_rbonn(RbonnOptions options) {
 }
 const auto kOfficialM = torch::tensor({1.0, 0.0, 1.0, 0.0}, torch::kDouble).view({4, 1, 1, 1});
 
-torch::Tensor weights() {
+torch::Tensor rbonn_weights() {
   return torch::tensor({{0.3, -0.1, 0.0}, {-0.7, 0.2, 5.0}, {0.05, -0.4, 0.6}, {-2.0, 0.5, 0.25}}, torch::kDouble)
       .view({4, 3, 1, 1});
 }
@@ -120,7 +120,7 @@ TEST(Rbonn, DreluIndicatorHasExactlyKOnesAndPaperRankPicksTheSmallest) {
 
 TEST(Rbonn, FirstStepIsPlainAndTheSecondBacktracksWithTheRecordedGradient) {
   auto q = make_rbonn(4);
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
   const double lambda = 1e-4;
 
@@ -159,7 +159,7 @@ TEST(Rbonn, FirstStepIsPlainAndTheSecondBacktracksWithTheRecordedGradient) {
 
 TEST(Rbonn, RecurrentWeightGradientMatchesFiniteDifferences) {
   auto q = make_rbonn(4);
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
   step(q, w, optimizer, kG1);
   const auto g_prev = q->previous_grad.clone();
@@ -186,7 +186,7 @@ TEST(Rbonn, EvalModeTauOneAndRecurrentOffUseW) {
     if (variant == 2) options.recurrent(false);
     auto q = make_rbonn(options);
     if (variant == 1) q->options.tau(1.0);  // K = int(4 * 0) = 0
-    auto w = weights().requires_grad_(true);
+    auto w = rbonn_weights().requires_grad_(true);
     torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
     step(q, w, optimizer, kG1);
     step(q, w, optimizer, kG2);
@@ -202,7 +202,7 @@ TEST(Rbonn, EvalModeTauOneAndRecurrentOffUseW) {
 
 TEST(Rbonn, ZeroUpstreamGradientIsLambdaReconstructionOfTheRecurrentWeight) {
   auto q = make_rbonn(4);
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
   step(q, w, optimizer, kG1);
   const auto w_tilde = expected_recurrent_weight(q, w, kOfficialM);
@@ -213,7 +213,7 @@ TEST(Rbonn, ZeroUpstreamGradientIsLambdaReconstructionOfTheRecurrentWeight) {
 
 TEST(Rbonn, ZeroLambdaGivesAlphaTimesUpstreamWithoutClip) {
   auto q = make_rbonn(RbonnOptions(4).lambda(0));
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
   step(q, w, optimizer, kG1);
   optimizer.zero_grad();
@@ -226,7 +226,7 @@ TEST(Rbonn, ZeroLambdaGivesAlphaTimesUpstreamWithoutClip) {
 TEST(Rbonn, ZeroUIsPlainBilinearBinarization) {
   auto q = make_rbonn(4);
   set(q->u, torch::zeros({4}, torch::kDouble));
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(0.1));
   step(q, w, optimizer, kG1);
   EXPECT_TRUE(torch::equal(q(w), lowbit::ops::bilinear_sign(w, q->scale_factor, 1e-4)));
@@ -277,7 +277,7 @@ TEST(Rbonn, RecurrentWeightsTrainAtATenthOfTheLearningRateInTheRecipeGroup) {
 
 TEST(Rbonn, PreviousGradientRoundTripsThroughSaveAndLoad) {
   auto q = make_rbonn(4);
-  auto w = weights().requires_grad_(true);
+  auto w = rbonn_weights().requires_grad_(true);
   q(w).pow(2).sum().backward();
   ASSERT_EQ(q->previous_grad.sizes(), w.sizes());
   std::stringstream stream;

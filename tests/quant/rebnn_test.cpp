@@ -24,9 +24,9 @@ using lowbit::testing::error_of;
 
 namespace {
 
-constexpr double kKappa = 0.02;
+constexpr double kRebnnKappa = 0.02;
 
-void set(torch::Tensor& target, const torch::Tensor& value) {
+void set_tensor(torch::Tensor& target, const torch::Tensor& value) {
   torch::NoGradGuard no_grad;
   target.copy_(value.view(target.sizes()));
 }
@@ -35,7 +35,7 @@ void set(torch::Tensor& target, const torch::Tensor& value) {
 ReBnn make_rebnn(ReBnnOptions options, const std::vector<double>& s = {-1.5, 0.5}) {
   ReBnn q(options);
   q->to(torch::kDouble);
-  set(q->scaling_factor, torch::tensor(s, torch::kDouble));
+  set_tensor(q->scaling_factor, torch::tensor(s, torch::kDouble));
   return q;
 }
 
@@ -47,7 +47,7 @@ torch::Tensor channel_sum(const torch::Tensor& t) { return t.sum({1, 2, 3}, /*ke
 // over the channel's positions where the denominator is not tiny.
 torch::Tensor gamma_from(const torch::Tensor& grad_w, const torch::Tensor& w, const torch::Tensor& alpha,
                          const torch::Tensor& upstream) {
-  const auto r = w - alpha * kKappa * w.sign();
+  const auto r = w - alpha * kRebnnKappa * w.sign();
   return ((grad_w - alpha * upstream) / r).mean({1, 2, 3});
 }
 
@@ -74,7 +74,7 @@ TEST(ReBnn, ForwardValuesAreKappaTimesAbsScale) {
   const auto a = torch::tensor({1.5, 0.5, 0.0, 2.0}, torch::kDouble);
   for (int64_t c = 0; c < 4; ++c) {
     for (int64_t i = 0; i < 3; ++i) {
-      const double wi = w[c][i].item<double>(), yi = y[c][i].item<double>(), level = kKappa * a[c].item<double>();
+      const double wi = w[c][i].item<double>(), yi = y[c][i].item<double>(), level = kRebnnKappa * a[c].item<double>();
       EXPECT_EQ(yi, wi > 0 ? level : wi < 0 ? -level : 0.0) << c << "," << i;
     }
   }
@@ -98,7 +98,7 @@ TEST(ReBnn, ZeroUpstreamGradientIsTheWeightedReconstructionGradient) {
   (q(w) * 0).sum().backward();
   const double gamma = 2e-4;
   const auto alpha = alpha_of(q);
-  const auto b = kKappa * w.detach().sign();
+  const auto b = kRebnnKappa * w.detach().sign();
   const auto r = w.detach() - alpha * b;
   EXPECT_TRUE(torch::allclose(w.grad(), gamma * r));
   EXPECT_TRUE(torch::allclose(q->scaling_factor.grad(), q->scaling_factor.detach().sign() * -gamma * channel_sum(r * b)));
@@ -150,7 +150,7 @@ TEST(ReBnn, OfficialConstantGammaIsTwoEMinusFourWhateverFlipsAndGradients) {
     if (step == 0) {
       optimizer.step();
       EXPECT_FALSE(torch::equal(w.detach(), w0));
-      set(w, -w0);  // every sign differs from step 1's
+      set_tensor(w, -w0);  // every sign differs from step 1's
     }
   }
 }
@@ -158,7 +158,7 @@ TEST(ReBnn, OfficialConstantGammaIsTwoEMinusFourWhateverFlipsAndGradients) {
 TEST(ReBnn, PaperDynamicGammaFollowsFlipsAndPreviousMaxGradientAcrossSteps) {
   // Two channels of M = 4 weights, alpha = 1, L = sum(W_hat * G), SGD lr 1 on W only.
   auto q = make_rebnn(ReBnnOptions(2).gamma_mode(GammaMode::PaperDynamic).clamp_gamma(false));
-  set(q->scaling_factor, torch::tensor({1.0, 1.0}, torch::kDouble));
+  set_tensor(q->scaling_factor, torch::tensor({1.0, 1.0}, torch::kDouble));
   auto w = torch::tensor({{0.1, 0.2, -0.3, 0.4}, {0.5, -0.6, 0.7, 0.8}}, torch::kDouble).view({2, 4, 1, 1});
   w.requires_grad_(true);
   torch::optim::SGD optimizer({w}, torch::optim::SGDOptions(1.0));
@@ -182,7 +182,7 @@ TEST(ReBnn, PaperDynamicGammaFollowsFlipsAndPreviousMaxGradientAcrossSteps) {
   loss.backward();
   const auto expected = torch::tensor({0.25, 0.0}, torch::kDouble);
   EXPECT_TRUE(torch::allclose(q->balanced_gamma, expected));
-  const auto r = w.detach() - alpha * kKappa * w.detach().sign();
+  const auto r = w.detach() - alpha * kRebnnKappa * w.detach().sign();
   EXPECT_TRUE(torch::allclose(w.grad(), expected.view({2, 1, 1, 1}) * r + alpha * g2));
   EXPECT_TRUE(torch::allclose(q->previous_grad_max, torch::tensor({1.0, 2.0}, torch::kDouble)));
   optimizer.step();

@@ -7,19 +7,19 @@
 namespace lowbit::engine {
 namespace {
 
-util::Registry<OptimizerFactory>& registry() {
+util::Registry<OptimizerFactory>& optimizer_registry() {
   static util::Registry<OptimizerFactory> r("optimizer", "name");
   return r;
 }
 
 }  // namespace
 
-bool register_optimizer(const std::string& name, OptimizerFactory factory) { return registry().add(name, std::move(factory)); }
+bool register_optimizer(const std::string& name, OptimizerFactory factory) { return optimizer_registry().add(name, std::move(factory)); }
 
-std::vector<std::string> registered_optimizers() { return registry().names(); }
+std::vector<std::string> registered_optimizers() { return optimizer_registry().names(); }
 
 std::unique_ptr<OptimizerKind> make_optimizer_kind(const OptimizerConfig& config) {
-  return registry().make(config.name, config.options);
+  return optimizer_registry().make(config.name, config.options);
 }
 
 BuiltOptimizer make_optimizer(const OptimizerConfig& c, const torch::OrderedDict<std::string, torch::Tensor>& parameters) {

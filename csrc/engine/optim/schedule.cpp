@@ -8,7 +8,7 @@
 namespace lowbit::engine {
 namespace {
 
-util::Registry<ScheduleFactory>& registry() {
+util::Registry<ScheduleFactory>& schedule_registry() {
   static util::Registry<ScheduleFactory> r("schedule", "name");
   return r;
 }
@@ -52,15 +52,15 @@ ScheduleShape step(ParamReader& p, const ScheduleSpan& s) {
 
 }  // namespace
 
-bool register_schedule(const std::string& name, ScheduleFactory factory) { return registry().add(name, std::move(factory)); }
+bool register_schedule(const std::string& name, ScheduleFactory factory) { return schedule_registry().add(name, std::move(factory)); }
 
-std::vector<std::string> registered_schedules() { return registry().names(); }
+std::vector<std::string> registered_schedules() { return schedule_registry().names(); }
 
 Schedule::Schedule(const ScheduleConfig& config, const ScheduleSpan& span)
     : per_epoch_(config.per == "epoch"), warmup_epochs_(span.warmup_epochs) {
   TORCH_CHECK_VALUE(config.per == "step" || config.per == "epoch", "schedule: per must be step or epoch, got '",
                     config.per, "'");
-  shape_ = registry().make(config.name, config.options, span);
+  shape_ = schedule_registry().make(config.name, config.options, span);
 }
 
 double Schedule::factor(double epochs_done) const {
