@@ -1,5 +1,6 @@
-// The lowbit command line: train, eval, summary, quantizers. Errors in what was asked (recipe, override,
-// data path) print one message and exit with status 2 before anything is written.
+// The lowbit command line: train, eval, summary, quantizers, cocoeval. Errors in what was asked
+// (recipe, override, data path, cocoeval's files) print one message and exit with status 2 before
+// anything is written.
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
@@ -7,7 +8,10 @@
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
 #include <lowbit/csrc/engine/summary.h>
 #include <lowbit/csrc/engine/train.h>
+#include <lowbit/csrc/eval/coco_eval.h>
+#include <lowbit/csrc/eval/coco_json.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/csrc/util/input_error.h>
 #include <lowbit/lowbit.h>
 
 #include <CLI/CLI.hpp>
@@ -58,9 +62,18 @@ int run_train(const TrainArgs& args) {
   const auto run_dir = resume ? args.resume : new_run_dir(recipe);
   if (!resume) std::ofstream(lowbit::util::join_path(run_dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
   std::cout << "lowbit: training " << recipe.name << " in " << run_dir << "\n";
-  const auto result = engine::train(recipe, run_dir, resume, std::cout);
-  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps << " steps; test "
-            << result.task->describe(result.final_eval.values) << " (" << result.final_eval.samples << " images)\n";
+  engine::TrainResult result;
+  try {
+    result = engine::train(recipe, run_dir, resume, std::cout);
+  } catch (...) {
+    // A fresh run stopped before its first checkpoint has nothing to resume: leave no folder.
+    if (!resume && !lowbit::util::file_exists(lowbit::util::join_path(run_dir, "checkpoint.pt"))) {
+      lowbit::util::remove_tree(run_dir);
+    }
+    throw;
+  }
+  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps << " steps; ";
+  std::cout << engine::test_report(result.task->describe(result.final_eval.values), result.final_eval.samples) << "\n";
   return 0;
 }
 
@@ -76,18 +89,45 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   auto test = engine::build_dataset(recipe)->open(lowbit::data::Split::Test);
   const auto metrics = recipe.eval_metrics.empty() ? task->default_metrics() : recipe.eval_metrics;
   const auto r = engine::EvalLoop(*test, engine::make_metrics(metrics), device).run(*model);
-  std::cout << "test " << task->describe(r.values) << "  (" << r.samples << " images)\n";
+  std::cout << engine::test_report(task->describe(r.values), r.samples) << "\n";
   return 0;
 }
 
 int run_summary(const std::string& recipe_path, const std::vector<std::string>& overrides) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
+  if (recipe.task != "classification") {
+    recipe.fail("task", recipe.task + ": `lowbit summary` lays out the layers of classification networks only");
+  }
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
     auto network = engine::build_network(recipe, s);
     std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")\n";
     engine::print_summary(engine::summarize(network, engine::build_dataset(recipe)->example(1).images), std::cout);
   }
   return 0;
+}
+
+struct CocoEvalArgs {
+  std::string annotations, results;
+};
+
+CLI::App* add_cocoeval(CLI::App& app, CocoEvalArgs& args) {
+  auto* cocoeval = app.add_subcommand("cocoeval", "COCO bbox AP/AR of a results JSON, printed as pycocotools prints them");
+  cocoeval->add_option("annotations", args.annotations, "instances JSON (e.g. instances_val2017.json)")->required();
+  cocoeval->add_option("results", args.results, "results JSON: [{image_id, category_id, bbox, score}, ...]")->required();
+  return cocoeval;
+}
+
+// Bad input (a missing file, malformed JSON, an entry with a wrong key or value) is exit status 2.
+int run_cocoeval(const CocoEvalArgs& args) {
+  try {
+    const auto truth = lowbit::eval::read_coco_ground_truth(args.annotations);
+    const auto detections = lowbit::eval::read_coco_results(args.results, truth);
+    std::cout << lowbit::eval::format_coco_summary(lowbit::eval::evaluate_coco(truth, detections).stats);
+    return 0;
+  } catch (const c10::Error& e) {
+    std::cerr << "lowbit: error: " << e.msg() << "\n";
+    return 2;
+  }
 }
 
 }  // namespace
@@ -118,6 +158,9 @@ int main(int argc, char** argv) {
 
   auto* quantizers = app.add_subcommand("quantizers", "List the quantizers a recipe can name");
 
+  CocoEvalArgs cocoeval_args;
+  auto* cocoeval = add_cocoeval(app, cocoeval_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -127,12 +170,16 @@ int main(int argc, char** argv) {
     if (*train) return run_train(train_args);
     if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
     if (*summary) return run_summary(summary_recipe, summary_overrides);
+    if (*cocoeval) return run_cocoeval(cocoeval_args);
     if (*quantizers) {
       for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
       return 0;
     }
   } catch (const engine::RecipeError& e) {
     std::cerr << "lowbit: error: " << e.what() << "\n";
+    return 2;
+  } catch (const lowbit::InputError& e) {
+    std::cerr << "lowbit: error: " << e.msg() << "\n";
     return 2;
   } catch (const c10::Error& e) {
     std::cerr << "lowbit: error: " << e.msg() << "\n";

@@ -36,7 +36,8 @@ auto keyed(const Recipe& recipe, const ModelConfig& model, const QuantizerSpec& 
       if (key.empty() || key.front() != name) continue;
       recipe.fail(spec->path, OptionError(std::vector<std::string>(key.begin() + 1, key.end()), e.msg(), e.detail()));
     }
-    recipe.fail(model.path, e);
+    const auto at = key.empty() ? model.option_paths.end() : model.option_paths.find(key.front());
+    recipe.fail(at == model.option_paths.end() ? model.path : at->second, e);
   } catch (const c10::Error& e) {
     recipe.fail(model.path, e);
   }
@@ -48,18 +49,31 @@ std::shared_ptr<Model> make(const Recipe& recipe, const Task& task, const ModelC
                [&] { return task.make_model(model.name, model.params, policy_of(model, weight, input)); });
 }
 
+// The model section as stage `stage` builds it: the stage's `model:` options over the section's.
+// An error of such an option is reported at the stage's key.
+ModelConfig stage_model(const Recipe& recipe, size_t stage) {
+  const auto& st = recipe.stages.at(stage);
+  auto model = recipe.model;
+  for (const auto& [key, value] : st.model) {
+    model.params[key] = value;
+    model.option_paths[key] = st.path + ".model";
+  }
+  return model;
+}
+
 }  // namespace
 
 torch::nn::Sequential build_network(const Recipe& recipe, size_t stage) {
   const auto& weight = weight_spec(recipe, stage);
   const auto& input = input_spec(recipe, stage);
-  return keyed(recipe, recipe.model, weight, input, [&] {
-    return models::make(recipe.model.name, recipe.model.params, policy_of(recipe.model, weight, input));
+  const auto model = stage_model(recipe, stage);
+  return keyed(recipe, model, weight, input, [&] {
+    return models::make(model.name, model.params, policy_of(model, weight, input));
   });
 }
 
 std::shared_ptr<Model> build_model(const Recipe& recipe, const Task& task, size_t stage) {
-  return make(recipe, task, recipe.model, weight_spec(recipe, stage), input_spec(recipe, stage));
+  return make(recipe, task, stage_model(recipe, stage), weight_spec(recipe, stage), input_spec(recipe, stage));
 }
 
 std::shared_ptr<Model> build_model(const Recipe& recipe, size_t stage) { return build_model(recipe, *build_task(recipe), stage); }

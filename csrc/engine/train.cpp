@@ -77,6 +77,7 @@ RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, b
   o.amp = recipe.train.amp;
   o.log_every = recipe.train.log_every;
   o.checkpoint_every = recipe.train.checkpoint_every;
+  o.eval_every = recipe.train.eval_every;
   o.run_dir = run_dir;
   o.resume = resume;
   o.out = &out;

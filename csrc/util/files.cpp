@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,6 +80,12 @@ void replace_file(const std::string& path, const std::string& bytes) {
 
 void remove_file(const std::string& path) {
   TORCH_CHECK(::unlink(path.c_str()) == 0 || errno == ENOENT, path, ": cannot remove (", std::strerror(errno), ")");
+}
+
+void remove_tree(const std::string& path) {
+  const auto remove = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  TORCH_CHECK(::nftw(path.c_str(), remove, 16, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT, path,
+              ": cannot remove (", std::strerror(errno), ")");
 }
 
 OutputFile::OutputFile(std::string path, Mode mode) : path_(std::move(path)) {

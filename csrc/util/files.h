@@ -39,6 +39,10 @@ void replace_file(const std::string& path, const std::string& bytes);
 // Removes `path`; an absent file is not an error.
 void remove_file(const std::string& path);
 
+// Removes the folder `path` with everything in it (symbolic links themselves, not their targets);
+// an absent folder is not an error.
+void remove_tree(const std::string& path);
+
 // A file written with write(2) and no user-space buffer: each write() reaches the kernel before
 // it returns, so what was written survives the process being killed (a power cut needs fsync,
 // which this does not do).

@@ -16,6 +16,11 @@
 #include <lowbit/csrc/ops/ternarize.h>
 #include <lowbit/csrc/util/hungarian.h>
 
+// Detection evaluation (COCO bbox as pycocotools, PASCAL VOC AP50).
+#include <lowbit/csrc/eval/coco_eval.h>
+#include <lowbit/csrc/eval/coco_json.h>
+#include <lowbit/csrc/eval/voc_eval.h>
+
 #include <lowbit/modules/quant/adabin.h>
 #include <lowbit/modules/quant/dorefa.h>
 #include <lowbit/modules/quant/identity.h>
@@ -45,6 +50,9 @@
 #include <lowbit/modules/models/quant_policy.h>
 #include <lowbit/modules/models/registry.h>
 
+#include <lowbit/modules/detection/detector.h>
+#include <lowbit/modules/detection/registry.h>
+
 #include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -66,6 +74,8 @@
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/task/classification.h>
 #include <lowbit/csrc/engine/task/classifier.h>
+#include <lowbit/csrc/engine/task/detection.h>
+#include <lowbit/csrc/engine/task/detector_model.h>
 #include <lowbit/csrc/engine/train.h>
 
 namespace lowbit {

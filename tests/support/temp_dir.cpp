@@ -1,9 +1,10 @@
 #include "support/temp_dir.h"
 
+#include <lowbit/csrc/util/files.h>
+
 #include <c10/util/Exception.h>
 #include <zlib.h>
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +24,10 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  ::nftw(
-      path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-      FTW_DEPTH | FTW_PHYS);
+  try {
+    util::remove_tree(path_);
+  } catch (const c10::Error&) {  // a destructor does not throw; a leftover temp folder is harmless
+  }
 }
 
 void TempDir::write(const std::string& name, const std::string& bytes, bool gzip) const {

@@ -4,6 +4,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
+
 #include "support/error_of.h"
 #include "support/temp_dir.h"
 
@@ -21,6 +23,19 @@ TEST(Files, MakeDirectoriesCreatesParentsAndAcceptsExisting) {
   dir.write("f", "x");
   const auto msg = error_of([&] { lowbit::util::make_directories(dir.file("f/g")); });
   EXPECT_NE(msg.find(dir.file("f/g") + ": cannot create directory (Not a directory)"), std::string::npos) << msg;
+}
+
+TEST(Files, RemoveTreeRemovesEverythingButALinksTarget) {
+  TempDir dir, outside;
+  outside.write("kept", "x");
+  lowbit::util::make_directories(dir.file("run/a/b"));
+  dir.write("run/a/b/f", "x");
+  dir.write("run/g", "y");
+  ASSERT_EQ(::symlink(outside.path().c_str(), dir.file("run/link").c_str()), 0);
+  lowbit::util::remove_tree(dir.file("run"));
+  EXPECT_FALSE(lowbit::util::file_exists(dir.file("run")));
+  EXPECT_TRUE(lowbit::util::file_exists(outside.file("kept")));
+  lowbit::util::remove_tree(dir.file("run"));  // absent: nothing to do
 }
 
 TEST(Files, ListDirectoryIsSortedWithoutDots) {

@@ -45,9 +45,9 @@ void ProgressHook::after_step(TrainState& s, const Batch& batch, const StepOutpu
 
 void ProgressHook::after_train_epoch(TrainState&) { progress_.end_epoch(); }
 
-void ProgressHook::after_eval(TrainState& s, const MetricValues& values, int64_t) {
-  out_ << s.stage_name << " epoch " << s.position.epoch + 1 << "/" << s.epochs << "  test " << s.task->describe(values)
-       << std::endl;
+void ProgressHook::after_eval(TrainState& s, const MetricValues& values, int64_t samples) {
+  out_ << s.stage_name << " epoch " << s.position.epoch + 1 << "/" << s.epochs << "  "
+       << test_report(s.task->describe(values), samples) << std::endl;
 }
 
 MetricsLogHook::MetricsLogHook(MetricsLog& log, int64_t log_every, std::unique_ptr<Metric> train_metrics)

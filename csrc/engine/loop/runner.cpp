@@ -87,7 +87,7 @@ void Runner::run_stage(Run& run, size_t s, const std::shared_ptr<Model>& model) 
   add_hooks(hooks, run, stage);
   if (options_.resume && static_cast<int64_t>(s) == run.start.stage) resume_stage(run, state, hooks);
   const bool trains = state.position.epoch < stage.epochs;
-  TrainLoop loop(state, *run.train, *run.eval, hooks, {options_.device, options_.amp, run.epochs_before});
+  TrainLoop loop(state, *run.train, *run.eval, hooks, {options_.device, options_.amp, run.epochs_before, options_.eval_every});
   const auto last = loop.run();
   if (trains) run.result.final_eval = last;
   run.step = state.position.step;

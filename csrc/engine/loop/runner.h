@@ -51,6 +51,7 @@ struct RunnerOptions {
   bool amp = false;               // float16 autocast and loss scaling (CUDA)
   int64_t log_every = 50;         // steps between train records
   int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: after each epoch only
+  int64_t eval_every = 1;         // epochs between evaluations; a stage's last epoch always evaluates
   std::string run_dir;            // must exist
   bool resume = false;            // continue from run_dir/checkpoint.pt
   std::ostream* out = &std::cout;

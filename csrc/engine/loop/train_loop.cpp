@@ -34,8 +34,10 @@ EvalResult TrainLoop::run() {
   for (; p.epoch < state_.epochs; ++p.epoch, p.batch = 0) {
     train_epoch();
     hooks_.after_train_epoch(state_);
-    last = eval_.run(*state_.model);
-    hooks_.after_eval(state_, last.values, last.samples);
+    if ((p.epoch + 1) % options_.eval_every == 0 || p.epoch + 1 == state_.epochs) {
+      last = eval_.run(*state_.model);
+      hooks_.after_eval(state_, last.values, last.samples);
+    }
     hooks_.after_epoch(state_);
   }
   return last;

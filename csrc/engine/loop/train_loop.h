@@ -1,6 +1,7 @@
 #pragma once
 // The epochs of one stage, from the state's position to the stage's end: per batch, the task's
-// losses (under float16 autocast with amp) and one OptimStep; after each epoch an evaluation.
+// losses (under float16 autocast with amp) and one OptimStep; after every eval_every-th epoch
+// and the last an evaluation.
 // Everything else (lr, logs, progress, checkpoints, module hooks) is a hook.
 
 #include <lowbit/csrc/engine/datasets/dataset.h>
@@ -13,12 +14,13 @@ struct TrainLoopOptions {
   torch::Device device = torch::kCPU;
   bool amp = false;           // float16 autocast on CUDA for the forward pass
   int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
+  int64_t eval_every = 1;     // evaluate after epochs eval_every, 2 eval_every, ... and the last
 };
 
 class TrainLoop {
  public:
   TrainLoop(TrainState& state, DataSource& train, EvalLoop& eval, HookList& hooks, TrainLoopOptions options);
-  // Returns the last evaluation.
+  // Returns the last evaluation (empty when the stage had no epoch left to train).
   EvalResult run();
 
  private:

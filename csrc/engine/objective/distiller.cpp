@@ -93,7 +93,7 @@ StepOutput Distiller::forward(Model& student, const Batch& batch) {
     if (!p.empty()) recorder.emplace(student, student_taps, p);
     step.outputs = student.forward(batch);
   }
-  const TermInputs inputs{batch, step.outputs, student_taps, teacher_outputs, teacher_taps};
+  const TermInputs inputs{batch, step.outputs, student_taps, teacher_outputs, teacher_taps, student};
   for (size_t i = 0; i < terms_.size(); ++i) {
     try {
       step.losses.add(terms_[i].name, terms_[i].term->forward(inputs) * terms_[i].weight);

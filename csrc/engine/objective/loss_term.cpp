@@ -6,7 +6,7 @@
 namespace lowbit::engine {
 namespace {
 
-util::Registry<LossTermFactory>& registry() {
+util::Registry<LossTermFactory>& loss_term_registry() {
   static util::Registry<LossTermFactory> r("loss", "loss");
   return r;
 }
@@ -22,10 +22,10 @@ void LossTerm::fail(const std::string& key, const std::string& detail) const {
                     who_ + ": " + (key.empty() ? "" : key + ": ") + detail, detail);
 }
 
-bool register_loss_term(const std::string& loss, LossTermFactory factory) { return registry().add(loss, std::move(factory)); }
+bool register_loss_term(const std::string& loss, LossTermFactory factory) { return loss_term_registry().add(loss, std::move(factory)); }
 
 std::shared_ptr<LossTerm> make_loss_term(const std::string& loss, const Params& options, const std::string& who) {
-  const auto& factory = registry().get(loss);
+  const auto& factory = loss_term_registry().get(loss);
   ParamReader reader(who, options);
   auto term = factory(reader);
   reader.finish();
@@ -33,6 +33,6 @@ std::shared_ptr<LossTerm> make_loss_term(const std::string& loss, const Params& 
   return term;
 }
 
-std::vector<std::string> registered_loss_terms() { return registry().names(); }
+std::vector<std::string> registered_loss_terms() { return loss_term_registry().names(); }
 
 }  // namespace lowbit::engine

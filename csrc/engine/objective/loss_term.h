@@ -7,6 +7,7 @@
 // trained by the optimizer beside the model and saved in checkpoints.
 //
 // Built in (objective/*_terms.cpp; formulas in modules/losses/*.h):
+//   model         the student's own losses (Model::loss), summed: a detector's set loss, no teacher
 //   ce            label cross-entropy, no teacher        [label_smoothing = 0, logits = "logits"]
 //   kl            T²·KL(softmax(z_T/T) ‖ softmax(z_S/T))  [temperature = 1, logits]
 //   distribution  ReActNet's soft cross-entropy          [temperature = 1, logits]
@@ -46,6 +47,7 @@ struct TermInputs {
   const taps::TapRecord& student_taps;
   const Outputs& teacher;  // empty without a teacher
   const taps::TapRecord& teacher_taps;
+  Model& model;  // the student
 };
 
 class LossTerm : public torch::nn::Module {

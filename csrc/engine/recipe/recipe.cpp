@@ -133,6 +133,12 @@ StageConfig read_stage(const RecipeTree& tree, Section s, size_t index) {
   st.grad_clip = s.non_negative("grad_clip", st.grad_clip);
   if (s.has("weight_quantizer")) st.weight_quantizer = read_quantizer(s, "weight_quantizer");
   if (s.has("input_quantizer")) st.input_quantizer = read_quantizer(s, "input_quantizer");
+  if (s.has("model")) {
+    auto model = s.child("model");
+    if (model.has("name")) model.fail("name", "a stage changes the model's options, not the model");
+    st.model = model.rest();
+  }
+  st.path = s.path();
   s.finish();
   return st;
 }
@@ -202,6 +208,7 @@ TrainConfig read_train(Section s) {
   if (t.label_smoothing >= 1) s.fail("label_smoothing", "expected a number in [0, 1)");
   t.log_every = s.positive_int("log_every", t.log_every);
   t.checkpoint_every = s.non_negative_int("checkpoint_every", t.checkpoint_every);
+  t.eval_every = s.positive_int("eval_every", t.eval_every);
   t.amp = s.get<bool>("amp", t.amp);
   t.deterministic = s.get<bool>("deterministic", t.deterministic);
   s.finish();

@@ -52,10 +52,16 @@ struct ModelConfig {
   // (a resumed run restores its checkpoint instead), e.g. the FP model a low-bit one fine-tunes.
   std::optional<CheckpointSource> init;
   std::string path = "model";
+  // Options written elsewhere (a stage's `model:`) -> the path of the section they are in.
+  std::map<std::string, std::string> option_paths;
 };
 
 struct StageConfig : StageOptions {
   std::optional<QuantizerSpec> weight_quantizer, input_quantizer;  // replace the model's for this stage
+  // `stages[i].model`: model options replacing the model section's for this stage, e.g. Q-DETR's
+  // stage 1 `model: {quantize: [backbone]}`.
+  Params model;
+  std::string path;  // "stages[i]", for messages
 };
 
 // A frozen, full-precision teacher for distillation: a model built like `model` and loaded from
@@ -83,6 +89,7 @@ struct TrainConfig {
   double label_smoothing = 0;
   int64_t log_every = 50;         // steps between progress records
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0: at the end of each epoch only
+  int64_t eval_every = 1;         // epochs between evaluations (and always after a stage's last)
   bool amp = false;               // mixed precision on CUDA
   bool deterministic = true;
 };

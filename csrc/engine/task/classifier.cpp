@@ -12,9 +12,7 @@ Classifier::Classifier(std::shared_ptr<torch::nn::Module> network, NetworkForwar
   TORCH_CHECK(network_ && forward_, "Classifier: no network");
   TORCH_CHECK_VALUE(options_.label_smoothing() >= 0 && options_.label_smoothing() < 1,
                     "Classifier: label_smoothing must be in [0, 1), got ", options_.label_smoothing());
-  for (const auto& child : network_->named_children()) register_module(child.key(), child.value());
-  for (const auto& p : network_->named_parameters(false)) register_parameter(p.key(), p.value(), p.value().requires_grad());
-  for (const auto& b : network_->named_buffers(false)) register_buffer(b.key(), b.value());
+  adopt_members(*this, *network_);
 }
 
 Outputs Classifier::forward(const Batch& batch) {

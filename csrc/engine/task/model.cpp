@@ -26,6 +26,12 @@ std::vector<std::string> LossDict::names() const {
   return names;
 }
 
+void adopt_members(torch::nn::Module& into, torch::nn::Module& from) {
+  for (const auto& child : from.named_children()) into.register_module(child.key(), child.value());
+  for (const auto& p : from.named_parameters(false)) into.register_parameter(p.key(), p.value(), p.value().requires_grad());
+  for (const auto& b : from.named_buffers(false)) into.register_buffer(b.key(), b.value());
+}
+
 const torch::Tensor& output(const Outputs& outputs, const std::string& name, const std::string& who) {
   const auto it = outputs.find(name);
   if (it == outputs.end()) {

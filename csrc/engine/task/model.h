@@ -67,6 +67,10 @@ class Model : public torch::nn::Module {
   virtual Outputs predict(const Batch& batch) { return forward(batch); }
 };
 
+// Registers the children, parameters and buffers of `from` in `into` under the same names (shared,
+// not copied), so that a wrapper's state dict, checkpoints and tap names are the wrapped network's.
+void adopt_members(torch::nn::Module& into, torch::nn::Module& from);
+
 // The output `name` of `outputs`; a missing name is an error naming `who` and the outputs present.
 const torch::Tensor& output(const Outputs& outputs, const std::string& name, const std::string& who);
 

@@ -43,6 +43,10 @@ class Task : public torch::nn::Module {
   std::shared_ptr<Distiller> distiller_;
 };
 
+// "test <description> (N images)"; a multi-line description (the 12 COCO lines) goes below a
+// "test (N images):" line, as pycocotools prints its summary. No trailing newline.
+std::string test_report(const std::string& description, int64_t samples);
+
 // What a task factory gets from the recipe.
 struct TaskSettings {
   double label_smoothing = 0;  // train.label_smoothing

@@ -125,3 +125,20 @@ TEST(Runner, HookExtrasComeBackOnResume) {
             std::string::npos)
       << out.str();
 }
+
+TEST(Runner, EvaluatesEveryEvalEveryEpochsAndAfterTheLast) {
+  lowbit::testing::TempDir dir;
+  auto recorder = std::make_shared<Recorder>();
+  std::ostringstream out;
+  auto o = options(dir.path(), 5, recorder, out);
+  o.eval_every = 2;
+  const auto result = engine::Runner(o).run();
+  std::vector<int64_t> evaluated;  // epochs (1-based) followed by an evaluation
+  int64_t epoch = 0;
+  for (const auto& event : recorder->events) {
+    if (event == "after_train_epoch") ++epoch;
+    if (event.rfind("after_eval", 0) == 0) evaluated.push_back(epoch);
+  }
+  EXPECT_EQ(evaluated, (std::vector<int64_t>{2, 4, 5}));
+  EXPECT_EQ(result.final_eval.samples, 12);
+}
