@@ -6,6 +6,7 @@
 // COCOeval evaluate() + accumulate() + summarize() in a child Python. Both print the same 12 numbers.
 //   build/bench/coco_eval_bench [--images N] [--detections N]
 //   LOWBIT_PYTHON=/tmp/venv-coco/bin/python build/bench/coco_eval_bench   (default: python3)
+#include <lowbit/csrc/data/rng.h>
 #include <lowbit/csrc/eval/coco_eval.h>
 #include <lowbit/csrc/eval/coco_json.h>
 #include <lowbit/csrc/util/files.h>
@@ -32,47 +33,31 @@ constexpr int kCategoryIds[80] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13
                                   46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65,
                                   67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90};
 
-// splitmix64; uniform() in [0, 1).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  double uniform() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-  int below(int n) { return static_cast<int>(uniform() * n); }
-
- private:
-  uint64_t state_;
-};
-
 struct Synthetic {
   std::vector<int64_t> image_ids;
   std::vector<CocoAnnotation> objects;
   std::vector<CocoDetection> detections;
 };
 
-CocoAnnotation random_object(Rng& rng, int64_t image_id) {
+CocoAnnotation random_object(lowbit::data::Rng& rng, int64_t image_id) {
   const double w = 4 + rng.uniform() * rng.uniform() * 400, h = 4 + rng.uniform() * rng.uniform() * 300;
   const double x = rng.uniform() * (640 - w), y = rng.uniform() * (480 - h);
-  return {image_id, kCategoryIds[rng.below(80)], {x, y, w, h}, w * h * (0.6 + 0.3 * rng.uniform()), rng.uniform() < 0.01};
+  return {image_id, kCategoryIds[rng.integer(0, 79)], {x, y, w, h}, w * h * (0.6 + 0.3 * rng.uniform()), rng.uniform() < 0.01};
 }
 
 Synthetic make_synthetic(int images, int detections_per_image) {
-  Rng rng(7);
+  lowbit::data::Rng rng(7);
   Synthetic s;
   for (int64_t id = 1; id <= images; ++id) {
     s.image_ids.push_back(id);
     const size_t first = s.objects.size();
-    for (int n = rng.below(15); n > 0; --n) s.objects.push_back(random_object(rng, id));
+    for (int n = rng.integer(0, 14); n > 0; --n) s.objects.push_back(random_object(rng, id));
     for (int d = 0; d < detections_per_image; ++d) {
       const size_t object = first + static_cast<size_t>(d / 3);
       if (object < s.objects.size()) {
         const auto& o = s.objects[object];
         const auto [x, y, w, h] = o.bbox;
-        s.detections.push_back({id, rng.uniform() < 0.9 ? o.category_id : kCategoryIds[rng.below(80)],
+        s.detections.push_back({id, rng.uniform() < 0.9 ? o.category_id : kCategoryIds[rng.integer(0, 79)],
                                 {x + (rng.uniform() - 0.5) * 0.4 * w, y + (rng.uniform() - 0.5) * 0.4 * h,
                                  w * (0.7 + 0.6 * rng.uniform()), h * (0.7 + 0.6 * rng.uniform())},
                                 rng.uniform()});
