@@ -17,11 +17,11 @@ void BasicBlockImpl::reset() {
                        .input_quantizer(input_quantizer));
   };
   conv1 = register_module("conv1", conv3x3(o.in_channels(), o.stride(), o.input_quantizer()));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(o.out_channels()));
+  bn1 = register_module("bn1", BatchNorm(o.out_channels()));
   relu = register_module("relu", torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
   conv2 = register_module(
       "conv2", conv3x3(o.out_channels(), 1, o.conv2_input_quantizer().is_empty() ? o.input_quantizer() : o.conv2_input_quantizer()));
-  bn2 = register_module("bn2", torch::nn::BatchNorm2d(o.out_channels()));
+  bn2 = register_module("bn2", BatchNorm(o.out_channels()));
   downsample = nullptr;
   if (o.stride() != 1 || o.in_channels() != o.out_channels()) {
     downsample = register_module("downsample", torch::nn::Sequential(
@@ -30,7 +30,7 @@ void BasicBlockImpl::reset() {
                     .bias(false)
                     .weight_quantizer(o.shortcut_weight_quantizer())
                     .input_quantizer(o.shortcut_input_quantizer())),
-        torch::nn::BatchNorm2d(o.out_channels())));
+        BatchNorm(o.out_channels())));
   }
 }
 

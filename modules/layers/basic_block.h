@@ -4,12 +4,13 @@
 //   y = ReLU( BN2(conv2(ReLU(BN1(conv1_s(x))))) + downsample(x) ),
 //   downsample = 1×1 conv, stride s → BN when the stride is not 1 or the width changes.
 // Children carry torchvision's names (conv1, bn1, relu, conv2, bn2, downsample.0, downsample.1),
-// so a torchvision state dict loads by name.
+// so a torchvision state dict loads by name. BN is layers::BatchNorm (torch's BatchNorm2d, or
+// SyncBatchNorm across replicas: layers/batch_norm.h).
 
 #include <lowbit/modules/layers/qconv2d.h>
 
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <torch/nn/modules/container/sequential.h>
 
 namespace lowbit::layers {
@@ -40,7 +41,7 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
 
   BasicBlockOptions options;
   QConv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  BatchNorm bn1{nullptr}, bn2{nullptr};
   torch::nn::ReLU relu{nullptr};
   torch::nn::Sequential downsample{nullptr};
 };

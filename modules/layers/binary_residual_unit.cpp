@@ -38,7 +38,7 @@ void BinaryResidualUnitImpl::reset() {
                                              .bias(false)
                                              .weight_quantizer(o.weight_quantizer())
                                              .input_quantizer(o.input_quantizer())));
-  bn = register_module("bn", torch::nn::BatchNorm2d(o.out_channels()));
+  bn = register_module("bn", BatchNorm(o.out_channels()));
   downsample = nullptr;
   const bool projects = o.stride() != 1 || o.in_channels() != o.out_channels();
   if (projects && o.shortcut() != Shortcut::ZeroPad) {
@@ -53,7 +53,7 @@ void BinaryResidualUnitImpl::reset() {
                                       .bias(false)
                                       .weight_quantizer(o.shortcut_weight_quantizer())
                                       .input_quantizer(o.shortcut_input_quantizer())));
-    downsample->push_back(torch::nn::BatchNorm2d(o.out_channels()));
+    downsample->push_back(BatchNorm(o.out_channels()));
     register_module("downsample", downsample);
   }
   activation = make_activation(o.activation(), o.out_channels());

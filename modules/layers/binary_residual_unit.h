@@ -19,13 +19,14 @@
 // reach 7) it is the only one whose output matches the stride-2, padding-1 convolution
 // (ceil(H/2)); their kernel 2 at stride 1 would also shrink a stride-1 shortcut, so the kernel
 // is the stride.
-// Children: `conv` (QConv2d, bias-free, padding 1), `bn`, `downsample` (when it has a conv),
+// Children: `conv` (QConv2d, bias-free, padding 1), `bn` (layers::BatchNorm, as every BN here),
+// `downsample` (when it has a conv),
 // `activation` (unless none).
 
 #include <lowbit/modules/layers/activation.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/qconv2d.h>
 
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 
 #include <string>
@@ -65,7 +66,7 @@ class BinaryResidualUnitImpl : public torch::nn::Cloneable<BinaryResidualUnitImp
 
   BinaryResidualUnitOptions options;
   QConv2d conv{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  BatchNorm bn{nullptr};
   torch::nn::Sequential downsample{nullptr};  // empty for the identity and zero_pad
   torch::nn::AnyModule activation;            // empty for none
 };

@@ -2,7 +2,7 @@
 //   stem   conv1 (7×7 s2, or 3×3 s1 with small_input) → bn1 → [relu | activation] → [maxpool]
 //   body   layer1 .. layerN, each a Sequential of blocks; the first block of every stage but the
 //          first has stride 2
-//   head   avgpool (adaptive, 1×1) → flatten → [bn2, BatchNorm1d] → fc
+//   head   avgpool (adaptive, 1×1) → flatten → [bn2, BatchNorm] → fc
 // The policy's quantizers go to the 3×3 convolutions of the blocks; the stem convolution, the
 // shortcut's 1×1 convolution and fc are its "ends", which full_precision_ends keeps real-valued.
 //
@@ -13,7 +13,7 @@
 //   two per BasicBlock of the papers: [4,4,4,4] for -18, [6,8,12,6] for -34, [6,6,6] for -20.
 //   bireal   : no activation, avgpool_conv shortcut (Bi-Real Net; policy: sign + xnor detached)
 //   reactnet : RPReLU after every unit (ReActNet; policy: rsign + xnor detached)
-//   adabin   : Maxout after the stem and every unit, BatchNorm1d before fc (AdaBin ImageNet
+//   adabin   : Maxout after the stem and every unit, BatchNorm before fc (AdaBin ImageNet
 //              ResNet-18/34; policy: adabin_act + adabin)
 //   adabin_resnet20: AdaBin's CIFAR-10 ResNet-20, widths [16,32,64], small_input, zero_pad
 //              (option A) shortcut, 10 classes.
@@ -32,6 +32,7 @@
 // and the same builder serves other sizes.
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/layers/basic_block.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/stage.h>
@@ -39,7 +40,6 @@
 
 #include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
@@ -106,7 +106,7 @@ void add_stem(torch::nn::Sequential& net, const Layout& l, const QuantPolicy& po
   net->push_back("conv1", layers::QConv2d(conv.bias(false)
                                               .weight_quantizer(policy.weight_quantizer(true, width))
                                               .input_quantizer(policy.input_quantizer(true, l.in_channels))));
-  net->push_back("bn1", torch::nn::BatchNorm2d(width));
+  net->push_back("bn1", layers::BatchNorm(width));
   if (!act.is_empty()) net->push_back(act_name, std::move(act));
   if (!l.small_input) {
     net->push_back("maxpool", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -117,7 +117,7 @@ void add_head(torch::nn::Sequential& net, const Layout& l, const QuantPolicy& po
   const int64_t features = l.widths.back();
   net->push_back("avgpool", torch::nn::AdaptiveAvgPool2d(1));
   net->push_back("flatten", torch::nn::Flatten());
-  if (head_bn) net->push_back("bn2", torch::nn::BatchNorm1d(features));
+  if (head_bn) net->push_back("bn2", layers::BatchNorm(features));
   net->push_back("fc", layers::QLinear(layers::QLinearOptions(features, l.classes)
                                            .weight_quantizer(policy.weight_quantizer(true, l.classes))
                                            .input_quantizer(policy.input_quantizer(true, features))));

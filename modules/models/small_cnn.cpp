@@ -5,12 +5,12 @@
 // gives the full-precision twin its nonlinearity. With the policy's full_precision_ends the
 // first convolution and the classifier stay real-valued; every other layer is quantized.
 // Options: channels [32, 64, 128], in_channels 1, classes 10, image_size 28.
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/models/registry.h>
 
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
@@ -34,7 +34,7 @@ torch::nn::Sequential small_cnn(ParamReader& p, const QuantPolicy& policy) {
                                        .bias(false)
                                        .weight_quantizer(policy.weight_quantizer(first, channels[i]))
                                        .input_quantizer(policy.input_quantizer(first, previous))));
-    net->push_back(torch::nn::BatchNorm2d(channels[i]));
+    net->push_back(layers::BatchNorm(channels[i]));
     net->push_back(torch::nn::Hardtanh());
     net->push_back(torch::nn::MaxPool2d(2));
     previous = channels[i];

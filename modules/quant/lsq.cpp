@@ -2,11 +2,13 @@
 
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
 
 #include <torch/torch.h>
 
 #include <cmath>
+#include <utility>
 
 namespace lowbit::quant {
 namespace {
@@ -22,6 +24,29 @@ std::vector<int64_t> reduce_dims(const torch::Tensor& x, const LsqOptions& optio
     if (d != channel_dim) dims.push_back(d);
   }
   return dims;
+}
+
+bool replicated() {
+  const auto* replicas = hooks::replicas();
+  return replicas != nullptr && replicas->world_size() > 1;
+}
+
+// Mean and population std over `dims`; with replicas, of the whole batch: E[x] and E[x²] (from each
+// share's own var_mean, in double) averaged over the replicas, sigma = sqrt(E[x²] - E[x]²).
+std::pair<torch::Tensor, torch::Tensor> mean_and_std(const torch::Tensor& v, const std::vector<int64_t>& dims) {
+  if (!replicated()) return {v.mean(dims), v.std(dims, /*unbiased=*/false)};
+  const auto [var, mean] = torch::var_mean(v, dims, /*correction=*/0, /*keepdim=*/false);
+  const auto mean64 = mean.to(torch::kDouble);
+  auto moments = torch::stack({mean64, var.to(torch::kDouble) + mean64.square()});
+  hooks::all_reduce_(moments, hooks::ReduceOp::Mean);
+  const auto sigma = (moments[1] - moments[0].square()).clamp_min(0).sqrt();
+  return {moments[0].to(v.scalar_type()), sigma.to(v.scalar_type())};
+}
+
+// `local` (a statistic of this replica's share) reduced over the replicas by `op`.
+torch::Tensor over_replicas(torch::Tensor local, hooks::ReduceOp op) {
+  hooks::all_reduce_(local, op);
+  return local;
 }
 
 }  // namespace
@@ -58,15 +83,17 @@ void LsqImpl::initialize_from(const torch::Tensor& x) {
   torch::Tensor new_step, new_offset = torch::zeros_like(step);
   switch (options.init()) {
     case LsqInit::MeanAbs:
-      new_step = 2 * v.abs().mean(dims) / std::sqrt(static_cast<double>(range.qp));
+      new_step =
+          2 * over_replicas(v.abs().mean(dims), hooks::ReduceOp::Mean) / std::sqrt(static_cast<double>(range.qp));
       break;
     case LsqInit::ThreeSigma: {
-      const auto mu = v.mean(dims), sigma = v.std(dims, /*unbiased=*/false);
+      const auto [mu, sigma] = mean_and_std(v, dims);
       new_step = torch::max((mu - 3 * sigma).abs(), (mu + 3 * sigma).abs()) / std::ldexp(1.0, options.bits() - 1);
       break;
     }
     case LsqInit::MinMax: {
-      const auto lo = v.amin(dims), hi = v.amax(dims);
+      const auto lo = over_replicas(v.amin(dims), hooks::ReduceOp::Min);
+      const auto hi = over_replicas(v.amax(dims), hooks::ReduceOp::Max);
       new_step = (hi - lo) / static_cast<double>(range.qn + range.qp);
       new_offset = lo + static_cast<double>(range.qn) * new_step;
       break;
@@ -82,7 +109,7 @@ torch::Tensor LsqImpl::forward(const torch::Tensor& x) {
   if (!known_initialized_ && !initialized.item<bool>()) initialize_from(x);
   known_initialized_ = true;
   const auto range = ops::lsq_range(options.bits(), options.is_signed());
-  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(x.numel()) * static_cast<double>(range.qp));
+  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
   return ops::lsq_quantize(x, step, offset, range, grad_scale, options.per_channel() ? options.channel_dim() : 0);
 }
 

@@ -9,6 +9,18 @@
 //   min_max     : s = (max - min) / (Q_N + Q_P), beta = min + Q_N s  (LSQ+ activations)
 // Gradient scale g = 1/sqrt(N Q_P) with N = numel of the quantized tensor (the whole batch for
 // activations, as the Q-ViT code; the LSQ paper counts features per sample).
+// Under R data-parallel replicas (hooks/replicas.h) the initial statistics are the whole batch's,
+// each replica's share reduced over the replicas (all_reduce), exact with equal shares:
+//   mean_abs    : mean|v| = Mean over the replicas of the shares' mean|v|
+//   three_sigma : mu = Mean of the shares' E[v], sigma = sqrt(Mean of E[v²] - mu²), each share's
+//                 E[v²] formed as var + mean² from its own var_mean, in double (alone: v.mean and
+//                 v.std as before, the formula changes only with R > 1)
+//   min_max     : min = Min of the shares' minima, max = Max of their maxima
+// (a weight, the same on every replica, keeps its own statistics). Every replica must run the
+// forward that initialises. N is the whole batch's too (hooks::batch_numel: R numel for an
+// activation, numel for a weight), so the replicas' averaged step (and offset) gradients are one
+// process's on the whole batch, whatever R. (A per-process implementation under PyTorch's DDP,
+// the official Q-ViT code's, uses the process's own numel: its step gradients grow by sqrt(R).)
 // Registry: {name: lsq, bits, signed: true, per_channel: false, channels, channel_dim: 0,
 //            offset: false, init: mean_abs, init_per_channel: true}; {name: lsq_plus, ...} has
 //            offset: true, signed: false, init: min_max as defaults.

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/lsq.h>
+#include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
 
 #include <torch/torch.h>
@@ -46,11 +47,13 @@ void QvitActImpl::check_shape(c10::IntArrayRef shape) const {
 void QvitActImpl::initialize_from(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   const auto v = x.detach().to(alpha.scalar_type());
-  const auto min = v.min();
+  auto min = v.min(), mean_abs = v.abs().mean();
+  hooks::all_reduce_(min, hooks::ReduceOp::Min);  // the whole batch's (nothing alone)
+  hooks::all_reduce_(mean_abs, hooks::ReduceOp::Mean);
   signed_.fill_(min.lt(-1e-5));
   const auto range = range_of(options.bits(), is_signed());
   // clamp: an all-zero first batch would give a zero step (the official code divides by it).
-  alpha.fill_((2 * v.abs().mean() / std::sqrt(static_cast<double>(range.qp))).clamp_min(1e-8));
+  alpha.fill_((2 * mean_abs / std::sqrt(static_cast<double>(range.qp))).clamp_min(1e-8));
   // Official: z * 0.9 + 0.1 * (min x - alpha * Qn), Qn = -range.qn.
   zero_point.copy_(zero_point * 0.9 + 0.1 * (min + alpha * static_cast<double>(range.qn)));
   init_state.fill_(1);
@@ -60,7 +63,7 @@ torch::Tensor QvitActImpl::forward(const torch::Tensor& x) {
   check_shape(x.sizes());
   if (is_training() && !initialized()) initialize_from(x);
   const auto range = range_of(options.bits(), is_signed());
-  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(x.numel()) * static_cast<double>(range.qp));
+  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
   const auto rounded_zero_point = ops::round_ste(zero_point);
   return ops::lsq_quantize(x, alpha, -rounded_zero_point * alpha, range, grad_scale, options.channel_dim());
 }

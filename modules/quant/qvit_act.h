@@ -26,6 +26,12 @@
 // `if self.training and self.init_state == 0`), from that batch only:
 //   signed <- min x < -1e-5 (then frozen);  alpha <- 2 mean|x| / sqrt(Qp) (one value, every channel);
 //   z <- 0.9 z + 0.1 (min x - alpha Qn)     (z starts at 0: one EMA step, as the official code)
+// Under R data-parallel replicas (hooks/replicas.h), from the whole batch: min x = Min over the
+// replicas of the shares' minima, mean|x| = Mean over the replicas of the shares' mean|x| (exact
+// with equal shares); every replica initialises at the same training forward. g (above) counts the
+// whole batch's numel (hooks::batch_numel: R numel(x)), so the replicas' averaged alpha and z
+// gradients are one process's on the whole batch (the official code under DDP counts its own
+// process's share, making them sqrt(R) larger).
 // An eval-mode forward before that quantizes with the current state (alpha 1, z 0), as the
 // official code does; it does not initialise.
 //

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
 
 #include <torch/torch.h>
@@ -66,12 +67,27 @@ torch::Tensor RbonnImpl::recurrent_weight(const torch::Tensor& w) const {
   return w - ops::output_channel_view(u, w.dim()) * (m * previous_grad);
 }
 
+void RbonnImpl::settle() {
+  if (!*pending_) return;
+  torch::NoGradGuard no_grad;
+  if (!previous_grad.is_contiguous()) previous_grad.set_data(previous_grad.contiguous());  // for the collective
+  hooks::all_reduce_(previous_grad, hooks::ReduceOp::Mean);
+  *pending_ = false;
+}
+
 torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
+  if (is_training()) settle();
   auto w_tilde = recurrent_weight(w);
   if (is_training() && options.recurrent() && torch::GradMode::is_enabled() && w_tilde.requires_grad()) {
     if (w_tilde.is_leaf()) w_tilde = w_tilde.view_as(w_tilde);  // a hook on the parameter would outlive the step
-    w_tilde.register_hook([g_prev = previous_grad](const torch::Tensor& g) { g_prev.set_data(g.detach().clone()); });
+    // Decided here: the hook may run on an autograd device thread, which has no replicas() of its own.
+    const auto* replicas = hooks::replicas();
+    const bool replicated = replicas != nullptr && replicas->world_size() > 1;
+    w_tilde.register_hook([g_prev = previous_grad, pending = pending_, replicated](const torch::Tensor& g) {
+      g_prev.set_data(g.detach().clone());
+      *pending = replicated;
+    });
   }
   return ops::bilinear_sign(w_tilde, scale_factor, options.lambda(),
                             ops::BilinearSignOptions().kappa(options.kappa()).scale_sign_grad(true));

@@ -18,6 +18,13 @@
 // None under DataParallel (the recurrent step then never runs). The buffer holds the last
 // backward's gradient (with gradient accumulation: the last micro-batch's, not the sum), scaled
 // by the loss scale under train.amp: train RBONN in float32.
+// Data-parallel replicas (hooks/replicas.h): the hook sees this replica's gradient, while G_prev is
+// the gradient of the whole batch, their mean over the replicas (equal shares, each loss a mean over
+// its share). A backward under replicas therefore leaves `previous_grad` local and pending;
+// settle() makes it the replicas' mean (all_reduce Mean). The engine settles after each optimizer
+// step (TrainingHooks::on_step_end); a training forward settles what is still pending (a user's
+// loop without end_step). Alone, nothing is pending and the buffer is the hook's gradient as soon as
+// the backward ends.
 // DReLU channel indicator m in {0, 1}^C_out, with K = int(C_out (1 - tau)) ones (tau = 0.6):
 //   official_argsort (default): idx = argsort(alpha) ascending; m_k = 1 iff idx[k] < K. The code
 //     takes the argsort permutation for ranks: it selects K channels, but not the K smallest
@@ -31,9 +38,12 @@
 // Registry: {name: rbonn, channels, kappa: 0.02, lambda: 1e-4, tau: 0.6,
 //            drelu_select: official_argsort | paper_rank, recurrent: true}.
 
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/arg.h>
+
+#include <memory>
 
 namespace lowbit::quant {
 
@@ -57,7 +67,7 @@ struct RbonnOptions {
   TORCH_ARG(bool, recurrent) = true;
 };
 
-class RbonnImpl : public QuantizerCloneable<RbonnImpl> {
+class RbonnImpl : public QuantizerCloneable<RbonnImpl>, public hooks::TrainingHooks {
  public:
   explicit RbonnImpl(RbonnOptions options);
   void reset() override;
@@ -65,13 +75,23 @@ class RbonnImpl : public QuantizerCloneable<RbonnImpl> {
   int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;
+  void on_step_end() override { settle(); }
 
   // W~ for the weight `w` in the current state (training or not, G_prev recorded or not).
   torch::Tensor recurrent_weight(const torch::Tensor& w) const;
 
+  // Averages a pending `previous_grad` over the replicas; nothing when none is pending. Every
+  // replica calls it at the same point.
+  void settle();
+  bool pending() const { return *pending_; }
+
   RbonnOptions options;
   torch::Tensor scale_factor, u;
   torch::Tensor previous_grad;  // G_prev, shaped like the weight; [0] until the first backward
+
+ private:
+  // Set by the hook of a backward under replicas, which shares it.
+  std::shared_ptr<bool> pending_ = std::make_shared<bool>(false);
 };
 TORCH_MODULE(Rbonn);
 

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
 
 #include <torch/torch.h>
@@ -62,15 +63,29 @@ torch::Tensor ReBnnImpl::forward(const torch::Tensor& w) {
   if (options.gamma_mode() == GammaMode::OfficialConstant) {
     return ops::bilinear_sign(w, scaling_factor, options.gamma(), bilinear);
   }
+  if (is_training()) settle();
   const bool training_step = is_training() && torch::GradMode::is_enabled();
   // A copy of the buffer, as the backward saves gamma and a later training forward rewrites it.
   auto out = ops::bilinear_sign(w, scaling_factor, training_step ? dynamic_gamma(w) : balanced_gamma.clone(), bilinear);
   if (training_step && out.requires_grad()) {
-    out.register_hook([grad_max = previous_grad_max](const torch::Tensor& g) {
+    // Decided here: the hook may run on an autograd device thread, which has no replicas() of its own.
+    const auto* replicas = hooks::replicas();
+    const bool replicated = replicas != nullptr && replicas->world_size() > 1;
+    out.register_hook([grad_max = previous_grad_max, pending = pending_grad_, replicated](const torch::Tensor& g) {
       grad_max.set_data(g.detach().abs().flatten(1).amax(1));
+      *pending = replicated ? g.detach().clone(at::MemoryFormat::Contiguous) : torch::Tensor();
     });
   }
   return out;
+}
+
+void ReBnnImpl::settle() {
+  if (!pending_grad_->defined()) return;
+  torch::NoGradGuard no_grad;
+  auto grad = std::move(*pending_grad_);
+  *pending_grad_ = torch::Tensor();
+  hooks::all_reduce_(grad, hooks::ReduceOp::Mean);
+  previous_grad_max.set_data(grad.abs().flatten(1).amax(1));
 }
 
 void ReBnnImpl::pretty_print(std::ostream& stream) const {

@@ -21,6 +21,13 @@
 //     backward. The first training forward (no previous sign) has k = 0. State changes only in a
 //     training-mode forward with gradients enabled, which must come once per optimizer step.
 //     The gamma of the last training forward is kept in `balanced_gamma` for inspection.
+//     Data-parallel replicas (hooks/replicas.h): m_c of the whole batch is max_j |mean over the
+//     replicas of dL/dW_hat_cj| (equal shares, each loss a mean over its share), which the replicas'
+//     own maxima do not determine. A backward under replicas therefore also keeps its local
+//     dL/dW_hat, pending (not a buffer); settle() averages it over the replicas (all_reduce Mean)
+//     and stores max_j |.| in `previous_grad_max`, which until then holds the local maximum. The
+//     engine settles after each optimizer step (TrainingHooks::on_step_end); a training forward
+//     settles what is still pending (a user's loop without end_step). Alone, nothing is pending.
 // The scale keeps its official name `scaling_factor` and shape [C_out, 1, 1, 1], initialised
 // N(0, 1) (torch.randn); it is absent from a stage-1 (real-valued weight) checkpoint and starts
 // random at stage 2, the BatchNorm after the convolution absorbing the absolute scale.
@@ -29,9 +36,12 @@
 // With loss scaling (train.amp) the gamma terms are not scaled with the task gradient, so they
 // shrink by the loss scale; train ReBNN in float32.
 
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/arg.h>
+
+#include <memory>
 
 namespace lowbit::quant {
 
@@ -50,7 +60,7 @@ struct ReBnnOptions {
   TORCH_ARG(double, gamma_max) = 2e-4;
 };
 
-class ReBnnImpl : public QuantizerCloneable<ReBnnImpl> {
+class ReBnnImpl : public QuantizerCloneable<ReBnnImpl>, public hooks::TrainingHooks {
  public:
   explicit ReBnnImpl(ReBnnOptions options);
   void reset() override;
@@ -58,6 +68,12 @@ class ReBnnImpl : public QuantizerCloneable<ReBnnImpl> {
   int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;
+  void on_step_end() override { settle(); }
+
+  // paper_dynamic: sets previous_grad_max from a pending gradient averaged over the replicas;
+  // nothing when none is pending. Every replica calls it at the same point.
+  void settle();
+  bool pending() const { return pending_grad_->defined(); }
 
   ReBnnOptions options;
   torch::Tensor scaling_factor;
@@ -67,6 +83,8 @@ class ReBnnImpl : public QuantizerCloneable<ReBnnImpl> {
 
  private:
   torch::Tensor dynamic_gamma(const torch::Tensor& w);
+  // The local dL/dW_hat of a backward under replicas until settled (shared with its hook).
+  std::shared_ptr<torch::Tensor> pending_grad_ = std::make_shared<torch::Tensor>();
 };
 TORCH_MODULE(ReBnn);
 

@@ -1,4 +1,5 @@
 // The Bi-Real / ReActNet / AdaBin residual unit: one binary 3×3 convolution per real shortcut.
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/rprelu.h>
@@ -42,7 +43,7 @@ TEST(BinaryResidualUnit, DownsampleIsAvgPoolThenStrideOneConvThenBatchNorm) {
   ASSERT_EQ(unit->downsample->size(), 3u);
   auto* pool = unit->downsample[0]->as<torch::nn::AvgPool2d>();
   auto* conv = unit->downsample[1]->as<lowbit::layers::QConv2d>();
-  auto* bn = unit->downsample[2]->as<torch::nn::BatchNorm2d>();
+  auto* bn = unit->downsample[2]->as<lowbit::layers::BatchNorm>();
   ASSERT_TRUE(pool && conv && bn);
   EXPECT_EQ((*pool->options.kernel_size())[0], 2);
   EXPECT_EQ((*pool->options.stride())[0], 2);

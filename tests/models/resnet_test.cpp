@@ -2,6 +2,7 @@
 // Bi-Real / ReActNet / AdaBin ResNets (16 binary convolutions in -18, real stem, shortcuts, fc).
 #include <lowbit/csrc/engine/checkpoint/load_state.h>
 #include <lowbit/modules/layers/basic_block.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/qconv2d.h>
@@ -110,7 +111,7 @@ TEST(BinaryResNet, FamiliesDifferInActivationStemAndHead) {
   EXPECT_EQ(children(adabin), (std::vector<std::string>{"conv1", "bn1", "activation", "maxpool", "layer1", "layer2",
                                                         "layer3", "layer4", "avgpool", "flatten", "bn2", "fc"}));
   EXPECT_TRUE(adabin->named_children()["activation"]->as<lowbit::layers::Maxout>());
-  EXPECT_TRUE(adabin->named_children()["bn2"]->as<torch::nn::BatchNorm1d>());
+  EXPECT_TRUE(adabin->named_children()["bn2"]->as<lowbit::layers::BatchNorm>());
   const auto unit = [](torch::nn::Sequential& m) {
     return m->named_modules()["layer1.0"]->as<lowbit::layers::BinaryResidualUnit>();
   };
