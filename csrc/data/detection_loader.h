@@ -40,7 +40,7 @@ class DetectionLoader {
   DetectionLoader(DetectionSet set, DetectionLoaderOptions options);
 
   // Begins epoch `epoch` at batch `first` (a resumed run).
-  void start_epoch(int64_t epoch, int64_t first = 0) { batches_.start_epoch(epoch, first); }
+  void start_epoch(int64_t epoch, int64_t first = 0, Shard shard = {}) { batches_.start_epoch(epoch, first, shard); }
   // The epoch's next batch, or nullopt after its last.
   std::optional<DetectionBatch> next();
 

@@ -56,7 +56,7 @@ class ImageFolderLoader {
 
   // Begins epoch `epoch` at batch `first` (a resumed run), dropping whatever is left of the
   // previous one.
-  void start_epoch(int64_t epoch, int64_t first = 0) { batches_.start_epoch(epoch, first); }
+  void start_epoch(int64_t epoch, int64_t first = 0, Shard shard = {}) { batches_.start_epoch(epoch, first, shard); }
   // The epoch's next batch, or nullopt after its last.
   std::optional<Batch> next();
 

@@ -51,7 +51,9 @@ int64_t OrderedBatches::batches_per_epoch() const {
   return options_.drop_last() ? num_samples_ / b : (num_samples_ + b - 1) / b;
 }
 
-void OrderedBatches::start_epoch(int64_t epoch, int64_t first) {
+void OrderedBatches::start_epoch(int64_t epoch, int64_t first, Shard shard) {
+  TORCH_CHECK(shard.count >= 1 && shard.rank >= 0 && shard.rank < shard.count, owner_, ": shard ", shard.rank, " of ",
+              shard.count, " does not exist");
   TORCH_CHECK(first >= 0 && first <= batches_per_epoch(), owner_, ": first batch ", first, " is outside [0, ",
               batches_per_epoch(), "]");
   auto order = std::make_shared<const std::vector<int64_t>>(
@@ -61,6 +63,7 @@ void OrderedBatches::start_epoch(int64_t epoch, int64_t first) {
     ++generation_;
     started_ = true;
     epoch_ = epoch;
+    shard_ = shard;
     order_ = std::move(order);
     next_to_claim_ = first;
     next_to_return_ = first;
@@ -97,9 +100,10 @@ void OrderedBatches::work() {
     const int64_t batch_index = next_to_claim_++;
     const uint64_t generation = generation_;
     const int64_t epoch = epoch_;
+    const Shard shard = shard_;
     const auto order = order_;
     lock.unlock();
-    Built built = build(batch_index, *order, epoch, generation);
+    Built built = build(batch_index, *order, epoch, shard, generation);
     lock.lock();
     if (generation == generation_ && !stop_) {
       built_.emplace(batch_index, std::move(built));
@@ -109,12 +113,14 @@ void OrderedBatches::work() {
 }
 
 OrderedBatches::Built OrderedBatches::build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch,
-                                            uint64_t generation) const {
-  const auto begin = batch_index * options_.batch_size();
-  const auto end = std::min<int64_t>(begin + options_.batch_size(), static_cast<int64_t>(order.size()));
-  BatchRequest request{epoch, options_.seed(), std::vector<int64_t>(order.begin() + begin, order.begin() + end),
-                       [this, generation] { return stop_ || generation != generation_; }};
+                                            const Shard& shard, uint64_t generation) const {
+  const auto first = batch_index * options_.batch_size();
+  const auto n = std::min<int64_t>(options_.batch_size(), static_cast<int64_t>(order.size()) - first);
+  const auto begin = order.begin() + first + shard.begin(n), end = order.begin() + first + shard.end(n);
   Built built;
+  if (begin == end) return built;  // an empty share: nothing to build, nothing returned
+  BatchRequest request{epoch, options_.seed(), std::vector<int64_t>(begin, end),
+                       [this, generation] { return stop_ || generation != generation_; }};
   try {
     built.built = builder_(request);
   } catch (...) {

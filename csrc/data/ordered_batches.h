@@ -44,6 +44,25 @@ struct BatchingOptions {
   TORCH_ARG(bool, drop_last) = false;
 };
 
+// One process's part of every batch in data-parallel training, so that the processes together see
+// exactly the batches of a single process. Of a batch of n samples (positions p_0 .. p_{n-1} of the
+// epoch order), process `rank` of `count` takes
+//   equal (training):   positions [rank m, (rank + 1) m), m = floor(n / count): equal shares, so
+//                       that averaging the processes' gradients gives the whole share's mean; the
+//                       n mod count last samples of a batch (only ever the epoch's last) are left out
+//   otherwise (eval):   positions [floor(rank n / count), floor((rank + 1) n / count)): every sample
+//                       exactly once
+// A share left empty is not returned (with equal shares: by every process alike).
+struct Shard {
+  int64_t rank = 0;
+  int64_t count = 1;
+  bool equal = false;
+
+  int64_t begin(int64_t n) const { return equal ? rank * (n / count) : rank * n / count; }
+  int64_t end(int64_t n) const { return equal ? (rank + 1) * (n / count) : (rank + 1) * n / count; }
+  bool whole() const { return count == 1; }
+};
+
 // What a builder is asked for: the samples of one batch, in epoch order.
 struct BatchRequest {
   int64_t epoch;
@@ -75,8 +94,8 @@ class OrderedBatches {
   OrderedBatches& operator=(const OrderedBatches&) = delete;
 
   // Begins epoch `epoch` at batch `first` (a resumed run), dropping whatever is left of the
-  // previous one.
-  void start_epoch(int64_t epoch, int64_t first = 0);
+  // previous one; its batches hold `shard`'s part of each batch.
+  void start_epoch(int64_t epoch, int64_t first = 0, Shard shard = {});
   // The epoch's next batch, or nullopt after its last.
   std::optional<std::any> next();
 
@@ -92,7 +111,8 @@ class OrderedBatches {
   };
 
   void work();
-  Built build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch, uint64_t generation) const;
+  Built build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch, const Shard& shard,
+              uint64_t generation) const;
 
   const std::string owner_;
   const int64_t num_samples_;
@@ -108,6 +128,7 @@ class OrderedBatches {
   // Guarded by mutex_:
   bool started_ = false;
   int64_t epoch_ = 0;
+  Shard shard_;
   std::shared_ptr<const std::vector<int64_t>> order_;
   int64_t next_to_claim_ = 0;
   int64_t next_to_return_ = 0;

@@ -17,6 +17,19 @@ TensorMap moved(const TensorMap& map, const c10::Device& device, bool non_blocki
 
 }  // namespace
 
+Batch Batch::rows(int64_t begin, int64_t end) const {
+  const auto n = size();
+  TORCH_CHECK(0 <= begin && begin <= end && end <= n, "Batch::rows: [", begin, ", ", end, ") is outside a batch of ", n);
+  Batch out;
+  out.images = images.slice(0, begin, end);
+  if (labels.defined()) out.labels = labels.slice(0, begin, end);
+  if (!targets.empty()) out.targets.assign(targets.begin() + begin, targets.begin() + end);
+  for (const auto& [name, t] : meta) {
+    out.meta.emplace(name, t.defined() && t.dim() > 0 && t.size(0) == n ? t.slice(0, begin, end) : t);
+  }
+  return out;
+}
+
 Batch Batch::to(const c10::Device& device, bool non_blocking) const {
   Batch out{moved(images, device, non_blocking), moved(labels, device, non_blocking), {}, moved(meta, device, non_blocking)};
   out.targets.reserve(targets.size());

@@ -22,6 +22,10 @@ struct Batch {
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 
+  // Samples [begin, end): images, labels, targets, and the meta tensors whose first dimension is
+  // the batch's size (the others, such as category ids, whole).
+  Batch rows(int64_t begin, int64_t end) const;
+
   // Every tensor on `device` (those already there are not copied).
   Batch to(const c10::Device& device, bool non_blocking = false) const;
 };

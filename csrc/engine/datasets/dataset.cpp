@@ -10,7 +10,33 @@ util::Registry<DataSetFactory>& dataset_registry() {
   return r;
 }
 
+// Each batch of `reader` cut to the shard's rows; empty parts skipped.
+class ShardedReader : public EpochReader {
+ public:
+  ShardedReader(std::unique_ptr<EpochReader> reader, const data::Shard& shard) : reader_(std::move(reader)), shard_(shard) {}
+  bool next(Batch& batch) override {
+    Batch whole;
+    while (reader_->next(whole)) {
+      const auto n = whole.size();
+      if (shard_.begin(n) == shard_.end(n)) continue;
+      batch = whole.rows(shard_.begin(n), shard_.end(n));
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<EpochReader> reader_;
+  data::Shard shard_;
+};
+
 }  // namespace
+
+std::unique_ptr<EpochReader> DataSource::shard_epoch(int64_t epoch, int64_t first, const data::Shard& shard) {
+  auto whole = this->epoch(epoch, first);
+  if (shard.whole()) return whole;
+  return std::make_unique<ShardedReader>(std::move(whole), shard);
+}
 
 bool register_dataset(const std::string& name, DataSetFactory factory) { return dataset_registry().add(name, std::move(factory)); }
 

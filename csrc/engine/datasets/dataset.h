@@ -14,6 +14,7 @@
 // exactly the batches the interrupted one would have.
 
 #include <lowbit/csrc/data/image_set.h>
+#include <lowbit/csrc/data/ordered_batches.h>
 #include <lowbit/csrc/engine/datasets/batch.h>
 #include <lowbit/csrc/util/params.h>
 
@@ -30,7 +31,8 @@ struct DataSpec {
   std::string root;  // "": the data set's default location, if it has one
   int64_t batch_size = 128;
   int64_t eval_batch_size = 1000;
-  int64_t workers = 2;      // decoding threads, for data sets that decode
+  int64_t workers = 0;      // decoding threads, for data sets that decode; 0: sized to the machine
+                            // (decoding_threads.h)
   int64_t limit_train = 0;  // use only the first N training samples (0: all)
   int64_t limit_test = 0;
   uint64_t seed = 0;        // the recipe's seed: shuffling and augmentation
@@ -52,6 +54,11 @@ class DataSource {
   virtual int64_t batches_per_epoch() const = 0;
   // The batches of `epoch` from batch number `first` on.
   virtual std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) = 0;
+  // The same batches, each cut to `shard`'s part (data-parallel training, data/ordered_batches.h
+  // Shard). The default cuts whole batches: images, labels, targets and every meta tensor whose
+  // first dimension is the batch's size, so every process reads and decodes every batch; the
+  // built-in data sets build only their part.
+  virtual std::unique_ptr<EpochReader> shard_epoch(int64_t epoch, int64_t first, const data::Shard& shard);
 };
 
 // A data set with its options read and checked.

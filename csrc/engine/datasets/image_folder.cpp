@@ -9,6 +9,7 @@
 #include <lowbit/csrc/data/loader.h>
 #include <lowbit/csrc/data/transforms.h>
 #include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/datasets/decoding_threads.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/csrc/util/option_error.h>
 
@@ -26,8 +27,9 @@ class FolderSource : public DataSource {
   int64_t num_samples() const override { return static_cast<int64_t>(samples_.size()); }
   int64_t batches_per_epoch() const override { return loader_.batches_per_epoch(); }
 
-  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override {
-    loader_.start_epoch(epoch, first);
+  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override { return shard_epoch(epoch, first, {}); }
+  std::unique_ptr<EpochReader> shard_epoch(int64_t epoch, int64_t first, const data::Shard& shard) override {
+    loader_.start_epoch(epoch, first, shard);
     return std::make_unique<Reader>(loader_);
   }
 
@@ -89,7 +91,7 @@ class ImageFolderSet : public DataSet {
                                                                   .batch_size(train ? spec_.batch_size : spec_.eval_batch_size)
                                                                   .shuffle(train)
                                                                   .seed(spec_.seed)
-                                                                  .workers(std::max<int64_t>(1, spec_.workers))
+                                                                  .workers(decoding_threads(spec_.workers))
                                                                   .skip_corrupt(options_.skip_corrupt));
   }
 

@@ -34,12 +34,15 @@ class InMemorySource : public DataSource {
   }
   int64_t num_samples() const override { return set_.labels.size(0); }
   int64_t batches_per_epoch() const override { return (num_samples() + batch_size_ - 1) / batch_size_; }
-  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override;
+  std::unique_ptr<EpochReader> epoch(int64_t epoch, int64_t first) override { return shard_epoch(epoch, first, {}); }
+  std::unique_ptr<EpochReader> shard_epoch(int64_t epoch, int64_t first, const data::Shard& shard) override;
 
-  Batch make_batch(const at::Tensor& order, int64_t epoch, int64_t index) const {
-    const auto ids = order.slice(0, index * batch_size_, std::min((index + 1) * batch_size_, num_samples()));
+  // The shard's part of batch `index`; its augmentation is the whole batch's, cut to the part.
+  Batch make_batch(const at::Tensor& order, int64_t epoch, int64_t index, const data::Shard& shard) const {
+    const auto start = index * batch_size_, n = std::min(batch_size_, num_samples() - start);
+    const auto ids = order.slice(0, start + shard.begin(n), start + shard.end(n));
     auto images = set_.images.index_select(0, ids).to(at::kFloat).div_(255);
-    if (augment_) images = augment(images, epoch, index);
+    if (augment_) images = augment(images, epoch, index, shard.begin(n), n);
     Batch batch;
     batch.images = (images - mean_) / std_;
     batch.labels = set_.labels.index_select(0, ids);
@@ -47,12 +50,13 @@ class InMemorySource : public DataSource {
   }
 
  private:
-  at::Tensor augment(const at::Tensor& images, int64_t epoch, int64_t index) const {
+  // `images`: samples [first, first + count) of a batch of `whole`, whose draws they take.
+  at::Tensor augment(const at::Tensor& images, int64_t epoch, int64_t index, int64_t first, int64_t whole) const {
     auto gen = generator_for(seed_, epoch, 1 + static_cast<uint64_t>(index));
     const auto n = images.size(0), h = images.size(2), w = images.size(3);
     const auto padded = at::constant_pad_nd(images, {4, 4, 4, 4});
-    const auto offsets = at::randint(0, 9, {n, 2}, gen, at::kLong);
-    const auto flips = at::rand({n}, gen) < 0.5;
+    const auto offsets = at::randint(0, 9, {whole, 2}, gen, at::kLong).slice(0, first, first + n);
+    const auto flips = (at::rand({whole}, gen) < 0.5).slice(0, first, first + n);
     auto out = at::empty_like(images);
     for (int64_t i = 0; i < n; ++i) {
       auto crop = padded[i].slice(1, offsets[i][0].item<int64_t>(), offsets[i][0].item<int64_t>() + h)
@@ -71,24 +75,27 @@ class InMemorySource : public DataSource {
 
 class InMemoryEpoch : public EpochReader {
  public:
-  InMemoryEpoch(const InMemorySource& source, at::Tensor order, int64_t epoch, int64_t first)
-      : source_(source), order_(std::move(order)), epoch_(epoch), next_(first) {}
+  InMemoryEpoch(const InMemorySource& source, at::Tensor order, int64_t epoch, int64_t first, const data::Shard& shard)
+      : source_(source), order_(std::move(order)), epoch_(epoch), next_(first), shard_(shard) {}
   bool next(Batch& batch) override {
-    if (next_ >= source_.batches_per_epoch()) return false;
-    batch = source_.make_batch(order_, epoch_, next_++);
-    return true;
+    while (next_ < source_.batches_per_epoch()) {
+      batch = source_.make_batch(order_, epoch_, next_++, shard_);
+      if (batch.size() > 0) return true;  // an empty share is not returned
+    }
+    return false;
   }
 
  private:
   const InMemorySource& source_;
   at::Tensor order_;
   int64_t epoch_, next_;
+  data::Shard shard_;
 };
 
-std::unique_ptr<EpochReader> InMemorySource::epoch(int64_t epoch, int64_t first) {
+std::unique_ptr<EpochReader> InMemorySource::shard_epoch(int64_t epoch, int64_t first, const data::Shard& shard) {
   auto order = train_ ? at::randperm(num_samples(), generator_for(seed_, epoch, 0), at::kLong)
                       : at::arange(num_samples(), at::kLong);
-  return std::make_unique<InMemoryEpoch>(*this, order, epoch, first);
+  return std::make_unique<InMemoryEpoch>(*this, order, epoch, first, shard);
 }
 
 using Loader = std::function<data::ImageSet(const std::string& root, data::Split split)>;

@@ -1,4 +1,5 @@
-// The classification metrics: loss and accuracy (metric.h), accumulated as device tensors.
+// The classification metrics: loss and accuracy (metric.h), accumulated as device tensors. merge()
+// sums each replica's totals on the host: a replica without a batch has no device tensor to offer.
 #include <lowbit/csrc/engine/metrics/metric.h>
 
 #include <torch/nn/functional/loss.h>
@@ -25,6 +26,14 @@ class LossMetric : public Metric {
     const auto weighted = ce.to(torch::kDouble) * static_cast<double>(labels.size(0));
     sum_ = sum_.defined() ? sum_ + weighted : weighted;
     samples_ += labels.size(0);
+  }
+  // [Σ CE·n, n] summed over the replicas.
+  void merge(hooks::Replicas& replicas, const std::string&) override {
+    const double sum = sum_.defined() ? sum_.item<double>() : 0.0;
+    auto totals = torch::tensor({sum, static_cast<double>(samples_)}, torch::kDouble);
+    replicas.all_reduce(totals, hooks::ReduceOp::Sum);
+    sum_ = totals[0];
+    samples_ = static_cast<int64_t>(totals[1].item<double>());
   }
   MetricValues compute() override {
     return {{"loss", sum_.defined() ? sum_.item<double>() / static_cast<double>(std::max<int64_t>(1, samples_)) : 0.0}};
@@ -53,6 +62,16 @@ class AccuracyMetric : public Metric {
     const auto batch_hits = torch::stack(counts);
     hits_ = hits_.defined() ? hits_ + batch_hits : batch_hits;
     samples_ += labels.size(0);
+  }
+  // [hits per k..., n] summed over the replicas.
+  void merge(hooks::Replicas& replicas, const std::string&) override {
+    const auto k = static_cast<int64_t>(topk_.size());
+    auto totals = torch::zeros({k + 1}, torch::kLong);
+    if (hits_.defined()) totals.narrow(0, 0, k).copy_(hits_);
+    totals[k] = samples_;
+    replicas.all_reduce(totals, hooks::ReduceOp::Sum);
+    hits_ = totals.narrow(0, 0, k);
+    samples_ = totals[k].item<int64_t>();
   }
   MetricValues compute() override {
     const auto hits = hits_.defined() ? hits_.to(torch::kCPU) : torch::zeros({static_cast<int64_t>(topk_.size())}, torch::kLong);

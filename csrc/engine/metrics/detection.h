@@ -11,9 +11,11 @@
 // iscrowd, VOC difficult); the model's predictions "boxes" [B, Q, 4] (x1, y1, x2, y2) in original
 // pixels, "scores" [B, Q], "labels" [B, Q]; and meta["category_ids"] [K], the category id of each
 // label. update() copies a batch to the host (one transfer per dtype); an image seen twice is an
-// error. VOC boxes are continuous coordinates (data/voc.h: x = xmin - 1, w = xmax - xmin + 1), given
-// to the evaluator in the devkit's inclusive pixels as (x + 1, y + 1, x + w, y + h), as
-// detectron2's PascalVOCDetectionEvaluator writes its results (xmin += 1, ymin += 1).
+// error. merge() gathers every replica's images, ground truth and predictions, bit for bit, so that
+// compute() evaluates their union; an image of two replicas is an error. VOC boxes are continuous
+// coordinates (data/voc.h: x = xmin - 1, w = xmax - xmin + 1), given to the evaluator in the
+// devkit's inclusive pixels as (x + 1, y + 1, x + w, y + h), as detectron2's
+// PascalVOCDetectionEvaluator writes its results (xmin += 1, ymin += 1).
 
 #include <lowbit/csrc/engine/metrics/metric.h>
 

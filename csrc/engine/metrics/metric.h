@@ -3,7 +3,9 @@
 //   eval: {metrics: [{name: loss}, {name: accuracy, topk: [1, 5]}]}
 // and a C++ user's make_metric("accuracy", {{"topk", ...}}) reach the same factory. A metric
 // accumulates batches on the outputs' device without synchronising with the host, and reads
-// the device once in compute(). Built in (metrics/classification.cpp):
+// the device once in compute(); merge() makes it the value over every replica's batches (the
+// built-in metrics: loss and accuracy sum their totals, the detection metrics gather their images).
+// Built in (metrics/classification.cpp):
 //   loss      "loss": mean label cross-entropy of the output "logits" (no label smoothing)
 //   accuracy  "top<k>" for each k of `topk` ([1, 5]): % of samples whose label is among the k
 //             largest "logits" (k is capped at the number of classes)
@@ -15,6 +17,7 @@
 
 #include <lowbit/csrc/engine/task/model.h>
 #include <lowbit/csrc/util/params.h>
+#include <lowbit/modules/hooks/replicas.h>
 
 #include <functional>
 #include <memory>
@@ -35,6 +38,10 @@ class Metric {
   virtual void update(const Batch& batch, const Outputs& outputs) = 0;
   // The values over the batches since reset().
   virtual MetricValues compute() = 0;
+  // Data-parallel evaluation (each replica updated with its share of the test split): afterwards
+  // compute() gives, on every replica, the value over all replicas' batches. Every replica calls
+  // it once before compute(), so the collectives match. The default throws, naming `name`.
+  virtual void merge(hooks::Replicas& replicas, const std::string& name);
 };
 
 using MetricFactory = std::function<std::unique_ptr<Metric>(ParamReader& options)>;
@@ -56,13 +63,16 @@ struct MetricSpec {
 // is an error naming it).
 class MetricList : public Metric {
  public:
-  explicit MetricList(std::vector<std::unique_ptr<Metric>> metrics);
+  // `names`: each metric's name, for merge's error (default: "metric i").
+  explicit MetricList(std::vector<std::unique_ptr<Metric>> metrics, std::vector<std::string> names = {});
   void reset() override;
   void update(const Batch& batch, const Outputs& outputs) override;
   MetricValues compute() override;
+  void merge(hooks::Replicas& replicas, const std::string& name) override;
 
  private:
   std::vector<std::unique_ptr<Metric>> metrics_;
+  std::vector<std::string> names_;
 };
 
 std::unique_ptr<MetricList> make_metrics(const std::vector<MetricSpec>& specs);
