@@ -3,6 +3,8 @@
 // anything is written.
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/dist/launch.h>
+#include <lowbit/csrc/engine/dist/process_group.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
@@ -48,32 +50,61 @@ struct TrainArgs {
   std::string recipe = LOWBIT_DEFAULT_RECIPE;
   std::vector<std::string> overrides;
   std::string resume;
+  int64_t nproc = 0;        // > 0: start that many processes on this machine (dist/launch.h)
+  int64_t master_port = 0;  // with --nproc; 0: a free one
 };
 
+// `lowbit train` again, as each of --nproc processes.
+int launch_train(const TrainArgs& args) {
+  std::vector<std::string> argv{"train"};
+  if (args.resume.empty()) argv.push_back(args.recipe);
+  if (!args.overrides.empty()) argv.push_back("--set");
+  argv.insert(argv.end(), args.overrides.begin(), args.overrides.end());
+  if (!args.resume.empty()) argv.insert(argv.end(), {"--resume", args.resume});
+  return engine::dist::launch_local("/proc/self/exe", argv, {args.nproc, args.master_port});
+}
+
+// Rank 0 creates the run directory (or resumes the one given) and tells the others its name.
+std::string run_dir_of(const TrainArgs& args, const engine::Recipe& recipe, engine::dist::ProcessGroup* group) {
+  if (!args.resume.empty()) return args.resume;
+  std::string dir;
+  if (!group || group->rank() == 0) {
+    dir = new_run_dir(recipe);
+    std::ofstream(lowbit::util::join_path(dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
+  }
+  return group ? group->share("run_dir", dir) : dir;
+}
+
 int run_train(const TrainArgs& args) {
+  if (args.nproc > 0) return launch_train(args);
   const bool resume = !args.resume.empty();
   if (resume && !args.overrides.empty()) {
     throw engine::RecipeError("--resume continues a run exactly as recorded in its recipe.yaml; drop the --set options");
   }
   const auto recipe_path = resume ? lowbit::util::join_path(args.resume, "recipe.yaml") : args.recipe;
   const auto recipe = engine::parse_recipe(recipe_path, args.overrides);
+  // Joined before the checks, so that a process failing them stops the others at once.
+  const auto group = engine::join_group(recipe, engine::dist::read_environment());
+  const bool writer = !group || group->rank() == 0;
   engine::validate(recipe);
   if (resume) engine::read_position(lowbit::util::join_path(args.resume, "checkpoint.pt"));
-  const auto run_dir = resume ? args.resume : new_run_dir(recipe);
-  if (!resume) std::ofstream(lowbit::util::join_path(run_dir, "recipe.yaml")) << recipe.resolved_yaml << "\n";
-  std::cout << "lowbit: training " << recipe.name << " in " << run_dir << "\n";
+  const auto run_dir = run_dir_of(args, recipe, group.get());
+  std::ostream silent(nullptr);  // ranks other than 0 print only their errors
+  std::ostream& out = writer ? std::cout : silent;
+  out << "lowbit: training " << recipe.name << " in " << run_dir
+      << (group ? " on " + std::to_string(group->world_size()) + " processes (" + group->backend() + ")" : "") << "\n";
   engine::TrainResult result;
   try {
-    result = engine::train(recipe, run_dir, resume, std::cout);
+    result = engine::train(recipe, run_dir, resume, out, group);
   } catch (...) {
     // A fresh run stopped before its first checkpoint has nothing to resume: leave no folder.
-    if (!resume && !lowbit::util::file_exists(lowbit::util::join_path(run_dir, "checkpoint.pt"))) {
+    if (writer && !resume && !lowbit::util::file_exists(lowbit::util::join_path(run_dir, "checkpoint.pt"))) {
       lowbit::util::remove_tree(run_dir);
     }
     throw;
   }
-  std::cout << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps << " steps; ";
-  std::cout << engine::test_report(result.task->describe(result.final_eval.values), result.final_eval.samples) << "\n";
+  out << "lowbit: done in " << static_cast<int64_t>(result.seconds) << " s, " << result.steps << " steps; ";
+  out << engine::test_report(result.task->describe(result.final_eval.values), result.final_eval.samples) << "\n";
   return 0;
 }
 
@@ -142,6 +173,10 @@ int main(int argc, char** argv) {
   train->add_option("recipe", train_args.recipe, "recipe YAML")->capture_default_str();
   train->add_option("--set", train_args.overrides, "override a recipe key: --set data.root=/data")->take_all();
   train->add_option("--resume", train_args.resume, "continue the run in this directory from its checkpoint");
+  train->add_option("--nproc", train_args.nproc, "start N data-parallel processes on this machine (docs/distributed.md)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--master-port", train_args.master_port, "with --nproc: the rendezvous port (default: a free one)")
+      ->check(CLI::Range(1, 65535));
 
   std::string eval_recipe, eval_checkpoint;
   std::vector<std::string> eval_overrides;
@@ -181,6 +216,10 @@ int main(int argc, char** argv) {
   } catch (const lowbit::InputError& e) {
     std::cerr << "lowbit: error: " << e.msg() << "\n";
     return 2;
+  } catch (const engine::dist::PeerError& e) {
+    std::cerr << "lowbit: error: " << e.msg() << "\n";
+    std::cerr << "lowbit: continue from the run's last checkpoint with: lowbit train --resume <run directory>\n";
+    return 1;
   } catch (const c10::Error& e) {
     std::cerr << "lowbit: error: " << e.msg() << "\n";
     return 1;

@@ -3,6 +3,7 @@
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
@@ -57,7 +58,34 @@ void validate(const Recipe& recipe) {
   }
 }
 
-RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out) {
+// Each process of a data-parallel run on its own GPU: `cuda` means cuda:LOCAL_RANK.
+torch::Device process_device(const Recipe& recipe, const dist::Environment& env) {
+  const auto device = device_of(recipe);
+  if (!device.is_cuda() || device.has_index() || !env.distributed()) return device;
+  if (env.local_rank >= static_cast<int64_t>(torch::cuda::device_count())) {
+    throw dist::SetupError("local rank " + std::to_string(env.local_rank) + " has no GPU of its own (" +
+                           std::to_string(torch::cuda::device_count()) + " visible): start at most that many processes per machine");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+}
+
+std::shared_ptr<dist::ProcessGroup> join_group(const Recipe& recipe, const dist::Environment& env) {
+  if (!env.distributed()) return nullptr;
+  if (recipe.data.batch_size % env.world_size != 0) {
+    recipe.fail("data.batch_size", std::to_string(recipe.data.batch_size) + " (the whole batch) does not split evenly over " +
+                                       std::to_string(env.world_size) + " processes");
+  }
+  const auto device = process_device(recipe, env);
+  if (device.is_cuda()) c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(device);  // NCCL's current device
+  const auto& d = recipe.distributed;
+  auto group = std::make_shared<dist::ProcessGroup>(
+      env, device, dist::GroupOptions{d.backend, std::chrono::seconds(d.timeout_s)});
+  group->sync_batch_norm = d.sync_bn;
+  return group;
+}
+
+RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out,
+                             std::shared_ptr<dist::ProcessGroup> group) {
   RunnerOptions o;
   o.stages.assign(recipe.stages.begin(), recipe.stages.end());
   const std::shared_ptr<Task> prototype = build_task(recipe);
@@ -73,19 +101,30 @@ RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, b
   o.data = build_dataset(recipe);
   o.eval_metrics = recipe.eval_metrics;
   o.seed = recipe.seed;
-  o.device = device_of(recipe);
+  o.device = group ? process_device(recipe, group->environment()) : device_of(recipe);
   o.amp = recipe.train.amp;
+  o.channels_last = recipe.train.channels_last;
   o.log_every = recipe.train.log_every;
   o.checkpoint_every = recipe.train.checkpoint_every;
   o.eval_every = recipe.train.eval_every;
   o.run_dir = run_dir;
   o.resume = resume;
   o.out = &out;
+  const auto& d = recipe.distributed;
+  o.group = std::move(group);
+  o.data_parallel = {d.broadcast_buffers, d.find_unused_parameters, d.bucket_mb};
   return o;
 }
 
-TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out) {
-  return Runner(runner_options(recipe, run_dir, resume, out)).run();
+TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out,
+                  std::shared_ptr<dist::ProcessGroup> group) {
+  const auto rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
+  try {
+    return Runner(runner_options(recipe, run_dir, resume, out, std::move(group))).run();
+  } catch (const c10::DistError& e) {  // raised by c10d inside a backward or a collective
+    throw dist::PeerError(rank, world, "a collective failed: another process stopped or did not answer in time (" +
+                                           e.msg() + ")");
+  }
 }
 
 }  // namespace lowbit::engine

@@ -37,6 +37,7 @@
 
 #include <lowbit/modules/layers/activation.h>
 #include <lowbit/modules/layers/basic_block.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/distribution_alignment.h>
 #include <lowbit/modules/layers/maxout.h>
@@ -53,6 +54,7 @@
 #include <lowbit/modules/detection/detector.h>
 #include <lowbit/modules/detection/registry.h>
 
+#include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -67,12 +69,19 @@
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/datasets/decoding_threads.h>
+#include <lowbit/csrc/engine/datasets/device_prefetch.h>
+#include <lowbit/csrc/engine/dist/data_parallel.h>
+#include <lowbit/csrc/engine/dist/environment.h>
+#include <lowbit/csrc/engine/dist/launch.h>
+#include <lowbit/csrc/engine/dist/process_group.h>
 #include <lowbit/csrc/engine/loop/runner.h>
 #include <lowbit/csrc/engine/metrics/metric.h>
 #include <lowbit/csrc/engine/objective/distiller.h>
 #include <lowbit/csrc/engine/objective/loss_term.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/task/classification.h>
+#include <lowbit/csrc/engine/task/channels_last.h>
 #include <lowbit/csrc/engine/task/classifier.h>
 #include <lowbit/csrc/engine/task/detection.h>
 #include <lowbit/csrc/engine/task/detector_model.h>

@@ -6,6 +6,7 @@
 #include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 
+#include "support/spawn_cli.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -22,20 +23,6 @@
 namespace {
 
 using lowbit::testing::TempDir;
-
-// Starts `lowbit train` with `args`, output to /dev/null; returns the child's pid.
-pid_t spawn(const std::vector<std::string>& args) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    std::vector<char*> argv{const_cast<char*>(LOWBIT_CLI_PATH)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(LOWBIT_CLI_PATH, argv.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 int wait_for(pid_t pid) {
   int status = 0;
@@ -72,9 +59,9 @@ train: {checkpoint_every: 7, log_every: 10}
 )");
   const auto recipe = lowbit::engine::parse_recipe(recipe_path);
 
-  ASSERT_EQ(wait_for(spawn({"train", recipe_path, "--set", "output=" + dir.file("a")})), 0);
+  ASSERT_EQ(wait_for(lowbit::testing::spawn_cli({"train", recipe_path, "--set", "output=" + dir.file("a")})), 0);
 
-  const pid_t victim = spawn({"train", recipe_path, "--set", "output=" + dir.file("b")});
+  const pid_t victim = lowbit::testing::spawn_cli({"train", recipe_path, "--set", "output=" + dir.file("b")});
   const auto run_b = dir.file("b/resume");
   const auto checkpoint = lowbit::util::join_path(run_b, "checkpoint.pt");
   lowbit::engine::Position seen;
@@ -91,7 +78,7 @@ train: {checkpoint_every: 7, log_every: 10}
   ASSERT_EQ(seen.stage, 1);
   ASSERT_GT(seen.batch, 0);
 
-  ASSERT_EQ(wait_for(spawn({"train", "--resume", run_b})), 0);
+  ASSERT_EQ(wait_for(lowbit::testing::spawn_cli({"train", "--resume", run_b})), 0);
   const auto a = final_state(recipe, dir.file("a/resume"));
   const auto b = final_state(recipe, run_b);
   ASSERT_EQ(a.size(), b.size());

@@ -22,6 +22,7 @@
 // augmentation depend only on (seed, epoch, batch), the schedule only on the step.
 
 #include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/dist/data_parallel.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/loop/hook.h>
 #include <lowbit/csrc/engine/optim/stage_options.h>
@@ -49,6 +50,7 @@ struct RunnerOptions {
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
   bool amp = false;               // float16 autocast and loss scaling (CUDA)
+  bool channels_last = false;     // model and images in NHWC memory format (cuDNN's tensor cores)
   int64_t log_every = 50;         // steps between train records
   int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: after each epoch only
   int64_t eval_every = 1;         // epochs between evaluations; a stage's last epoch always evaluates
@@ -57,6 +59,12 @@ struct RunnerOptions {
   std::ostream* out = &std::cout;
   // Called after the built-in hooks, except the checkpoint's, which comes last.
   std::vector<std::shared_ptr<Hook>> hooks;
+  // Data-parallel training (dist/, docs/distributed.md): this process's group, null for one
+  // process. Every process trains its equal share of each batch; only rank 0 prints, logs and
+  // writes checkpoints (run_dir need exist there only, but a resumed run reads its checkpoint on
+  // every rank).
+  std::shared_ptr<dist::ProcessGroup> group;
+  dist::DataParallelOptions data_parallel;
 };
 
 struct TrainResult {
@@ -78,6 +86,9 @@ class Runner {
   void run_stage(Run& run, size_t stage, const std::shared_ptr<Model>& model);
   void add_hooks(HookList& hooks, Run& run, const StageOptions& stage) const;
   void resume_stage(Run& run, TrainState& state, HookList& hooks) const;
+  bool writes() const { return !options_.group || options_.group->rank() == 0; }
+  std::unique_ptr<dist::DataParallel> data_parallel(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
+                                                    const Model& model) const;
 
   RunnerOptions options_;
 };

@@ -1,5 +1,7 @@
 #include <lowbit/csrc/engine/loop/train_loop.h>
 
+#include <lowbit/csrc/engine/datasets/device_prefetch.h>
+
 #include <ATen/autocast_mode.h>
 
 namespace lowbit::engine {
@@ -46,7 +48,9 @@ EvalResult TrainLoop::run() {
 void TrainLoop::train_epoch() {
   state_.model->train();
   hooks_.before_epoch(state_);
-  auto reader = train_.epoch(options_.epoch_offset + state_.position.epoch, state_.position.batch);
+  auto reader = prefetch_to_device(
+      train_.shard_epoch(options_.epoch_offset + state_.position.epoch, state_.position.batch, options_.shard),
+      options_.device, PrefetchOptions().channels_last(options_.channels_last));
   Batch batch;
   while (reader->next(batch)) train_step(batch);
 }
@@ -55,11 +59,13 @@ void TrainLoop::train_step(const Batch& host_batch) {
   hooks_.before_step(state_);
   const auto batch = host_batch.to(options_.device);
   StepOutput step;
+  if (options_.data_parallel) options_.data_parallel->before_forward();
   {
     AutocastScope autocast(options_.amp);
     step = state_.task->step(*state_.model, batch);
     step.loss = step.losses.total();
   }
+  if (options_.data_parallel) options_.data_parallel->before_backward(step.loss);
   (*state_.optim_step)(step.loss);
   ++state_.position.batch;
   ++state_.position.step;

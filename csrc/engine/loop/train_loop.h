@@ -2,9 +2,12 @@
 // The epochs of one stage, from the state's position to the stage's end: per batch, the task's
 // losses (under float16 autocast with amp) and one OptimStep; after every eval_every-th epoch
 // and the last an evaluation.
-// Everything else (lr, logs, progress, checkpoints, module hooks) is a hook.
+// Batches reach the device one ahead of the step (datasets/device_prefetch.h: pinned memory, a side
+// stream on CUDA). Everything else (lr, logs, progress, checkpoints, module hooks) is a hook. Data-parallel, a
+// step's batch is this process's share and the backward averages the gradients (dist/).
 
 #include <lowbit/csrc/engine/datasets/dataset.h>
+#include <lowbit/csrc/engine/dist/data_parallel.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/loop/hook.h>
 
@@ -15,6 +18,10 @@ struct TrainLoopOptions {
   bool amp = false;           // float16 autocast on CUDA for the forward pass
   int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
   int64_t eval_every = 1;     // evaluate after epochs eval_every, 2 eval_every, ... and the last
+  bool channels_last = false;  // images in NHWC (the model's weights: task/channels_last.h)
+  // Data-parallel: this process's equal share of every batch, and the gradient all-reduce.
+  data::Shard shard;
+  dist::DataParallel* data_parallel = nullptr;
 };
 
 class TrainLoop {

@@ -210,9 +210,22 @@ TrainConfig read_train(Section s) {
   t.checkpoint_every = s.non_negative_int("checkpoint_every", t.checkpoint_every);
   t.eval_every = s.positive_int("eval_every", t.eval_every);
   t.amp = s.get<bool>("amp", t.amp);
+  t.channels_last = s.get<bool>("channels_last", t.channels_last);
   t.deterministic = s.get<bool>("deterministic", t.deterministic);
   s.finish();
   return t;
+}
+
+DistributedConfig read_distributed(Section s) {
+  DistributedConfig d;
+  d.backend = s.choice("backend", d.backend, {"auto", "nccl", "gloo"});
+  d.sync_bn = s.get<bool>("sync_bn", d.sync_bn);
+  d.broadcast_buffers = s.get<bool>("broadcast_buffers", d.broadcast_buffers);
+  d.find_unused_parameters = s.get<bool>("find_unused_parameters", d.find_unused_parameters);
+  d.bucket_mb = s.positive("bucket_mb", d.bucket_mb);
+  d.timeout_s = s.positive_int("timeout_s", d.timeout_s);
+  s.finish();
+  return d;
 }
 
 void read_top(Section& root, Recipe& r) {
@@ -258,6 +271,7 @@ Recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
   for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(tree, stages[i], i));
   if (root.has("teacher")) r.teacher = read_teacher(root.child("teacher"));
   r.train = read_train(root.child("train"));
+  r.distributed = read_distributed(root.child("distributed"));
   if (root.has("distill")) {
     r.distill = read_distill(tree, root.child("distill"), r.train.label_smoothing, r.teacher.has_value());
   }

@@ -91,7 +91,19 @@ struct TrainConfig {
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0: at the end of each epoch only
   int64_t eval_every = 1;         // epochs between evaluations (and always after a stage's last)
   bool amp = false;               // mixed precision on CUDA
+  bool channels_last = false;     // NHWC model and images (faster convolutions on tensor cores)
   bool deterministic = true;
+};
+
+// `distributed:`: how the processes of a data-parallel run (docs/distributed.md) keep in step;
+// a run of one process ignores it.
+struct DistributedConfig {
+  std::string backend = "auto";  // auto (nccl on CUDA, gloo on CPU) | nccl | gloo
+  bool sync_bn = false;          // batch norm with the whole batch's statistics (SyncBatchNorm)
+  bool broadcast_buffers = true;  // rank 0's buffers before every step, as DDP
+  bool find_unused_parameters = true;
+  double bucket_mb = 25;          // gradient all-reduce bucket size
+  int64_t timeout_s = 600;        // rendezvous and every collective
 };
 
 struct Recipe {
@@ -108,6 +120,7 @@ struct Recipe {
   std::optional<DistillConfig> distill;
   std::vector<MetricSpec> eval_metrics;  // eval.metrics; empty: the task's
   TrainConfig train;
+  DistributedConfig distributed;
   std::string resolved_yaml;  // the merged recipe, saved with every run
   std::map<std::string, std::string> origins;
 
