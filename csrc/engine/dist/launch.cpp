@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -34,6 +35,9 @@ pid_t start_rank(const std::string& program, const std::vector<std::string>& arg
   set("LOCAL_WORLD_SIZE", nproc);
   set("MASTER_PORT", port);
   ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  // The machine's cores shared among the processes (as torchrun, which sets 1), unless chosen.
+  const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+  if (::getenv("OMP_NUM_THREADS") == nullptr) set("OMP_NUM_THREADS", std::max<int64_t>(1, cores / nproc));
   std::vector<char*> argv{const_cast<char*>(program.c_str())};
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);

@@ -1,7 +1,8 @@
 #pragma once
 // `lowbit train --nproc N`: the program itself started N times on this machine as ranks 0..N-1 of
 // one data-parallel run, with the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
-// LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT). The launcher trains nothing itself: it
+// LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT) and, unless set, OMP_NUM_THREADS = the
+// machine's cores / N (LibTorch's intra-op threads per process). The launcher trains nothing itself: it
 // waits for its processes and forwards SIGINT / SIGTERM to them. When one fails, the others (which
 // see their collectives fail and stop on their own) are given `grace` to exit, then killed; the
 // launcher reports which rank failed how and returns that rank's exit status (128 + signal for a
