@@ -22,7 +22,7 @@ using lowbit::testing::error_of;
 namespace {
 
 template <size_t N>
-std::string bytes(const char (&literal)[N]) {
+std::string literal_bytes(const char (&literal)[N]) {
   return {literal, N - 1};
 }
 
@@ -59,7 +59,7 @@ c10::impl::GenericDict checkpoint_dict() { return c10::impl::GenericDict(c10::St
 
 TEST(PyTorchStateDict, ReadsPythonTorchSaveOfAStateDict) {
   TempDir dir;
-  write_python_save(dir.file("tiny.pt"), bytes(lowbit::testing::python::kStateDict));
+  write_python_save(dir.file("tiny.pt"), literal_bytes(lowbit::testing::python::kStateDict));
   const auto sd = read_pytorch_state_dict(dir.file("tiny.pt"));
   EXPECT_EQ(sd.tensors.keys(), (std::vector<std::string>{"weight", "bias"}));
   EXPECT_TRUE(torch::equal(sd.tensors["weight"], torch::tensor({{1.f, 2.f}, {3.f, 4.f}})));
@@ -71,7 +71,7 @@ TEST(PyTorchStateDict, ReadsPythonTorchSaveOfAStateDict) {
 
 TEST(PyTorchStateDict, TrainingCheckpointUsesItsModelEntry) {
   TempDir dir;
-  write_python_save(dir.file("checkpoint.pth"), bytes(lowbit::testing::python::kCheckpoint));
+  write_python_save(dir.file("checkpoint.pth"), literal_bytes(lowbit::testing::python::kCheckpoint));
   const auto sd = read_pytorch_state_dict(dir.file("checkpoint.pth"));
   EXPECT_EQ(sd.entry, "model");
   EXPECT_EQ(sd.tensors.keys(), (std::vector<std::string>{"weight", "bias"}));
@@ -80,7 +80,7 @@ TEST(PyTorchStateDict, TrainingCheckpointUsesItsModelEntry) {
 
 TEST(PyTorchStateDict, UnknownEntryIsNamedWithALikelyOne) {
   TempDir dir;
-  write_python_save(dir.file("checkpoint.pth"), bytes(lowbit::testing::python::kCheckpoint));
+  write_python_save(dir.file("checkpoint.pth"), literal_bytes(lowbit::testing::python::kCheckpoint));
   const auto msg = error_of([&] { read_pytorch_state_dict(dir.file("checkpoint.pth"), "modle"); });
   EXPECT_NE(msg.find(dir.file("checkpoint.pth") + ": no entry 'modle' (did you mean 'model'?); the top level holds "
                                                    "model, epoch, args"),
@@ -225,7 +225,7 @@ TEST(TorchSaveFile, TorchScriptArchiveIsNamed) {
 
 TEST(TorchSaveFile, CorruptPickleIsNamed) {
   TempDir dir;
-  write_python_save(dir.file("bad.pt"), bytes(lowbit::testing::python::kStateDict).substr(0, 40));
+  write_python_save(dir.file("bad.pt"), literal_bytes(lowbit::testing::python::kStateDict).substr(0, 40));
   const auto msg = error_of([&] { read_pytorch_state_dict(dir.file("bad.pt")); });
   EXPECT_NE(msg.find(dir.file("bad.pt") + ": cannot read data.pkl: pickle offset 34: truncated"), std::string::npos)
       << msg;
