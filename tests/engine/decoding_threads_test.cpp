@@ -1,5 +1,6 @@
 // data.workers: a number as written; 0 the machine's hardware threads shared by its processes.
 #include <lowbit/csrc/engine/datasets/decoding_threads.h>
+#include <lowbit/csrc/engine/dist/environment.h>
 
 #include <gtest/gtest.h>
 
@@ -10,22 +11,33 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace {
 
 using lowbit::engine::decoding_threads;
 
-// Sets LOCAL_WORLD_SIZE (unset for nullopt) for the test's duration.
+// A torchrun-style environment for the test's duration: LOCAL_WORLD_SIZE (no launcher's variables
+// at all for nullopt) of a run of WORLD_SIZE 100000.
 class LocalWorldSize {
  public:
   explicit LocalWorldSize(const std::optional<std::string>& value) {
-    if (const char* old = std::getenv("LOCAL_WORLD_SIZE")) old_ = old;
-    value ? ::setenv("LOCAL_WORLD_SIZE", value->c_str(), 1) : ::unsetenv("LOCAL_WORLD_SIZE");
+    for (const char* name : {"LOCAL_WORLD_SIZE", "WORLD_SIZE"}) {
+      if (const char* old = std::getenv(name)) old_.emplace_back(name, old);
+      ::unsetenv(name);
+    }
+    if (!value) return;
+    ::setenv("LOCAL_WORLD_SIZE", value->c_str(), 1);
+    ::setenv("WORLD_SIZE", "100000", 1);
   }
-  ~LocalWorldSize() { old_ ? ::setenv("LOCAL_WORLD_SIZE", old_->c_str(), 1) : ::unsetenv("LOCAL_WORLD_SIZE"); }
+  ~LocalWorldSize() {
+    for (const char* name : {"LOCAL_WORLD_SIZE", "WORLD_SIZE"}) ::unsetenv(name);
+    for (const auto& [name, value] : old_) ::setenv(name.c_str(), value.c_str(), 1);
+  }
 
  private:
-  std::optional<std::string> old_;
+  std::vector<std::pair<std::string, std::string>> old_;
 };
 
 const int64_t kHardware = std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -41,7 +53,7 @@ TEST(DecodingThreads, AnExplicitCountIsKept) {
 TEST(DecodingThreads, AutoUsesTheMachineForOneProcess) {
   const LocalWorldSize unset(std::nullopt);
   EXPECT_EQ(decoding_threads(0), kHardware);
-  const LocalWorldSize empty("");
+  const LocalWorldSize one("1");
   EXPECT_EQ(decoding_threads(0), kHardware);
 }
 
@@ -60,7 +72,7 @@ TEST(DecodingThreads, ABadLocalWorldSizeIsNamed) {
     try {
       decoding_threads(0);
       ADD_FAILURE() << "accepted LOCAL_WORLD_SIZE=" << bad;
-    } catch (const c10::ValueError& e) {
+    } catch (const lowbit::engine::dist::SetupError& e) {
       EXPECT_NE(std::string(e.what()).find("LOCAL_WORLD_SIZE"), std::string::npos) << e.what();
     }
   }

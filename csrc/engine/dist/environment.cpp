@@ -44,8 +44,9 @@ void check(const Environment& e) {
     throw SetupError("rank " + std::to_string(e.rank) + " is outside the world size " + std::to_string(e.world_size) + where);
   }
   if (e.local_world_size < 1 || e.local_rank >= e.local_world_size) {
+    const auto variable = e.source == "slurm" ? "SLURM_NTASKS_PER_NODE" : "LOCAL_WORLD_SIZE";
     throw SetupError("local rank " + std::to_string(e.local_rank) + " is outside the local world size " +
-                     std::to_string(e.local_world_size) + where);
+                     std::to_string(e.local_world_size) + " (" + variable + ")" + where);
   }
   if (e.master_port < 1 || e.master_port > 65535) {
     throw SetupError("MASTER_PORT=" + std::to_string(e.master_port) + ": expected a port in [1, 65535]");
