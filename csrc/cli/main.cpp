@@ -1,9 +1,10 @@
-// The lowbit command line: train, eval, summary, quantizers, cocoeval. Errors in what was asked
-// (recipe, override, data path, cocoeval's files) print one message and exit with status 2 before
-// anything is written.
+// The lowbit command line: train (or check a recipe with train --dry-run), eval, summary, quantizers,
+// cocoeval. Errors in what was asked (recipe, override, data path, cocoeval's files) print one
+// message and exit with status 2 before anything is written.
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/dist/launch.h>
+#include <lowbit/csrc/engine/dry_run.h>
 #include <lowbit/csrc/engine/dist/process_group.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
@@ -52,6 +53,8 @@ struct TrainArgs {
   std::string resume;
   int64_t nproc = 0;        // > 0: start that many processes on this machine (dist/launch.h)
   int64_t master_port = 0;  // with --nproc; 0: a free one
+  bool dry_run = false;     // engine/dry_run.h: a few steps per stage on random inputs, nothing written
+  int64_t image_size = 0;   // with --dry-run; 0: the recipe's
 };
 
 // `lowbit train` again, as each of --nproc processes.
@@ -75,7 +78,16 @@ std::string run_dir_of(const TrainArgs& args, const engine::Recipe& recipe, engi
   return group ? group->share("run_dir", dir) : dir;
 }
 
+int run_dry_run(const TrainArgs& args) {
+  const auto recipe = engine::parse_recipe(args.recipe, args.overrides);
+  std::cout << "lowbit: dry run of " << recipe.name << " (random inputs and weights, nothing written)\n";
+  engine::dry_run(recipe, std::cout, engine::DryRunOptions().image_size(args.image_size));
+  std::cout << "lowbit: dry run passed\n";
+  return 0;
+}
+
 int run_train(const TrainArgs& args) {
+  if (args.dry_run) return run_dry_run(args);
   if (args.nproc > 0) return launch_train(args);
   const bool resume = !args.resume.empty();
   if (resume && !args.overrides.empty()) {
@@ -108,13 +120,28 @@ int run_train(const TrainArgs& args) {
   return 0;
 }
 
-int run_eval(const std::string& recipe_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
-  const auto recipe = engine::parse_recipe(recipe_path, overrides);
-  engine::validate(recipe);
-  const auto stage = engine::read_position(checkpoint).stage;
+// The model of a run's checkpoint, or without one the recipe's model.init (e.g. an official
+// checkpoint through its name map, configs/name_maps/) in the model of the recipe's last stage.
+std::shared_ptr<engine::Model> eval_model(const engine::Recipe& recipe, const std::string& checkpoint) {
   const auto task = engine::build_task(recipe);
+  if (checkpoint.empty()) {
+    if (!recipe.model.init) throw engine::RecipeError(recipe.file + ": eval needs --checkpoint or the recipe's model.init");
+    auto model = engine::build_model(recipe, *task, recipe.stages.size() - 1);
+    engine::load_weights(recipe, *recipe.model.init, *model);
+    return model;
+  }
+  const auto stage = engine::read_position(checkpoint).stage;
   auto model = engine::build_model(recipe, *task, std::min<size_t>(stage, recipe.stages.size() - 1));
   engine::load_checkpoint(checkpoint, *model, nullptr);
+  return model;
+}
+
+int run_eval(const std::string& recipe_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
+  const auto recipe = engine::parse_recipe(recipe_path, overrides);
+  // model.init is read below, into the last stage's model (validate would read it into the first's).
+  engine::validate(recipe, checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);
+  const auto task = engine::build_task(recipe);
+  auto model = eval_model(recipe, checkpoint);
   const auto device = engine::device_of(recipe);
   model->to(device);
   auto test = engine::build_dataset(recipe)->open(lowbit::data::Split::Test);
@@ -177,12 +204,21 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   train->add_option("--master-port", train_args.master_port, "with --nproc: the rendezvous port (default: a free one)")
       ->check(CLI::Range(1, 65535));
+  auto* dry_run = train->add_flag("--dry-run", train_args.dry_run,
+                                  "check the recipe: two training steps per stage on random inputs, without the data, "
+                                  "checkpoints or run directory");
+  dry_run->excludes("--resume")->excludes("--nproc");
+  train->add_option("--image-size", train_args.image_size,
+                    "with --dry-run: square random images of this side (detectors take any size)")
+      ->check(CLI::PositiveNumber)
+      ->needs(dry_run);
 
   std::string eval_recipe, eval_checkpoint;
   std::vector<std::string> eval_overrides;
-  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint on the recipe's test split");
+  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint (or the recipe's model.init) on the recipe's test split");
   eval->add_option("recipe", eval_recipe, "recipe YAML")->required();
-  eval->add_option("--checkpoint", eval_checkpoint, "checkpoint.pt of a run")->required();
+  eval->add_option("--checkpoint", eval_checkpoint,
+                   "checkpoint.pt of a run (default: the recipe's model.init in its last stage's model)");
   eval->add_option("--set", eval_overrides, "override a recipe key")->take_all();
 
   std::string summary_recipe = LOWBIT_DEFAULT_RECIPE;

@@ -40,7 +40,8 @@ BuiltBatch DetectionLoader::build(const BatchRequest& request) const {
   BuiltBatch built;
   std::vector<at::Tensor> images;
   std::vector<DetectionTarget> targets;
-  for (const auto index : request.samples) {
+  for (size_t k = 0; k < request.samples.size(); ++k) {
+    const auto index = request.samples[k];
     if (request.abandoned()) return built;  // nobody will read it
     const auto& image = set_.images[static_cast<size_t>(index)];
     at::Tensor pixels;
@@ -51,7 +52,7 @@ BuiltBatch DetectionLoader::build(const BatchRequest& request) const {
       built.skipped.push_back(e.what_without_backtrace());
       continue;
     }
-    auto rng = request.sample_rng(index);
+    auto rng = request.augmentation_rng(k);
     DetectionSample sample;
     try {
       sample = options_.transform()(detection_sample(image, pixels), rng);

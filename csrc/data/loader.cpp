@@ -15,7 +15,8 @@ BatchingOptions batching_of(const LoaderOptions& o) {
       .seed(o.seed())
       .workers(o.workers())
       .prefetch(o.prefetch())
-      .drop_last(o.drop_last());
+      .drop_last(o.drop_last())
+      .repeats(o.repeats());
 }
 
 LoaderOptions with_transform_checked(LoaderOptions o) {
@@ -42,7 +43,8 @@ BuiltBatch ImageFolderLoader::build(const BatchRequest& request) const {
   at::Tensor images;
   std::vector<int64_t> labels;
   const auto size = static_cast<int64_t>(request.samples.size());
-  for (const auto index : request.samples) {
+  for (size_t k = 0; k < request.samples.size(); ++k) {
+    const auto index = request.samples[k];
     if (request.abandoned()) return built;  // nobody will read it
     const auto& sample = samples_[index];
     at::Tensor decoded;
@@ -53,7 +55,7 @@ BuiltBatch ImageFolderLoader::build(const BatchRequest& request) const {
       built.skipped.push_back(e.what_without_backtrace());
       continue;
     }
-    auto rng = request.sample_rng(index);
+    auto rng = request.augmentation_rng(k);
     at::Tensor image;
     try {
       image = options_.transform()(decoded, rng);
@@ -70,10 +72,14 @@ BuiltBatch ImageFolderLoader::build(const BatchRequest& request) const {
     images[static_cast<int64_t>(labels.size())].copy_(image);
     labels.push_back(sample.label);
   }
-  if (!labels.empty()) {
-    const auto count = static_cast<int64_t>(labels.size());
-    built.batch = Batch{images.narrow(0, 0, count), at::tensor(labels, at::kLong)};
+  if (labels.empty()) return built;
+  const auto count = static_cast<int64_t>(labels.size());
+  Batch batch{images.narrow(0, 0, count), at::tensor(labels, at::kLong), {}};
+  if (options_.batch_transform()) {
+    auto rng = request.batch_rng();
+    options_.batch_transform()(batch, rng);
   }
+  built.batch = std::move(batch);
   return built;
 }
 

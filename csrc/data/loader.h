@@ -23,17 +23,23 @@
 namespace lowbit::data {
 
 struct Batch {
-  at::Tensor images;  // float [B, 3, S, S]
-  at::Tensor labels;  // int64 [B]
+  at::Tensor images;       // float [B, 3, S, S]
+  at::Tensor labels;       // int64 [B]
+  at::Tensor soft_labels;  // float [B, classes] when a batch transform mixes labels (mixup.h); else undefined
 };
 
 // A decoded uint8 image [3, H, W] in, a float [3, S, S] out; randomness only from `rng`.
 // imagenet_train_transform and imagenet_eval_transform (transforms.h) fit.
 using SampleTransform = std::function<at::Tensor(const at::Tensor& image, Rng& rng)>;
 
+// A built batch changed as a whole (mixup), after every sample's transform; randomness only from
+// `rng` (BatchRequest::batch_rng: the batch's number, not the worker or the process's share).
+using BatchTransform = std::function<void(Batch& batch, Rng& rng)>;
+
 struct LoaderOptions {
   explicit LoaderOptions(SampleTransform transform) : transform_(std::move(transform)) {}
   TORCH_ARG(SampleTransform, transform);
+  TORCH_ARG(BatchTransform, batch_transform) = nullptr;  // none by default
   TORCH_ARG(int64_t, batch_size) = 256;
   TORCH_ARG(bool, shuffle) = true;
   TORCH_ARG(uint64_t, seed) = 0;
@@ -41,6 +47,7 @@ struct LoaderOptions {
   // Batches each worker may have built or be building ahead of the consumer (PyTorch's prefetch_factor).
   TORCH_ARG(int64_t, prefetch) = 2;
   TORCH_ARG(bool, drop_last) = false;
+  TORCH_ARG(int64_t, repeats) = 1;  // repeated augmentation (BatchingOptions::repeats)
   TORCH_ARG(bool, skip_corrupt) = false;
   // decode_jpeg's min_size: 0 decodes at full size; 256 before Resize(256) decodes images whose
   // shorter side is >= 512 at 1/2 scale or less (faster; after the resize nearly identical).

@@ -9,27 +9,39 @@
 namespace lowbit::data {
 namespace {
 
-// The shuffle's stream: an index no sample has, so it never shares a seed with a sample's.
+// The shuffle's and the batches' streams: indices no sample has, so they never share a seed with a sample's.
 constexpr uint64_t kShuffleStream = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kBatchStream = std::numeric_limits<uint64_t>::max() - 1;
 
-std::vector<int64_t> epoch_order(int64_t size, bool shuffle, uint64_t seed, int64_t epoch) {
+std::vector<EpochEntry> epoch_order(int64_t size, const BatchingOptions& options, int64_t epoch) {
   std::vector<int64_t> order(size);
   for (int64_t i = 0; i < size; ++i) order[i] = i;
-  if (!shuffle) return order;
-  Rng rng(mix_seed(seed, static_cast<uint64_t>(epoch), kShuffleStream));
-  for (int64_t i = size - 1; i > 0; --i) std::swap(order[i], order[rng.integer(0, i)]);  // Fisher-Yates
-  return order;
+  if (options.shuffle()) {
+    Rng rng(mix_seed(options.seed(), static_cast<uint64_t>(epoch), kShuffleStream));
+    for (int64_t i = size - 1; i > 0; --i) std::swap(order[i], order[rng.integer(0, i)]);  // Fisher-Yates
+  }
+  return repeated_order(order, options.repeats());
 }
 
 }  // namespace
 
-Rng BatchRequest::sample_rng(int64_t sample) const {
-  return Rng(mix_seed(seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(sample)));
+Rng BatchRequest::augmentation_rng(size_t k) const {
+  return Rng(mix_seed(seed, static_cast<uint64_t>(epoch), streams.at(k)));
+}
+
+Rng BatchRequest::batch_rng() const {
+  return Rng(mix_seed(mix_seed(seed, static_cast<uint64_t>(epoch), kBatchStream), static_cast<uint64_t>(index), 0));
 }
 
 OrderedBatches::OrderedBatches(std::string owner, int64_t num_samples, BatchingOptions options, Builder builder)
-    : owner_(std::move(owner)), num_samples_(num_samples), options_(options), builder_(std::move(builder)) {
+    : owner_(std::move(owner)),
+      num_samples_(num_samples),
+      options_(options),
+      epoch_length_(repeated_epoch_length(num_samples, options.repeats())),
+      builder_(std::move(builder)) {
   TORCH_CHECK(num_samples_ > 0, owner_, ": no samples");
+  TORCH_CHECK(epoch_length_ > 0, owner_, ": repeated augmentation keeps floor(N / 256) * 256 samples per epoch "
+              "(DeiT's RASampler), none of these ", num_samples_);
   TORCH_CHECK(builder_ != nullptr, owner_, ": no batch builder");
   TORCH_CHECK(options_.batch_size() > 0, owner_, ": batch_size must be positive, got ", options_.batch_size());
   TORCH_CHECK(options_.workers() > 0, owner_, ": workers must be positive, got ", options_.workers());
@@ -48,7 +60,7 @@ OrderedBatches::~OrderedBatches() {
 
 int64_t OrderedBatches::batches_per_epoch() const {
   const auto b = options_.batch_size();
-  return options_.drop_last() ? num_samples_ / b : (num_samples_ + b - 1) / b;
+  return options_.drop_last() ? epoch_length_ / b : (epoch_length_ + b - 1) / b;
 }
 
 void OrderedBatches::start_epoch(int64_t epoch, int64_t first, Shard shard) {
@@ -56,8 +68,7 @@ void OrderedBatches::start_epoch(int64_t epoch, int64_t first, Shard shard) {
               shard.count, " does not exist");
   TORCH_CHECK(first >= 0 && first <= batches_per_epoch(), owner_, ": first batch ", first, " is outside [0, ",
               batches_per_epoch(), "]");
-  auto order = std::make_shared<const std::vector<int64_t>>(
-      epoch_order(num_samples_, options_.shuffle(), options_.seed(), epoch));
+  auto order = std::make_shared<const std::vector<EpochEntry>>(epoch_order(num_samples_, options_, epoch));
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++generation_;
@@ -112,15 +123,19 @@ void OrderedBatches::work() {
   }
 }
 
-OrderedBatches::Built OrderedBatches::build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch,
+OrderedBatches::Built OrderedBatches::build(int64_t batch_index, const std::vector<EpochEntry>& order, int64_t epoch,
                                             const Shard& shard, uint64_t generation) const {
   const auto first = batch_index * options_.batch_size();
   const auto n = std::min<int64_t>(options_.batch_size(), static_cast<int64_t>(order.size()) - first);
-  const auto begin = order.begin() + first + shard.begin(n), end = order.begin() + first + shard.end(n);
   Built built;
-  if (begin == end) return built;  // an empty share: nothing to build, nothing returned
-  BatchRequest request{epoch, options_.seed(), std::vector<int64_t>(begin, end),
+  if (shard.begin(n) == shard.end(n)) return built;  // an empty share: nothing to build, nothing returned
+  BatchRequest request{epoch, options_.seed(), batch_index, {}, {},
                        [this, generation] { return stop_ || generation != generation_; }};
+  for (auto position = first + shard.begin(n); position < first + shard.end(n); ++position) {
+    const auto& entry = order[static_cast<size_t>(position)];
+    request.samples.push_back(entry.sample);
+    request.streams.push_back(static_cast<uint64_t>(entry.copy * num_samples_ + entry.sample));
+  }
   try {
     built.built = builder_(request);
   } catch (...) {

@@ -4,10 +4,12 @@
 // is the loader's function; this class decides which samples go into which batch and when.
 //
 // Determinism: epoch e visits the samples in an order fixed by (seed, e) alone (a Fisher-Yates
-// shuffle, or the sample order without shuffle); batch k holds positions [k B, (k + 1) B) of it, and
-// its builder seeds sample i's augmentation with sample_rng(i) = Rng(mix_seed(seed, e, i)). Batches
-// come out in order k = 0, 1, ..., so the output depends on neither the number of workers nor
-// thread scheduling.
+// shuffle, or the sample order without shuffle; with `repeats` > 1 each sample of it `repeats` times
+// in a row, repeated_augment.h); batch k holds positions [k B, (k + 1) B) of it, and its builder
+// seeds sample i's augmentation with Rng(mix_seed(seed, e, i)) (copy c of it with repeats:
+// mix_seed(seed, e, c N + i)) and whatever it does to the whole batch with batch_rng(), seeded from
+// (seed, e, k). Batches come out in order k = 0, 1, ..., so the output depends on neither the
+// number of workers nor thread scheduling.
 //
 // At most workers * prefetch batches are built or waiting ahead of the consumer. Within a worker
 // LibTorch ops run single-threaded (the workers are the parallelism).
@@ -16,6 +18,7 @@
 // and the epoch goes on with the next one. A builder may leave samples out (skip_corrupt) and say
 // why in BuiltBatch::skipped; a batch left empty is not returned.
 
+#include <lowbit/csrc/data/repeated_augment.h>
 #include <lowbit/csrc/data/rng.h>
 
 #include <torch/arg.h>
@@ -42,6 +45,9 @@ struct BatchingOptions {
   // Batches each worker may have built or be building ahead of the consumer (PyTorch's prefetch_factor).
   TORCH_ARG(int64_t, prefetch) = 2;
   TORCH_ARG(bool, drop_last) = false;
+  // Repeated augmentation (DeiT's RASampler, repeated_augment.h): each sample this many times per
+  // epoch order, the epoch cut to floor(N / 256) * 256 positions; 1: off.
+  TORCH_ARG(int64_t, repeats) = 1;
 };
 
 // One process's part of every batch in data-parallel training, so that the processes together see
@@ -63,17 +69,22 @@ struct Shard {
   bool whole() const { return count == 1; }
 };
 
-// What a builder is asked for: the samples of one batch, in epoch order.
+// What a builder is asked for: the samples of one batch (this process's part of it), in epoch order.
 struct BatchRequest {
   int64_t epoch;
   uint64_t seed;
-  std::vector<int64_t> samples;
+  int64_t index;                 // the batch's number in the epoch
+  std::vector<int64_t> samples;  // sample indices
+  std::vector<uint64_t> streams;  // samples[k]'s augmentation stream: its index, + copy * N with repeats
   // True once nobody will read the batch (the loader stops, or a new epoch began): a builder
   // checks it between samples and may return whatever it has.
   std::function<bool()> abandoned;
 
-  // The generator of sample `sample`'s augmentation: Rng(mix_seed(seed, epoch, sample)).
-  Rng sample_rng(int64_t sample) const;
+  // The generator of samples[k]'s augmentation: Rng(mix_seed(seed, epoch, streams[k])).
+  Rng augmentation_rng(size_t k) const;
+  // The generator of what is done to the whole batch (mixup), the same in every process's part:
+  // Rng(mix_seed(mix_seed(seed, epoch, 2^64 - 2), index, 0)).
+  Rng batch_rng() const;
 };
 
 struct BuiltBatch {
@@ -100,6 +111,8 @@ class OrderedBatches {
   std::optional<std::any> next();
 
   int64_t batches_per_epoch() const;
+  // Positions in an epoch's order: the samples, or repeated_epoch_length with repeats.
+  int64_t epoch_length() const { return epoch_length_; }
   const BatchingOptions& options() const { return options_; }
   // What the builders left out in the batches of this epoch returned so far, in batch order.
   const std::vector<std::string>& skipped() const { return skipped_; }
@@ -111,12 +124,13 @@ class OrderedBatches {
   };
 
   void work();
-  Built build(int64_t batch_index, const std::vector<int64_t>& order, int64_t epoch, const Shard& shard,
+  Built build(int64_t batch_index, const std::vector<EpochEntry>& order, int64_t epoch, const Shard& shard,
               uint64_t generation) const;
 
   const std::string owner_;
   const int64_t num_samples_;
   const BatchingOptions options_;
+  const int64_t epoch_length_;
   const Builder builder_;
   std::vector<std::string> skipped_;  // consumer thread only
 
@@ -129,7 +143,7 @@ class OrderedBatches {
   bool started_ = false;
   int64_t epoch_ = 0;
   Shard shard_;
-  std::shared_ptr<const std::vector<int64_t>> order_;
+  std::shared_ptr<const std::vector<EpochEntry>> order_;
   int64_t next_to_claim_ = 0;
   int64_t next_to_return_ = 0;
   std::map<int64_t, Built> built_;

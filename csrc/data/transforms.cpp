@@ -1,5 +1,7 @@
 #include <lowbit/csrc/data/transforms.h>
 
+#include <lowbit/csrc/data/pil_resample.h>
+
 #include <ATen/ATen.h>
 #include <torch/nn/functional/upsampling.h>
 
@@ -32,6 +34,12 @@ int64_t round_half_even(double x) { return static_cast<int64_t>(std::nearbyint(x
 
 }  // namespace
 
+Interpolation parse_interpolation(const std::string& name) {
+  if (name == "bilinear") return Interpolation::Bilinear;
+  if (name == "bicubic") return Interpolation::Bicubic;
+  TORCH_CHECK(false, "unknown interpolation '", name, "' (expected bilinear or bicubic)");
+}
+
 CropBox random_resized_crop_box(int64_t height, int64_t width, Rng& rng, std::array<double, 2> scale,
                                 std::array<double, 2> ratio) {
   TORCH_CHECK(height > 0 && width > 0, "RandomResizedCrop: empty image ", height, "x", width);
@@ -62,24 +70,29 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, Rng& rng, std::ar
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
-at::Tensor resize(const at::Tensor& image, int64_t height, int64_t width) {
+at::Tensor resize(const at::Tensor& image, int64_t height, int64_t width, Interpolation interpolation) {
   check_image(image, "Resize");
   TORCH_CHECK(height > 0 && width > 0, "Resize: output size ", height, "x", width, " is empty");
+  if (interpolation == Interpolation::Bicubic && image.scalar_type() == at::kByte) {
+    return pil_resize(image, height, width, interpolation);
+  }
   namespace F = torch::nn::functional;
+  const auto mode = interpolation == Interpolation::Bicubic ? F::InterpolateFuncOptions::mode_t(torch::kBicubic)
+                                                            : F::InterpolateFuncOptions::mode_t(torch::kBilinear);
   const auto options = F::InterpolateFuncOptions()
                            .size(std::vector<int64_t>{height, width})
-                           .mode(torch::kBilinear)
+                           .mode(mode)
                            .align_corners(false)
                            .antialias(true);
   return F::interpolate(image.unsqueeze(0), options).squeeze(0);
 }
 
 at::Tensor random_resized_crop(const at::Tensor& image, int64_t size, Rng& rng, std::array<double, 2> scale,
-                               std::array<double, 2> ratio) {
+                               std::array<double, 2> ratio, Interpolation interpolation) {
   check_image(image, "RandomResizedCrop");
   const auto box = random_resized_crop_box(image.size(1), image.size(2), rng, scale, ratio);
   const auto crop = image.narrow(1, box.top, box.height).narrow(2, box.left, box.width);
-  return resize(crop, size, size);
+  return resize(crop, size, size, interpolation);
 }
 
 at::Tensor random_horizontal_flip(const at::Tensor& image, Rng& rng, double p) {
@@ -120,12 +133,12 @@ at::Tensor normalize(const at::Tensor& image, std::array<double, 3> mean, std::a
   return (image - mean_t).div_(std_t);
 }
 
-at::Tensor resize_shorter_side(const at::Tensor& image, int64_t size) {
+at::Tensor resize_shorter_side(const at::Tensor& image, int64_t size, Interpolation interpolation) {
   check_image(image, "Resize");
   const int64_t h = image.size(1), w = image.size(2);
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
   const auto new_longer = static_cast<int64_t>(static_cast<double>(size * longer) / shorter);
-  return h <= w ? resize(image, size, new_longer) : resize(image, new_longer, size);
+  return h <= w ? resize(image, size, new_longer, interpolation) : resize(image, new_longer, size, interpolation);
 }
 
 at::Tensor center_crop(const at::Tensor& image, int64_t size) {

@@ -2,17 +2,28 @@
 // The standard ImageNet augmentations on single images [C, H, W] (no batch dimension), following
 // torchvision.transforms. Geometric transforms take uint8 or float images and keep the dtype; all
 // randomness comes from the caller's Rng, so equal seeds give equal outputs.
-// Resizing is bilinear with antialiasing (the filter widens with the shrink factor), the tensor
-// counterpart of PIL's bilinear resize that torchvision applies to the PIL images of the
-// reference training scripts.
+// Resizing is antialiased (the filter widens with the shrink factor), the tensor counterpart of
+// PIL's resize that torchvision applies to the PIL images of the reference training scripts:
+// bilinear by default (ReActNet / Bi-Real Net), bicubic for DeiT / timm.
 
 #include <lowbit/csrc/data/rng.h>
 
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <string>
 
 namespace lowbit::data {
+
+// The resampling filter of a resize (and of RandAugment's affine ops), as PIL.Image.Resampling:
+//   Bilinear: triangle, support 1;  Bicubic: Keys' cubic with a = -0.5, support 2.
+// uint8 images resized with Bicubic follow PIL's Image.resize(BICUBIC) pixel for pixel (its
+// fixed-point arithmetic, see pil_resample.h); Bilinear stays torch's antialiased interpolate
+// (within one grey level of PIL's). Float images use torch's antialiased interpolate for both.
+enum class Interpolation { Bilinear, Bicubic };
+
+// "bilinear" or "bicubic" (timm's and torchvision's names); anything else is an error naming it.
+Interpolation parse_interpolation(const std::string& name);
 
 // ImageNet channel statistics (RGB, pixels in [0, 1]), as torchvision's reference scripts.
 inline constexpr std::array<double, 3> kImagenetMean = {0.485, 0.456, 0.406};
@@ -32,13 +43,16 @@ struct CropBox {
 CropBox random_resized_crop_box(int64_t height, int64_t width, Rng& rng, std::array<double, 2> scale = {0.08, 1.0},
                                 std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0});
 
-// Bilinear (antialiased) resize to [C, height, width]; uint8 results are rounded.
-at::Tensor resize(const at::Tensor& image, int64_t height, int64_t width);
+// Antialiased resize to [C, height, width]; uint8 results are rounded (and clipped).
+at::Tensor resize(const at::Tensor& image, int64_t height, int64_t width,
+                  Interpolation interpolation = Interpolation::Bilinear);
 
-// RandomResizedCrop(size, scale, ratio): the box above, resized to size x size.
+// RandomResizedCrop(size, scale, ratio, interpolation): the box above, resized to size x size
+// (timm's RandomResizedCropAndInterpolation draws the same box).
 at::Tensor random_resized_crop(const at::Tensor& image, int64_t size, Rng& rng,
                                std::array<double, 2> scale = {0.08, 1.0},
-                               std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0});
+                               std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0},
+                               Interpolation interpolation = Interpolation::Bilinear);
 
 // RandomHorizontalFlip(p): out[c, y, x] = in[c, y, W - 1 - x] with probability p (one draw U(0,1) < p).
 at::Tensor random_horizontal_flip(const at::Tensor& image, Rng& rng, double p = 0.5);
@@ -61,7 +75,8 @@ at::Tensor normalize(const at::Tensor& image, std::array<double, 3> mean = kImag
 
 // Resize(size) with an int: the shorter side becomes size, the longer int(size * long / short)
 // (truncated), as torchvision.
-at::Tensor resize_shorter_side(const at::Tensor& image, int64_t size);
+at::Tensor resize_shorter_side(const at::Tensor& image, int64_t size,
+                               Interpolation interpolation = Interpolation::Bilinear);
 
 // CenterCrop(size): top = round((H - size) / 2), left = round((W - size) / 2) (half to even);
 // the image must be at least size x size.

@@ -3,6 +3,7 @@
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/checkpoint/load_state.h>
 #include <lowbit/csrc/engine/checkpoint/state_dict.h>
+#include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/models/registry.h>
 
 namespace lowbit::engine {
@@ -45,8 +46,10 @@ auto keyed(const Recipe& recipe, const ModelConfig& model, const QuantizerSpec& 
 
 std::shared_ptr<Model> make(const Recipe& recipe, const Task& task, const ModelConfig& model, const QuantizerSpec& weight,
                             const QuantizerSpec& input) {
-  return keyed(recipe, model, weight, input,
-               [&] { return task.make_model(model.name, model.params, policy_of(model, weight, input)); });
+  auto built = keyed(recipe, model, weight, input,
+                     [&] { return task.make_model(model.name, model.params, policy_of(model, weight, input)); });
+  layers::set_ghost_batch(*built, model.bn_batch);
+  return built;
 }
 
 // The model section as stage `stage` builds it: the stage's `model:` options over the section's.
@@ -82,18 +85,23 @@ void load_weights(const Recipe& recipe, const CheckpointSource& source, torch::n
   const auto key = source.path + ".checkpoint";
   try {
     std::vector<Rename> rules;
-    for (const auto& [pattern, replacement] : source.name_map) rules.push_back({pattern, replacement});
+    for (const auto& [pattern, replacement] : source.name_map.rules) rules.push_back({pattern, replacement});
     const auto tensors = source.format == "lowbit" ? read_checkpoint_model(source.checkpoint)
                                                    : read_pytorch_state_dict(source.checkpoint, source.entry).tensors;
-    load_into(model, tensors, LoadOptions().strict(source.strict).renames(NameMap(rules)).source(source.checkpoint));
+    load_into(model, tensors, LoadOptions()
+                                  .strict(source.strict)
+                                  .renames(NameMap(rules))
+                                  .keep(source.name_map.keep)
+                                  .reshape(source.name_map.reshape)
+                                  .source(source.checkpoint));
   } catch (const c10::Error& e) {
     recipe.fail(key, e.msg());
   }
 }
 
-std::shared_ptr<Model> build_initial_model(const Recipe& recipe, const Task& task) {
+std::shared_ptr<Model> build_initial_model(const Recipe& recipe, const Task& task, Weights weights) {
   auto model = build_model(recipe, task, 0);
-  if (recipe.model.init) load_weights(recipe, *recipe.model.init, *model);
+  if (recipe.model.init && weights == Weights::Files) load_weights(recipe, *recipe.model.init, *model);
   return model;
 }
 
@@ -101,11 +109,11 @@ std::shared_ptr<Model> build_initial_model(const Recipe& recipe) { return build_
 
 std::shared_ptr<Model> build_teacher(const Recipe& recipe) { return build_teacher(recipe, *build_task(recipe)); }
 
-std::shared_ptr<Model> build_teacher(const Recipe& recipe, const Task& task) {
+std::shared_ptr<Model> build_teacher(const Recipe& recipe, const Task& task, Weights weights) {
   TORCH_CHECK(recipe.teacher.has_value(), "the recipe has no teacher");
   const auto& t = *recipe.teacher;
   auto teacher = make(recipe, task, t.model, t.model.weight_quantizer, t.model.input_quantizer);
-  load_weights(recipe, t, *teacher);
+  if (weights == Weights::Files) load_weights(recipe, t, *teacher);
   teacher->eval();
   for (auto& p : teacher->parameters()) p.set_requires_grad(false);
   return teacher;

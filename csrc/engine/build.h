@@ -26,13 +26,18 @@ std::shared_ptr<Model> build_model(const Recipe& recipe, size_t stage);
 // strict or not) into `model`: the one loader of the teacher and of `model.init`.
 void load_weights(const Recipe& recipe, const CheckpointSource& source, torch::nn::Module& model);
 
+// Where the starting weights of the student (`model.init`) and of the teacher come from: the files
+// the recipe names, or nowhere (`lowbit train --dry-run`, dry_run.h: the random initialisation,
+// so that a dry run needs none of the user's files).
+enum class Weights { Files, Random };
+
 // The model of stage 1 with the student's starting weights (`model.init`) loaded when the recipe
 // has them: what a fresh run trains first.
-std::shared_ptr<Model> build_initial_model(const Recipe& recipe, const Task& task);
+std::shared_ptr<Model> build_initial_model(const Recipe& recipe, const Task& task, Weights weights = Weights::Files);
 std::shared_ptr<Model> build_initial_model(const Recipe& recipe);
 
 // The recipe's teacher: built, loaded, in eval mode, without gradients.
-std::shared_ptr<Model> build_teacher(const Recipe& recipe, const Task& task);
+std::shared_ptr<Model> build_teacher(const Recipe& recipe, const Task& task, Weights weights = Weights::Files);
 std::shared_ptr<Model> build_teacher(const Recipe& recipe);
 
 // The recipe's task, without its distiller.

@@ -12,9 +12,9 @@ namespace {
 
 // Every stage's model and the teacher, once, on two example images, with the distiller: a term
 // whose taps or outputs a model lacks, or has in another shape, fails before the run starts.
-void dry_run_distillation(const Recipe& recipe, const Task& task) {
-  const auto distiller = build_distiller(recipe, recipe.teacher ? build_teacher(recipe, task) : nullptr);
-  const auto batch = build_dataset(recipe)->example(2);
+void dry_run_distillation(const Recipe& recipe, const Task& task, Weights weights, const DataSet& examples) {
+  const auto distiller = build_distiller(recipe, recipe.teacher ? build_teacher(recipe, task, weights) : nullptr);
+  const auto batch = examples.example(2);
   torch::NoGradGuard no_grad;
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
     auto student = build_model(recipe, task, s);
@@ -22,13 +22,21 @@ void dry_run_distillation(const Recipe& recipe, const Task& task) {
     try {
       distiller->forward(*student, batch);
     } catch (const OptionError& e) {
-      const auto stage = recipe.stages.size() > 1 ? " (stage " + std::to_string(s + 1) + ")" : "";
-      recipe.fail("distill", OptionError(e.key(), e.msg(), e.detail() + stage));
+      fail_at_distill(recipe, e, s);
     }
   }
 }
 
 }  // namespace
+
+void fail_at_distill(const Recipe& recipe, const OptionError& error, size_t stage) {
+  const auto where = recipe.stages.size() > 1 ? " (stage " + std::to_string(stage + 1) + ")" : "";
+  recipe.fail("distill", OptionError(error.key(), error.msg(), error.detail() + where));
+}
+
+void check_device(const Recipe& recipe) {
+  if (recipe.train.amp && !device_of(recipe).is_cuda()) recipe.fail("train.amp", "mixed precision needs device: cuda");
+}
 
 torch::Device device_of(const Recipe& recipe) {
   torch::Device device(recipe.device);
@@ -38,17 +46,21 @@ torch::Device device_of(const Recipe& recipe) {
   return device;
 }
 
-void validate(const Recipe& recipe) {
-  if (recipe.train.amp && !device_of(recipe).is_cuda()) recipe.fail("train.amp", "mixed precision needs device: cuda");
+void check_models(const Recipe& recipe, Weights weights, const DataSet& examples) {
+  check_device(recipe);
   const auto task = build_task(recipe);
-  build_initial_model(recipe, *task);
+  build_initial_model(recipe, *task, weights);
   for (size_t s = 1; s < recipe.stages.size(); ++s) build_model(recipe, *task, s);
   if (recipe.distill) {
-    dry_run_distillation(recipe, *task);
+    dry_run_distillation(recipe, *task, weights, examples);
   } else if (recipe.teacher) {
-    build_teacher(recipe, *task);
+    build_teacher(recipe, *task, weights);
   }
+}
+
+void validate(const Recipe& recipe, Weights weights) {
   const auto data = build_dataset(recipe);
+  check_models(recipe, weights, *data);
   for (const auto split : {data::Split::Train, data::Split::Test}) {
     try {
       data->open(split);
@@ -85,18 +97,18 @@ std::shared_ptr<dist::ProcessGroup> join_group(const Recipe& recipe, const dist:
 }
 
 RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out,
-                             std::shared_ptr<dist::ProcessGroup> group) {
+                             std::shared_ptr<dist::ProcessGroup> group, Weights weights) {
   RunnerOptions o;
   o.stages.assign(recipe.stages.begin(), recipe.stages.end());
   const std::shared_ptr<Task> prototype = build_task(recipe);
-  std::shared_ptr<Model> teacher = recipe.distill && recipe.teacher ? build_teacher(recipe, *prototype) : nullptr;
+  std::shared_ptr<Model> teacher = recipe.distill && recipe.teacher ? build_teacher(recipe, *prototype, weights) : nullptr;
   o.task = [&recipe, teacher] {
     auto task = build_task(recipe);
     if (recipe.distill) task->set_distiller(build_distiller(recipe, teacher));
     return task;
   };
-  o.model = [&recipe, prototype](size_t stage, bool fresh) {
-    return fresh ? build_initial_model(recipe, *prototype) : build_model(recipe, *prototype, stage);
+  o.model = [&recipe, prototype, weights](size_t stage, bool fresh) {
+    return fresh ? build_initial_model(recipe, *prototype, weights) : build_model(recipe, *prototype, stage);
   };
   o.data = build_dataset(recipe);
   o.eval_metrics = recipe.eval_metrics;

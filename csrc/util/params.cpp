@@ -15,6 +15,8 @@ std::string describe(const c10::IValue& v) {
   if (v.isBool()) return std::string("boolean ") + (v.toBool() ? "true" : "false");
   if (v.isInt()) return "integer " + std::to_string(v.toInt());
   if (v.isDouble()) return "number " + std::to_string(v.toDouble());
+  if (v.isGenericDict()) return "a mapping";
+  if (v.isList()) return "a list";
   return v.tagKind();
 }
 
@@ -78,6 +80,18 @@ std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(
 }
 
 template <>
+std::optional<std::vector<double>> ParamReader::optional<std::vector<double>>(const std::string& key) {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  if (v->isIntList()) {
+    const auto integers = v->toIntVector();
+    return std::vector<double>(integers.begin(), integers.end());
+  }
+  if (!v->isDoubleList()) type_error(owner_, key, "a list of numbers, got " + describe(*v));
+  return v->toDoubleVector();
+}
+
+template <>
 std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::string>>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;
@@ -88,6 +102,17 @@ std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::s
   std::vector<std::string> values;
   for (const auto& item : v->toListRef()) values.push_back(item.toStringRef());
   return values;
+}
+
+template <>
+std::optional<Params> ParamReader::optional<Params>(const std::string& key) {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  const bool mapping = v->isGenericDict() && v->toGenericDict().keyType()->kind() == c10::TypeKind::StringType;
+  if (!mapping) type_error(owner_, key, "a mapping of keys, got " + describe(*v));
+  Params params;
+  for (const auto& entry : v->toGenericDict()) params.emplace(entry.key().toStringRef(), entry.value());
+  return params;
 }
 
 size_t ParamReader::choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices) {

@@ -27,8 +27,9 @@ class ParamReader {
   ParamReader(std::string owner, const Params& params);
 
   // The value of `key`, or nullopt when absent. T is bool, int64_t, double, std::string,
-  // std::vector<int64_t> or std::vector<std::string>; an integer is accepted where a double is
-  // expected (and an empty list where a list of strings is), nothing else is converted.
+  // std::vector<int64_t>, std::vector<double>, std::vector<std::string> or Params (a mapping); an
+  // integer is accepted where a double is expected (also in lists), and an empty list where a list
+  // of strings is; nothing else is converted.
   template <typename T>
   std::optional<T> optional(const std::string& key);
 
@@ -43,6 +44,23 @@ class ParamReader {
     auto value = optional<T>(key);
     if (!value) missing(key);
     return *value;
+  }
+
+  // The mapping `key` read by `read(ParamReader&)` and then checked for unknown keys; absent:
+  // nullopt, `read` not called. The inner reader's owner is "<owner>: <key>", and its OptionErrors
+  // come out at {key, inner key}, e.g. {"train_transform", "crop_scale"}.
+  template <typename Read>
+  auto nested(const std::string& key, Read&& read) -> std::optional<decltype(read(std::declval<ParamReader&>()))> {
+    const auto params = optional<Params>(key);
+    if (!params) return std::nullopt;
+    ParamReader inner(owner_ + ": " + key, *params);
+    try {
+      auto value = read(inner);
+      inner.finish();
+      return value;
+    } catch (const OptionError& e) {
+      throw e.within(key);
+    }
   }
 
   // Whether `key` is present (it counts as read).
@@ -88,6 +106,8 @@ template <> std::optional<int64_t> ParamReader::optional<int64_t>(const std::str
 template <> std::optional<double> ParamReader::optional<double>(const std::string& key);
 template <> std::optional<std::string> ParamReader::optional<std::string>(const std::string& key);
 template <> std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key);
+template <> std::optional<std::vector<double>> ParamReader::optional<std::vector<double>>(const std::string& key);
 template <> std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::string>>(const std::string& key);
+template <> std::optional<Params> ParamReader::optional<Params>(const std::string& key);
 
 }  // namespace lowbit

@@ -170,11 +170,36 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& input) {
   }
   auto* replicas = hooks::replicas();
   if (is_training() && replicas != nullptr && replicas->sync_batch_norm && replicas->world_size() > 1) {
+    TORCH_CHECK(ghost_batch == 0, "BatchNorm(", options.num_features(),
+                "): ghost batches and synchronised batch norm exclude each other");
     return sync_batch_norm(input, weight, bias, running_mean, running_var, factor, options.eps(), *replicas);
   }
+  if (is_training() && ghost_batch > 0 && input.size(0) > ghost_batch) return ghost_forward(input, factor);
   const bool batch_statistics = is_training() || !options.track_running_stats();
   return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, batch_statistics,
                                                    factor, options.eps());
+}
+
+// The first chunk updates the running statistics; the others are normalised with their own only.
+torch::Tensor BatchNormImpl::ghost_forward(const torch::Tensor& input, double momentum) {
+  namespace F = torch::nn::functional;
+  const auto chunks = input.split(ghost_batch, 0);
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const bool first = i == 0;
+    outputs.push_back(F::detail::batch_norm(chunks[i], first ? running_mean : torch::Tensor(),
+                                            first ? running_var : torch::Tensor(), weight, bias,
+                                            /*training=*/true, momentum, options.eps()));
+  }
+  return torch::cat(outputs, 0);
+}
+
+void set_ghost_batch(torch::nn::Module& module, int64_t ghost_batch) {
+  TORCH_CHECK_VALUE(ghost_batch >= 0, "ghost batch size must be >= 0, got ", ghost_batch);
+  for (const auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) bn->ghost_batch = ghost_batch;
+  }
 }
 
 void BatchNormImpl::pretty_print(std::ostream& stream) const {
@@ -185,7 +210,9 @@ void BatchNormImpl::pretty_print(std::ostream& stream) const {
   } else {
     stream << "None";
   }
-  stream << ", affine=" << options.affine() << ", track_running_stats=" << options.track_running_stats() << ")";
+  stream << ", affine=" << options.affine() << ", track_running_stats=" << options.track_running_stats();
+  if (ghost_batch > 0) stream << ", ghost_batch=" << ghost_batch;
+  stream << ")";
 }
 
 }  // namespace lowbit::layers

@@ -11,6 +11,16 @@
 // Alone, in eval mode, or when the replicas do not ask for it (hooks::Replicas::sync_batch_norm),
 // this is torch::batch_norm exactly as torch::nn::BatchNorm2d calls it.
 //
+// Ghost batch norm (`ghost_batch` = G > 0; recipes: model.bn_batch): in training, the batch is
+// normalised in consecutive chunks of G samples (the last may be smaller), each with its own
+// mean and var, as nn.DataParallel normalises each replica's share of the batch (Hoffer et al.
+// 2017 name it ghost batch norm). The running statistics follow the first chunk alone, as under
+// DataParallel: replicate() broadcasts the buffers with comm.broadcast_coalesced, whose outputs on
+// the source device are the module's own tensors, so replica 0 updates the module's running_mean
+// and running_var (and num_batches_tracked, once per forward) while the other replicas update
+// copies that are dropped. DataParallel splits a batch of B into ceil(B / N)-sample shares, so
+// only a short last batch of an epoch is cut differently. Not combined with sync_batch_norm.
+//
 // Training with replicas and sync_batch_norm: SyncBatchNorm (torch.nn.SyncBatchNorm,
 // torch/nn/modules/_functions.py), the statistics of the whole batch over all replicas, n their
 // element count per channel:
@@ -57,8 +67,15 @@ class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
   BatchNormOptions options;
   // weight, bias undefined without affine; the running statistics without track_running_stats.
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  int64_t ghost_batch = 0;  // G; 0: the whole batch
+
+ private:
+  torch::Tensor ghost_forward(const torch::Tensor& input, double momentum);
 };
 TORCH_MODULE(BatchNorm);
+
+// Sets ghost_batch of every BatchNorm in `module` (itself included); 0 turns ghost batches off.
+void set_ghost_batch(torch::nn::Module& module, int64_t ghost_batch);
 
 // The training-mode SyncBatchNorm above over `replicas`, updating running_mean and running_var in
 // place when defined (with `momentum`, the factor of this step); weight and bias may be undefined.

@@ -1,5 +1,6 @@
 #include <lowbit/modules/layers/qattention.h>
 
+#include <lowbit/modules/layers/transformer.h>
 #include <lowbit/modules/taps/taps.h>
 
 #include <torch/torch.h>
@@ -15,6 +16,8 @@ void QAttentionImpl::reset() {
   TORCH_CHECK_VALUE(o.dim() > 0 && o.heads() > 0, "QAttention: dim and heads must be positive, got dim ", o.dim(),
                     ", heads ", o.heads());
   TORCH_CHECK_VALUE(o.dim() % o.heads() == 0, "QAttention: heads (", o.heads(), ") must divide dim (", o.dim(), ")");
+  TORCH_CHECK_VALUE(o.window_size() >= 0, "QAttention: window_size must be >= 0 (0: no windows), got ",
+                    o.window_size());
   TORCH_CHECK_VALUE(o.attn_drop() >= 0 && o.attn_drop() < 1 && o.proj_drop() >= 0 && o.proj_drop() < 1,
                     "QAttention: dropout rates must be in [0, 1), got attn_drop ", o.attn_drop(), ", proj_drop ",
                     o.proj_drop());
@@ -36,12 +39,31 @@ void QAttentionImpl::reset() {
                                              .weight_quantizer(o.proj().weight)
                                              .input_quantizer(o.proj().input)));
   proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
+  if (o.window_size() > 0) {
+    const auto rows = (2 * o.window_size() - 1) * (2 * o.window_size() - 1);
+    relative_position_bias_table = register_parameter(
+        "relative_position_bias_table", trunc_normal_(torch::empty({rows, o.heads()}), 0.02));
+    relative_position_index_ = DerivedTensor(relative_position_index(o.window_size()).flatten());
+  }
 }
 
-torch::Tensor QAttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor QAttentionImpl::position_bias() {
+  const auto area = options.window_size() * options.window_size();
+  return relative_position_bias_table.index_select(0, relative_position_index_.like(relative_position_bias_table))
+      .view({area, area, options.heads()})
+      .permute({2, 0, 1});
+}
+
+torch::Tensor QAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.dim(), "QAttention(dim ", options.dim(),
               "): expected input [B, N, ", options.dim(), "], got shape ", x.sizes());
-  const int64_t batch = x.size(0), tokens = x.size(1), heads = options.heads();
+  const int64_t batch = x.size(0), tokens = x.size(1), heads = options.heads(), window = options.window_size();
+  TORCH_CHECK(window == 0 || tokens == window * window, "QAttention(dim ", options.dim(), ", window ", window,
+              "): expected windows of ", window * window, " tokens, got ", tokens);
+  TORCH_CHECK(!mask.defined() || (window > 0 && mask.dim() == 3 && mask.size(0) > 0 && batch % mask.size(0) == 0 &&
+                                  mask.size(1) == tokens && mask.size(2) == tokens),
+              "QAttention(dim ", options.dim(), ", window ", window, "): expected a mask [nW, ", tokens, ", ", tokens,
+              "] with nW dividing ", batch, " (window attention only), got shape ", mask.sizes());
   const auto qkv_heads = qkv(x).reshape({batch, tokens, 3, heads, head_dim()}).permute({2, 0, 3, 1, 4});
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];
   if (options.irm()) {
@@ -55,7 +77,14 @@ torch::Tensor QAttentionImpl::forward(const torch::Tensor& x) {
   taps::publish(*this, "k", k);
   taps::publish(*this, "v", v);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim()));
-  const auto attn = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale, -1);
+  auto logits = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  if (window > 0) logits = logits + position_bias();
+  if (mask.defined()) {
+    const auto windows = mask.size(0);
+    logits = (logits.view({batch / windows, windows, heads, tokens, tokens}) + mask.unsqueeze(1))
+                 .view({batch, heads, tokens, tokens});
+  }
+  const auto attn = torch::softmax(logits, -1);
   taps::publish(*this, "attn", attn);
   const auto attn_quantized = attn_act(attn_drop(attn));
   taps::publish(*this, "attn_quantized", attn_quantized);
@@ -65,7 +94,9 @@ torch::Tensor QAttentionImpl::forward(const torch::Tensor& x) {
 
 void QAttentionImpl::pretty_print(std::ostream& stream) const {
   stream << "lowbit::layers::QAttention(dim=" << options.dim() << ", heads=" << options.heads()
-         << ", irm=" << options.irm() << ")";
+         << ", irm=" << options.irm();
+  if (options.window_size() > 0) stream << ", window_size=" << options.window_size();
+  stream << ")";
 }
 
 }  // namespace lowbit::layers

@@ -7,7 +7,7 @@
 //   q <- norm_q(q), k <- norm_k(k)                    IRM, option `irm`: LayerNorm(head_dim) per
 //                                                     token and head (eps 1e-5, affine), v untouched
 //   q <- q_act(q), k <- k_act(k), v <- v_act(v)       [B, H, N, d], per-head quantizers
-//   A   = softmax(q k^T / sqrt(d))                    full precision
+//   A   = softmax(q k^T / sqrt(d) + B + M)            full precision; B, M: Swin only (below)
 //   A_q = attn_act(attn_drop(A))                      [B, H, N, N], per-head quantizer
 //   out = proj(merge_heads(A_q v))                    proj: QLinear(dim -> dim), then proj_drop
 //
@@ -18,16 +18,27 @@
 // bivit.md 2.2, an inference from the code). Bi-ViT's binary linears drop their bias (the
 // official BiLinearBiReal calls F.linear without it): options qkv_bias / proj_bias.
 //
+// Swin's window attention (Liu et al. ICCV 2021; timm 1.0.31 swin_transformer.py WindowAttention),
+// option window_size w > 0: x holds windows [B nW, w w, dim] (modules/layers/windows.h) and
+//   B[h, i, j] = relative_position_bias_table[relative_position_index[i, j], h]   table [(2w-1)^2, H]
+//   M          = forward's mask [nW, w w, w w] (SW-MSA's 0 / -100), added to window n of every image
+// Bi-ViT's Swin (bi_swin_transformer.py Bi_WindowAttention) quantizes q before the d^-1/2 scale and
+// has no IRM: the same product. The relative position index is timm's non-persistent buffer: not
+// in the state dict (DerivedTensor).
+//
 // Taps (modules/taps/taps.h), published every forward:
 //   "q", "k", "v"        [B, H, N, d]  what the attention consumes: after IRM and quantization
 //   "attn"               [B, H, N, N]  softmax probabilities before dropout and attn_act
 //   "attn_quantized"     [B, H, N, N]  the quantized map that multiplies v
-// Children keep the official names (qkv, proj, norm_q, norm_k, q_act, k_act, v_act, attn_act).
+// Children keep the official names (qkv, proj, norm_q, norm_k, q_act, k_act, v_act, attn_act,
+// relative_position_bias_table).
 
 #include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/layers/windows.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/nn/cloneable.h>
+#include <torch/nn/modules/common.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -45,6 +56,7 @@ struct QAttentionOptions {
   TORCH_ARG(bool, qkv_bias) = true;
   TORCH_ARG(bool, proj_bias) = true;
   TORCH_ARG(bool, irm) = false;
+  TORCH_ARG(int64_t, window_size) = 0;  // > 0: Swin's windows of this side, relative position bias
   TORCH_ARG(double, attn_drop) = 0.0;
   TORCH_ARG(double, proj_drop) = 0.0;
   TORCH_ARG(LinearQuantizers, qkv);
@@ -61,7 +73,8 @@ class QAttentionImpl : public torch::nn::Cloneable<QAttentionImpl> {
   QAttentionImpl(int64_t dim, int64_t heads) : QAttentionImpl(QAttentionOptions(dim, heads)) {}
   explicit QAttentionImpl(QAttentionOptions options);
   void reset() override;
-  torch::Tensor forward(const torch::Tensor& x);  // [B, N, dim] -> [B, N, dim]
+  // [B, N, dim] -> [B, N, dim]; mask (window attention only): [nW, N, N], nW dividing B.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
   void pretty_print(std::ostream& stream) const override;
 
   int64_t head_dim() const { return options.dim() / options.heads(); }
@@ -71,6 +84,14 @@ class QAttentionImpl : public torch::nn::Cloneable<QAttentionImpl> {
   torch::nn::LayerNorm norm_q{nullptr}, norm_k{nullptr};  // with irm only
   quant::Quantizer q_act{nullptr}, k_act{nullptr}, v_act{nullptr}, attn_act{nullptr};
   torch::nn::Dropout attn_drop{nullptr}, proj_drop{nullptr};
+  torch::Tensor relative_position_bias_table;  // with window_size only
+
+ protected:
+  FORWARD_HAS_DEFAULT_ARGS({1, torch::nn::AnyValue(torch::Tensor())})
+
+ private:
+  torch::Tensor position_bias();  // [H, w w, w w]
+  DerivedTensor relative_position_index_;
 };
 TORCH_MODULE(QAttention);
 

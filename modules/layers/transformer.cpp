@@ -9,19 +9,6 @@
 namespace lowbit::layers {
 namespace {
 
-// timm's _init_vit_weights for a linear layer.
-void init_vit_linear(QLinearImpl& linear) {
-  torch::NoGradGuard no_grad;
-  trunc_normal_(linear.weight, 0.02);
-  if (linear.bias.defined()) linear.bias.zero_();
-}
-
-QLinear make_linear(int64_t in, int64_t out, bool bias, const LinearQuantizers& quantizers) {
-  QLinear linear(QLinearOptions(in, out).bias(bias).weight_quantizer(quantizers.weight).input_quantizer(quantizers.input));
-  init_vit_linear(*linear);
-  return linear;
-}
-
 // Stochastic depth (timm's drop_path): the branch of each sample is kept with probability 1 - p
 // and then scaled by 1 / (1 - p).
 torch::Tensor drop_path(const torch::Tensor& branch, double p, bool training) {
@@ -44,6 +31,14 @@ torch::Tensor trunc_normal_(torch::Tensor tensor, double std, double mean, doubl
   return tensor.clamp_(a, b);
 }
 
+QLinear vit_linear(int64_t in, int64_t out, bool bias, const LinearQuantizers& quantizers) {
+  QLinear linear(QLinearOptions(in, out).bias(bias).weight_quantizer(quantizers.weight).input_quantizer(quantizers.input));
+  torch::NoGradGuard no_grad;
+  trunc_normal_(linear->weight, 0.02);
+  if (linear->bias.defined()) linear->bias.zero_();
+  return linear;
+}
+
 QMlpImpl::QMlpImpl(QMlpOptions options_) : options(std::move(options_)) { reset(); }
 
 void QMlpImpl::reset() {
@@ -51,8 +46,8 @@ void QMlpImpl::reset() {
   TORCH_CHECK_VALUE(o.features() > 0 && o.hidden() > 0, "QMlp: features and hidden must be positive, got ",
                     o.features(), ", ", o.hidden());
   TORCH_CHECK_VALUE(o.gelu_clip() >= 0, "QMlp: gelu_clip must be >= 0 (0: no clip), got ", o.gelu_clip());
-  fc1 = register_module("fc1", make_linear(o.features(), o.hidden(), o.bias(), o.fc1()));
-  fc2 = register_module("fc2", make_linear(o.hidden(), o.features(), o.bias(), o.fc2()));
+  fc1 = register_module("fc1", vit_linear(o.features(), o.hidden(), o.bias(), o.fc1()));
+  fc2 = register_module("fc2", vit_linear(o.hidden(), o.features(), o.bias(), o.fc2()));
 }
 
 torch::Tensor QMlpImpl::forward(const torch::Tensor& x) {
@@ -71,15 +66,37 @@ void TransformerBlockImpl::reset() {
                     " differs from the MLP's ", o.mlp().features());
   TORCH_CHECK_VALUE(o.drop_path() >= 0 && o.drop_path() < 1, "TransformerBlock: drop_path must be in [0, 1), got ",
                     o.drop_path());
+  const auto& w = o.windows();
+  TORCH_CHECK_VALUE(o.attn().window_size() == w.window, "TransformerBlock: attention window_size ",
+                    o.attn().window_size(), " differs from the windows' ", w.window);
+  TORCH_CHECK_VALUE(w.window == 0 || (w.side > 0 && w.window > 0 && w.side % w.window == 0 && w.shift >= 0 &&
+                                      w.shift < w.window),
+                    "TransformerBlock: windows of side ", w.window, " shifted by ", w.shift,
+                    " do not tile a grid of side ", w.side, " (need window | side, 0 <= shift < window)");
   const auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.attn().dim()}).eps(o.norm_eps())); };
   norm1 = register_module("norm1", norm());
   attn = register_module("attn", QAttention(o.attn()));
   norm2 = register_module("norm2", norm());
   mlp = register_module("mlp", QMlp(o.mlp()));
+  attn_mask_ = w.shift > 0 ? DerivedTensor(shifted_window_mask(w)) : DerivedTensor();
+}
+
+torch::Tensor TransformerBlockImpl::attend(const torch::Tensor& x) {
+  const auto& w = options.windows();
+  if (w.window == 0) return attn(x);
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == w.side * w.side, "TransformerBlock: expected tokens [B, ", w.side * w.side,
+              ", C] on its ", w.side, "x", w.side, " grid, got shape ", x.sizes());
+  const int64_t batch = x.size(0), channels = x.size(2);
+  auto grid = x.view({batch, w.side, w.side, channels});
+  if (w.shift > 0) grid = torch::roll(grid, {-w.shift, -w.shift}, {1, 2});
+  const auto mask = attn_mask_.defined() ? attn_mask_.like(x) : torch::Tensor();
+  grid = window_reverse(attn(window_partition(grid, w.window), mask), w.window, w.side, w.side);
+  if (w.shift > 0) grid = torch::roll(grid, {w.shift, w.shift}, {1, 2});
+  return grid.reshape({batch, w.side * w.side, channels});
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
-  const auto y = x + drop_path(attn(norm1(x)), options.drop_path(), is_training());
+  const auto y = x + drop_path(attend(norm1(x)), options.drop_path(), is_training());
   return y + drop_path(mlp(norm2(y)), options.drop_path(), is_training());
 }
 
@@ -118,6 +135,9 @@ void PatchEmbedImpl::reset() {
                                              .stride(o.patch_size())
                                              .weight_quantizer(o.proj().weight)
                                              .input_quantizer(o.proj().input)));
+  TORCH_CHECK_VALUE(o.class_token() || !o.distilled(), "PatchEmbed: a distillation token needs class_token");
+  if (o.norm()) norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
+  if (!o.class_token()) return;
   cls_token = register_parameter("cls_token", trunc_normal_(torch::empty({1, 1, o.dim()}), 0.02));
   if (o.distilled()) dist_token = register_parameter("dist_token", trunc_normal_(torch::empty({1, 1, o.dim()}), 0.02));
   pos_embed = register_parameter("pos_embed", trunc_normal_(torch::empty({1, tokens(), o.dim()}), 0.02));
@@ -128,10 +148,13 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == options.in_channels() && images.size(2) == s && images.size(3) == s,
               "PatchEmbed: expected images [B, ", options.in_channels(), ", ", s, ", ", s, "], got shape ",
               images.sizes());
+  auto patches = proj(images).flatten(2).transpose(1, 2);
+  if (options.norm()) patches = norm(patches);
+  if (!options.class_token()) return patches;
   const int64_t batch = images.size(0);
   std::vector<torch::Tensor> parts{cls_token.expand({batch, -1, -1})};
   if (options.distilled()) parts.push_back(dist_token.expand({batch, -1, -1}));
-  parts.push_back(proj(images).flatten(2).transpose(1, 2));
+  parts.push_back(patches);
   return torch::cat(parts, 1) + pos_embed;
 }
 
@@ -141,8 +164,8 @@ void VitHeadsImpl::reset() {
   const auto& o = options;
   TORCH_CHECK_VALUE(o.dim() > 0 && o.classes() > 0, "VitHeads: dim and classes must be positive, got ", o.dim(), ", ",
                     o.classes());
-  head = register_module("head", make_linear(o.dim(), o.classes(), true, o.head()));
-  if (o.distilled()) head_dist = register_module("head_dist", make_linear(o.dim(), o.classes(), true, o.head_dist()));
+  head = register_module("head", vit_linear(o.dim(), o.classes(), true, o.head()));
+  if (o.distilled()) head_dist = register_module("head_dist", vit_linear(o.dim(), o.classes(), true, o.head_dist()));
 }
 
 torch::Tensor VitHeadsImpl::forward(const torch::Tensor& tokens) { return outputs(tokens).front().second; }

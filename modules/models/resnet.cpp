@@ -26,8 +26,10 @@
 // init (the official initialisations):
 //   fan_out  : every convolution N(0, 2/(k·k·C_out)) (torchvision; AdaBin ImageNet)
 //   fan_in   : every convolution and fc N(0, 2/fan_in) (kaiming_normal_; AdaBin CIFAR)
-//   reactnet : the binary convolutions' latent weights U(0, 1)·1e-3, the rest PyTorch's
-//              defaults (Bi-Real Net and ReActNet PyTorch code, HardBinaryConv)
+//   reactnet : the low-bit unit convolutions' latent weights U(0, 1)·1e-3 (HardBinaryConv of the Bi-Real
+//              Net and ReActNet PyTorch code), the rest PyTorch's defaults, real-valued unit
+//              convolutions included: ReActNet's step 1 (W32A1, an identity weight quantizer) has
+//              nn.Conv2d there (resnet/1_step1/birealnet.py), kaiming_uniform(a = sqrt(5))
 // The head pools adaptively where AdaBin's ImageNet code has AvgPool2d(7): equal at 224×224,
 // and the same builder serves other sizes.
 #include <lowbit/csrc/util/suggest.h>
@@ -142,9 +144,8 @@ void initialise(torch::nn::Module& net, Init init) {
   namespace I = torch::nn::init;
   for (const auto& m : net.modules(/*include_self=*/false)) {
     if (init == Init::ReActNet) {
-      if (auto* unit = dynamic_cast<layers::BinaryResidualUnitImpl*>(m.get())) {
-        unit->conv->weight.uniform_(0, 1).mul_(1e-3);
-      }
+      auto* unit = dynamic_cast<layers::BinaryResidualUnitImpl*>(m.get());
+      if (unit && unit->conv->weight_quantizer->bits() < 32) unit->conv->weight.uniform_(0, 1).mul_(1e-3);
     } else if (auto* conv = dynamic_cast<layers::QConv2dImpl*>(m.get())) {
       const auto mode = init == Init::FanOut ? I::FanModeType(torch::kFanOut) : I::FanModeType(torch::kFanIn);
       I::kaiming_normal_(conv->weight, 0, mode, torch::kReLU);

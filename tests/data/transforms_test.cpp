@@ -170,3 +170,26 @@ TEST(ImagenetTransforms, ShapesAndSeededDeterminism) {
   EXPECT_EQ(eval.sizes(), (std::vector<int64_t>{3, 224, 224}));
   EXPECT_TRUE(torch::equal(eval, imagenet_eval_transform(image)));
 }
+
+TEST(Resize, InterpolationByName) {
+  EXPECT_EQ(parse_interpolation("bilinear"), Interpolation::Bilinear);
+  EXPECT_EQ(parse_interpolation("bicubic"), Interpolation::Bicubic);
+  EXPECT_THROW(parse_interpolation("lanczos"), c10::Error);
+}
+
+TEST(RandomResizedCrop, BicubicResizesTheSameBox) {
+  // The box does not depend on the filter; float images go through torch's antialiased bicubic,
+  // which neither rounds nor clips between its passes: on a plane (no overshoot) it stays within one
+  // grey level of PIL's once rounded.
+  const auto y = torch::arange(60, torch::kLong).view({1, 60, 1}), x = torch::arange(80, torch::kLong).view({1, 1, 80});
+  const auto image = (x + 2 * y + torch::arange(3, torch::kLong).view({3, 1, 1})).to(torch::kByte);
+  Rng box_rng(5), crop_rng(5), float_rng(5);
+  const auto box = random_resized_crop_box(60, 80, box_rng);
+  const auto crop = image.narrow(1, box.top, box.height).narrow(2, box.left, box.width);
+  const auto out = random_resized_crop(image, 32, crop_rng, {0.08, 1.0}, {3.0 / 4, 4.0 / 3}, Interpolation::Bicubic);
+  EXPECT_TRUE(torch::equal(out, resize(crop, 32, 32, Interpolation::Bicubic)));
+  const auto float_out = random_resized_crop(image.to(torch::kFloat), 32, float_rng, {0.08, 1.0}, {3.0 / 4, 4.0 / 3},
+                                             Interpolation::Bicubic);
+  EXPECT_EQ(float_out.scalar_type(), torch::kFloat);
+  EXPECT_LE((float_out.round() - out.to(torch::kFloat)).abs().max().item<float>(), 1.0f);
+}

@@ -6,15 +6,14 @@
 #include <lowbit/modules/detection/registry.h>
 
 #include "detection/tiny_detr.h"
+#include "support/reference_numbers.h"
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 namespace {
 
@@ -41,23 +40,7 @@ torch::Tensor deterministic_value(const std::string& name, c10::IntArrayRef shap
 }
 
 std::map<std::string, torch::Tensor> read_reference() {
-  const auto path = std::string(LOWBIT_SOURCE_DIR) + "/tests/detection/data/detr_reference.txt";
-  std::ifstream file(path);
-  EXPECT_TRUE(file) << "cannot read " << path;
-  std::map<std::string, torch::Tensor> values;
-  std::string line;
-  while (std::getline(file, line)) {
-    std::istringstream fields(line);
-    std::string name, shape_text;
-    fields >> name >> shape_text;
-    std::vector<int64_t> shape;
-    std::istringstream dims(shape_text == "scalar" ? "" : shape_text);
-    for (std::string dim; std::getline(dims, dim, 'x');) shape.push_back(std::stoll(dim));
-    std::vector<double> numbers;
-    for (double v; fields >> v;) numbers.push_back(v);
-    values[name] = torch::tensor(numbers, torch::kDouble).reshape(shape);
-  }
-  return values;
+  return lowbit::testing::read_reference_numbers("tests/detection/data/detr_reference.txt");
 }
 
 std::shared_ptr<detection::Detector> reference_model() {

@@ -1,8 +1,10 @@
+#include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/optim/optimizer.h>
 #include <lowbit/csrc/engine/optim/schedule.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/modules/layers/batch_norm.h>
 
 #include "support/temp_dir.h"
 
@@ -183,4 +185,40 @@ TEST(Recipe, TaskAndEvalMetricsAreNamedAndChecked) {
   std::tie(key, what) = data_error("data: {dataset: imagenet}\n");
   EXPECT_EQ(key, "data.root");
   EXPECT_NE(what.find("missing: where the imagenet files are (or --set data.root=...)"), std::string::npos) << what;
+}
+
+// lr_per, the warm-up's start and bn_batch (optimizer.h, schedule.h, recipe.h), and their errors.
+TEST(Recipe, LrPerWarmupLrAndBnBatch) {
+  TempDir dir;
+  const std::string base = "name: r\ndata: {dataset: fashion_mnist, batch_size: 32}\n";
+  dir.write("ok.yaml", base + "model: {name: small_cnn, channels: [4], bn_batch: 8}\n"
+                              "stages: [{epochs: 4, optimizer: {name: lamb, lr: 0.0005, lr_per: 512},\n"
+                              "          schedule: {name: cosine, warmup_epochs: 2, warmup_lr: 1.0e-6,\n"
+                              "                     warmup_prefix: false}}]\n");
+  const auto r = parse_recipe(dir.file("ok.yaml"));
+  EXPECT_DOUBLE_EQ(r.stages[0].optimizer.lr, 0.0005 * 32 / 512);
+  EXPECT_EQ(r.stages[0].schedule.warmup_lr, 1e-6);
+  EXPECT_FALSE(r.stages[0].schedule.warmup_prefix);
+  EXPECT_EQ(r.model.bn_batch, 8);
+  int64_t ghost = 0;
+  for (const auto& m : lowbit::engine::build_model(r, 0)->modules()) {
+    if (auto* bn = dynamic_cast<lowbit::layers::BatchNormImpl*>(m.get())) ghost = bn->ghost_batch;
+  }
+  EXPECT_EQ(ghost, 8);
+
+  const auto key_of = [&](const std::string& rest) {
+    dir.write("bad.yaml", base + rest);
+    try {
+      parse_recipe(dir.file("bad.yaml"));
+    } catch (const lowbit::engine::RecipeError& e) {
+      return e.key();
+    }
+    return std::string("(no error)");
+  };
+  const std::string model = "model: {name: small_cnn}\n";
+  EXPECT_EQ(key_of(model + "stages: [{optimizer: {name: sgd, lr: 0.1, lr_per: 0}}]\n"), "stages[0].optimizer.lr_per");
+  EXPECT_EQ(key_of(model + "stages: [{schedule: {name: cosine, warmup_lr: 1.0e-6}}]\n"), "stages[0].schedule.warmup_lr");
+  EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: 8}\nstages: [{epochs: 1}]\ndistributed: {sync_bn: true}\n"),
+            "model.bn_batch");
+  EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: -1}\nstages: [{epochs: 1}]\n"), "model.bn_batch");
 }

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <regex>
 
 namespace lowbit::engine {
 namespace {
@@ -29,6 +30,24 @@ void append_lines(std::string& message, const std::string& kind, const std::vect
   }
 }
 
+// Whether `name` matches one of `patterns` (std::regex_search).
+bool matches_any(const std::string& name, const std::vector<std::regex>& patterns) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::regex& p) { return std::regex_search(name, p); });
+}
+
+// `patterns` compiled; `what` names the option in errors.
+std::vector<std::regex> compiled(const std::vector<std::string>& patterns, const char* what) {
+  std::vector<std::regex> regexes;
+  for (const auto& pattern : patterns) {
+    try {
+      regexes.emplace_back(pattern);
+    } catch (const std::regex_error& e) {
+      TORCH_CHECK_VALUE(false, what, ": invalid pattern '", pattern, "' (", e.what(), ")");
+    }
+  }
+  return regexes;
+}
+
 }  // namespace
 
 LoadReport load_into(torch::nn::Module& module, const NamedTensors& tensors, const LoadOptions& options) {
@@ -51,18 +70,22 @@ LoadReport load_into(torch::nn::Module& module, const NamedTensors& tensors, con
   auto targets = module.named_parameters();
   for (const auto& buffer : module.named_buffers()) targets.insert(buffer.key(), buffer.value());
 
-  std::vector<std::string> shape_lines, unexpected_lines;
+  const auto keep = compiled(options.keep(), "keep"), reshape = compiled(options.reshape(), "reshape");
+  std::vector<std::string> shape_lines, unexpected_lines, required_missing;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (parameter or buffer, value)
   for (const auto& target : targets) {
     const auto* source = renamed.find(target.key());
+    const auto& value = target.value();
     if (!source) {
       report.missing.push_back(target.key());
-    } else if (source->value.sizes() != target.value().sizes()) {
-      shape_lines.push_back(c10::str(target.key(), origin(target.key(), *source), ": module ", target.value().sizes(),
-                                     ", state dict ", source->value.sizes()));
-    } else {
+      if (!matches_any(target.key(), keep)) required_missing.push_back(target.key());
+    } else if (source->value.sizes() == value.sizes() ||
+               (source->value.numel() == value.numel() && matches_any(target.key(), reshape))) {
       report.loaded.push_back(target.key());
-      copies.emplace_back(target.value(), source->value);
+      copies.emplace_back(value, source->value.reshape(value.sizes()));
+    } else {
+      shape_lines.push_back(c10::str(target.key(), origin(target.key(), *source), ": module ", value.sizes(),
+                                     ", state dict ", source->value.sizes()));
     }
   }
   for (const auto& item : renamed) {
@@ -72,12 +95,12 @@ LoadReport load_into(torch::nn::Module& module, const NamedTensors& tensors, con
                                util::did_you_mean(item.key(), report.missing));
   }
 
-  const bool strict_failure = options.strict() && (!report.missing.empty() || !report.unexpected.empty());
+  const bool strict_failure = options.strict() && (!required_missing.empty() || !report.unexpected.empty());
   if (!shape_lines.empty() || strict_failure) {
     std::string message = prefix + "state dict does not match the module";
     append_lines(message, "shape     ", shape_lines);
     if (options.strict()) {
-      append_lines(message, "missing   ", report.missing);
+      append_lines(message, "missing   ", required_missing);
       append_lines(message, "unexpected", unexpected_lines);
     }
     TORCH_CHECK(false, message);

@@ -23,6 +23,7 @@ Batch Batch::rows(int64_t begin, int64_t end) const {
   Batch out;
   out.images = images.slice(0, begin, end);
   if (labels.defined()) out.labels = labels.slice(0, begin, end);
+  if (soft_labels.defined()) out.soft_labels = soft_labels.slice(0, begin, end);
   if (!targets.empty()) out.targets.assign(targets.begin() + begin, targets.begin() + end);
   for (const auto& [name, t] : meta) {
     out.meta.emplace(name, t.defined() && t.dim() > 0 && t.size(0) == n ? t.slice(0, begin, end) : t);
@@ -31,7 +32,11 @@ Batch Batch::rows(int64_t begin, int64_t end) const {
 }
 
 Batch Batch::to(const c10::Device& device, bool non_blocking) const {
-  Batch out{moved(images, device, non_blocking), moved(labels, device, non_blocking), {}, moved(meta, device, non_blocking)};
+  Batch out;
+  out.images = moved(images, device, non_blocking);
+  out.labels = moved(labels, device, non_blocking);
+  out.soft_labels = moved(soft_labels, device, non_blocking);
+  out.meta = moved(meta, device, non_blocking);
   out.targets.reserve(targets.size());
   for (const auto& t : targets) out.targets.push_back(moved(t, device, non_blocking));
   return out;

@@ -16,7 +16,7 @@
 namespace lowbit::engine {
 namespace {
 
-// Calls fn(tensor) on every defined tensor of `batch`: images, labels, each target's, meta's.
+// Calls fn(tensor) on every defined tensor of `batch`: images, labels, soft labels, each target's, meta's.
 template <typename Fn>
 void for_each_tensor(Batch& batch, const Fn& fn) {
   const auto visit = [&](at::Tensor& t) {
@@ -24,6 +24,7 @@ void for_each_tensor(Batch& batch, const Fn& fn) {
   };
   visit(batch.images);
   visit(batch.labels);
+  visit(batch.soft_labels);
   for (auto& target : batch.targets) {
     for (auto& [name, t] : target) visit(t);
   }

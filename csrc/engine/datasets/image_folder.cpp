@@ -1,15 +1,20 @@
 // imagenet: ImageNet-style class folders, <root>/<train_folder>/<class>/*.JPEG and
 // <root>/<val_folder>/<class>/*.JPEG, decoded and augmented by worker threads
-// (csrc/data/loader.h) with the ReActNet / Bi-Real Net pipelines (csrc/data/transforms.h):
-// RandomResizedCrop(image_size) + flip + Lighting for training, Resize(image_size * 256 / 224)
-// + CenterCrop(image_size) for evaluation.
+// (csrc/data/loader.h) with the pipelines of data/imagenet_pipelines.h: by default ReActNet's /
+// Bi-Real Net's, RandomResizedCrop(image_size) + Lighting + flip for training, Resize(image_size /
+// 0.875) + CenterCrop(image_size) for evaluation; DeiT's with the keys of transform_config.h.
+// Training batches may be mixed (mixup: the worker that builds a batch mixes it, seeded from the
+// batch's number, BatchRequest::batch_rng) and drawn with repeated augmentation.
+// Under data-parallel training each process mixes its own part of the batch with that part's
+// flip, as DeiT does on each GPU (timm's Mixup on the local batch), and with the same draw (lam,
+// mode, box) in every process, where DeiT's processes draw their own (numpy seeded with seed + rank).
 // Options: image_size (224), train_folder ("train"), val_folder ("val"), skip_corrupt (false:
-// a corrupt file is an error; true: left out and counted).
+// a corrupt file is an error; true: left out and counted), and those of transform_config.h.
 #include <lowbit/csrc/data/image_folder.h>
 #include <lowbit/csrc/data/loader.h>
-#include <lowbit/csrc/data/transforms.h>
 #include <lowbit/csrc/engine/datasets/dataset.h>
 #include <lowbit/csrc/engine/datasets/decoding_threads.h>
+#include <lowbit/csrc/engine/datasets/transform_config.h>
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/csrc/util/option_error.h>
 
@@ -49,6 +54,7 @@ class FolderSource : public DataSource {
       batch = Batch();
       batch.images = built->images;
       batch.labels = built->labels;
+      batch.soft_labels = built->soft_labels;
       return true;
     }
 
@@ -64,7 +70,28 @@ struct FolderOptions {
   int64_t image_size = 224;
   std::string train_folder = "train", val_folder = "val";
   bool skip_corrupt = false;
+  ImagenetAugmentation augmentation;
 };
+
+data::SampleTransform sample_transform(const FolderOptions& o, bool train) {
+  const int64_t size = o.image_size;
+  if (train) {
+    return [size, pipeline = o.augmentation.train](const at::Tensor& image, data::Rng& rng) {
+      return data::train_pipeline(image, rng, size, pipeline);
+    };
+  }
+  return [size, pipeline = o.augmentation.eval](const at::Tensor& image, data::Rng&) {
+    return data::eval_pipeline(image, size, pipeline);
+  };
+}
+
+data::BatchTransform mixup_transform(const data::MixupOptions& options, int64_t num_classes) {
+  return [options, num_classes](data::Batch& batch, data::Rng& rng) {
+    auto mixed = data::mixup(batch.images, batch.labels, num_classes, options, rng);
+    batch.images = std::move(mixed.images);
+    batch.soft_labels = std::move(mixed.targets);
+  };
+}
 
 class ImageFolderSet : public DataSet {
  public:
@@ -72,27 +99,25 @@ class ImageFolderSet : public DataSet {
 
   std::unique_ptr<DataSource> open(data::Split split) const override {
     const bool train = split == data::Split::Train;
-    const int64_t size = options_.image_size;
-    data::SampleTransform transform = train
-        ? data::SampleTransform([size](const at::Tensor& image, data::Rng& rng) { return data::imagenet_train_transform(image, rng, size); })
-        : data::SampleTransform([size](const at::Tensor& image, data::Rng&) {
-            return data::imagenet_eval_transform(image, size * 256 / 224, size);
-          });
-    data::ImageFolder folder;
-    try {
-      folder = data::scan_image_folder(util::join_path(spec_.root, train ? options_.train_folder : options_.val_folder));
-    } catch (const c10::Error& e) {
-      throw OptionError({"root"}, e.msg());
-    }
-    auto samples = std::move(folder.samples);
+    auto folder = scan(train);
+    auto& samples = folder.samples;
     const int64_t limit = train ? spec_.limit_train : spec_.limit_test;
     if (limit > 0 && limit < static_cast<int64_t>(samples.size())) samples.resize(static_cast<size_t>(limit));
-    return std::make_unique<FolderSource>(std::move(samples), data::LoaderOptions(std::move(transform))
-                                                                  .batch_size(train ? spec_.batch_size : spec_.eval_batch_size)
-                                                                  .shuffle(train)
-                                                                  .seed(spec_.seed)
-                                                                  .workers(decoding_threads(spec_.workers))
-                                                                  .skip_corrupt(options_.skip_corrupt));
+    const auto& augmentation = options_.augmentation;
+    const auto repeats = train ? augmentation.repeated_augment : 1;
+    LOWBIT_CHECK_OPTION(repeats == 1 || samples.size() >= 256, "repeated_augment", "imagenet: repeated augmentation "
+                        "keeps floor(N / 256) * 256 images per epoch (DeiT's RASampler), none of these ", samples.size());
+    auto loader = data::LoaderOptions(sample_transform(options_, train))
+                      .batch_size(train ? spec_.batch_size : spec_.eval_batch_size)
+                      .shuffle(train)
+                      .seed(spec_.seed)
+                      .workers(decoding_threads(spec_.workers))
+                      .repeats(repeats)
+                      .skip_corrupt(options_.skip_corrupt);
+    if (train && augmentation.mixup) {
+      loader.batch_transform(mixup_transform(*augmentation.mixup, static_cast<int64_t>(folder.classes.size())));
+    }
+    return std::make_unique<FolderSource>(std::move(samples), std::move(loader));
   }
 
   Batch example(int64_t count) const override {
@@ -103,6 +128,14 @@ class ImageFolderSet : public DataSet {
   }
 
  private:
+  data::ImageFolder scan(bool train) const {
+    try {
+      return data::scan_image_folder(util::join_path(spec_.root, train ? options_.train_folder : options_.val_folder));
+    } catch (const c10::Error& e) {
+      throw OptionError({"root"}, e.msg());
+    }
+  }
+
   DataSpec spec_;
   FolderOptions options_;
 };
@@ -115,6 +148,7 @@ std::unique_ptr<DataSet> image_folder(ParamReader& p, const DataSpec& spec) {
   o.train_folder = p.get<std::string>("train_folder", o.train_folder);
   o.val_folder = p.get<std::string>("val_folder", o.val_folder);
   o.skip_corrupt = p.get<bool>("skip_corrupt", o.skip_corrupt);
+  o.augmentation = read_imagenet_augmentation(p);
   return std::make_unique<ImageFolderSet>(spec, std::move(o));
 }
 

@@ -54,8 +54,14 @@ struct RunnerOptions {
   int64_t log_every = 50;         // steps between train records
   int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: after each epoch only
   int64_t eval_every = 1;         // epochs between evaluations; a stage's last epoch always evaluates
-  std::string run_dir;            // must exist
+  std::string run_dir;            // must exist when the run writes
   bool resume = false;            // continue from run_dir/checkpoint.pt
+  // false: nothing is written or shown (no run directory, progress, log or checkpoint), e.g. a
+  // dry run (dry_run.h), whose own hook reports.
+  bool write = true;
+  // > 0: each stage trains only its first `stage_epochs` epochs and evaluates after the last of
+  // them; its schedule and module hooks still span all of its epochs (a dry run: 1).
+  int64_t stage_epochs = 0;
   std::ostream* out = &std::cout;
   // Called after the built-in hooks, except the checkpoint's, which comes last.
   std::vector<std::shared_ptr<Hook>> hooks;
@@ -86,7 +92,7 @@ class Runner {
   void run_stage(Run& run, size_t stage, const std::shared_ptr<Model>& model);
   void add_hooks(HookList& hooks, Run& run, const StageOptions& stage) const;
   void resume_stage(Run& run, TrainState& state, HookList& hooks) const;
-  bool writes() const { return !options_.group || options_.group->rank() == 0; }
+  bool writes() const { return options_.write && (!options_.group || options_.group->rank() == 0); }
   std::unique_ptr<dist::DataParallel> data_parallel(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
                                                     const Model& model) const;
 

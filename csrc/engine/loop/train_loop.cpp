@@ -4,6 +4,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <algorithm>
+
 namespace lowbit::engine {
 namespace {
 
@@ -33,10 +35,11 @@ TrainLoop::TrainLoop(TrainState& state, DataSource& train, EvalLoop& eval, HookL
 EvalResult TrainLoop::run() {
   EvalResult last;
   auto& p = state_.position;
-  for (; p.epoch < state_.epochs; ++p.epoch, p.batch = 0) {
+  const auto end = options_.epochs > 0 ? std::min(state_.epochs, p.epoch + options_.epochs) : state_.epochs;
+  for (; p.epoch < end; ++p.epoch, p.batch = 0) {
     train_epoch();
     hooks_.after_train_epoch(state_);
-    if ((p.epoch + 1) % options_.eval_every == 0 || p.epoch + 1 == state_.epochs) {
+    if ((p.epoch + 1) % options_.eval_every == 0 || p.epoch + 1 == end) {
       last = eval_.run(*state_.model);
       hooks_.after_eval(state_, last.values, last.samples);
     }

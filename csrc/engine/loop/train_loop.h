@@ -18,6 +18,7 @@ struct TrainLoopOptions {
   bool amp = false;           // float16 autocast on CUDA for the forward pass
   int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
   int64_t eval_every = 1;     // evaluate after epochs eval_every, 2 eval_every, ... and the last
+  int64_t epochs = 0;         // > 0: stop after this many epochs (the last of them evaluates)
   bool channels_last = false;  // images in NHWC (the model's weights: task/channels_last.h)
   // Data-parallel: this process's equal share of every batch, and the gradient all-reduce.
   data::Shard shard;

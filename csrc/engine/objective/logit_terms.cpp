@@ -1,6 +1,8 @@
-// The terms on logits (modules/losses/kd.h): ce, kl, distribution, hard. The student's logits are
+// The terms on logits (modules/losses/kd.h): ce, kl, distribution, hard. ce trains on the batch's
+// soft labels when it has them (data.mixup: timm's SoftTargetCrossEntropy), else on its labels. The student's logits are
 // its output `logits` (option), the teacher's its output "logits". Logits in float16 / bfloat16
-// (autocast) are promoted to float32 first (at_least_float).
+// (autocast) are promoted to float32 first (at_least_float). kl's `reduction`: batchmean (the
+// summed KL / B, default) or mean (/ (B·C): DeiT's soft distillation, deit_soft_distillation).
 #include <lowbit/csrc/engine/objective/loss_term.h>
 #include <lowbit/modules/losses/kd.h>
 
@@ -9,7 +11,7 @@
 namespace lowbit::engine {
 namespace {
 
-enum class LogitLoss { CrossEntropy, Kl, Distribution, Hard };
+enum class LogitLoss { CrossEntropy, Kl, DeitSoft, Distribution, Hard };
 
 class LogitTerm : public LossTerm {
  public:
@@ -20,8 +22,11 @@ class LogitTerm : public LossTerm {
     check(in.student.count(logits_) > 0, "logits", "the student has no output '" + logits_ + "'" + outputs_of(in.student));
     const auto z_s = at_least_float(in.student.at(logits_));
     if (loss_ == LogitLoss::CrossEntropy) {
-      check(in.batch.labels.defined(), "", "the batch has no labels");
-      return losses::label_cross_entropy(z_s, in.batch.labels, label_smoothing_);
+      check(in.batch.labels.defined() || in.batch.soft_labels.defined(), "", "the batch has no labels");
+      check(!in.batch.soft_labels.defined() || label_smoothing_ == 0, "label_smoothing",
+            "must be 0 with data.mixup, whose soft targets carry their own smoothing (data.mixup.label_smoothing; "
+            "train.label_smoothing also sets it)");
+      return losses::classification_cross_entropy(z_s, in.batch.labels, in.batch.soft_labels, label_smoothing_);
     }
     check(in.teacher.count("logits") > 0, "", "the teacher produced no logits");
     const auto z_t = at_least_float(in.teacher.at("logits"));
@@ -31,6 +36,8 @@ class LogitTerm : public LossTerm {
     switch (loss_) {
       case LogitLoss::Kl:
         return losses::kl_distillation(z_s, z_t, temperature_);
+      case LogitLoss::DeitSoft:
+        return losses::deit_soft_distillation(z_s, z_t, temperature_);
       case LogitLoss::Distribution:
         return losses::distribution_loss(z_s, z_t, temperature_);
       default:
@@ -68,7 +75,8 @@ LossTermFactory logit_term(LogitLoss loss, const char* name) {
       p.check(label_smoothing >= 0 && label_smoothing < 1, "label_smoothing",
               "expected a number in [0, 1), got " + c10::str(label_smoothing));
     }
-    return std::make_shared<LogitTerm>(loss, logits, temperature, label_smoothing);
+    const bool per_logit = loss == LogitLoss::Kl && p.choice("reduction", "batchmean", {"batchmean", "mean"}) == 1;
+    return std::make_shared<LogitTerm>(per_logit ? LogitLoss::DeitSoft : loss, logits, temperature, label_smoothing);
   };
 }
 

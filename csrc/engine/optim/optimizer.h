@@ -4,12 +4,16 @@
 //               groups: [{pattern: '(bias|bn|step|threshold)', weight_decay: 0}, {pattern: '\.u$', lr_scale: 0.1}]}
 // A parameter joins the first group whose pattern it matches (std::regex_search), else the
 // default group. Each group remembers its base learning rate for the schedule.
+// `lr_per: B` (recipes only, recipe.cpp) scales lr with the whole batch: lr · data.batch_size / B,
+// as DeiT's main.py `args.lr * args.batch_size * world_size / 512`; `lr` is then the scaled rate.
 // Built in (optim/optimizers.cpp; the kind's own options in brackets):
 //   sgd    [momentum = 0.9, nesterov = false]
 //   adam   [beta1 = 0.9, beta2 = 0.999, eps = 1e-8]   L2 weight decay
 //   adamw  [beta1, beta2, eps as adam]                 decoupled weight decay
+//   lamb   [beta1, beta2 as adam, eps = 1e-6, max_grad_norm = 1.0, use_nvlamb = false]
+//          apex's FusedLAMB (lamb.h): global gradient-norm clip, decoupled decay, trust ratio
 // A user's optimizer registers an OptimizerKind factory:
-//   LOWBIT_REGISTER_OPTIMIZER(lamb, [](ParamReader& options) { return std::make_unique<MyLambKind>(...); });
+//   LOWBIT_REGISTER_OPTIMIZER(lion, [](ParamReader& options) { return std::make_unique<MyLionKind>(...); });
 
 #include <lowbit/csrc/util/params.h>
 
@@ -47,7 +51,7 @@ struct ParamGroupConfig {
 
 struct OptimizerConfig {
   std::string name = "adam";
-  double lr = 1e-3;
+  double lr = 1e-3;  // a recipe's lr_per applied already
   double weight_decay = 0.0;
   std::vector<ParamGroupConfig> groups;
   Params options;  // the kind's own (momentum, betas, ...)

@@ -1,14 +1,18 @@
 #pragma once
 // Learning-rate schedules by name, as a pure function of training progress, so that a resumed run
 // needs no scheduler state: factor(t) multiplies every parameter group's base learning rate.
-//   warmup   : t < w          -> t / w                                     (linear, from 0)
+//   warmup   : t < w          -> s + (1 - s) t / w,  s = warmup_lr / lr     (linear, from warmup_lr)
 //   constant : 1
-//   cosine   : m + (1 - m) (1 + cos(pi u)) / 2,  u = (t - w) / (E - w)      (Loshchilov & Hutter 2017)
+//   cosine   : m + (1 - m) (1 + cos(pi u)) / 2,  u = (t - w') / (E - w')    (Loshchilov & Hutter 2017)
 //   linear   : m + (1 - m) (1 - u)                                        (Bi-Real Net, ReActNet)
 //   step     : gamma^(number of milestones <= t)
 // t is the progress in epochs (fractional when per: step, whole epochs when per: epoch), E the
 // stage's epochs, m = min_lr / lr (options min_lr of cosine and linear; milestones and gamma of
-// step). Warm-up and `per` are common to every schedule; a user's shape registers a factory:
+// step). w' = w with warmup_prefix (the default: the shape starts after the warm-up), w' = 0
+// without: the shape spans the whole stage and the warm-up replaces its first w epochs, as timm's
+// schedulers (warmup_prefix=False) under DeiT, whose warm-up starts from warmup_lr_init (1e-6).
+// warmup_lr is absolute (the default group's start); a group with lr_scale starts at its share.
+// Warm-up and `per` are common to every schedule; a user's shape registers a factory:
 //   LOWBIT_REGISTER_SCHEDULE(exp, [](ParamReader& o, const ScheduleSpan& s) -> ScheduleShape { ... });
 
 #include <lowbit/csrc/util/params.h>
@@ -23,14 +27,16 @@ struct ScheduleConfig {
   std::string name = "constant";
   std::string per = "step";  // step | epoch: how often the learning rate changes
   double warmup_epochs = 0;
-  Params options;            // the shape's own
+  double warmup_lr = 0;        // the warm-up's start
+  bool warmup_prefix = true;   // the shape starts after the warm-up (w' = w), else at 0 (w' = 0)
+  Params options;              // the shape's own
 };
 
 // What a shape may depend on besides progress.
 struct ScheduleSpan {
   double base_lr = 0;       // the stage's optimizer lr
   int64_t epochs = 1;       // E
-  double warmup_epochs = 0;  // w
+  double warmup_epochs = 0;  // w' (the constructor passes 0 to shapes without warmup_prefix)
 };
 
 // factor(t) for t >= w.
@@ -48,7 +54,7 @@ class Schedule {
 
  private:
   bool per_epoch_;
-  double warmup_epochs_;
+  double warmup_epochs_, warmup_start_;  // w, s
   ScheduleShape shape_;
 };
 

@@ -3,6 +3,7 @@
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
 #include <lowbit/csrc/engine/recipe/recipe_reader.h>
 #include <lowbit/csrc/engine/task/task.h>
+#include <lowbit/csrc/util/files.h>
 
 #include <regex>
 #include <set>
@@ -59,7 +60,33 @@ DataSpec read_data(const RecipeTree& tree, Section s, uint64_t seed) {
   return d;
 }
 
-// The keys of a CheckpointSource, read from `s` (the caller finishes it).
+// The rules of the list `name_map` in `s`.
+std::vector<std::pair<std::string, std::string>> read_name_map_rules(Section& s) {
+  std::vector<std::pair<std::string, std::string>> rules;
+  for (auto& rule : s.children("name_map")) {
+    rules.emplace_back(read_regex(rule, "pattern"), rule.get<std::string>("replace", ""));
+    rule.finish();
+  }
+  return rules;
+}
+
+// A list of regexes at `key` of `s` (absent: none).
+std::vector<std::string> read_regex_list(Section& s, const std::string& key) {
+  std::vector<std::string> patterns;
+  if (!s.has(key)) return patterns;
+  const auto list = s.require<std::vector<std::string>>(key);
+  for (size_t i = 0; i < list.size(); ++i) {
+    try {
+      std::regex check(list[i]);
+    } catch (const std::regex_error& e) {
+      s.fail(key + "[" + std::to_string(i) + "]", "not a valid regular expression: " + std::string(e.what()));
+    }
+  }
+  return list;
+}
+
+// The keys of a CheckpointSource, read from `s` (the caller finishes it). `name_map` is a list of
+// rules or a name-map file's path.
 CheckpointSource read_checkpoint_source(Section& s) {
   CheckpointSource c;
   c.path = s.path();
@@ -67,9 +94,12 @@ CheckpointSource read_checkpoint_source(Section& s) {
   c.format = s.choice("format", c.format, {"lowbit", "pytorch"});
   c.entry = s.get<std::string>("entry", "");
   if (!c.entry.empty() && c.format != "pytorch") s.fail("entry", "only a format: pytorch state dict has entries");
-  for (auto& rule : s.children("name_map")) {
-    c.name_map.emplace_back(read_regex(rule, "pattern"), rule.get<std::string>("replace", ""));
-    rule.finish();
+  if (s.is_string("name_map")) {
+    const auto file = s.require_path("name_map");
+    if (!util::file_exists(file)) s.fail("name_map", file + ": name map file not found");
+    c.name_map = read_name_map_file(file);
+  } else {
+    c.name_map.rules = read_name_map_rules(s);
   }
   c.strict = s.get<bool>("strict", c.strict);
   return c;
@@ -89,14 +119,18 @@ ModelConfig read_model(Section s, bool student) {
   m.weight_quantizer = read_quantizer(s, "weight_quantizer");
   m.input_quantizer = read_quantizer(s, "input_quantizer");
   m.full_precision_ends = s.get<bool>("full_precision_ends", true);
+  if (s.has("bn_batch") && !student) s.fail("bn_batch", "the teacher runs in eval mode: bn_batch is the student's");
+  m.bn_batch = s.non_negative_int("bn_batch", m.bn_batch);
   m.params = s.rest();
   return m;
 }
 
-OptimizerConfig read_optimizer(const RecipeTree& tree, Section s) {
+// `lr_per: B`: lr written for a batch of B, scaled to the recipe's whole batch (optimizer.h).
+OptimizerConfig read_optimizer(const RecipeTree& tree, Section s, int64_t batch_size) {
   OptimizerConfig o;
   o.name = s.choice("name", o.name, registered_optimizers());
   o.lr = s.positive("lr", o.lr);
+  if (s.has("lr_per")) o.lr *= static_cast<double>(batch_size) / static_cast<double>(s.positive_int("lr_per", 512));
   o.weight_decay = s.non_negative("weight_decay", o.weight_decay);
   for (auto& g : s.children("groups")) {
     ParamGroupConfig group;
@@ -119,16 +153,19 @@ ScheduleConfig read_schedule(const RecipeTree& tree, Section s, int64_t epochs, 
   if (c.warmup_epochs > static_cast<double>(epochs)) {
     s.fail("warmup_epochs", "longer than the stage's " + std::to_string(epochs) + " epochs");
   }
+  c.warmup_lr = s.non_negative("warmup_lr", c.warmup_lr);
+  if (c.warmup_lr > 0 && c.warmup_epochs == 0) s.fail("warmup_lr", "a warm-up's start needs warmup_epochs > 0");
+  c.warmup_prefix = s.get<bool>("warmup_prefix", c.warmup_prefix);
   c.options = s.rest();
   checked(tree, s, [&] { Schedule(c, ScheduleSpan{lr, epochs, c.warmup_epochs}); });
   return c;
 }
 
-StageConfig read_stage(const RecipeTree& tree, Section s, size_t index) {
+StageConfig read_stage(const RecipeTree& tree, Section s, size_t index, int64_t batch_size) {
   StageConfig st;
   st.name = s.get<std::string>("name", "stage" + std::to_string(index + 1));
   st.epochs = s.positive_int("epochs", st.epochs);
-  st.optimizer = read_optimizer(tree, s.child("optimizer"));
+  st.optimizer = read_optimizer(tree, s.child("optimizer"), batch_size);
   st.schedule = read_schedule(tree, s.child("schedule"), st.epochs, st.optimizer.lr);
   st.grad_clip = s.non_negative("grad_clip", st.grad_clip);
   if (s.has("weight_quantizer")) st.weight_quantizer = read_quantizer(s, "weight_quantizer");
@@ -256,6 +293,15 @@ void Recipe::fail(const std::string& path, const c10::Error& error) const {
   throw_at_key([this](const std::string& p) { return where(p); }, path, error);
 }
 
+NameMapSpec read_name_map_file(const std::string& path) {
+  const auto tree = load_recipe_tree(path);
+  Section root(tree, tree.root, "");
+  if (!root.has("name_map")) root.fail("name_map", "missing (required): a name map file holds name_map: [{pattern, replace}, ...]");
+  NameMapSpec spec{read_name_map_rules(root), read_regex_list(root, "keep"), read_regex_list(root, "reshape")};
+  root.finish();
+  return spec;
+}
+
 Recipe parse_recipe(const std::string& path, const std::vector<std::string>& overrides) {
   const auto tree = load_recipe_tree(path, overrides);
   Section root(tree, tree.root, "");
@@ -268,10 +314,13 @@ Recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
   r.model = read_model(root.child("model"), true);
   const auto stages = root.children("stages");
   if (stages.empty()) root.fail("stages", "expected a non-empty list of training stages");
-  for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(tree, stages[i], i));
+  for (size_t i = 0; i < stages.size(); ++i) r.stages.push_back(read_stage(tree, stages[i], i, r.data.batch_size));
   if (root.has("teacher")) r.teacher = read_teacher(root.child("teacher"));
   r.train = read_train(root.child("train"));
   r.distributed = read_distributed(root.child("distributed"));
+  if (r.distributed.sync_bn && r.model.bn_batch > 0) {
+    root.child("model").fail("bn_batch", "ghost batches and distributed.sync_bn exclude each other");
+  }
   if (root.has("distill")) {
     r.distill = read_distill(tree, root.child("distill"), r.train.label_smoothing, r.teacher.has_value());
   }

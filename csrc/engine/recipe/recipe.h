@@ -30,15 +30,24 @@ struct QuantizerSpec {
   std::string path;  // key path in the recipe, for messages
 };
 
+// How the names of another code base's state dict become lowbit's: renames (checkpoint/name_map.h)
+// and what loading that layout allows (checkpoint/load_state.h LoadOptions).
+struct NameMapSpec {
+  std::vector<std::pair<std::string, std::string>> rules;  // (regex, replacement) in order; "" drops the key
+  std::vector<std::string> keep;     // regexes of module names the file need not give (strict too)
+  std::vector<std::string> reshape;  // regexes of module names whose value is viewed in the module's shape
+};
+
 // Weights to load into a model: a lowbit run's checkpoint.pt, or a PyTorch state dict saved by
-// Python's torch.save (e.g. torchvision / timm weights), whose names `name_map` rewrites (regex ->
-// replacement, in order; "" drops the key). The teacher's and the student's (`model.init`) share
-// it and one loader (csrc/engine/build.h load_weights).
+// Python's torch.save (e.g. torchvision / timm weights), whose names `name_map` rewrites: a list
+// of {pattern, replace} rules, or the path of a name-map file (configs/name_maps/: an official
+// code base's layout; relative to the file that names it; read_name_map_file). The teacher's and
+// the student's (`model.init`) share it and one loader (csrc/engine/build.h load_weights).
 struct CheckpointSource {
   std::string checkpoint;
   std::string format = "lowbit";  // lowbit | pytorch
   std::string entry;              // pytorch: the dict entry holding the state dict ("" = find it)
-  std::vector<std::pair<std::string, std::string>> name_map;
+  NameMapSpec name_map;
   bool strict = true;  // every parameter and buffer given, every (renamed) key used
   std::string path;    // key path of the section ("teacher", "model.init"), for messages
 };
@@ -48,6 +57,9 @@ struct ModelConfig {
   Params params;  // architecture options, read by the model's builder
   QuantizerSpec weight_quantizer, input_quantizer;
   bool full_precision_ends = true;  // first and last layer stay real-valued
+  // `bn_batch`: training batch norm over chunks of this many samples (layers::BatchNorm's ghost
+  // batches, as nn.DataParallel's per-replica shares); 0: the whole batch (of each process).
+  int64_t bn_batch = 0;
   // The student's starting weights (`model.init`), loaded before the first stage of a fresh run
   // (a resumed run restores its checkpoint instead), e.g. the FP model a low-bit one fine-tunes.
   std::optional<CheckpointSource> init;
@@ -131,6 +143,13 @@ struct Recipe {
   // `error` from the options written at `path` as a RecipeError there (recipe_error.h).
   [[noreturn]] void fail(const std::string& path, const c10::Error& error) const;
 };
+
+// A name-map file: a YAML mapping of
+//   name_map: [{pattern: '^module\.', replace: ''}, ...]   the rules (required)
+//   keep: ['\.weight_quantizer\.(k|t)$', ...]              NameMapSpec::keep
+//   reshape: ['\.conv\.weight$', ...]                     NameMapSpec::reshape
+// Errors name the file, line and key.
+NameMapSpec read_name_map_file(const std::string& path);
 
 // Loads, merges (includes, then `overrides` "a.b=c") and validates a recipe.
 Recipe parse_recipe(const std::string& path, const std::vector<std::string>& overrides = {});

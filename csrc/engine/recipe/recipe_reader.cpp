@@ -3,6 +3,8 @@
 #include <lowbit/csrc/engine/recipe/recipe_error.h>
 #include <lowbit/csrc/util/suggest.h>
 
+#include <ATen/core/jit_type.h>
+
 #include <sstream>
 
 namespace lowbit::engine {
@@ -115,6 +117,20 @@ std::optional<std::vector<int64_t>> Section::optional<std::vector<int64_t>>(cons
   return values;
 }
 
+template <>
+std::optional<std::vector<std::string>> Section::optional<std::vector<std::string>>(const std::string& key) {
+  const auto found = find(key);
+  if (!found) return std::nullopt;
+  const YAML::Node& node = *found;
+  if (!node.IsSequence()) fail(key, "expected a list of strings, got " + shown(node));
+  std::vector<std::string> values;
+  for (const auto& item : node) {
+    if (!item.IsScalar()) fail(key, "expected a list of strings, found " + shown(item));
+    values.push_back(item.Scalar());
+  }
+  return values;
+}
+
 double Section::positive(const std::string& key, double fallback) {
   const double v = get<double>(key, fallback);
   if (!(v > 0)) fail(key, "expected a positive number, got " + number_text(v));
@@ -169,34 +185,55 @@ std::vector<Section> Section::children(const std::string& key) {
   return sections;
 }
 
+bool Section::is_string(const std::string& key) {
+  const auto found = find(key);
+  return found && found->IsScalar();
+}
+
+std::string Section::require_path(const std::string& key) {
+  return tree_.resolve_path(key_path(key), require<std::string>(key));
+}
+
 Params Section::rest() {
   Params params;
   if (!node_.IsMap()) return params;
   for (const auto& entry : node_) {
     const auto key = entry.first.as<std::string>();
     if (read_.count(key)) continue;
-    const auto& value = entry.second;
-    if (value.IsSequence() && is_string_list(value)) {
-      std::vector<std::string> items;
-      for (const auto& item : value) items.push_back(item.Scalar());
-      params[key] = c10::IValue(items);
-    } else if (value.IsSequence()) {
-      params[key] = c10::IValue(require<std::vector<int64_t>>(key));
-    } else if (const auto b = value.IsScalar() && (value.Scalar() == "true" || value.Scalar() == "false")
-                                  ? convert<bool>(value) : std::nullopt) {
-      params[key] = *b;
-    } else if (const auto i = convert<int64_t>(value)) {
-      params[key] = *i;
-    } else if (const auto d = convert<double>(value)) {
-      params[key] = *d;
-    } else if (value.IsScalar()) {
-      params[key] = value.Scalar();
-    } else {
-      fail(key, "expected a scalar or a list of integers or of strings, got " + shown(value));
-    }
+    if (!entry.second.IsNull()) params[key] = option_value(key, entry.second);  // null: absent, as find()
     read_.insert(key);
   }
   return params;
+}
+
+c10::IValue Section::option_value(const std::string& key, const YAML::Node& value) {
+  if (value.IsMap()) {
+    c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+    for (auto& [name, item] : child(key).rest()) dict.insert(name, std::move(item));
+    return dict;
+  }
+  if (value.IsSequence() && is_string_list(value)) {
+    std::vector<std::string> items;
+    for (const auto& item : value) items.push_back(item.Scalar());
+    return items;
+  }
+  if (value.IsSequence()) {
+    bool integers = true;
+    for (const auto& item : value) integers = integers && convert<int64_t>(item).has_value();
+    if (integers) return require<std::vector<int64_t>>(key);
+    std::vector<double> numbers;
+    for (const auto& item : value) {
+      const auto number = convert<double>(item);
+      if (!number) fail(key, "expected a list of numbers or of strings, found " + shown(item));
+      numbers.push_back(*number);
+    }
+    return numbers;
+  }
+  if (value.IsScalar() && (value.Scalar() == "true" || value.Scalar() == "false")) return *convert<bool>(value);
+  if (const auto i = convert<int64_t>(value)) return *i;
+  if (const auto d = convert<double>(value)) return *d;
+  if (value.IsScalar()) return value.Scalar();
+  fail(key, "expected a scalar, a mapping or a list of numbers or of strings, got " + shown(value));
 }
 
 void Section::finish() const {

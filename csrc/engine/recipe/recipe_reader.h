@@ -20,8 +20,8 @@ class Section {
 
   bool has(const std::string& key);
 
-  // T: bool, int64_t, double, std::string, std::vector<int64_t>. An integer is accepted where a
-  // number is expected.
+  // T: bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<std::string>. An
+  // integer is accepted where a number is expected.
   template <typename T>
   std::optional<T> optional(const std::string& key);
 
@@ -43,8 +43,14 @@ class Section {
   // A nested mapping (absent: an empty one) and a list of mappings.
   Section child(const std::string& key);
   std::vector<Section> children(const std::string& key);
+  // Whether `key` holds a string (rather than a list, a mapping or nothing).
+  bool is_string(const std::string& key);
+  // The file path at `key` (RecipeTree::resolve_path: relative to the file that wrote it).
+  std::string require_path(const std::string& key);
 
-  // The keys not read so far, as Params (scalars and lists of integers), marked read.
+  // The keys not read so far, as Params, marked read: scalars, lists of integers, of numbers or of
+  // strings, and mappings (a c10 Dict of string keys, read by ParamReader::nested). A null value
+  // counts as absent, so `mixup: null` takes out an included `mixup: {...}`.
   Params rest();
 
   // Throws naming the first unknown key.
@@ -56,6 +62,7 @@ class Section {
 
  private:
   std::optional<YAML::Node> find(const std::string& key);
+  c10::IValue option_value(const std::string& key, const YAML::Node& value);
   const RecipeTree& tree_;
   YAML::Node node_;
   std::string path_;
@@ -67,6 +74,7 @@ template <> std::optional<int64_t> Section::optional<int64_t>(const std::string&
 template <> std::optional<double> Section::optional<double>(const std::string& key);
 template <> std::optional<std::string> Section::optional<std::string>(const std::string& key);
 template <> std::optional<std::vector<int64_t>> Section::optional<std::vector<int64_t>>(const std::string& key);
+template <> std::optional<std::vector<std::string>> Section::optional<std::vector<std::string>>(const std::string& key);
 
 template <typename T>
 T Section::require(const std::string& key) {

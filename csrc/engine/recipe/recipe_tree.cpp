@@ -157,6 +157,12 @@ std::string origin_of(const std::map<std::string, std::string>& origins, const s
 
 std::string RecipeTree::where(const std::string& path) const { return origin_of(origins, path, file); }
 
+std::string RecipeTree::resolve_path(const std::string& path, const std::string& value) const {
+  const auto origin = where(path);
+  if (origin.rfind("--set", 0) == 0) return value;
+  return resolve(origin.substr(0, origin.rfind(':')), value);  // origin: "<file>:<line>"
+}
+
 RecipeTree load_recipe_tree(const std::string& path, const std::vector<std::string>& overrides) {
   RecipeTree tree;
   tree.file = path;

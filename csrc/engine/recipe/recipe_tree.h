@@ -23,6 +23,9 @@ struct RecipeTree {
 
   // The origin of `path`, or of its closest ancestor that has one.
   std::string where(const std::string& path) const;
+  // `value`, a file path written at key `path`: relative to the file that wrote it, as include's
+  // paths are; from --set, as given (relative to the working directory).
+  std::string resolve_path(const std::string& path, const std::string& value) const;
 };
 
 // Throws RecipeError naming the file and line of a syntax error, a missing file, an include

@@ -1,8 +1,8 @@
 #include <lowbit/csrc/engine/task/classifier.h>
 
 #include <lowbit/modules/layers/named_outputs.h>
+#include <lowbit/modules/losses/kd.h>
 
-#include <torch/nn/functional/loss.h>
 #include <torch/nn/modules/container/sequential.h>
 
 namespace lowbit::engine {
@@ -37,9 +37,8 @@ void Classifier::train(bool on) {
 
 LossDict Classifier::loss(const Batch& batch, const Outputs& outputs) {
   TORCH_CHECK(batch.labels.defined(), "Classifier: the batch has no labels");
-  return {{"ce", torch::nn::functional::cross_entropy(
-                     output(outputs, "logits", "Classifier"), batch.labels,
-                     torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options_.label_smoothing()))}};
+  return {{"ce", losses::classification_cross_entropy(output(outputs, "logits", "Classifier"), batch.labels,
+                                                      batch.soft_labels, options_.label_smoothing())}};
 }
 
 }  // namespace lowbit::engine

@@ -2,7 +2,8 @@
 // A classification network as an engine Model: outputs {"logits": network(images)} (and, when the
 // network is a Sequential whose last layer has NamedOutputs, every output of that layer, e.g. a
 // distilled DeiT's "dist_logits"); its own loss is the label cross-entropy
-//   L = CE(logits, labels)  with label smoothing eps: targets (1 - eps)·onehot + eps/C.
+//   L = CE(logits, labels)  with label smoothing eps: targets (1 - eps)·onehot + eps/C,
+// or, for a batch with soft labels (data.mixup), CE to them (losses::classification_cross_entropy).
 //
 //   auto net = models::make("small_cnn", params, policy);       // or any module with forward(x)
 //   auto model = std::make_shared<engine::Classifier>(net, engine::ClassifierOptions().label_smoothing(0.1));
@@ -37,7 +38,8 @@ class Classifier : public Model {
       : Classifier(network.ptr(), [network](const torch::Tensor& x) mutable { return network->forward(x); }, options) {}
 
   Outputs forward(const Batch& batch) override;
-  // {"ce": CE(logits, labels)}, with the options' label smoothing.
+  // {"ce": CE(logits, labels)}, with the options' label smoothing; CE(logits, soft labels) when the
+  // batch has them.
   LossDict loss(const Batch& batch, const Outputs& outputs) override;
 
   // Sets the network's own mode too (a user's forward may read is_training() of its root).

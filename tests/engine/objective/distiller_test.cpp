@@ -182,6 +182,18 @@ TEST(Distiller, DistillationHeadFromAStudentOutput) {
   EXPECT_FLOAT_EQ(value_of(r, "ce"), 0.5f * losses::label_cross_entropy(s.outputs.at("logits"), f.batch.labels).item<float>());
 }
 
+TEST(Distiller, KlWithReductionMeanIsDeitSoftDistillation) {
+  Fixture f;
+  Distiller distiller({TermOptions("kl").options({{"temperature", 3.0}, {"reduction", std::string("mean")}})}, f.teacher);
+  const auto r = distiller.forward(*f.student, f.batch);
+  torch::NoGradGuard no_grad;
+  f.teacher->eval();
+  const auto s = record(*f.student, f.batch), t = record(*f.teacher, f.batch);
+  const auto &zs = s.outputs.at("logits"), &zt = t.outputs.at("logits");
+  EXPECT_FLOAT_EQ(value_of(r, "kl"), losses::deit_soft_distillation(zs, zt, 3.0).item<float>());
+  EXPECT_FLOAT_EQ(value_of(r, "kl") * zs.size(1), losses::kl_distillation(zs, zt, 3.0).item<float>());
+}
+
 TEST(Distiller, LabelTermsNeedNoTeacherAndTeacherTermsDo) {
   Fixture f;
   Distiller labels({TermOptions("ce")});
