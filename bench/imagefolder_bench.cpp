@@ -4,9 +4,9 @@
 // ImageFolderLoader batches with the train and the eval transforms.
 //   build/bench/imagefolder_bench [--root DIR] [--workers N] [--batch N] [--images N]
 #include <lowbit/csrc/data/image_folder.h>
+#include <lowbit/csrc/data/imagenet_pipelines.h>
 #include <lowbit/csrc/data/jpeg.h>
 #include <lowbit/csrc/data/loader.h>
-#include <lowbit/csrc/data/transforms.h>
 #include <lowbit/csrc/util/files.h>
 
 #include <torch/torch.h>
@@ -94,10 +94,10 @@ int main(int argc, char** argv) {
 
   using lowbit::data::LoaderOptions;
   const auto train = [](const at::Tensor& image, lowbit::data::Rng& rng) {
-    return lowbit::data::imagenet_train_transform(image, rng);
+    return lowbit::data::train_pipeline(image, rng, 224, {});
   };
   const auto eval = [](const at::Tensor& image, lowbit::data::Rng&) {
-    return lowbit::data::imagenet_eval_transform(image);
+    return lowbit::data::eval_pipeline(image, 224, {});
   };
   {
     lowbit::data::ImageFolderLoader loader(samples, LoaderOptions(train).batch_size(batch).workers(workers));

@@ -18,8 +18,8 @@
 // Defaults: --device cuda when a GPU is present; batch 64, 100 steps after 60 on CUDA; batch 8,
 // 3 steps after 1 on the CPU (a 2-core machine takes seconds per ResNet-18 step); workers 0 (auto).
 #include <lowbit/csrc/data/image_folder.h>
+#include <lowbit/csrc/data/imagenet_pipelines.h>
 #include <lowbit/csrc/data/loader.h>
-#include <lowbit/csrc/data/transforms.h>
 #include <lowbit/csrc/engine/datasets/decoding_threads.h>
 #include <lowbit/csrc/engine/datasets/device_prefetch.h>
 #include <lowbit/csrc/engine/task/channels_last.h>
@@ -89,7 +89,7 @@ double images_per_second(const Config& c, const std::function<int64_t()>& step) 
 std::unique_ptr<ImageFolderLoader> train_loader(const std::vector<ImageSample>& samples, const Config& c) {
   const int64_t size = c.image_size;
   lowbit::data::LoaderOptions options([size](const at::Tensor& image, lowbit::data::Rng& rng) {
-    return lowbit::data::imagenet_train_transform(image, rng, size);
+    return lowbit::data::train_pipeline(image, rng, size, {});
   });
   auto loader = std::make_unique<ImageFolderLoader>(samples, options.batch_size(c.batch).workers(c.workers).drop_last(true));
   loader->start_epoch(0);

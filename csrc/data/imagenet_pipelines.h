@@ -5,7 +5,7 @@
 //   -> RandomHorizontalFlip(hflip) -> RandAugment -> ToTensor -> Normalize -> RandomErasing
 // with each step left out when off (lighting 0, hflip 0, no rand_augment / random_erasing). The
 // two pipelines it is made for:
-//   ReActNet / Bi-Real Net (the defaults; imagenet_train_transform): bilinear, Lighting 0.1, flip.
+//   ReActNet / Bi-Real Net (the defaults): bilinear, Lighting 0.1, flip.
 //   DeiT (main.py build_transform -> timm create_transform, transforms_imagenet_train): bicubic,
 //     flip, RandAugment rand-m9-mstd0.5-inc1, ToTensor, Normalize, RandomErasing(0.25, 'pixel').
 //     DeiT's color_jitter 0.4 is not applied: timm uses colour jitter only without auto-augment.

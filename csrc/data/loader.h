@@ -29,7 +29,7 @@ struct Batch {
 };
 
 // A decoded uint8 image [3, H, W] in, a float [3, S, S] out; randomness only from `rng`.
-// imagenet_train_transform and imagenet_eval_transform (transforms.h) fit.
+// train_pipeline and eval_pipeline (imagenet_pipelines.h) fit.
 using SampleTransform = std::function<at::Tensor(const at::Tensor& image, Rng& rng)>;
 
 // A built batch changed as a whole (mixup), after every sample's transform; randomness only from

@@ -149,15 +149,4 @@ at::Tensor center_crop(const at::Tensor& image, int64_t size) {
   return image.narrow(1, top, size).narrow(2, left, size);
 }
 
-at::Tensor imagenet_train_transform(const at::Tensor& image, Rng& rng, int64_t size) {
-  auto out = random_resized_crop(image, size, rng);
-  out = lighting(out, rng, 0.1);
-  out = random_horizontal_flip(out, rng);
-  return normalize(to_float(out));
-}
-
-at::Tensor imagenet_eval_transform(const at::Tensor& image, int64_t resize, int64_t size) {
-  return normalize(to_float(center_crop(resize_shorter_side(image, resize), size)));
-}
-
 }  // namespace lowbit::data

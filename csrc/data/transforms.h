@@ -82,11 +82,4 @@ at::Tensor resize_shorter_side(const at::Tensor& image, int64_t size,
 // the image must be at least size x size.
 at::Tensor center_crop(const at::Tensor& image, int64_t size);
 
-// The ImageNet pipelines of the ReActNet / Bi-Real Net training scripts, uint8 [3, H, W] in,
-// normalised float [3, size, size] out:
-//   train: RandomResizedCrop(size, scale=(0.08, 1)) -> Lighting(0.1) -> RandomHorizontalFlip -> ToTensor -> Normalize
-//   eval : Resize(resize) -> CenterCrop(size) -> ToTensor -> Normalize
-at::Tensor imagenet_train_transform(const at::Tensor& image, Rng& rng, int64_t size = 224);
-at::Tensor imagenet_eval_transform(const at::Tensor& image, int64_t resize = 256, int64_t size = 224);
-
 }  // namespace lowbit::data

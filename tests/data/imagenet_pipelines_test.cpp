@@ -1,7 +1,7 @@
 // The configurable ImageNet pipelines run their steps in timm's / ReActNet's order, each drawing
-// from the one Rng in turn: the defaults are ReActNet's imagenet_train_transform /
-// imagenet_eval_transform exactly, and DeiT's settings are RandomResizedCrop(bicubic) -> flip ->
-// RandAugment -> ToTensor -> Normalize -> RandomErasing.
+// from the one Rng in turn: the defaults are ReActNet's RandomResizedCrop(bilinear) -> Lighting(0.1)
+// -> flip -> ToTensor -> Normalize and Resize(size * 256 / 224) -> CenterCrop, and DeiT's settings
+// are RandomResizedCrop(bicubic) -> flip -> RandAugment -> ToTensor -> Normalize -> RandomErasing.
 #include <lowbit/csrc/data/imagenet_pipelines.h>
 
 #include <gtest/gtest.h>
@@ -31,10 +31,17 @@ data::TrainPipeline deit_pipeline() {
 TEST(ImagenetPipelines, DefaultsAreReactNetsTransforms) {
   const auto image = pipeline_test_image();
   for (uint64_t seed = 0; seed < 8; ++seed) {
-    data::Rng a(seed), b(seed);
-    EXPECT_TRUE(torch::equal(data::train_pipeline(image, a, 32, {}), data::imagenet_train_transform(image, b, 32)));
+    data::Rng rng(seed), expected_rng(seed);
+    auto expected = data::random_resized_crop(image, 32, expected_rng);
+    expected = data::lighting(expected, expected_rng, 0.1);
+    expected = data::random_horizontal_flip(expected, expected_rng);
+    const auto out = data::train_pipeline(image, rng, 32, {});
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 32, 32}));
+    EXPECT_EQ(out.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::equal(out, data::normalize(data::to_float(expected)))) << seed;
   }
-  EXPECT_TRUE(torch::equal(data::eval_pipeline(image, 32, {}), data::imagenet_eval_transform(image, 32 * 256 / 224, 32)));
+  const auto eval = data::normalize(data::to_float(data::center_crop(data::resize_shorter_side(image, 32 * 256 / 224), 32)));
+  EXPECT_TRUE(torch::equal(data::eval_pipeline(image, 32, {}), eval));
   EXPECT_EQ(data::eval_resize(224, 0.875), 256);
   EXPECT_EQ(data::eval_resize(32, 0.875), 36);  // floor(36.57), as ReActNet's 32 * 256 / 224
   EXPECT_EQ(data::eval_resize(224, 0.9), 248);  // timm's floor(224 / 0.9)

@@ -1,6 +1,6 @@
 #include <lowbit/csrc/data/loader.h>
 
-#include <lowbit/csrc/data/transforms.h>
+#include <lowbit/csrc/data/imagenet_pipelines.h>
 
 #include <gtest/gtest.h>
 
@@ -27,7 +27,7 @@ class LoaderOnSample : public lowbit::testing::ImagenetSampleTest {
   }
 
   static LoaderOptions options() {
-    return LoaderOptions([](const at::Tensor& image, Rng& rng) { return imagenet_train_transform(image, rng, 64); })
+    return LoaderOptions([](const at::Tensor& image, Rng& rng) { return train_pipeline(image, rng, 64, {}); })
         .batch_size(4)
         .seed(42);
   }
