@@ -2,11 +2,13 @@
 
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/quant/quantizer.h>
 #include <lowbit/modules/taps/taps.h>
 
 #include <torch/torch.h>
 
 #include <iomanip>
+#include <unordered_set>
 
 namespace lowbit::engine {
 namespace {
@@ -14,6 +16,19 @@ namespace {
 int64_t numel(const torch::nn::Module& m) {
   int64_t n = 0;
   for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+// Parameters held by quantizers at or below `m`, each counted once.
+int64_t quantizer_numel(const torch::nn::Module& m) {
+  std::unordered_set<const c10::TensorImpl*> seen;
+  int64_t n = 0;
+  for (const auto& module : m.modules(/*include_self=*/true)) {
+    if (dynamic_cast<const quant::QuantizerImpl*>(module.get()) == nullptr) continue;
+    for (const auto& p : module->parameters()) {
+      if (seen.insert(p.unsafeGetTensorImpl()).second) n += p.numel();
+    }
+  }
   return n;
 }
 
@@ -55,8 +70,10 @@ std::optional<LayerSummary> weight_layer(const torch::nn::Module& module, const 
   s.weight_bits = weight_bits;
   s.input_bits = input_bits;
   (weight_bits == 1 && input_bits == 1 ? s.binary_macs : s.other_macs) = macs;
-  s.fp32_bytes = s.params * 4;
-  s.packed_bytes = (weight_numel * weight_bits + 7) / 8 + (s.params - weight_numel) * 4;
+  const int64_t quantizer_params = quantizer_numel(module);
+  s.quantizer_bytes = quantizer_params * 4;
+  s.fp32_bytes = (s.params - quantizer_params) * 4;
+  s.packed_bytes = (weight_numel * weight_bits + 7) / 8 + (s.params - weight_numel - quantizer_params) * 4;
   return s;
 }
 
@@ -66,6 +83,7 @@ void add(LayerSummary& to, const LayerSummary& s) {
   to.other_macs += s.other_macs;
   to.fp32_bytes += s.fp32_bytes;
   to.packed_bytes += s.packed_bytes;
+  to.quantizer_bytes += s.quantizer_bytes;
 }
 
 }  // namespace
@@ -95,7 +113,8 @@ ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& exampl
     } else {
       row.kind = kind_of(module);
       row.params = numel(module);
-      int64_t nested_params = 0;
+      const int64_t quantizer_params = quantizer_numel(module);
+      int64_t nested_params = 0, nested_quantizer_bytes = 0;
       for (const auto& item : module.named_modules("", /*include_self=*/false)) {
         const auto tap = item.key() + ".output";
         if (!outputs.contains(tap)) continue;
@@ -107,10 +126,13 @@ ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& exampl
         row.other_macs += detail->other_macs;
         row.packed_bytes += detail->packed_bytes;
         nested_params += detail->params;
+        nested_quantizer_bytes += detail->quantizer_bytes;
         details.push_back(*detail);
       }
-      row.fp32_bytes = row.params * 4;
-      row.packed_bytes += (row.params - nested_params) * 4;
+      // Outside the nested layers: norms, biases, tokens at 4 bytes; other quantizers apart.
+      row.quantizer_bytes = quantizer_params * 4;
+      row.fp32_bytes = (row.params - quantizer_params) * 4;
+      row.packed_bytes += (row.params - nested_params) * 4 - (row.quantizer_bytes - nested_quantizer_bytes);
       row.weight_bits = row.input_bits = 0;  // not one layer's
     }
     row.name = name;
@@ -137,17 +159,19 @@ void print_summary(const ModelSummary& summary, std::ostream& out) {
     }
     out << std::setw(11) << s.params << std::setw(14) << s.binary_macs << std::setw(14) << s.other_macs
         << std::setw(12) << std::fixed << std::setprecision(1) << s.fp32_bytes / 1024.0 << std::setw(12)
-        << s.packed_bytes / 1024.0 << "\n";
+        << s.packed_bytes / 1024.0 << std::setw(12) << s.quantizer_bytes / 1024.0 << "\n";
   };
   out << std::left << std::setw(static_cast<int>(width)) << "layer" << std::setw(26) << "kind" << std::right
       << std::setw(4) << "W" << std::setw(4) << "A" << std::setw(11) << "params" << std::setw(14) << "binary MACs"
-      << std::setw(14) << "other MACs" << std::setw(12) << "fp32 KiB" << std::setw(12) << "packed KiB" << "\n";
+      << std::setw(14) << "other MACs" << std::setw(12) << "fp32 KiB" << std::setw(12) << "packed KiB" << std::setw(12) << "quant KiB" << "\n";
   for (const auto& s : summary.layers) row(s, s.weight_bits > 0 && s.binary_macs + s.other_macs > 0);
   row(summary.total, false);
   out << "OPs (BOPs/64 + FLOPs) per image: " << std::scientific << std::setprecision(3) << summary.ops()
-      << std::defaultfloat << "; weights " << std::fixed << std::setprecision(1)
+      << std::defaultfloat << std::setprecision(4) << "\nmodel " << summary.total.packed_bytes / 1e6
+      << " MB packed (fp32 " << summary.total.fp32_bytes / 1e6 << " MB, " << std::fixed << std::setprecision(1)
       << static_cast<double>(summary.total.fp32_bytes) / std::max<int64_t>(1, summary.total.packed_bytes)
-      << "x smaller packed\n" << std::defaultfloat;
+      << "x smaller) + " << std::defaultfloat << std::setprecision(4) << summary.total.quantizer_bytes / 1e6
+      << " MB quantizer state (MB = 10^6 bytes)\n" << std::defaultfloat << std::setprecision(6);
 }
 
 }  // namespace lowbit::engine

@@ -1,8 +1,12 @@
 #pragma once
 // Per-layer accounting of a model (`lowbit summary`): kind, bits of weights and inputs,
 // parameters, multiply-accumulates split into binary (1-bit weights and 1-bit inputs) and
-// others, and weight memory in fp32 and bit-packed. Totals include OPs = BOPs/64 + FLOPs, the
-// convention of Bi-Real Net, ReActNet, AdaBin and Bi-ViT (a binary MAC counts 1/64).
+// others, and memory. A layer's memory is its own parameters in fp32 and bit-packed (each weight
+// at its quantizer's bits, biases and norms at 4 bytes); the quantizers' parameters (steps, zero
+// points, scales) are listed apart at 4 bytes: at deployment they fold into the kernels' scales,
+// and the papers' model sizes (TerViT's 13.1 MB Swin-S) leave them out. Totals include
+// OPs = BOPs/64 + FLOPs, the convention of Bi-Real Net, ReActNet, AdaBin and Bi-ViT (a binary
+// MAC counts 1/64).
 // One row per child of the model's Sequential; a child that holds QConv2d / QLinear layers (a
 // residual block, a stage) is followed by one detail row per such layer, named by its path
 // (`layer2.0.conv`), whose MACs and memory the child's row sums. Nested layers are found through
@@ -19,9 +23,10 @@ namespace lowbit::engine {
 struct LayerSummary {
   std::string name, kind;
   int64_t weight_bits = 32, input_bits = 32;
-  int64_t params = 0;
+  int64_t params = 0;  // every parameter, the quantizers' included
   int64_t binary_macs = 0, other_macs = 0;  // per image
-  int64_t fp32_bytes = 0, packed_bytes = 0;
+  int64_t fp32_bytes = 0, packed_bytes = 0;  // the layer's own parameters
+  int64_t quantizer_bytes = 0;               // its quantizers' parameters, fp32
   bool detail = false;  // a layer inside the preceding top-level row, not added to the total
 };
 

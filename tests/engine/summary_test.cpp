@@ -66,3 +66,30 @@ TEST(Summary, FlatModelsKeepOneRowPerLayer) {
   EXPECT_EQ(s.layers[4].binary_macs, 14 * 14 * 16 * 8 * 9);
   EXPECT_EQ(s.layers[0].other_macs, 28 * 28 * 8 * 9);
 }
+
+TEST(Summary, QuantizerStateIsListedApartFromTheModelsSize) {
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"lsq", {{"bits", 4}}};
+  policy.input = {"lsq", {{"bits", 4}}};
+  auto model = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 16, 32}}}, policy);
+  const auto s = lowbit::engine::summarize(model, torch::zeros({1, 1, 28, 28}));
+  int64_t quantized = 0;
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const auto& layer = s.layers[i];
+    if (layer.weight_bits != 4) continue;
+    ++quantized;
+    const auto weight = model[i]->named_parameters()["weight"].numel();
+    EXPECT_EQ(layer.quantizer_bytes, 2 * 4) << layer.name;  // one weight step, one input step
+    EXPECT_EQ(layer.fp32_bytes, (layer.params - 2) * 4) << layer.name;
+    EXPECT_EQ(layer.packed_bytes, (weight * 4 + 7) / 8 + (layer.params - weight - 2) * 4) << layer.name;
+  }
+  EXPECT_EQ(quantized, 2);  // the middle convolutions: the first and last layers stay real-valued
+  int64_t quantizer_params = 0;
+  for (const auto& p : model->named_parameters()) {
+    if (p.key().find("quantizer.") != std::string::npos) quantizer_params += p.value().numel();
+  }
+  EXPECT_EQ(s.total.quantizer_bytes, quantizer_params * 4);
+  std::ostringstream out;
+  lowbit::engine::print_summary(s, out);
+  EXPECT_NE(out.str().find("MB quantizer state"), std::string::npos) << out.str();
+}
