@@ -5,6 +5,7 @@
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/dist/launch.h>
 #include <lowbit/csrc/engine/dry_run.h>
+#include <lowbit/csrc/engine/exit_status.h>
 #include <lowbit/csrc/engine/dist/process_group.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
@@ -237,29 +238,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  try {
-    if (*train) return run_train(train_args);
-    if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
-    if (*summary) return run_summary(summary_recipe, summary_overrides);
-    if (*cocoeval) return run_cocoeval(cocoeval_args);
-    if (*quantizers) {
-      for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
-      return 0;
-    }
-  } catch (const engine::RecipeError& e) {
-    std::cerr << "lowbit: error: " << e.what() << "\n";
-    return 2;
-  } catch (const lowbit::InputError& e) {
-    std::cerr << "lowbit: error: " << e.msg() << "\n";
-    return 2;
-  } catch (const engine::dist::PeerError& e) {
-    std::cerr << "lowbit: error: " << e.msg() << "\n";
-    std::cerr << "lowbit: continue from the run's last checkpoint with: lowbit train --resume <run directory>\n";
-    return 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "lowbit: error: " << e.msg() << "\n";
-    return 1;
-  }
-  std::cout << app.help();
-  return 0;
+  return engine::exit_status_of(
+      [&]() -> int {
+        if (*train) return run_train(train_args);
+        if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
+        if (*summary) return run_summary(summary_recipe, summary_overrides);
+        if (*cocoeval) return run_cocoeval(cocoeval_args);
+        if (*quantizers) {
+          for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
+          return 0;
+        }
+        std::cout << app.help();
+        return 0;
+      },
+      std::cerr);
 }

@@ -35,13 +35,18 @@ void fail_at_distill(const Recipe& recipe, const OptionError& error, size_t stag
 }
 
 void check_device(const Recipe& recipe) {
-  if (recipe.train.amp && !device_of(recipe).is_cuda()) recipe.fail("train.amp", "mixed precision needs device: cuda");
+  if (!device_of(recipe).is_cuda() && recipe.train.amp) recipe.fail("train.amp", "mixed precision needs device: cuda");
 }
 
 torch::Device device_of(const Recipe& recipe) {
   torch::Device device(recipe.device);
-  if (device.is_cuda() && !torch::cuda::is_available()) {
-    recipe.fail("device", "'" + recipe.device + "' asked for, but no CUDA device is available");
+  if (!device.is_cuda()) return device;
+  const auto count = static_cast<int64_t>(torch::cuda::device_count());
+  const std::string asked = "'" + recipe.device + "' asked for, but ";
+  if (count == 0) recipe.fail("device", asked + "no CUDA device is available (--set device=cpu trains on the CPU)");
+  if (device.has_index() && device.index() >= count) {
+    recipe.fail("device", asked + "this machine has " + std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s") +
+                              ", cuda:0 to cuda:" + std::to_string(count - 1));
   }
   return device;
 }
@@ -59,15 +64,16 @@ void check_models(const Recipe& recipe, Weights weights, const DataSet& examples
 }
 
 void validate(const Recipe& recipe, Weights weights) {
+  check_device(recipe);
   const auto data = build_dataset(recipe);
-  check_models(recipe, weights, *data);
-  for (const auto split : {data::Split::Train, data::Split::Test}) {
+  for (const auto split : {data::Split::Train, data::Split::Test}) {  // before the models: seconds to build
     try {
       data->open(split);
     } catch (const c10::Error& e) {
       recipe.fail("data", e);
     }
   }
+  check_models(recipe, weights, *data);
 }
 
 // Each process of a data-parallel run on its own GPU: `cuda` means cuda:LOCAL_RANK.

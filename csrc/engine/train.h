@@ -13,18 +13,20 @@
 
 namespace lowbit::engine {
 
-// The recipe's device; throws RecipeError at `device` when it is CUDA and no GPU is there.
+// The recipe's device; throws RecipeError at `device` when it is CUDA and no GPU (or not the
+// numbered one) is there, pointing to --set device=cpu.
 torch::Device device_of(const Recipe& recipe);
 
-// device_of, and train.amp only on CUDA.
+// device_of (checked first, as validate() runs it before anything is written), and train.amp
+// only on CUDA.
 void check_device(const Recipe& recipe);
 
 // `error` of a loss term (taps or outputs a model of stage `stage` lacks) as a RecipeError at the
 // recipe's distill: key, e.g. "r.yaml:7: distill.terms[1]: taps '...' select no tap (stage 2)".
 [[noreturn]] void fail_at_distill(const Recipe& recipe, const OptionError& error, size_t stage);
 
-// Checks everything a run needs (models of every stage, teacher, data) without writing anything:
-// check_models, then both splits of the data set opened.
+// Checks everything a run needs (device, data, models of every stage, teacher) without writing
+// anything: the device, both splits of the data set opened, then check_models.
 void validate(const Recipe& recipe, Weights weights = Weights::Files);
 
 // The checks of validate() but the data's: the task, every stage's model, the student's starting

@@ -73,3 +73,20 @@ TEST(Teacher, MissingCheckpointPointsAtTheKey) {
         << e.what();
   }
 }
+
+TEST(Teacher, DamagedCheckpointIsNamedAtTheKey) {
+  TempDir dir;
+  dir.write("truncated.pt", "PK\x03\x04 half of a zip archive");
+  dir.write("r.yaml", std::string(kRecipe) + "teacher: {model: {name: small_cnn, channels: [4]}, checkpoint: " +
+                          dir.file("truncated.pt") + "}\n");
+  try {
+    lowbit::engine::build_teacher(lowbit::engine::parse_recipe(dir.file("r.yaml")));
+    FAIL();
+  } catch (const lowbit::engine::RecipeError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("teacher.checkpoint: " + dir.file("truncated.pt") + ": cannot load this checkpoint ("),
+              std::string::npos)
+        << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
