@@ -24,6 +24,7 @@ ImageSet load_cifar(const std::string& root, Split split, CifarVariant variant) 
   const int64_t label_bytes = variant == CifarVariant::Cifar10 ? 1 : 2;
   const int64_t label_offset = variant == CifarVariant::Cifar100Fine ? 1 : 0;
   const int64_t record = label_bytes + kPixels;
+  const int64_t classes = variant == CifarVariant::Cifar10 ? 10 : variant == CifarVariant::Cifar100Fine ? 100 : 20;
   std::vector<at::Tensor> images, labels;
   for (const auto& name : batch_files(split, variant)) {
     const auto path = util::join_path(root, name);
@@ -35,12 +36,10 @@ ImageSet load_cifar(const std::string& root, Split split, CifarVariant variant) 
     const auto raw = at::from_blob(const_cast<char*>(bytes.data()), {n, record}, at::kByte);
     images.push_back(raw.slice(1, label_bytes).reshape({n, 3, 32, 32}).clone());
     labels.push_back(raw.select(1, label_offset).to(at::kLong));
+    const int64_t largest = labels.back().max().item<int64_t>();
+    TORCH_CHECK(largest < classes, path, ": label ", largest, " is outside [0, ", classes, ")");
   }
-  const int64_t classes = variant == CifarVariant::Cifar10 ? 10 : variant == CifarVariant::Cifar100Fine ? 100 : 20;
-  auto all_labels = at::cat(labels);
-  TORCH_CHECK(all_labels.max().item<int64_t>() < classes, root, ": label ", all_labels.max().item<int64_t>(),
-              " is outside [0, ", classes, ")");
-  return {at::cat(images), all_labels, classes};
+  return {at::cat(images), at::cat(labels), classes};
 }
 
 }  // namespace lowbit::data

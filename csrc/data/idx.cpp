@@ -36,14 +36,17 @@ at::Tensor read_idx(const std::string& path) {
   const size_t header = 4 + 4 * ndims;
   TORCH_CHECK(bytes.size() >= header, path, ": truncated IDX header (", bytes.size(), " bytes)");
   std::vector<int64_t> shape;
-  int64_t count = 1;
+  int64_t count = 1, expected = 0;
+  bool overflow = false;  // up to 255 sizes below 2^32 each: the product can exceed int64
   for (size_t d = 0; d < ndims; ++d) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + 4 + 4 * d);
     shape.push_back((int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | int64_t{p[3]});
-    count *= shape.back();
+    overflow |= __builtin_mul_overflow(count, shape.back(), &count);
   }
-  const int64_t expected = count * type.bytes;
+  overflow |= __builtin_mul_overflow(count, type.bytes, &expected);
   const int64_t found = static_cast<int64_t>(bytes.size() - header);
+  TORCH_CHECK(!overflow, path, ": header declares shape ", c10::IntArrayRef(shape), ", more data than any file holds (",
+              found, " bytes here)");
   TORCH_CHECK(found == expected, path, ": header declares shape ", c10::IntArrayRef(shape), " = ", expected,
               " bytes of data, but the file holds ", found, found < expected ? " (truncated)" : " (trailing bytes)");
   auto tensor = at::empty(shape, at::TensorOptions().dtype(type.dtype));

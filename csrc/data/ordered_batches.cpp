@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <limits>
+#include <system_error>
 
 namespace lowbit::data {
 namespace {
@@ -46,10 +47,17 @@ OrderedBatches::OrderedBatches(std::string owner, int64_t num_samples, BatchingO
   TORCH_CHECK(options_.batch_size() > 0, owner_, ": batch_size must be positive, got ", options_.batch_size());
   TORCH_CHECK(options_.workers() > 0, owner_, ": workers must be positive, got ", options_.workers());
   TORCH_CHECK(options_.prefetch() > 0, owner_, ": prefetch must be positive, got ", options_.prefetch());
-  for (int64_t i = 0; i < options_.workers(); ++i) workers_.emplace_back([this] { work(); });
+  try {
+    for (int64_t i = 0; i < options_.workers(); ++i) workers_.emplace_back([this] { work(); });
+  } catch (const std::system_error& e) {  // the threads started must not outlive this constructor
+    stop_workers();
+    TORCH_CHECK(false, owner_, ": cannot start ", options_.workers(), " threads, only ", workers_.size(), " (", e.what(), ")");
+  }
 }
 
-OrderedBatches::~OrderedBatches() {
+OrderedBatches::~OrderedBatches() { stop_workers(); }
+
+void OrderedBatches::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;

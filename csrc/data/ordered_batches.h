@@ -124,6 +124,7 @@ class OrderedBatches {
   };
 
   void work();
+  void stop_workers();  // stops and joins the threads started
   Built build(int64_t batch_index, const std::vector<EpochEntry>& order, int64_t epoch, const Shard& shard,
               uint64_t generation) const;
 

@@ -64,6 +64,18 @@ TEST(Recipe, MalformedOverrideIsNamed) {
         << e.what();
   }
   EXPECT_THROW(parse_recipe(dir.file("r.yaml"), {"seed"}), lowbit::engine::RecipeError);
+  // Found by the recipe fuzz test: a key below a value or a list, an index that is not a number.
+  const auto message = [&](const std::string& override) {
+    try {
+      parse_recipe(dir.file("r.yaml"), {override});
+    } catch (const lowbit::engine::RecipeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("name.amp=false"), "--set name.amp=false: name is a value, not a mapping of keys");
+  EXPECT_EQ(message("stages.lr=1"), "--set stages.lr=1: stages is a list, not a mapping of keys");
+  EXPECT_EQ(message("stages[x].epochs=1"), "--set stages[x].epochs=1: [x] is not an element number");
 }
 
 TEST(Schedule, CosineWarmupLinearStep) {

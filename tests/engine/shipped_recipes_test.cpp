@@ -3,7 +3,8 @@
 // and weights; data and checkpoints are the user's, so they are not opened here).
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/dry_run.h>
-#include <lowbit/csrc/util/files.h>
+
+#include "support/shipped_recipes.h"
 
 #include <gtest/gtest.h>
 
@@ -13,29 +14,10 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-void collect_yaml(const std::string& directory, std::vector<std::string>& out) {
-  for (const auto& entry : lowbit::util::list_directory(directory)) {
-    const auto path = lowbit::util::join_path(directory, entry.name);
-    if (entry.is_directory) {
-      collect_yaml(path, out);
-    } else if (entry.name.size() > 5 && entry.name.substr(entry.name.size() - 5) == ".yaml") {
-      out.push_back(path);
-    }
-  }
-}
-
-std::vector<std::string> shipped_recipes() {
-  std::vector<std::string> recipes;
-  collect_yaml(std::string(LOWBIT_SOURCE_DIR) + "/recipes", recipes);
-  return recipes;
-}
-
 // On the CPU, detectors at 256 px (DETR takes any size; at 800 px this test would take many
 // minutes); the time of each recipe is printed. Its own ctest entry (tests/CMakeLists.txt).
 TEST(ShippedRecipes, EveryRecipeDryRunsEveryStage) {
-  const auto recipes = shipped_recipes();
+  const auto recipes = lowbit::testing::shipped_recipes();
   ASSERT_GE(recipes.size(), 2u);
   for (const auto& path : recipes) {
     SCOPED_TRACE(path);
@@ -52,5 +34,3 @@ TEST(ShippedRecipes, EveryRecipeDryRunsEveryStage) {
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
   }
 }
-
-}  // namespace

@@ -4,6 +4,7 @@
 #include <lowbit/csrc/engine/recipe/recipe_reader.h>
 #include <lowbit/csrc/engine/task/task.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/csrc/util/regex_check.h>
 
 #include <regex>
 #include <set>
@@ -25,11 +26,7 @@ void checked(const RecipeTree& tree, const Section& s, Check&& check) {
 // A regex option: its syntax is checked here.
 std::string read_regex(Section& s, const std::string& key) {
   auto pattern = s.require<std::string>(key);
-  try {
-    std::regex check(pattern);
-  } catch (const std::regex_error& e) {
-    s.fail(key, "not a valid regular expression: " + std::string(e.what()));
-  }
+  if (const auto problem = util::regex_problem(pattern); !problem.empty()) s.fail(key, problem);
   return pattern;
 }
 
@@ -45,6 +42,9 @@ QuantizerSpec read_quantizer(Section& parent, const std::string& key) {
   return spec;
 }
 
+// More decoding threads than any machine runs usefully (a typo like 10000): an error, not a stall.
+constexpr int64_t kMaxWorkers = 1024;
+
 DataSpec read_data(const RecipeTree& tree, Section s, uint64_t seed) {
   DataSpec d;
   d.dataset = s.choice("dataset", "", registered_datasets());
@@ -52,6 +52,9 @@ DataSpec read_data(const RecipeTree& tree, Section s, uint64_t seed) {
   d.batch_size = s.positive_int("batch_size", d.batch_size);
   d.eval_batch_size = s.positive_int("eval_batch_size", d.eval_batch_size);
   d.workers = s.non_negative_int("workers", d.workers);
+  if (d.workers > kMaxWorkers) {
+    s.fail("workers", "expected at most " + std::to_string(kMaxWorkers) + " decoding threads, got " + std::to_string(d.workers));
+  }
   d.limit_train = s.non_negative_int("limit_train", d.limit_train);
   d.limit_test = s.non_negative_int("limit_test", d.limit_test);
   d.seed = seed;
@@ -76,11 +79,7 @@ std::vector<std::string> read_regex_list(Section& s, const std::string& key) {
   if (!s.has(key)) return patterns;
   const auto list = s.require<std::vector<std::string>>(key);
   for (size_t i = 0; i < list.size(); ++i) {
-    try {
-      std::regex check(list[i]);
-    } catch (const std::regex_error& e) {
-      s.fail(key + "[" + std::to_string(i) + "]", "not a valid regular expression: " + std::string(e.what()));
-    }
+    if (const auto problem = util::regex_problem(list[i]); !problem.empty()) s.fail(key + "[" + std::to_string(i) + "]", problem);
   }
   return list;
 }

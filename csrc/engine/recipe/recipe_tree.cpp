@@ -55,10 +55,13 @@ void merge(YAML::Node target, const YAML::Node& source, const std::string& path,
 
 YAML::Node parse_file(const std::string& path) {
   if (!util::file_exists(path)) throw RecipeError(path + ": recipe file not found");
+  if (util::is_directory(path)) throw RecipeError(path + ": a directory, not a recipe file");
   try {
     return YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     throw RecipeError(path + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  } catch (const std::exception& e) {  // std::ios_base::failure: unreadable
+    throw RecipeError(path + ": cannot read the recipe (" + e.what() + ")");
   }
 }
 
@@ -70,7 +73,13 @@ void load_into(RecipeTree& tree, const std::string& path, std::set<std::string>&
   if (const auto includes = node["include"]) {
     const auto where = path + ":" + std::to_string(includes.Mark().line + 1);
     if (!includes.IsSequence() && !includes.IsScalar()) throw RecipeError(where, "include", "expected a path or a list of paths");
-    const auto add = [&](const YAML::Node& entry) { load_into(tree, resolve(path, entry.as<std::string>()), open_files); };
+    const auto add = [&](const YAML::Node& entry) {
+      if (!entry.IsScalar()) {
+        throw RecipeError(path + ":" + std::to_string(entry.Mark().line + 1), "include", "expected a path, got a " +
+                                                                                          std::string(entry.IsMap() ? "mapping" : "list"));
+      }
+      load_into(tree, resolve(path, entry.as<std::string>()), open_files);
+    };
     if (includes.IsScalar()) add(includes);
     for (const auto& entry : includes) add(entry);
   }
@@ -120,7 +129,11 @@ void apply_override(RecipeTree& tree, const std::string& text) {
     const bool last = i + 1 == parts.size();
     YAML::Node next;
     if (part[0] == '[') {
-      const auto index = std::stoul(part.substr(1, part.size() - 2));
+      const auto digits = part.substr(1, part.size() - 2);
+      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw RecipeError("--set " + text + ": " + part + " is not an element number");
+      }
+      const auto index = std::stoul(digits);
       if (!node.IsSequence() || index >= node.size()) {
         throw RecipeError("--set " + text + ": " + path + " has no element " + part);
       }
@@ -128,6 +141,10 @@ void apply_override(RecipeTree& tree, const std::string& text) {
       if (last) node[index] = value;
       next = node[index];
     } else {
+      if (!node.IsMap() && !node.IsNull()) {
+        throw RecipeError("--set " + text + ": " + path + " is a " + (node.IsSequence() ? "list" : "value") +
+                          ", not a mapping of keys");
+      }
       path = child_path(path, part);
       if (last) node[part] = value;
       else if (!node[part]) node[part] = YAML::Node(YAML::NodeType::Map);
