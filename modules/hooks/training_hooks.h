@@ -1,6 +1,7 @@
 #pragma once
 // Behaviour that follows training progress rather than the data: AdaBin's EDE (k, t) schedule
-// set at the start of every epoch, BinaryConnect's latent-weight clamp after every step. A
+// set at the start of every epoch, ReBNN's and RBONN's pending updates settled after every
+// optimizer step (rebnn.h, rbonn.h). A
 // module that needs it also derives from TrainingHooks; the Trainer (or a user's own loop)
 // calls begin_epoch() before each epoch and end_step() after each optimizer step, which reach
 // every such module of the model. State a hook sets must live in buffers, so that a resumed

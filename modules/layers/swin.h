@@ -1,6 +1,6 @@
 #pragma once
 // The parts of a (quantized) Swin Transformer (Liu et al. ICCV 2021) besides its blocks, which are
-// TransformerBlocks on shifted windows (modules/layers/transformer.h, windows.h), as timm 1.0.31's
+// transformer_blocks on shifted windows (modules/layers/transformer.h, windows.h), as timm 1.0.31's
 // swin_transformer.py, with timm's names:
 //   PatchMerging    tokens [B, S S, C] on an S x S grid (S even) -> [B, S/2 S/2, out]: each 2x2
 //                   neighbourhood concatenated as [x(2i, 2j), x(2i+1, 2j), x(2i, 2j+1), x(2i+1, 2j+1)]

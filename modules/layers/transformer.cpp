@@ -100,21 +100,10 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {
   return y + drop_path(mlp(norm2(y)), options.drop_path(), is_training());
 }
 
-TransformerBlocksImpl::TransformerBlocksImpl(std::vector<TransformerBlockOptions> options_)
-    : options(std::move(options_)) {
-  reset();
-}
-
-void TransformerBlocksImpl::reset() {
-  blocks.clear();
-  for (size_t i = 0; i < options.size(); ++i) {
-    blocks.push_back(register_module(std::to_string(i), TransformerBlock(options[i])));
-  }
-}
-
-torch::Tensor TransformerBlocksImpl::forward(torch::Tensor x) {
-  for (auto& block : blocks) x = block(x);
-  return x;
+Stage transformer_blocks(const std::vector<TransformerBlockOptions>& options) {
+  Stage blocks;
+  for (const auto& o : options) blocks->push_back(TransformerBlock(o));
+  return blocks;
 }
 
 PatchEmbedImpl::PatchEmbedImpl(PatchEmbedOptions options_) : options(std::move(options_)) { reset(); }

@@ -9,8 +9,8 @@
 //                    with `windows` (Swin, timm 1.0.31 swin_transformer.py SwinTransformerBlock):
 //                    attn runs on the (shifted) windows of the token grid (modules/layers/windows.h):
 //                    attn(x) -> roll(reverse(attn(partition(roll(x, -s)), mask)), +s)
-//   TransformerBlocks blocks in sequence, children "0", "1", ... (timm's `blocks`; a
-//                    torch::nn::Sequential cannot sit inside the model's Sequential)
+//   transformer_blocks  blocks in sequence: a layers::Stage (a Sequential that nests) with
+//                    children "0", "1", ... (timm's `blocks`)
 //   PatchEmbed       proj: QConv2d(kernel = stride = patch) -> [B, N, dim] tokens; the cls token
 //                    (and DeiT's distillation token) prepended; + pos_embed. Swin (class_token
 //                    false, norm true): the patch tokens only, then LayerNorm `norm` (timm's
@@ -29,6 +29,7 @@
 #include <lowbit/modules/layers/qattention.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/layers/stage.h>
 #include <lowbit/modules/layers/windows.h>
 
 #include <torch/nn/cloneable.h>
@@ -90,15 +91,7 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
 };
 TORCH_MODULE(TransformerBlock);
 
-class TransformerBlocksImpl : public torch::nn::Cloneable<TransformerBlocksImpl> {
- public:
-  explicit TransformerBlocksImpl(std::vector<TransformerBlockOptions> options);
-  void reset() override;
-  torch::Tensor forward(torch::Tensor x);
-  std::vector<TransformerBlockOptions> options;
-  std::vector<TransformerBlock> blocks;
-};
-TORCH_MODULE(TransformerBlocks);
+Stage transformer_blocks(const std::vector<TransformerBlockOptions>& options);
 
 struct PatchEmbedOptions {
   PatchEmbedOptions(int64_t image_size, int64_t patch_size, int64_t in_channels, int64_t dim)

@@ -103,7 +103,7 @@ layers::Stage swin_stage(const SwinShape& s, const TransformerOptions& t, const 
     const double rate = drop_path_rate(t.drop_path, first_block + b, total_blocks);
     blocks.push_back(transformer_block(t, policy, dim, s.heads[i], hidden, rate, windows).norm_eps(1e-5));
   }
-  stage->push_back("blocks", layers::TransformerBlocks(blocks));
+  stage->push_back("blocks", layers::transformer_blocks(blocks));
   return stage;
 }
 

@@ -11,7 +11,7 @@
 // The model is a Sequential of four named children, so that parameter names are timm's up to
 // two renames (docs/methods/qvit.md has the map for DeiT / Q-ViT checkpoints):
 //   patch_embed  PatchEmbed (proj, cls_token, dist_token, pos_embed)   timm: cls_token, ... at the top
-//   blocks       TransformerBlocks "0", "1", ... (norm1, attn.{qkv, proj, norm_q, norm_k, q_act, k_act,
+//   blocks       transformer_blocks "0", "1", ... (norm1, attn.{qkv, proj, norm_q, norm_k, q_act, k_act,
 //                v_act, attn_act}, norm2, mlp.{fc1, fc2})
 //   norm         LayerNorm(dim, eps 1e-6)
 //   heads        VitHeads (head, head_dist)                             timm: head, head_dist at the top
@@ -59,7 +59,7 @@ torch::nn::Sequential build_vit(const std::string& model, const VitShape& s, Par
   for (int64_t i = 0; i < s.depth; ++i) {
     blocks.push_back(transformer_block(t, policy, s.dim, s.heads, hidden, drop_path_rate(t.drop_path, i, s.depth)));
   }
-  net->push_back("blocks", layers::TransformerBlocks(blocks));
+  net->push_back("blocks", layers::transformer_blocks(blocks));
   net->push_back("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}).eps(1e-6)));
   net->push_back("heads", layers::VitHeads(layers::VitHeadsOptions(s.dim, s.classes)
                                                .distilled(distilled)

@@ -1,9 +1,9 @@
 #pragma once
-// A host copy of a quantizer's one-element flag buffer (`init_state`, `signed`), re-read only
-// after the buffer was written or replaced: an in-place write (fill_, copy_, torch::load's set_)
-// moves its version counter, a move to another device (Module::to) or torch::load's set_data
-// gives it new storage. A forward on CUDA then reads the flag without waiting for the device,
-// while a loaded checkpoint is still seen.
+// A host copy of a quantizer's one-element flag buffer (qvit_act's `init_state` and `signed`, lsq's
+// and ternary's `initialized`), re-read only after the buffer was written or replaced: an in-place
+// write (fill_, copy_, torch::load's set_) moves its version counter, a move to another device
+// (Module::to) or torch::load's set_data gives it new storage. A forward on CUDA then reads the
+// flag without waiting for the device, while a loaded checkpoint is still seen.
 
 #include <ATen/core/Tensor.h>
 

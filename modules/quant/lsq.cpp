@@ -63,6 +63,7 @@ void LsqImpl::reset() {
   step = register_parameter("step", torch::ones({n}));
   offset = options.offset() ? register_parameter("offset", torch::zeros({n})) : torch::Tensor();
   initialized = register_buffer("initialized", torch::zeros({}, torch::kBool));
+  initialized_flag_ = HostFlag();
 }
 
 void LsqImpl::check_shape(c10::IntArrayRef shape) const {
@@ -106,8 +107,7 @@ void LsqImpl::initialize_from(const torch::Tensor& x) {
 
 torch::Tensor LsqImpl::forward(const torch::Tensor& x) {
   check_shape(x.sizes());
-  if (!known_initialized_ && !initialized.item<bool>()) initialize_from(x);
-  known_initialized_ = true;
+  if (!initialized_flag_.get(initialized)) initialize_from(x);
   const auto range = ops::lsq_range(options.bits(), options.is_signed());
   const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
   return ops::lsq_quantize(x, step, offset, range, grad_scale, options.per_channel() ? options.channel_dim() : 0);
@@ -120,20 +120,26 @@ void LsqImpl::pretty_print(std::ostream& stream) const {
 
 namespace {
 
-Quantizer make_lsq(ParamReader& p, bool offset, bool is_signed, const std::string& init) {
+// The options in `p`, each defaulting to its value in `defaults` (bits has none: required).
+Quantizer make_lsq(ParamReader& p, const LsqOptions& defaults) {
+  const auto& init = kInitNames.at(static_cast<size_t>(defaults.init()));
   return Lsq(LsqOptions(p.require<int64_t>("bits"))
-                 .is_signed(p.get<bool>("signed", is_signed))
-                 .per_channel(p.get<bool>("per_channel", false))
-                 .channels(p.get<int64_t>("channels", 1))
-                 .channel_dim(p.get<int64_t>("channel_dim", 0))
-                 .offset(p.get<bool>("offset", offset))
-                 .init_per_channel(p.get<bool>("init_per_channel", true))
+                 .is_signed(p.get<bool>("signed", defaults.is_signed()))
+                 .per_channel(p.get<bool>("per_channel", defaults.per_channel()))
+                 .channels(p.get<int64_t>("channels", defaults.channels()))
+                 .channel_dim(p.get<int64_t>("channel_dim", defaults.channel_dim()))
+                 .offset(p.get<bool>("offset", defaults.offset()))
+                 .init_per_channel(p.get<bool>("init_per_channel", defaults.init_per_channel()))
                  .init(static_cast<LsqInit>(p.choice("init", init, kInitNames))));
 }
 
 }  // namespace
 
-LOWBIT_REGISTER_QUANTIZER(lsq, [](ParamReader& p) { return make_lsq(p, false, true, "mean_abs"); });
-LOWBIT_REGISTER_QUANTIZER(lsq_plus, [](ParamReader& p) { return make_lsq(p, true, false, "min_max"); });
+// lsq: signed, step from mean |x| (LSQ); lsq_plus: unsigned with a learnable offset, step and
+// offset from min / max (LSQ+).
+LOWBIT_REGISTER_QUANTIZER(lsq, [](ParamReader& p) { return make_lsq(p, LsqOptions(0)); });
+LOWBIT_REGISTER_QUANTIZER(lsq_plus, [](ParamReader& p) {
+  return make_lsq(p, LsqOptions(0).is_signed(false).offset(true).init(LsqInit::MinMax));
+});
 
 }  // namespace lowbit::quant

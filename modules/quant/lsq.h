@@ -29,6 +29,7 @@
 // the first forward: the same step for a weight, which does not change before training starts.
 // State: `step` ([1] or [channels]), `offset` (LSQ+), `initialized` (buffer).
 
+#include <lowbit/modules/quant/host_flag.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/arg.h>
@@ -68,7 +69,7 @@ class LsqImpl : public QuantizerCloneable<LsqImpl> {
   torch::Tensor step, offset, initialized;
 
  private:
-  bool known_initialized_ = false;  // mirrors `initialized` to spare a device sync per forward
+  HostFlag initialized_flag_;  // `initialized` on the host, re-read when a write or load changes it
 };
 TORCH_MODULE(Lsq);
 

@@ -7,7 +7,7 @@ namespace {
 
 struct Entry {
   Factory factory;
-  bool takes_channels, takes_channel_dim;
+  ChannelState channel_state;
 };
 
 util::Registry<Entry>& registry() {
@@ -17,16 +17,16 @@ util::Registry<Entry>& registry() {
 
 }  // namespace
 
-bool register_quantizer(const std::string& name, Factory factory, bool takes_channels, bool takes_channel_dim) {
-  return registry().add(name, Entry{std::move(factory), takes_channels, takes_channel_dim});
+bool register_quantizer(const std::string& name, Factory factory, ChannelState channel_state) {
+  return registry().add(name, Entry{std::move(factory), channel_state});
 }
 
 bool takes_channels(const std::string& name) {
-  return registry().contains(name) && registry().get(name).takes_channels;
+  return registry().contains(name) && registry().get(name).channel_state != ChannelState::None;
 }
 
 bool takes_channel_dim(const std::string& name) {
-  return registry().contains(name) && registry().get(name).takes_channel_dim;
+  return registry().contains(name) && registry().get(name).channel_state == ChannelState::ChannelsAndDim;
 }
 
 Quantizer make(const std::string& name, const Params& params) {

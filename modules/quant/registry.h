@@ -15,15 +15,17 @@ namespace lowbit::quant {
 
 using Factory = std::function<Quantizer(ParamReader&)>;
 
-// Registers `factory` under `name`; a name registered twice is a programming error (throws).
-// `takes_channels`: the quantizer always has per-channel state and requires the option
-// `channels` (rsign, rebnn, ...), which a QuantPolicy fills in from the layer it quantizes.
-// `takes_channel_dim`: it also reads the option `channel_dim` (the axis of that state), which
-// the QuantPolicy fills in too (qvit_act: dim 1 of a convolution's input, -1 of a token's).
-bool register_quantizer(const std::string& name, Factory factory, bool takes_channels = false,
-                        bool takes_channel_dim = false);
+// What a QuantPolicy fills in for a quantizer from the layer it quantizes. Channels: the
+// quantizer always has per-channel state and requires the option `channels` (rsign, rebnn, ...).
+// ChannelsAndDim: it also reads `channel_dim`, the axis of that state (qvit_act: dim 1 of a
+// convolution's input, -1 of a token's).
+enum class ChannelState { None, Channels, ChannelsAndDim };
 
-// Whether `name` was registered with takes_channels / takes_channel_dim (false for unknown names).
+// Registers `factory` under `name`; a name registered twice is a programming error (throws).
+bool register_quantizer(const std::string& name, Factory factory, ChannelState channel_state = ChannelState::None);
+
+// Whether `name` was registered with ChannelState Channels (or ChannelsAndDim) / ChannelsAndDim
+// (false for unknown names).
 bool takes_channels(const std::string& name);
 bool takes_channel_dim(const std::string& name);
 
@@ -38,8 +40,9 @@ std::vector<std::string> registered_quantizers();
 
 #define LOWBIT_REGISTER_QUANTIZER(name, factory) \
   static const bool lowbit_quantizer_registered_##name = ::lowbit::quant::register_quantizer(#name, factory)
-#define LOWBIT_REGISTER_CHANNEL_QUANTIZER(name, factory) \
-  static const bool lowbit_quantizer_registered_##name = ::lowbit::quant::register_quantizer(#name, factory, true)
+#define LOWBIT_REGISTER_CHANNEL_QUANTIZER(name, factory)  \
+  static const bool lowbit_quantizer_registered_##name = \
+      ::lowbit::quant::register_quantizer(#name, factory, ::lowbit::quant::ChannelState::Channels)
 #define LOWBIT_REGISTER_CHANNEL_DIM_QUANTIZER(name, factory) \
   static const bool lowbit_quantizer_registered_##name =      \
-      ::lowbit::quant::register_quantizer(#name, factory, true, true)
+      ::lowbit::quant::register_quantizer(#name, factory, ::lowbit::quant::ChannelState::ChannelsAndDim)

@@ -37,6 +37,7 @@ void TernaryImpl::reset() {
   if (!learnable(options)) return;
   alpha = register_parameter("alpha", torch::ones({options.per_channel() ? options.channels() : 1}));
   initialized = register_buffer("initialized", torch::zeros({}, torch::kBool));
+  initialized_flag_ = HostFlag();
 }
 
 void TernaryImpl::initialize_from(const torch::Tensor& w) {
@@ -51,8 +52,7 @@ void TernaryImpl::initialize_from(const torch::Tensor& w) {
 torch::Tensor TernaryImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
   if (!learnable(options)) return ops::ternarize(w, options.delta(), options.per_channel(), options.ste());
-  if (!known_initialized_ && !initialized.item<bool>()) initialize_from(w);
-  known_initialized_ = true;
+  if (!initialized_flag_.get(initialized)) initialize_from(w);
   const ops::LsqRange levels{1, 1};  // round(clamp(u, -1, 1)) in {-1, 0, 1}
   return ops::lsq_quantize(w, alpha, torch::Tensor(), levels, 1.0 / std::sqrt(static_cast<double>(w.numel())), 0);
 }

@@ -20,6 +20,7 @@
 // State: none (twn); `alpha` ([channels] or [1]) and `initialized` (learnable).
 
 #include <lowbit/csrc/ops/ste.h>
+#include <lowbit/modules/quant/host_flag.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/arg.h>
@@ -53,7 +54,7 @@ class TernaryImpl : public QuantizerCloneable<TernaryImpl> {
   torch::Tensor alpha, initialized;  // learnable only
 
  private:
-  bool known_initialized_ = false;  // mirrors `initialized` to spare a device sync per forward
+  HostFlag initialized_flag_;  // `initialized` on the host, re-read when a write or load changes it
 };
 TORCH_MODULE(Ternary);
 

@@ -79,11 +79,13 @@ TEST(TransformerBlock, DropPathDropsWholeSamplesInTrainingOnly) {
 
 TEST(TransformerBlocks, RunInOrderUnderIndexNames) {
   std::vector<TransformerBlockOptions> options(3, TransformerBlockOptions(QAttentionOptions(8, 2), QMlpOptions(8, 16)));
-  TransformerBlocks blocks(options);
+  auto blocks = transformer_blocks(options);
   EXPECT_TRUE(blocks->named_parameters().contains("2.attn.qkv.weight"));
   const auto x = torch::randn({1, 3, 8});
-  EXPECT_TRUE(torch::allclose(blocks(x), blocks->blocks[2](blocks->blocks[1](blocks->blocks[0](x)))));
-  auto copy = std::dynamic_pointer_cast<TransformerBlocksImpl>(blocks->clone());
+  const auto block = [&](size_t i) { return blocks[i]->as<TransformerBlock>(); };
+  EXPECT_TRUE(torch::allclose(blocks(x), block(2)->forward(block(1)->forward(block(0)->forward(x)))));
+  auto copy = std::dynamic_pointer_cast<lowbit::layers::StageImpl>(blocks->clone());
+  ASSERT_NE(copy, nullptr);
   EXPECT_TRUE(torch::allclose(copy->forward(x), blocks(x)));
 }
 

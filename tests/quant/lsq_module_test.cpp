@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
 using lowbit::quant::Lsq;
 using lowbit::quant::LsqInit;
 using lowbit::quant::LsqOptions;
@@ -16,6 +18,17 @@ TEST(LsqModule, MeanAbsInitFromFirstInput) {
   EXPECT_TRUE(lsq->initialized.item<bool>());
   lsq(x * 100);  // later inputs do not re-initialise
   EXPECT_NEAR(lsq->step.item<double>(), 2 * 2.5 / std::sqrt(7.0), 1e-6);
+  // ... until a load writes an uninitialised state (a checkpoint saved before any forward).
+  Lsq fresh(LsqOptions(4));
+  torch::serialize::OutputArchive archive;
+  fresh->save(archive);
+  std::stringstream bytes;
+  archive.save_to(bytes);
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(bytes);
+  lsq->load(loaded);
+  lsq(x * 100);
+  EXPECT_NEAR(lsq->step.item<double>(), 2 * 250 / std::sqrt(7.0), 1e-4);
 }
 
 TEST(LsqModule, ThreeSigmaInitPerChannel) {

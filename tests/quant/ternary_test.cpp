@@ -53,6 +53,10 @@ TEST(TernaryQuantizer, LearnableInitialisesFromTwnAlphaOnce) {
   // Later forwards use the stored alpha, not the new weights' TWN alpha.
   q(w * 5);
   EXPECT_TRUE(torch::allclose(q->alpha, torch::tensor({1.0f, 10.0f / 3})));
+  // A load of an uninitialised state (as a checkpoint saved before the first forward) is seen.
+  q->initialized.copy_(torch::zeros({}, torch::kBool));
+  q(w * 5);
+  EXPECT_TRUE(torch::allclose(q->alpha, torch::tensor({5.0f, 50.0f / 3})));
 }
 
 TEST(TernaryQuantizer, LearnableGradientsAreLsqWithUnitRange) {

@@ -1,5 +1,6 @@
 #include <lowbit/csrc/engine/checkpoint/load_state.h>
 
+#include <lowbit/csrc/util/regex_check.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <torch/torch.h>
@@ -39,11 +40,9 @@ bool matches_any(const std::string& name, const std::vector<std::regex>& pattern
 std::vector<std::regex> compiled(const std::vector<std::string>& patterns, const char* what) {
   std::vector<std::regex> regexes;
   for (const auto& pattern : patterns) {
-    try {
-      regexes.emplace_back(pattern);
-    } catch (const std::regex_error& e) {
-      TORCH_CHECK_VALUE(false, what, ": invalid pattern '", pattern, "' (", e.what(), ")");
-    }
+    const auto problem = util::regex_problem(pattern);
+    TORCH_CHECK_VALUE(problem.empty(), what, ": ", problem);
+    regexes.emplace_back(pattern);
   }
   return regexes;
 }

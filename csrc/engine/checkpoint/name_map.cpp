@@ -1,16 +1,16 @@
 #include <lowbit/csrc/engine/checkpoint/name_map.h>
 
+#include <lowbit/csrc/util/regex_check.h>
+
 #include <c10/util/Exception.h>
 
 namespace lowbit::engine {
 
 NameMap::NameMap(std::vector<Rename> rules) {
   for (size_t i = 0; i < rules.size(); ++i) {
-    try {
-      rules_.emplace_back(std::regex(rules[i].pattern), std::move(rules[i].replacement));
-    } catch (const std::regex_error& e) {
-      TORCH_CHECK_VALUE(false, "name map rule ", i, ": invalid pattern '", rules[i].pattern, "' (", e.what(), ")");
-    }
+    const auto problem = util::regex_problem(rules[i].pattern);
+    TORCH_CHECK_VALUE(problem.empty(), "name map rule ", i, ": ", problem);
+    rules_.emplace_back(std::regex(rules[i].pattern), std::move(rules[i].replacement));
   }
 }
 

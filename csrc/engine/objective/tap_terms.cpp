@@ -5,12 +5,12 @@
 // ranking loss averages over them. Errors name the term and the tap: one model published it and
 // the other did not, shapes differ, or the regex selects nothing.
 #include <lowbit/csrc/engine/objective/loss_term.h>
+#include <lowbit/csrc/util/regex_check.h>
 #include <lowbit/modules/losses/dgd.h>
 #include <lowbit/modules/losses/ranking.h>
 
 #include <torch/types.h>
 
-#include <regex>
 
 namespace lowbit::engine {
 namespace {
@@ -86,11 +86,7 @@ class RankingTerm : public TapTerm {
 
 std::string read_taps(ParamReader& p, const char* fallback) {
   const auto taps = p.get<std::string>("taps", fallback);
-  try {
-    std::regex check(taps);
-  } catch (const std::regex_error& e) {
-    p.fail("taps", "'" + taps + "' is not a valid regular expression: " + e.what());
-  }
+  if (const auto problem = util::regex_problem(taps); !problem.empty()) p.fail("taps", problem);
   return taps;
 }
 
