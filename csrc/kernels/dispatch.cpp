@@ -1,10 +1,12 @@
 // Device dispatch for the fused kernels: CPU always, CUDA when lowbit is built against a CUDA
 // LibTorch (LOWBIT_WITH_CUDA).
 #include <lowbit/config.h>
+#include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 
 #include <ATen/ATen.h>
+#include <c10/util/accumulate.h>
 
 namespace lowbit::kernels {
 namespace {
@@ -21,6 +23,15 @@ decltype(auto) on_device(const at::Tensor& x, const char* op, CpuFn&& cpu_fn, Cu
   }
   TORCH_CHECK(x.is_cpu(), "lowbit::", op, ": unsupported device ", x.device());
   return cpu_fn();
+}
+
+// planes: uint8 [at least `count`, plane_bytes(n)] on the device of `other`.
+void check_planes(const char* op, const at::Tensor& planes, int64_t count, int64_t n, const at::Device& device) {
+  TORCH_CHECK(planes.scalar_type() == at::kByte && planes.dim() == 2 && planes.size(0) >= count &&
+                  planes.size(1) == ops::plane_bytes(n),
+              "lowbit::", op, ": expected uint8 bit planes [", count, ", ", ops::plane_bytes(n), "] for ", n,
+              " elements, got ", planes.scalar_type(), " ", planes.sizes());
+  TORCH_CHECK(planes.device() == device, "lowbit::", op, ": bit planes on ", planes.device(), ", expected ", device);
 }
 
 }  // namespace
@@ -57,6 +68,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   return on_device(
       x, "lsq_backward", [&] { return cpu::lsq_backward(grad, x, step, offset, args); },
       [&] { return cuda::lsq_backward(grad, x, step, offset, args); });
+}
+
+at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
+  return on_device(
+      x, "pack_planes", [&] { return cpu::pack_planes(x, kind); }, [&] { return cuda::pack_planes(x, kind); });
+}
+
+at::Tensor unpack_signs(const at::Tensor& planes, at::IntArrayRef sizes, at::ScalarType dtype) {
+  check_planes("unpack_signs", planes, ops::plane_count(ops::Planes::Signs), c10::multiply_integers(sizes),
+               planes.device());
+  return on_device(
+      planes, "unpack_signs", [&] { return cpu::unpack_signs(planes, sizes, dtype); },
+      [&] { return cuda::unpack_signs(planes, sizes, dtype); });
+}
+
+at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& planes) {
+  check_planes("mask_by_plane", planes, 1, grad.numel(), grad.device());
+  return on_device(
+      grad, "mask_by_plane", [&] { return cpu::mask_by_plane(grad, planes); },
+      [&] { return cuda::mask_by_plane(grad, planes); });
 }
 
 }  // namespace lowbit::kernels

@@ -1,8 +1,10 @@
 #include <lowbit/modules/layers/qconv2d.h>
 
+#include <lowbit/csrc/ops/sign_input.h>
 #include <lowbit/modules/layers/quantized_weights.h>
 #include <lowbit/modules/taps/taps.h>
 
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/functional/conv.h>
 
 #include <sstream>
@@ -34,13 +36,22 @@ torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4 && input.size(1) == options.in_channels(), describe(*this),
               ": expected input [N, ", options.in_channels(), ", H, W], got shape ", input.sizes());
   namespace F = torch::nn::functional;
-  auto output = F::conv2d(input_quantizer(input), weight_quantizer(weight),
-                          F::Conv2dFuncOptions()
-                              .bias(bias)
-                              .stride(options.stride())
-                              .padding(options.padding())
-                              .dilation(options.dilation())
-                              .groups(options.groups()));
+  const auto x = input_quantizer(input);
+  const auto w = weight_quantizer(weight);
+  // An input of signs is kept for the backward in 2 bits a value (csrc/ops/sign_input.h).
+  const auto* padding = std::get_if<torch::ExpandingArray<2>>(&options.padding());
+  auto output = input_quantizer->outputs_signs() && padding && torch::GradMode::is_enabled()
+                    ? ops::conv2d_of_signs(x, w, bias,
+                                           {at::IntArrayRef(options.stride()).vec(), at::IntArrayRef(*padding).vec(),
+                                            at::IntArrayRef(options.dilation()).vec(),
+                                            options.groups()})
+                    : F::conv2d(x, w,
+                                F::Conv2dFuncOptions()
+                                    .bias(bias)
+                                    .stride(options.stride())
+                                    .padding(options.padding())
+                                    .dilation(options.dilation())
+                                    .groups(options.groups()));
   if (taps::recording()) taps::publish(*this, "output", output);
   return output;
 }

@@ -1,8 +1,10 @@
 #include <lowbit/modules/layers/qlinear.h>
 
+#include <lowbit/csrc/ops/sign_input.h>
 #include <lowbit/modules/layers/quantized_weights.h>
 #include <lowbit/modules/taps/taps.h>
 
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/functional/linear.h>
 
 namespace lowbit::layers {
@@ -25,7 +27,12 @@ void QLinearImpl::reset_parameters() { init_like_torch(weight, bias); }
 torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == options.in_features(), describe(*this), ": expected input [..., ",
               options.in_features(), "], got shape ", input.sizes());
-  auto output = torch::nn::functional::linear(input_quantizer(input), weight_quantizer(weight), bias);
+  const auto x = input_quantizer(input);
+  const auto w = weight_quantizer(weight);
+  // An input of signs is kept for the backward in 2 bits a value (csrc/ops/sign_input.h).
+  auto output = input_quantizer->outputs_signs() && torch::GradMode::is_enabled()
+                    ? ops::linear_of_signs(x, w, bias)
+                    : torch::nn::functional::linear(x, w, bias);
   if (taps::recording()) taps::publish(*this, "output", output);
   return output;
 }

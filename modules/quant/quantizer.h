@@ -27,6 +27,10 @@ class QuantizerImpl : public torch::nn::Module {
   // 1 for binary, 2 for ternary ({-a, 0, a} stored in 2 bits).
   virtual int64_t bits() const { return 32; }
 
+  // True when every output value is -1, 0 or +1 (sign, rsign): a layer then keeps that input for
+  // its backward as bit planes (csrc/ops/sign_input.h) instead of in its floating-point dtype.
+  virtual bool outputs_signs() const { return false; }
+
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;
 };

@@ -23,6 +23,7 @@ class RSignImpl : public QuantizerCloneable<RSignImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return 1; }
+  bool outputs_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
   RSignOptions options;
   torch::Tensor bias;

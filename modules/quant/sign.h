@@ -20,6 +20,7 @@ class SignImpl : public QuantizerCloneable<SignImpl> {
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return 1; }
+  bool outputs_signs() const override { return true; }
   SignOptions options;
 };
 TORCH_MODULE(Sign);

@@ -3,6 +3,7 @@
 // compile with nvcc against any LibTorch (or none); the tensor-side wrappers are in
 // csrc/kernels/cuda/tensor_wrappers.cpp. All pointers are to contiguous device memory.
 
+#include <lowbit/csrc/ops/bit_planes.h>
 #include <lowbit/csrc/ops/ste.h>
 
 #include <cstdint>
@@ -29,5 +30,12 @@ void launch_lsq_forward(DType dtype, const void* x, const void* step, const void
 void launch_lsq_backward(DType dtype, const void* grad, const void* x, const void* step, const void* offset,
                          void* grad_x, float* step_terms, float* offset_terms, const LsqLaunch& shape,
                          cudaStream_t stream);
+
+// Bit planes (csrc/ops/bit_planes.h): `out` / `planes` hold plane_count(kind) planes of
+// plane_bytes(n) bytes, one after the other.
+void launch_pack_planes(DType dtype, const void* x, int64_t n, ops::Planes kind, uint8_t* out, cudaStream_t stream);
+void launch_unpack_signs(DType dtype, const uint8_t* planes, int64_t n, void* out, cudaStream_t stream);
+void launch_mask_by_plane(DType dtype, const void* grad, const uint8_t* mask, int64_t n, void* out,
+                          cudaStream_t stream);
 
 }  // namespace lowbit::kernels::cuda

@@ -1,5 +1,6 @@
 // Tensor-side wrappers of the CUDA launchers: dtype mapping, contiguity, the current stream,
 // and the reductions that follow the LSQ backward kernel. Built only with a CUDA LibTorch.
+#include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
@@ -72,6 +73,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   auto grad_step = sums[0].to(step.scalar_type()).reshape(step.sizes());
   auto grad_offset = b.defined() ? sums[1].to(offset.scalar_type()).reshape(offset.sizes()) : at::Tensor();
   return {grad_input, grad_step, grad_offset};
+}
+
+at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  auto out = at::empty({ops::plane_count(kind), ops::plane_bytes(input.numel())}, input.options().dtype(at::kByte));
+  launch_pack_planes(dtype_of(input), input.const_data_ptr(), input.numel(), kind, out.mutable_data_ptr<uint8_t>(),
+                     c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+at::Tensor unpack_signs(const at::Tensor& packed, at::IntArrayRef sizes, at::ScalarType dtype) {
+  const c10::cuda::CUDAGuard guard(packed.device());
+  const auto planes = packed.contiguous();
+  auto out = at::empty(sizes, planes.options().dtype(dtype));
+  launch_unpack_signs(dtype_of(out), planes.const_data_ptr<uint8_t>(), out.numel(), out.mutable_data_ptr(),
+                      c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& packed) {
+  const c10::cuda::CUDAGuard guard(grad.device());
+  const auto planes = packed.contiguous();
+  const auto g = grad.contiguous();
+  auto out = at::empty_like(g);
+  launch_mask_by_plane(dtype_of(g), g.const_data_ptr(), planes.const_data_ptr<uint8_t>(), g.numel(),
+                       out.mutable_data_ptr(), c10::cuda::getCurrentCUDAStream());
+  return out;
 }
 
 }  // namespace lowbit::kernels::cuda

@@ -1,0 +1,116 @@
+// What a binarized layer keeps for its backward (csrc/ops/sign_input.h, csrc/ops/sign.cpp): the
+// bytes the autograd graph holds after the forward, counted by util::CpuMemoryCounter, against
+// the composition every layer used before (the STE kept its float input, the convolution its
+// float ±1 input), with identical outputs and gradients.
+#include <lowbit/csrc/ops/scaled_sign.h>
+#include <lowbit/csrc/ops/sign.h>
+#include <lowbit/csrc/util/cpu_memory.h>
+#include <lowbit/modules/layers/qconv2d.h>
+#include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/quant/rsign.h>
+#include <lowbit/modules/quant/sign.h>
+#include <lowbit/modules/quant/xnor.h>
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <functional>
+
+namespace {
+
+using lowbit::layers::QConv2d;
+using lowbit::layers::QConv2dOptions;
+using lowbit::ops::Ste;
+using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// Bytes held by the graph of forward(x) once only its output is left: x is made inside the
+// counted window and needs a gradient, as a layer's input is the fresh output of the layer
+// before, so keeping it for the backward counts.
+int64_t saved_bytes(const Forward& forward, const torch::Tensor& input) {
+  const auto leaf = input.detach().requires_grad_(true);
+  lowbit::util::CpuMemoryCounter counter;
+  const int64_t before = counter.live_bytes();
+  torch::Tensor y;
+  {
+    const auto x = leaf * 1.0;  // not a leaf: alive only if saved (a scalar product keeps nothing)
+    y = forward(x);
+  }
+  return counter.live_bytes() - before - static_cast<int64_t>(y.nbytes());
+}
+
+QConv2d binary_conv(const lowbit::quant::Quantizer& input) {
+  torch::manual_seed(3);
+  return QConv2d(QConv2dOptions(64, 64, 3).padding(1).bias(false).input_quantizer(input).weight_quantizer(
+      lowbit::quant::Xnor(lowbit::quant::XnorOptions().scale_grad(lowbit::ops::ScaleGrad::Detached))));
+}
+
+// The composition before bit planes: sign kept x (for any estimator, as ApproxSign still does),
+// the convolution its float ±1 input.
+torch::Tensor unpacked_forward(QConv2d& conv, const torch::Tensor& x) {
+  return at::conv2d(lowbit::ops::sign(x, Ste::ApproxSign), conv->weight_quantizer(conv->weight), {}, {1, 1}, {1, 1});
+}
+
+TEST(SavedForBackward, BinarizedConvolutionKeepsAtMostAnEighthOfTheUnpackedBytes) {
+  torch::manual_seed(0);
+  const auto input = torch::randn({32, 64, 32, 32});  // 8 MiB of float32
+  auto conv = binary_conv(lowbit::quant::Sign(lowbit::quant::SignOptions().ste(Ste::Clipped)));
+  const auto unpacked = saved_bytes([&](const torch::Tensor& x) { return unpacked_forward(conv, x); }, input);
+  const auto packed = saved_bytes([&](const torch::Tensor& x) { return conv(x); }, input);
+  std::cout << "binarized 3x3 convolution (sign clipped + xnor) on [32, 64, 32, 32]: " << packed << " bytes kept vs "
+            << unpacked << " unpacked (" << static_cast<double>(unpacked) / packed << "x less)\n";
+  // Unpacked: x and sign(x) in float32 (8 bytes a value) + the scaled weight; packed: the clip
+  // mask (1 bit) and the sign planes (2 bits) + the scaled weight.
+  EXPECT_GE(unpacked, 8 * input.numel());
+  EXPECT_LE(packed * 8, unpacked);
+}
+
+TEST(SavedForBackward, ApproxSignKeepsItsInputAndTheConvolutionOnlyPlanes) {
+  torch::manual_seed(0);
+  const auto input = torch::randn({8, 64, 16, 16});
+  auto conv = binary_conv(lowbit::quant::RSign(64));
+  const auto unpacked = saved_bytes([&](const torch::Tensor& x) { return unpacked_forward(conv, x); }, input);
+  const auto packed = saved_bytes([&](const torch::Tensor& x) { return conv(x); }, input);
+  const auto weight_bytes = 64 * 64 * 9 * 4;
+  // x in float32 (ApproxSign's derivative needs |x|) + 2 bits a value + the scaled weight.
+  EXPECT_LE(packed, 4 * input.numel() + input.numel() / 4 + weight_bytes + 4096);
+  EXPECT_GE(unpacked - packed, 3 * input.numel());
+}
+
+TEST(SavedForBackward, PackedLayersGiveTheUnpackedOutputsAndGradients) {
+  torch::manual_seed(1);
+  const auto input = torch::randn({4, 64, 10, 10});
+  for (const auto ste : {Ste::Identity, Ste::Clipped, Ste::ApproxSign}) {
+    SCOPED_TRACE(lowbit::ops::to_string(ste));
+    auto conv = binary_conv(lowbit::quant::Sign(lowbit::quant::SignOptions().ste(ste)));
+    auto xa = input.clone().requires_grad_(true), xb = input.clone().requires_grad_(true);
+    const auto ya = conv(xa);
+    const auto wa = (ya * ya).sum();
+    wa.backward();
+    const auto grad_w = conv->weight.grad().clone();
+    conv->weight.mutable_grad().reset();
+    const auto yb = at::conv2d(lowbit::ops::sign(xb, ste), conv->weight_quantizer(conv->weight), {}, {1, 1}, {1, 1});
+    (yb * yb).sum().backward();
+    EXPECT_TRUE(torch::equal(ya, yb));
+    EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
+    EXPECT_TRUE(torch::equal(grad_w, conv->weight.grad()));
+  }
+}
+
+TEST(SavedForBackward, LinearOfSignsKeepsPlanes) {
+  torch::manual_seed(2);
+  lowbit::layers::QLinear linear(lowbit::layers::QLinearOptions(256, 256).input_quantizer(
+      lowbit::quant::Sign(lowbit::quant::SignOptions().ste(Ste::Identity))));
+  const auto input = torch::randn({16, 49, 256});
+  const auto packed = saved_bytes([&](const torch::Tensor& x) { return linear(x); }, input);
+  // 2 bits a value, the identity estimator keeps nothing; the float weight is a parameter.
+  EXPECT_LE(packed, input.numel() / 4 + 4096);
+}
+
+TEST(SavedForBackward, NoGradForwardKeepsNothing) {
+  auto conv = binary_conv(lowbit::quant::RSign(64));
+  torch::NoGradGuard no_grad;
+  EXPECT_LE(saved_bytes([&](const torch::Tensor& x) { return conv(x); }, torch::randn({2, 64, 8, 8})), 0);
+}
+
+}  // namespace
