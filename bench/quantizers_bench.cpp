@@ -61,10 +61,16 @@ int main(int argc, char** argv) {
       {"lsq 4-bit unsigned", "lsq", {{"bits", 4}, {"signed", false}}, true},
       {"lsq_plus 4-bit", "lsq_plus", {{"bits", 4}}, true},
       {"dorefa act 2-bit", "dorefa", {{"bits", 2}, {"target", "activation"}}, true},
+      {"qvit_act 4-bit", "qvit_act", {{"bits", 4}, {"channels", 256}, {"channel_dim", 1}}, true},
+      {"adabin_act", "adabin_act", {}, true},
       {"xnor", "xnor", {}, false},
       {"ternary", "ternary", {}, false},
       {"lsq 2-bit per-channel", "lsq", {{"bits", 2}, {"per_channel", true}, {"channels", 512}}, false},
       {"dorefa weight 2-bit", "dorefa", {{"bits", 2}}, false},
+      {"rebnn", "rebnn", {{"channels", 512}}, false},
+      {"rbonn", "rbonn", {{"channels", 512}}, false},
+      {"idadet", "idadet", {{"channels", 512}}, false},
+      {"adabin", "adabin", {}, false},
   };
 
   std::printf("device %s, median of %d runs, forward+backward / copy of the same tensor\n",

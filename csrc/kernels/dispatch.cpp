@@ -3,6 +3,7 @@
 #include <lowbit/config.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 
 #include <ATen/ATen.h>
@@ -68,6 +69,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   return on_device(
       x, "lsq_backward", [&] { return cpu::lsq_backward(grad, x, step, offset, args); },
       [&] { return cuda::lsq_backward(grad, x, step, offset, args); });
+}
+
+at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
+  return on_device(
+      x, "shifted_sign_forward", [&] { return cpu::shifted_sign_forward(x, shift); },
+      [&] { return cuda::shifted_sign_forward(x, shift); });
+}
+
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste) {
+  TORCH_CHECK(grad.sizes() == x.sizes(), "shifted_sign_backward: gradient shape ", grad.sizes(), " != input shape ",
+              x.sizes());
+  return on_device(
+      x, "shifted_sign_backward", [&] { return cpu::shifted_sign_backward(grad, x, shift, ste); },
+      [&] { return cuda::shifted_sign_backward(grad, x, shift, ste); });
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {

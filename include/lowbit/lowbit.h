@@ -12,7 +12,9 @@
 #include <lowbit/csrc/ops/ede_sign.h>
 #include <lowbit/csrc/ops/lsq.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
+#include <lowbit/csrc/ops/shifted_sign.h>
 #include <lowbit/csrc/ops/sign.h>
+#include <lowbit/csrc/ops/sign_input.h>
 #include <lowbit/csrc/ops/ternarize.h>
 #include <lowbit/csrc/util/hungarian.h>
 

@@ -1,7 +1,6 @@
 #include <lowbit/modules/quant/rsign.h>
 
-#include <lowbit/csrc/ops/sign.h>
-#include <lowbit/csrc/util/shapes.h>
+#include <lowbit/csrc/ops/shifted_sign.h>
 #include <lowbit/modules/quant/registry.h>
 
 #include <torch/torch.h>
@@ -22,7 +21,7 @@ void RSignImpl::check_shape(c10::IntArrayRef shape) const {
 
 torch::Tensor RSignImpl::forward(const torch::Tensor& x) {
   check_shape(x.sizes());
-  return ops::sign(x + util::channel_view(bias, x.dim()), ops::Ste::ApproxSign);
+  return ops::shifted_sign(x, bias, ops::Ste::ApproxSign);
 }
 
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(rsign, [](ParamReader& p) { return Quantizer(RSign(p.require<int64_t>("channels"))); });

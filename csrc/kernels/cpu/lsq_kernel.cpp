@@ -1,3 +1,4 @@
+#include <lowbit/csrc/kernels/cpu/channel_runs.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/ops/lsq_math.h>
 
@@ -7,38 +8,7 @@
 #include <ATen/Parallel.h>
 
 namespace lowbit::kernels::cpu {
-namespace {
 
-// The flat input is cut into blocks of kBlock elements, one task each; inside a block the
-// elements come in runs of one channel (the rows of the [outer, channels, inner] view). A block
-// writes one partial sum per channel, so the step/offset reductions need no atomics, do not
-// depend on the thread count, and a small `inner` (per-feature state on the last axis of
-// tokens, inner = 1) costs no task per row.
-constexpr int64_t kBlock = 16384;
-
-int64_t numel_of(const ChannelLayout& layout) { return layout.outer * layout.channels * layout.inner; }
-int64_t blocks_of(const ChannelLayout& layout) { return (numel_of(layout) + kBlock - 1) / kBlock; }
-
-// Calls fn(block, channel, first, last) for every run [first, last) of one channel, in parallel over blocks.
-template <typename Fn>
-void for_each_run(const ChannelLayout& layout, const Fn& fn) {
-  const int64_t n = numel_of(layout);
-  at::parallel_for(0, blocks_of(layout), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t block = begin; block < end; ++block) {
-      const int64_t last = std::min(n, (block + 1) * kBlock);
-      int64_t first = block * kBlock, row = first / layout.inner, channel = row % layout.channels;
-      while (first < last) {
-        const int64_t stop = std::min(last, (row + 1) * layout.inner);
-        fn(block, channel, first, stop);
-        first = stop;
-        ++row;
-        if (++channel == layout.channels) channel = 0;
-      }
-    }
-  });
-}
-
-}  // namespace
 
 at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,
                        const LsqArgs& args) {

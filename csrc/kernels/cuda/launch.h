@@ -31,6 +31,16 @@ void launch_lsq_backward(DType dtype, const void* grad, const void* x, const voi
                          void* grad_x, float* step_terms, float* offset_terms, const LsqLaunch& shape,
                          cudaStream_t stream);
 
+// sign(x + b_c) (kernels/shifted_sign.h), x viewed as [n / (channels * inner), channels, inner].
+// The backward writes dL/dx; the caller sums it per channel for dL/db.
+struct ShiftLaunch {
+  int64_t n, channels, inner;
+};
+void launch_shifted_sign_forward(DType dtype, const void* x, const void* shift, void* out, const ShiftLaunch& shape,
+                                 cudaStream_t stream);
+void launch_shifted_sign_backward(DType dtype, const void* grad, const void* x, const void* shift, void* grad_x,
+                                  ops::Ste ste, const ShiftLaunch& shape, cudaStream_t stream);
+
 // Bit planes (csrc/ops/bit_planes.h): `out` / `planes` hold plane_count(kind) planes of
 // plane_bytes(n) bytes, one after the other.
 void launch_pack_planes(DType dtype, const void* x, int64_t n, ops::Planes kind, uint8_t* out, cudaStream_t stream);

@@ -3,6 +3,7 @@
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 
 #include <ATen/ATen.h>
@@ -27,6 +28,11 @@ const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data
 LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs& args) {
   const auto layout = ChannelLayout::of(x, args.channel_dim, step.numel());
   return {x.numel(), layout.channels, layout.inner, args.qn, args.qp, args.sign};
+}
+
+ShiftLaunch shift_launch(const at::Tensor& x, const at::Tensor& shift) {
+  const auto layout = ChannelLayout::of(x, 1, shift.numel());
+  return {x.numel(), layout.channels, layout.inner};
 }
 
 }  // namespace
@@ -73,6 +79,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   auto grad_step = sums[0].to(step.scalar_type()).reshape(step.sizes());
   auto grad_offset = b.defined() ? sums[1].to(offset.scalar_type()).reshape(offset.sizes()) : at::Tensor();
   return {grad_input, grad_step, grad_offset};
+}
+
+at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  const auto b = shift.to(x.scalar_type()).contiguous();
+  auto out = at::empty_like(input);
+  launch_shifted_sign_forward(dtype_of(input), input.const_data_ptr(), b.const_data_ptr(), out.mutable_data_ptr(),
+                              shift_launch(input, b), c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  const auto g = grad.contiguous().to(x.scalar_type());
+  const auto b = shift.to(x.scalar_type()).contiguous();
+  auto grad_input = at::empty_like(input);
+  const auto launch = shift_launch(input, b);
+  launch_shifted_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
+                               grad_input.mutable_data_ptr(), ste, launch, c10::cuda::getCurrentCUDAStream());
+  auto grad_shift = grad_input.view({-1, launch.channels, launch.inner}).sum(at::IntArrayRef{0, 2}, false, at::kDouble);
+  return {grad_input, grad_shift.to(shift.scalar_type()).reshape(shift.sizes())};
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
