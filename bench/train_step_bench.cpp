@@ -3,9 +3,10 @@
 //   ReActNet ResNet-18 (rsign + xnor, detached scale) vs torchvision's ResNet-18, at CIFAR shapes
 //   (32x32, small_input stem, 10 classes) and ImageNet shapes (224x224, 1000 classes);
 //   Q-ViT DeiT-Small W4A4 (lsq per channel + qvit_act, 4-bit attention) vs DeiT-Small.
-// Peak memory is every tensor the step holds at once, the model's parameters, gradients and
-// optimizer state included: on the CPU counted by util::CpuMemoryCounter, on CUDA by the caching
-// allocator's statistics.
+// Peak memory is every tensor a step holds at once, the model's parameters, gradients and
+// optimizer state included, each network measured alone: on the CPU counted by
+// util::CpuMemoryCounter, on CUDA by the caching allocator's statistics. The times are medians
+// of alternating steps of the two networks.
 //   build/bench/train_step_bench [--device cpu|cuda] [--repeats N] [--only resnet_cifar|resnet_imagenet|deit]
 //                                [--cifar-batch 128] [--imagenet-batch 32]
 #include <lowbit/lowbit.h>
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -36,11 +38,6 @@ struct Pair {
   std::string label;
   Network low_bit, real;
   int64_t batch, size, classes;
-};
-
-struct Measured {
-  double seconds;
-  int64_t peak_bytes;
 };
 
 void synchronize(const torch::Device& device) {
@@ -74,35 +71,69 @@ class PeakMemory {
   std::unique_ptr<lowbit::util::CpuMemoryCounter> cpu_;
 };
 
-// Median step time after two warm-up steps (the first initialises LSQ's steps), and the peak
-// memory of one step with the model, its gradients and the optimizer's momentum in place.
-Measured measure(const Network& n, const Pair& pair, const torch::Device& device, int repeats) {
-  PeakMemory memory(device);
-  torch::manual_seed(0);
-  auto model = lowbit::models::make(n.model, n.params, n.policy);
-  model->to(device);
-  model->train();
-  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
-  const auto images = torch::randn({pair.batch, 3, pair.size, pair.size}, device);
-  const auto labels = torch::randint(pair.classes, {pair.batch}, torch::TensorOptions(device).dtype(torch::kLong));
-  const auto step = [&] {
-    optimizer.zero_grad();
+// A network ready to train on the pair's random batch.
+struct Trainer {
+  torch::nn::Sequential model;
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  torch::Tensor images, labels;
+
+  Trainer(const Network& n, const Pair& pair, const torch::Device& device) {
+    torch::manual_seed(0);
+    model = lowbit::models::make(n.model, n.params, n.policy);
+    model->to(device);
+    model->train();
+    optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
+                                                    torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+    images = torch::randn({pair.batch, 3, pair.size, pair.size}, device);
+    labels = torch::randint(pair.classes, {pair.batch}, torch::TensorOptions(device).dtype(torch::kLong));
+  }
+  void step() {
+    optimizer->zero_grad();
     torch::nn::functional::cross_entropy(model->forward(images), labels).backward();
-    optimizer.step();
-  };
-  step();
-  step();
+    optimizer->step();
+  }
+};
+
+// Peak bytes of one network training alone: its parameters, gradients, momentum and one step's
+// activations, after two warm-up steps (the first initialises LSQ's steps).
+int64_t peak_bytes(const Network& n, const Pair& pair, const torch::Device& device) {
+  PeakMemory memory(device);
+  Trainer trainer(n, pair, device);
+  trainer.step();
+  trainer.step();
   synchronize(device);
   memory.reset();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    synchronize(device);
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  trainer.step();
+  synchronize(device);
+  return memory.peak();
+}
+
+double seconds_of(Trainer& trainer, const torch::Device& device) {
+  const auto start = std::chrono::steady_clock::now();
+  trainer.step();
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// Median step times of the two networks, their steps alternating so that a change in the
+// machine's speed during the run touches both.
+std::pair<double, double> step_seconds(const Pair& pair, const torch::Device& device, int repeats) {
+  Trainer low(pair.low_bit, pair, device), real(pair.real, pair, device);
+  for (auto* t : {&low, &real}) {
+    t->step();
+    t->step();
   }
-  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
-  return {times[repeats / 2], memory.peak()};
+  std::vector<double> low_times, real_times;
+  for (int i = 0; i < repeats; ++i) {
+    low_times.push_back(seconds_of(low, device));
+    real_times.push_back(seconds_of(real, device));
+  }
+  return {median(low_times), median(real_times)};
 }
 
 QuantPolicy reactnet_policy() {
@@ -150,18 +181,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("device %s, %d intra-op threads, median of %d steps; low-bit / real-valued\n", device.str().c_str(),
+  std::printf("device %s, %d intra-op threads, median of %d alternating steps; low-bit / real-valued\n", device.str().c_str(),
               at::get_num_threads(), repeats);
   std::printf("%-16s %-26s %6s %10s %10s %7s %11s %11s %7s\n", "pair", "low-bit model", "batch", "low ms", "real ms",
               "time", "low MiB", "real MiB", "memory");
   for (const auto& pair : pairs(cifar_batch, imagenet_batch)) {
     if (!only.empty() && pair.label != only) continue;
-    const auto low = measure(pair.low_bit, pair, device, repeats);
-    const auto real = measure(pair.real, pair, device, repeats);
+    const auto low_peak = peak_bytes(pair.low_bit, pair, device), real_peak = peak_bytes(pair.real, pair, device);
+    const auto [low, real] = step_seconds(pair, device, repeats);
     std::printf("%-16s %-26s %6lld %10.1f %10.1f %6.3fx %11.1f %11.1f %6.3fx\n", pair.label.c_str(),
-                pair.low_bit.model.c_str(), static_cast<long long>(pair.batch), low.seconds * 1e3, real.seconds * 1e3,
-                low.seconds / real.seconds, low.peak_bytes / 1048576.0, real.peak_bytes / 1048576.0,
-                static_cast<double>(low.peak_bytes) / static_cast<double>(real.peak_bytes));
+                pair.low_bit.model.c_str(), static_cast<long long>(pair.batch), low * 1e3, real * 1e3, low / real,
+                low_peak / 1048576.0, real_peak / 1048576.0, static_cast<double>(low_peak) / static_cast<double>(real_peak));
   }
   return 0;
 }

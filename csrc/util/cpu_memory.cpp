@@ -83,16 +83,15 @@ constexpr uint8_t kPriority = 100;
 }  // namespace
 
 struct CpuMemoryCounter::Installed {
-  Installed(c10::Allocator* previous, std::shared_ptr<Counts> counts) : previous(previous), allocator(previous, std::move(counts)) {}
   c10::Allocator* previous;
-  CountingAllocator allocator;
+  std::unique_ptr<c10::Allocator> allocator;
 };
 
 CpuMemoryCounter::CpuMemoryCounter() : counts_(std::make_shared<Counts>()) {
   TORCH_CHECK(!g_installed.exchange(true), "CpuMemoryCounter: another counter is already alive");
   auto* previous = c10::GetCPUAllocator();
-  installed_ = std::make_unique<Installed>(previous, counts_);
-  c10::SetCPUAllocator(&installed_->allocator, kPriority);
+  installed_.reset(new Installed{previous, std::make_unique<CountingAllocator>(previous, counts_)});
+  c10::SetCPUAllocator(installed_->allocator.get(), kPriority);
 }
 
 CpuMemoryCounter::~CpuMemoryCounter() {
