@@ -26,13 +26,12 @@ decltype(auto) on_device(const at::Tensor& x, const char* op, CpuFn&& cpu_fn, Cu
   return cpu_fn();
 }
 
-// planes: uint8 [at least `count`, plane_bytes(n)] on the device of `other`.
-void check_planes(const char* op, const at::Tensor& planes, int64_t count, int64_t n, const at::Device& device) {
+// planes: uint8 [at least `count`, plane_bytes(n)].
+void check_planes(const char* op, const at::Tensor& planes, int64_t count, int64_t n) {
   TORCH_CHECK(planes.scalar_type() == at::kByte && planes.dim() == 2 && planes.size(0) >= count &&
                   planes.size(1) == ops::plane_bytes(n),
               "lowbit::", op, ": expected uint8 bit planes [", count, ", ", ops::plane_bytes(n), "] for ", n,
               " elements, got ", planes.scalar_type(), " ", planes.sizes());
-  TORCH_CHECK(planes.device() == device, "lowbit::", op, ": bit planes on ", planes.device(), ", expected ", device);
 }
 
 }  // namespace
@@ -81,9 +80,14 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
                                                          const at::Tensor& shift, ops::Ste ste) {
   TORCH_CHECK(grad.sizes() == x.sizes(), "shifted_sign_backward: gradient shape ", grad.sizes(), " != input shape ",
               x.sizes());
-  return on_device(
-      x, "shifted_sign_backward", [&] { return cpu::shifted_sign_backward(grad, x, shift, ste); },
-      [&] { return cuda::shifted_sign_backward(grad, x, shift, ste); });
+  auto grad_input = on_device(
+      x, "shifted_sign_backward", [&] { return cpu::shifted_sign_grad_input(grad, x, shift, ste); },
+      [&] { return cuda::shifted_sign_grad_input(grad, x, shift, ste); });
+  // dL/db: ATen's vectorised per-channel sums of dL/dx (a sum inside the element-wise pass would
+  // not vectorise on the CPU: floating-point sums are ordered).
+  const auto layout = ChannelLayout::of(x, 1, shift.numel());
+  const auto sums = grad_input.view({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2});
+  return {grad_input, sums.to(shift.scalar_type()).reshape(shift.sizes())};
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
@@ -92,15 +96,16 @@ at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
 }
 
 at::Tensor unpack_signs(const at::Tensor& planes, at::IntArrayRef sizes, at::ScalarType dtype) {
-  check_planes("unpack_signs", planes, ops::plane_count(ops::Planes::Signs), c10::multiply_integers(sizes),
-               planes.device());
+  check_planes("unpack_signs", planes, ops::plane_count(ops::Planes::Signs), c10::multiply_integers(sizes));
   return on_device(
       planes, "unpack_signs", [&] { return cpu::unpack_signs(planes, sizes, dtype); },
       [&] { return cuda::unpack_signs(planes, sizes, dtype); });
 }
 
 at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& planes) {
-  check_planes("mask_by_plane", planes, 1, grad.numel(), grad.device());
+  check_planes("mask_by_plane", planes, 1, grad.numel());
+  TORCH_CHECK(planes.device() == grad.device(), "lowbit::mask_by_plane: bit planes on ", planes.device(),
+              ", the gradient on ", grad.device());
   return on_device(
       grad, "mask_by_plane", [&] { return cpu::mask_by_plane(grad, planes); },
       [&] { return cuda::mask_by_plane(grad, planes); });

@@ -16,15 +16,14 @@ at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
 std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
                                                          const at::Tensor& shift, ops::Ste ste);
 
+// The device kernels: the backward's dL/dx only (the per-channel sum is ATen's, on either device).
 namespace cpu {
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
-std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                         const at::Tensor& shift, ops::Ste ste);
+at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste);
 }  // namespace cpu
 namespace cuda {
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
-std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                         const at::Tensor& shift, ops::Ste ste);
+at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste);
 }  // namespace cuda
 
 }  // namespace lowbit::kernels

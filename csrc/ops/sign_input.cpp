@@ -33,8 +33,7 @@ Saved restore(AutogradContext* ctx, const at::Tensor& grad) {
 
 // Gradients in the dtypes of the tensors they belong to (a float16 gradient of a float32 input
 // under autocast, as the cast autocast inserts would return).
-variable_list in_dtypes(AutogradContext* ctx, const Saved& s, at::Tensor gx, at::Tensor gw, at::Tensor gb,
-                        size_t extra_inputs) {
+variable_list in_dtypes(AutogradContext* ctx, at::Tensor gx, at::Tensor gw, at::Tensor gb, size_t extra_inputs) {
   const auto saved = ctx->get_saved_variables();
   const auto dtype = ctx->saved_data["dtype"].toScalarType();
   if (gx.defined()) gx = gx.to(dtype);
@@ -69,7 +68,7 @@ class Conv2dOfSigns : public torch::autograd::Function<Conv2dOfSigns> {
         g, s.signs, s.weight, bias_sizes, ctx->saved_data["stride"].toIntVector(),
         ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(), false, {0, 0},
         ctx->saved_data["groups"].toInt(), mask);
-    return in_dtypes(ctx, s, gx, gw, gb, 4);
+    return in_dtypes(ctx, gx, gw, gb, 4);
   }
 };
 
@@ -91,7 +90,7 @@ class LinearOfSigns : public torch::autograd::Function<LinearOfSigns> {
     if (ctx->needs_input_grad(0)) gx = g.matmul(s.weight);
     if (ctx->needs_input_grad(1)) gw = g2.t().mm(s.signs.reshape({-1, s.signs.size(-1)}));
     if (s.bias.defined() && ctx->needs_input_grad(2)) gb = g2.sum(0);
-    return in_dtypes(ctx, s, gx, gw, gb, 0);
+    return in_dtypes(ctx, gx, gw, gb, 0);
   }
 };
 

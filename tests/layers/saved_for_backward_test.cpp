@@ -107,10 +107,4 @@ TEST(SavedForBackward, LinearOfSignsKeepsPlanes) {
   EXPECT_LE(packed, input.numel() / 4 + 4096);
 }
 
-TEST(SavedForBackward, NoGradForwardKeepsNothing) {
-  auto conv = binary_conv(lowbit::quant::RSign(64));
-  torch::NoGradGuard no_grad;
-  EXPECT_LE(saved_bytes([&](const torch::Tensor& x) { return conv(x); }, torch::randn({2, 64, 8, 8})), 0);
-}
-
 }  // namespace

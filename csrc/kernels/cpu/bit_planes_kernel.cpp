@@ -60,67 +60,67 @@ __m128 signs4(unsigned positive, unsigned nonzero) {
 }
 #endif
 
-template <typename scalar_t>
-void pack_loop(const scalar_t* __restrict__ x, int64_t n, ops::Planes kind, int plane, uint8_t* __restrict__ out) {
-  at::parallel_for(0, ops::plane_bytes(n), kGrain, [=](int64_t begin, int64_t end) {
+// Calls fn(byte, first, count) for every byte of planes over n elements (elements first ..
+// first + count - 1; count = 8 but in the last byte), in parallel.
+template <typename Fn>
+void for_each_byte(int64_t n, const Fn& fn) {
+  at::parallel_for(0, ops::plane_bytes(n), kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t byte = begin; byte < end; ++byte) {
       const int64_t first = byte * 8;
-      const int count = static_cast<int>(std::min<int64_t>(8, n - first));
-#if defined(__SSE2__)
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (count == 8) {
-          out[byte] = pack8(x + first, kind, plane);
-          continue;
-        }
-      }
-#endif
-      uint8_t bits = 0;
-      for (int k = 0; k < count; ++k) bits |= static_cast<uint8_t>(ops::plane_bit(x[first + k], kind, plane)) << k;
-      out[byte] = bits;
+      fn(byte, first, static_cast<int>(std::min<int64_t>(8, n - first)));
     }
   });
 }
 
 template <typename scalar_t>
-void unpack_loop(const uint8_t* positive, const uint8_t* nonzero, int64_t n, scalar_t* o) {
-  at::parallel_for(0, ops::plane_bytes(n), kGrain, [=](int64_t begin, int64_t end) {
-    for (int64_t byte = begin; byte < end; ++byte) {
-      const int64_t first = byte * 8;
-      const int count = static_cast<int>(std::min<int64_t>(8, n - first));
+void pack_loop(const scalar_t* __restrict__ x, int64_t n, ops::Planes kind, int plane, uint8_t* __restrict__ out) {
+  for_each_byte(n, [=](int64_t byte, int64_t first, int count) {
 #if defined(__SSE2__)
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (count == 8) {
-          _mm_storeu_ps(o + first, signs4(positive[byte] & 15, nonzero[byte] & 15));
-          _mm_storeu_ps(o + first + 4, signs4(positive[byte] >> 4, nonzero[byte] >> 4));
-          continue;
-        }
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (count == 8) {
+        out[byte] = pack8(x + first, kind, plane);
+        return;
       }
+    }
 #endif
-      for (int k = 0; k < count; ++k) {
-        o[first + k] = ops::sign_value<scalar_t>((positive[byte] >> k) & 1, (nonzero[byte] >> k) & 1);
+    uint8_t bits = 0;
+    for (int k = 0; k < count; ++k) bits |= static_cast<uint8_t>(ops::plane_bit(x[first + k], kind, plane)) << k;
+    out[byte] = bits;
+  });
+}
+
+template <typename scalar_t>
+void unpack_loop(const uint8_t* positive, const uint8_t* nonzero, int64_t n, scalar_t* o) {
+  for_each_byte(n, [=](int64_t byte, int64_t first, int count) {
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (count == 8) {
+        _mm_storeu_ps(o + first, signs4(positive[byte] & 15, nonzero[byte] & 15));
+        _mm_storeu_ps(o + first + 4, signs4(positive[byte] >> 4, nonzero[byte] >> 4));
+        return;
       }
+    }
+#endif
+    for (int k = 0; k < count; ++k) {
+      o[first + k] = ops::sign_value<scalar_t>((positive[byte] >> k) & 1, (nonzero[byte] >> k) & 1);
     }
   });
 }
 
 template <typename scalar_t>
 void mask_loop(const scalar_t* g, const uint8_t* mask, int64_t n, scalar_t* o) {
-  at::parallel_for(0, ops::plane_bytes(n), kGrain, [=](int64_t begin, int64_t end) {
-    for (int64_t byte = begin; byte < end; ++byte) {
-      const int64_t first = byte * 8;
-      const int count = static_cast<int>(std::min<int64_t>(8, n - first));
+  for_each_byte(n, [=](int64_t byte, int64_t first, int count) {
 #if defined(__SSE2__)
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (count == 8) {
-          const __m128* m = nibble_masks();
-          _mm_storeu_ps(o + first, _mm_and_ps(m[mask[byte] & 15], _mm_loadu_ps(g + first)));
-          _mm_storeu_ps(o + first + 4, _mm_and_ps(m[mask[byte] >> 4], _mm_loadu_ps(g + first + 4)));
-          continue;
-        }
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (count == 8) {
+        const __m128* m = nibble_masks();
+        _mm_storeu_ps(o + first, _mm_and_ps(m[mask[byte] & 15], _mm_loadu_ps(g + first)));
+        _mm_storeu_ps(o + first + 4, _mm_and_ps(m[mask[byte] >> 4], _mm_loadu_ps(g + first + 4)));
+        return;
       }
-#endif
-      for (int k = 0; k < count; ++k) o[first + k] = (mask[byte] >> k) & 1 ? g[first + k] : scalar_t(0);
     }
+#endif
+    for (int k = 0; k < count; ++k) o[first + k] = (mask[byte] >> k) & 1 ? g[first + k] : scalar_t(0);
   });
 }
 

@@ -52,8 +52,7 @@ at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                         const at::Tensor& shift, ops::Ste ste) {
+at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste) {
   const auto layout = ChannelLayout::of(x, 1, shift.numel());
   const auto input = x.contiguous();
   const auto g = grad.contiguous().to(x.scalar_type());
@@ -70,10 +69,7 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
       case ops::Ste::ApproxSign: return backward_loop<scalar_t, ops::Ste::ApproxSign>(layout, gp, xp, bp, gxp);
     }
   });
-  // dL/db: the per-channel sums of dL/dx by ATen's vectorised cascade sum (a sum inside the
-  // pass above would not vectorise: floating-point sums are ordered).
-  const auto sums = grad_input.view({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2});
-  return {grad_input, sums.to(shift.scalar_type()).reshape(shift.sizes())};
+  return grad_input;
 }
 
 }  // namespace lowbit::kernels::cpu

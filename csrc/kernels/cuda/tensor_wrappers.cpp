@@ -91,18 +91,16 @@ at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                         const at::Tensor& shift, ops::Ste ste) {
+at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
   const auto g = grad.contiguous().to(x.scalar_type());
   const auto b = shift.to(x.scalar_type()).contiguous();
   auto grad_input = at::empty_like(input);
-  const auto launch = shift_launch(input, b);
   launch_shifted_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
-                               grad_input.mutable_data_ptr(), ste, launch, c10::cuda::getCurrentCUDAStream());
-  auto grad_shift = grad_input.view({-1, launch.channels, launch.inner}).sum(at::IntArrayRef{0, 2}, false, at::kDouble);
-  return {grad_input, grad_shift.to(shift.scalar_type()).reshape(shift.sizes())};
+                               grad_input.mutable_data_ptr(), ste, shift_launch(input, b),
+                               c10::cuda::getCurrentCUDAStream());
+  return grad_input;
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
