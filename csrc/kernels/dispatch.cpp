@@ -5,6 +5,7 @@
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 
 #include <ATen/ATen.h>
 #include <c10/util/accumulate.h>
@@ -109,6 +110,55 @@ at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& planes) {
   return on_device(
       grad, "mask_by_plane", [&] { return cpu::mask_by_plane(grad, planes); },
       [&] { return cuda::mask_by_plane(grad, planes); });
+}
+
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
+  return on_device(
+      w, "scaled_sign_forward", [&] { return cpu::scaled_sign_forward(w); },
+      [&] { return cuda::scaled_sign_forward(w); });
+}
+
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean) {
+  return on_device(
+      w, "scaled_sign_backward", [&] { return cpu::scaled_sign_backward(grad, w, alpha, scale_by_alpha, add_mean); },
+      [&] { return cuda::scaled_sign_backward(grad, w, alpha, scale_by_alpha, add_mean); });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {
+  TORCH_CHECK_VALUE(delta > 0, "ternarize: threshold factor delta must be > 0, got ", delta);
+  TORCH_CHECK(!per_row || w.dim() >= 2, "ternarize: per-channel ternarization needs a weight with an output-channel "
+              "dim and at least one more, got shape ", w.sizes());
+  return on_device(
+      w, "ternarize_forward", [&] { return cpu::ternarize_forward(w, delta, per_row); },
+      [&] { return cuda::ternarize_forward(w, delta, per_row); });
+}
+
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+  return on_device(
+      w, "bilinear_sign_forward", [&] { return cpu::bilinear_sign_forward(w, alpha, kappa); },
+      [&] { return cuda::bilinear_sign_forward(w, alpha, kappa); });
+}
+
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa) {
+  return on_device(
+      w, "bilinear_sign_backward", [&] { return cpu::bilinear_sign_backward(grad, w, alpha, gamma, kappa); },
+      [&] { return cuda::bilinear_sign_backward(grad, w, alpha, gamma, kappa); });
+}
+
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+  return on_device(
+      t, "dorefa_weight_forward", [&] { return cpu::dorefa_weight_forward(t, bits); },
+      [&] { return cuda::dorefa_weight_forward(t, bits); });
+}
+
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits) {
+  return on_device(
+      t, "dorefa_weight_backward", [&] { return cpu::dorefa_weight_backward(grad, t, max_ties, bits); },
+      [&] { return cuda::dorefa_weight_backward(grad, t, max_ties, bits); });
 }
 
 }  // namespace lowbit::kernels

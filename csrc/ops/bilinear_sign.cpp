@@ -1,6 +1,6 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 
-#include <lowbit/csrc/util/shapes.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -13,26 +13,21 @@ using torch::autograd::variable_list;
 
 class BilinearSignFunction : public torch::autograd::Function<BilinearSignFunction> {
  public:
-  // `gamma` is 0-dim or [C, 1, ..., 1], in w's dtype.
+  // `gamma`: [C] in w's dtype, on w's device.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
                             double kappa, bool scale_sign_grad) {
     ctx->saved_data["kappa"] = kappa;
     ctx->saved_data["scale_sign_grad"] = scale_sign_grad;
     ctx->save_for_backward({w, scale, gamma});
-    return at::sign(w) * kappa * output_channel_view(scale, w.dim()).abs();
+    return kernels::bilinear_sign_forward(w, scale.detach().flatten().abs(), kappa);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto saved = ctx->get_saved_variables();
     const auto &w = saved[0], &scale = saved[1], &gamma = saved[2];
-    const auto& g = grad[0];
-    const auto s = output_channel_view(scale, w.dim());
-    const auto alpha = s.abs();
-    const auto b = at::sign(w) * ctx->saved_data["kappa"].toDouble();
-    const auto r = w - b * alpha;
-    const auto dims = util::non_channel_dims(w);
-    const auto grad_w = gamma * r + alpha * g;
-    auto grad_alpha = (g * w).sum(dims, /*keepdim=*/true) - gamma * (r * b).sum(dims, /*keepdim=*/true);
+    const auto s = scale.flatten();
+    auto [grad_w, grad_alpha] =
+        kernels::bilinear_sign_backward(grad[0], w, s.abs(), gamma, ctx->saved_data["kappa"].toDouble());
     if (ctx->saved_data["scale_sign_grad"].toBool()) grad_alpha = grad_alpha * at::sign(s);
     return {grad_w, grad_alpha.reshape(scale.sizes()), at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -54,12 +49,8 @@ at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at:
   TORCH_CHECK(gamma.numel() == 1 || gamma.numel() == w.size(0), "bilinear sign: gamma has ", gamma.numel(),
               " elements, expected 1 or one per output channel of the weight ", w.sizes());
   TORCH_CHECK_VALUE(options.kappa() > 0, "bilinear sign: kappa must be > 0, got ", options.kappa());
-  // A 0-dim CPU gamma may meet a CUDA weight (as a scalar); per-channel gamma moves to the weight.
-  const auto g = gamma.detach();
-  const auto gamma_like_w = gamma.numel() == 1
-                                ? g.reshape({}).to(g.is_cpu() ? g.device() : w.device(), w.scalar_type())
-                                : output_channel_view(g, w.dim()).to(w.device(), w.scalar_type());
-  return BilinearSignFunction::apply(w, scale, gamma_like_w, options.kappa(), options.scale_sign_grad());
+  const auto gamma_per_channel = gamma.detach().flatten().to(w.device(), w.scalar_type()).expand({w.size(0)});
+  return BilinearSignFunction::apply(w, scale, gamma_per_channel, options.kappa(), options.scale_sign_grad());
 }
 
 at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma, const BilinearSignOptions& options) {

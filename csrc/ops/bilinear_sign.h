@@ -20,6 +20,8 @@
 // all three official codes.
 // gamma_c is ReBNN's balanced parameter, RBONN's lambda (1e-4) or IDa-Det's mu (1e-4); it is a
 // constant of the backward (no gradient flows to it).
+// Fused (kernels/weight_quantizers.h): one pass forward; one backward pass writes dL/dW and sums
+// g W and r b per channel.
 
 #include <ATen/core/Tensor.h>
 

@@ -1,5 +1,6 @@
 #include <lowbit/csrc/ops/dorefa.h>
 
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/ops/sign.h>
 
 #include <ATen/ATen.h>
@@ -15,6 +16,23 @@ class RoundSteFunction : public torch::autograd::Function<RoundSteFunction> {
  public:
   static at::Tensor forward(AutogradContext*, const at::Tensor& x) { return at::round(x); }
   static variable_list backward(AutogradContext*, variable_list grad) { return {grad[0]}; }
+};
+
+// k > 1 weights: t = tanh(w) by ATen, the rest fused; t and (max |t|, ties) kept for the backward.
+class DorefaWeightFunction : public torch::autograd::Function<DorefaWeightFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, int64_t bits) {
+    const auto t = at::tanh(w);
+    auto [out, max_ties] = kernels::dorefa_weight_forward(t, bits);
+    ctx->saved_data["bits"] = bits;
+    ctx->save_for_backward({t, max_ties});
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    return {kernels::dorefa_weight_backward(grad[0], saved[0], saved[1], ctx->saved_data["bits"].toInt()),
+            at::Tensor()};
+  }
 };
 
 void check_bits(int64_t bits) { TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "bits must be in [1, 32], got ", bits); }
@@ -35,8 +53,7 @@ at::Tensor dorefa_weight(const at::Tensor& w, int64_t bits) {
     const auto e = w.detach().abs().mean();
     return e * sign(w / e, Ste::Identity);
   }
-  const auto t = at::tanh(w);
-  return 2 * dorefa_quantize(t / (2 * t.abs().max()) + 0.5, bits) - 1;
+  return DorefaWeightFunction::apply(w, bits);
 }
 
 at::Tensor dorefa_activation(const at::Tensor& x, int64_t bits) { return dorefa_quantize(at::clamp(x, 0, 1), bits); }

@@ -3,7 +3,8 @@
 //   round_ste(x)        = round(x),   dL/dx = G                        (identity STE)
 //   quantize_k(x)       = round_ste((2^k - 1) x) / (2^k - 1)
 //   weights, k > 1      : w_q = 2 quantize_k( tanh(w) / (2 max|tanh(w)|) + 1/2 ) - 1
-//                         (max over the whole tensor; the gradient flows through tanh and the max)
+//                         (max over the whole tensor; the gradient flows through tanh and the max;
+//                         fused after tanh, kernels/weight_quantizers.h)
 //   weights, k = 1      : w_q = E sign(w / E), E = mean|w| (stop-gradient), dL/dw = G
 //   activations         : a_q = quantize_k(clip(x, 0, 1)), dL/dx = G * 1[0 <= x <= 1]
 

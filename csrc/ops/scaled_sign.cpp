@@ -1,7 +1,6 @@
 #include <lowbit/csrc/ops/scaled_sign.h>
 
-#include <lowbit/csrc/kernels/ste_backward.h>
-#include <lowbit/csrc/util/shapes.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/util/suggest.h>
 
 #include <ATen/ATen.h>
@@ -16,24 +15,17 @@ using torch::autograd::variable_list;
 class ScaledSignFunction : public torch::autograd::Function<ScaledSignFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, int64_t scale_grad) {
-    const auto alpha = channel_mean_abs(w);
+    auto [out, alpha] = kernels::scaled_sign_forward(w);
     ctx->saved_data["scale_grad"] = scale_grad;
     ctx->save_for_backward({w, alpha});
-    return alpha * at::sign(w);
+    return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const auto saved = ctx->get_saved_variables();
-    const auto &w = saved[0], &alpha = saved[1];
-    const auto clipped = kernels::ste_backward(grad[0], w, Ste::Clipped);
-    switch (static_cast<ScaleGrad>(ctx->saved_data["scale_grad"].toInt())) {
-      case ScaleGrad::Detached:
-        return {clipped, at::Tensor()};
-      case ScaleGrad::MagnitudeAware:
-        return {clipped * alpha, at::Tensor()};
-      case ScaleGrad::Xnor:
-        return {clipped * alpha + grad[0] / static_cast<double>(w[0].numel()), at::Tensor()};
-    }
-    TORCH_CHECK(false, "scaled_sign: bad ScaleGrad");
+    const auto mode = static_cast<ScaleGrad>(ctx->saved_data["scale_grad"].toInt());
+    return {kernels::scaled_sign_backward(grad[0], saved[0], saved[1], mode != ScaleGrad::Detached,
+                                          mode == ScaleGrad::Xnor),
+            at::Tensor()};
   }
 };
 
@@ -41,13 +33,9 @@ const std::vector<std::string> kScaleGradNames = {"detached", "magnitude_aware",
 
 }  // namespace
 
-at::Tensor channel_mean_abs(const at::Tensor& w) {
+at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad) {
   TORCH_CHECK(w.dim() >= 2, "scaled sign expects a weight with an output-channel dim and at least one more, got shape ",
               w.sizes());
-  return w.abs().mean(util::non_channel_dims(w), /*keepdim=*/true);
-}
-
-at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad) {
   return ScaledSignFunction::apply(w, static_cast<int64_t>(scale_grad));
 }
 

@@ -9,7 +9,8 @@
 //   xnor           : dL/dW = G * (1/n + alpha_o * 1[|W| <= 1]) (XNOR-Net paper: the gradient through
 //                    the scale taken as 1/n; the official Lua code's extra factor n(1 - 1/C_in) is a
 //                    constant rescale, left to the learning rate)
-// sign(0) = 0 (csrc/ops/ste.h).
+// sign(0) = 0 (csrc/ops/ste.h). One fused pass for alpha, one for W_b, one for the backward
+// (kernels/weight_quantizers.h); alpha is kept for the backward, W is the parameter itself.
 
 #include <ATen/core/Tensor.h>
 
@@ -18,9 +19,6 @@
 namespace lowbit::ops {
 
 enum class ScaleGrad : int { Detached = 0, MagnitudeAware = 1, Xnor = 2 };
-
-// Mean |W| over every dim but 0, shaped [C_out, 1, ..., 1] to broadcast against W.
-at::Tensor channel_mean_abs(const at::Tensor& w);
 
 at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad);
 

@@ -7,6 +7,8 @@
 //   W_t     = alpha_c * sign(W_ci) * M_ci
 // Delta and alpha are recomputed every forward from the latent W and detached; the backward is a
 // straight-through estimator (csrc/ops/ste.h): identity (TWN, TernaryBERT; the default) or clipped.
+// Fused (kernels/weight_quantizers.h): a pass each for sum |W| and for the kept sum and count, one
+// for W_t; the backward keeps W, the parameter itself.
 
 #include <lowbit/csrc/ops/ste.h>
 

@@ -1,4 +1,5 @@
 #include <lowbit/csrc/kernels/cpu/channel_runs.h>
+#include <lowbit/csrc/kernels/cpu/simd.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/ops/lsq_math.h>
 
@@ -7,8 +8,40 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
-namespace lowbit::kernels::cpu {
+#include <array>
 
+namespace lowbit::kernels::cpu {
+namespace {
+
+// One run of a channel; the level function is a template argument so that the loop has no branch on it.
+template <typename scalar_t, bool kSign>
+LOWBIT_CPU_CLONES void lsq_forward_run(const scalar_t* x, scalar_t* out, int64_t n, at::opmath_type<scalar_t> step,
+                                       at::opmath_type<scalar_t> offset, double qn, double qp) {
+  using acc_t = at::opmath_type<scalar_t>;
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<scalar_t>(ops::lsq_forward_value<acc_t>(x[i], step, offset, qn, qp, kSign));
+  }
+}
+
+// Writes dL/dx of one run and returns its sums of dL/ds and dL/dbeta terms (in double).
+template <typename scalar_t, bool kSign>
+LOWBIT_CPU_CLONES std::array<double, 2> lsq_backward_run(const scalar_t* grad, const scalar_t* x, scalar_t* grad_x,
+                                                         int64_t n, at::opmath_type<scalar_t> step,
+                                                         at::opmath_type<scalar_t> offset, double qn, double qp) {
+  using acc_t = at::opmath_type<scalar_t>;
+  double step_sum = 0, offset_sum = 0;
+  LOWBIT_SIMD_SUM(step_sum, offset_sum)
+  for (int64_t i = 0; i < n; ++i) {
+    const auto d = ops::lsq_backward_value<acc_t>(grad[i], x[i], step, offset, qn, qp, kSign);
+    grad_x[i] = static_cast<scalar_t>(d.input);
+    step_sum += static_cast<double>(d.step);
+    offset_sum += static_cast<double>(d.offset);
+  }
+  return {step_sum, offset_sum};
+}
+
+}  // namespace
 
 at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,
                        const LsqArgs& args) {
@@ -23,12 +56,9 @@ at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Te
     const scalar_t* sp = s.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto run = args.sign ? lsq_forward_run<scalar_t, true> : lsq_forward_run<scalar_t, false>;
     for_each_run(layout, [&](int64_t, int64_t c, int64_t first, int64_t last) {
-      const acc_t step_c = sp[c], offset_c = bp[c];
-      for (int64_t i = first; i < last; ++i) {
-        op[i] = static_cast<scalar_t>(
-            ops::lsq_forward_value<acc_t>(xp[i], step_c, offset_c, args.qn, args.qp, args.sign));
-      }
+      run(xp + first, op + first, last - first, static_cast<acc_t>(sp[c]), static_cast<acc_t>(bp[c]), args.qn, args.qp);
     });
   });
   return out;
@@ -55,17 +85,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
     const scalar_t* sp = s.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* gip = grad_input.mutable_data_ptr<scalar_t>();
+    const auto run = args.sign ? lsq_backward_run<scalar_t, true> : lsq_backward_run<scalar_t, false>;
     for_each_run(layout, [&](int64_t block, int64_t c, int64_t first, int64_t last) {
-      const acc_t step_c = sp[c], offset_c = bp[c];
-      acc_t step_sum = 0, offset_sum = 0;
-      for (int64_t i = first; i < last; ++i) {
-        const auto d = ops::lsq_backward_value<acc_t>(gp[i], xp[i], step_c, offset_c, args.qn, args.qp, args.sign);
-        gip[i] = static_cast<scalar_t>(d.input);
-        step_sum += d.step;
-        offset_sum += d.offset;
-      }
-      step_partial[block * layout.channels + c] += step_sum;
-      offset_partial[block * layout.channels + c] += offset_sum;
+      const auto sums = run(gp + first, xp + first, gip + first, last - first, static_cast<acc_t>(sp[c]),
+                            static_cast<acc_t>(bp[c]), args.qn, args.qp);
+      step_partial[block * layout.channels + c] += sums[0];
+      offset_partial[block * layout.channels + c] += sums[1];
     });
   });
   auto sums = partial.sum(1).to(step.scalar_type());  // [2, channels]

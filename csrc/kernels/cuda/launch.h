@@ -48,4 +48,46 @@ void launch_unpack_signs(DType dtype, const uint8_t* planes, int64_t n, void* ou
 void launch_mask_by_plane(DType dtype, const void* grad, const uint8_t* mask, int64_t n, void* out,
                           cudaStream_t stream);
 
+// Fused weight quantizers (kernels/weight_quantizers.h, ops/weight_math.h), a weight viewed as
+// [rows, cols]. Row sums are written per (row, chunk) to `partial` [rows, chunks, terms] doubles,
+// for the caller to add over chunks; per-row scalars are [rows] arrays of the weight's dtype;
+// `sums`, `kept`, `max_ties` and `dz_sum` are the caller's chunk totals, in device memory.
+struct RowLaunch {
+  int64_t rows, cols, chunks;  // chunks = row_chunks(cols)
+};
+// Chunks (blocks) per row of the row-sum launchers: 0 for cols == 0, else 1 to 1024.
+int64_t row_chunks(int64_t cols);
+// partial [rows, chunks, 1]: sum |w|.
+void launch_magnitude_sums(DType dtype, const void* w, double* partial, const RowLaunch& shape, cudaStream_t stream);
+// alpha_r = T(sums_r / cols), written to alpha; y = scaled_sign_value(w, alpha_r).
+void launch_scaled_sign_forward(DType dtype, const void* w, const double* sums, void* alpha, void* y,
+                                const RowLaunch& shape, cudaStream_t stream);
+// dL/dw = scaled_sign_grad(g, w, alpha_r, T(cols), scale_by_alpha, add_mean).
+void launch_scaled_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, void* grad_w,
+                                 bool scale_by_alpha, bool add_mean, const RowLaunch& shape, cudaStream_t stream);
+// threshold_r = T(delta) T(sums_r / cols), written; partial [rows, chunks, 2]: sum, count of |w| > threshold_r.
+void launch_ternary_kept_sums(DType dtype, const void* w, const double* sums, double delta, void* threshold,
+                              double* partial, const RowLaunch& shape, cudaStream_t stream);
+// alpha_r = T(kept[r][0] / max(1, kept[r][1])), written; y = ternary_value(w, threshold_r, alpha_r).
+void launch_ternarize(DType dtype, const void* w, const void* threshold, const double* kept, void* alpha, void* y,
+                      const RowLaunch& shape, cudaStream_t stream);
+// y = bilinear_value(w, T(kappa), alpha_r).
+void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa, void* y,
+                                  const RowLaunch& shape, cudaStream_t stream);
+// dL/dw of bilinear_terms(g, w, T(kappa), alpha_r, gamma_r); partial [rows, chunks, 2]: sum g w, sum r b.
+void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, const void* gamma,
+                                   double kappa, void* grad_w, double* partial, const RowLaunch& shape,
+                                   cudaStream_t stream);
+// partial [rows, chunks, 2]: max |t| over the chunk (NaN skipped) and the count of its ties.
+void launch_dorefa_max_ties(DType dtype, const void* t, double* partial, const RowLaunch& shape, cudaStream_t stream);
+// y = dorefa_weight_value(t, T(2) T(M), T(levels)), max_ties = {M, ties}.
+void launch_dorefa_weight_forward(DType dtype, const void* t, const double* max_ties, double levels, void* y,
+                                  int64_t n, cudaStream_t stream);
+// partial [rows, chunks, 1]: sum dorefa_weight_dz(g, T(levels)) t.
+void launch_dorefa_dz_sums(DType dtype, const void* grad, const void* t, double levels, double* partial,
+                           const RowLaunch& shape, cudaStream_t stream);
+// dL/dw = dorefa_weight_grad(g, t, M, 2M, levels, T(dM / ties)), dM = -2 dz_sum[0] / (2M)^2 in double.
+void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t, const double* max_ties,
+                                   const double* dz_sum, double levels, void* grad_w, int64_t n, cudaStream_t stream);
+
 }  // namespace lowbit::kernels::cuda

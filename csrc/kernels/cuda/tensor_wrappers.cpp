@@ -1,14 +1,18 @@
 // Tensor-side wrappers of the CUDA launchers: dtype mapping, contiguity, the current stream,
-// and the reductions that follow the LSQ backward kernel. Built only with a CUDA LibTorch.
+// and the reductions that follow the LSQ backward kernel and the weight quantizers' row sums.
+// Built only with a CUDA LibTorch.
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+
+#include <cmath>
 
 namespace lowbit::kernels::cuda {
 namespace {
@@ -33,6 +37,48 @@ LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs&
 ShiftLaunch shift_launch(const at::Tensor& x, const at::Tensor& shift) {
   const auto layout = ChannelLayout::of(x, 1, shift.numel());
   return {x.numel(), layout.channels, layout.inner};
+}
+
+// ---- weight quantizers ----
+
+// The tensor the kernels compute on: contiguous, half and bfloat16 as float.
+at::Tensor computable(const at::Tensor& t) {
+  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+  return (reduced ? t.to(at::kFloat) : t).contiguous();
+}
+
+// w as [rows, cols]: a row per output channel (dim 0), or one row.
+RowLaunch weight_rows(const char* op, const at::Tensor& w, bool per_row) {
+  TORCH_CHECK(!per_row || w.dim() >= 1, "lowbit::", op, ": a per-row weight needs a dimension 0, got a scalar");
+  const int64_t rows = per_row ? w.size(0) : 1;
+  const int64_t cols = rows == 0 ? 0 : w.numel() / rows;
+  return {rows, cols, row_chunks(cols)};
+}
+
+// Per-(row, chunk) partial sums for the row-sum launchers, and their totals [rows, terms].
+at::Tensor row_partial(const RowLaunch& shape, int64_t terms, const at::Tensor& like) {
+  return at::empty({shape.rows, shape.chunks, terms}, like.options().dtype(at::kDouble));
+}
+at::Tensor row_totals(const at::Tensor& partial) { return partial.sum(1).contiguous(); }
+
+// `values` (a gradient, per-row parameters) in the dtype and on the device of `input`, contiguous.
+at::Tensor matching(const at::Tensor& values, const at::Tensor& input) {
+  return values.to(input.device(), input.scalar_type()).contiguous();
+}
+
+void check_rows(const char* op, const at::Tensor& values, const RowLaunch& shape, const char* what) {
+  TORCH_CHECK(values.numel() == shape.rows, "lowbit::", op, ": ", what, " has ", values.numel(),
+              " elements, expected one per row (", shape.rows, ")");
+}
+
+void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& w) {
+  TORCH_CHECK(grad.sizes() == w.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != weight shape ",
+              w.sizes());
+}
+
+double levels_of(int64_t bits) {
+  TORCH_CHECK_VALUE(bits >= 2 && bits <= 32, "lowbit::dorefa_weight: bits must be in [2, 32], got ", bits);
+  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
 }
 
 }  // namespace
@@ -129,6 +175,142 @@ at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& packed) {
   launch_mask_by_plane(dtype_of(g), g.const_data_ptr(), planes.const_data_ptr<uint8_t>(), g.numel(),
                        out.mutable_data_ptr(), c10::cuda::getCurrentCUDAStream());
   return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("scaled_sign_forward", input, true);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  auto partial = row_partial(shape, 1, input);
+  launch_magnitude_sums(dtype_of(input), input.const_data_ptr(), partial.mutable_data_ptr<double>(), shape, stream);
+  const auto sums = row_totals(partial);
+  auto out = at::empty_like(input);
+  auto alpha = at::empty({shape.rows}, input.options());
+  launch_scaled_sign_forward(dtype_of(input), input.const_data_ptr(), sums.const_data_ptr<double>(),
+                             alpha.mutable_data_ptr(), out.mutable_data_ptr(), shape, stream);
+  return {out.to(w.scalar_type()), alpha.to(w.scalar_type())};
+}
+
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean) {
+  check_grad("scaled_sign_backward", grad, w);
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("scaled_sign_backward", input, true);
+  check_rows("scaled_sign_backward", alpha, shape, "alpha");
+  const auto g = matching(computable(grad), input);
+  const auto a = matching(alpha, input);
+  auto out = at::empty_like(input);
+  launch_scaled_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
+                              out.mutable_data_ptr(), scale_by_alpha, add_mean, shape,
+                              c10::cuda::getCurrentCUDAStream());
+  return out.to(grad.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("ternarize_forward", input, per_row);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  // Pass 1: sum |w|; pass 2: threshold_r, and the sum and count of |w| above it; pass 3: alpha_r and y.
+  auto magnitudes = row_partial(shape, 1, input);
+  launch_magnitude_sums(dtype_of(input), input.const_data_ptr(), magnitudes.mutable_data_ptr<double>(), shape,
+                        stream);
+  const auto sums = row_totals(magnitudes);
+  auto thresholds = at::empty({shape.rows}, input.options());
+  auto alphas = at::empty({shape.rows}, input.options());
+  auto kept = row_partial(shape, 2, input);
+  launch_ternary_kept_sums(dtype_of(input), input.const_data_ptr(), sums.const_data_ptr<double>(), delta,
+                           thresholds.mutable_data_ptr(), kept.mutable_data_ptr<double>(), shape, stream);
+  const auto kept_sums = row_totals(kept);
+  auto out = at::empty_like(input);
+  launch_ternarize(dtype_of(input), input.const_data_ptr(), thresholds.const_data_ptr(),
+                   kept_sums.const_data_ptr<double>(), alphas.mutable_data_ptr(), out.mutable_data_ptr(), shape,
+                   stream);
+  return {out.to(w.scalar_type()), thresholds.to(w.scalar_type()), alphas.to(w.scalar_type())};
+}
+
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("bilinear_sign_forward", input, true);
+  check_rows("bilinear_sign_forward", alpha, shape, "alpha");
+  const auto a = matching(alpha, input);
+  auto out = at::empty_like(input);
+  launch_bilinear_sign_forward(dtype_of(input), input.const_data_ptr(), a.const_data_ptr(), kappa,
+                               out.mutable_data_ptr(), shape, c10::cuda::getCurrentCUDAStream());
+  return out.to(w.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa) {
+  check_grad("bilinear_sign_backward", grad, w);
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("bilinear_sign_backward", input, true);
+  check_rows("bilinear_sign_backward", alpha, shape, "alpha");
+  check_rows("bilinear_sign_backward", gamma, shape, "gamma");
+  const auto g = matching(computable(grad), input);
+  const auto a = matching(alpha, input);
+  const auto gm = matching(gamma, input);
+  auto out = at::empty_like(input);
+  auto partial = row_partial(shape, 2, input);
+  launch_bilinear_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
+                                gm.const_data_ptr(), kappa, out.mutable_data_ptr(),
+                                partial.mutable_data_ptr<double>(), shape, c10::cuda::getCurrentCUDAStream());
+  // dL/dalpha_r = sum g w - gamma_r sum r b, in double.
+  const auto sums = row_totals(partial);
+  const auto grad_alpha = sums.select(1, 0) - gm.reshape({-1}).to(at::kDouble) * sums.select(1, 1);
+  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
+}
+
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+  const double levels = levels_of(bits);
+  const c10::cuda::CUDAGuard guard(t.device());
+  const auto input = computable(t);
+  const int64_t n = input.numel();
+  auto out = at::empty_like(input);
+  if (n == 0) return {out.to(t.scalar_type()), at::zeros({2}, input.options().dtype(at::kDouble))};
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  const RowLaunch shape{1, n, row_chunks(n)};
+  auto partial = row_partial(shape, 2, input);
+  launch_dorefa_max_ties(dtype_of(input), input.const_data_ptr(), partial.mutable_data_ptr<double>(), shape, stream);
+  // The chunks' largest max, and the ties of the chunks that reach it (whole counts: exact in any order).
+  const auto maxima = partial.select(2, 0);  // [1, chunks]
+  const auto max = maxima.amax(1);           // [1]
+  const auto ties = partial.select(2, 1).mul(maxima.eq(max.unsqueeze(1))).sum(1);
+  const auto max_ties = at::cat({max, ties}).contiguous();  // [M, ties], float64
+  launch_dorefa_weight_forward(dtype_of(input), input.const_data_ptr(), max_ties.const_data_ptr<double>(), levels,
+                               out.mutable_data_ptr(), n, stream);
+  return {out.to(t.scalar_type()), max_ties};
+}
+
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits) {
+  check_grad("dorefa_weight_backward", grad, t);
+  TORCH_CHECK(max_ties.numel() == 2, "lowbit::dorefa_weight_backward: max_ties has ", max_ties.numel(),
+              " elements, expected 2 (max |t|, ties)");
+  const double levels = levels_of(bits);
+  const c10::cuda::CUDAGuard guard(t.device());
+  const auto input = computable(t);
+  const auto g = matching(computable(grad), input);
+  const auto stats = max_ties.to(input.device(), at::kDouble).contiguous();
+  const int64_t n = input.numel();
+  auto out = at::empty_like(input);
+  if (n > 0) {
+    const auto stream = c10::cuda::getCurrentCUDAStream();
+    const RowLaunch shape{1, n, row_chunks(n)};
+    auto partial = row_partial(shape, 1, input);
+    launch_dorefa_dz_sums(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), levels,
+                          partial.mutable_data_ptr<double>(), shape, stream);
+    const auto dz_sum = row_totals(partial);  // [1, 1]
+    launch_dorefa_weight_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(),
+                                  stats.const_data_ptr<double>(), dz_sum.const_data_ptr<double>(), levels,
+                                  out.mutable_data_ptr(), n, stream);
+  }
+  return out.to(grad.scalar_type());
 }
 
 }  // namespace lowbit::kernels::cuda

@@ -1,0 +1,298 @@
+#include <lowbit/csrc/kernels/cpu/row_chunks.h>
+#include <lowbit/csrc/kernels/cpu/simd.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
+#include <lowbit/csrc/ops/weight_math.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+
+#include <cmath>
+
+namespace lowbit::kernels::cpu {
+namespace {
+
+// The tensor the kernels compute on: contiguous, half and bfloat16 as float.
+at::Tensor computable(const at::Tensor& t) {
+  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+  return (reduced ? t.to(at::kFloat) : t).contiguous();
+}
+
+RowChunks rows_of(const at::Tensor& w, bool per_row) {
+  const int64_t rows = per_row ? w.size(0) : 1;
+  return {rows, rows == 0 ? 0 : w.numel() / rows};
+}
+
+void check_rows(const char* op, const at::Tensor& values, const RowChunks& rows, const char* what) {
+  TORCH_CHECK(values.numel() == rows.rows, "lowbit::", op, ": ", what, " has ", values.numel(),
+              " elements, expected one per row (", rows.rows, ")");
+}
+
+void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& w) {
+  TORCH_CHECK(grad.sizes() == w.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != weight shape ",
+              w.sizes());
+}
+
+// ---- the loops (one row chunk each) ----
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 1> sum_magnitudes(const T* w, int64_t n) {
+  return lane_sums<1>(n, [&](int64_t i) { return std::array<double, 1>{static_cast<double>(ops::magnitude_of(w[i]))}; });
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 2> sum_kept_magnitudes(const T* w, int64_t n, T threshold) {
+  return lane_sums<2>(n, [&](int64_t i) {
+    const T magnitude = ops::magnitude_of(w[i]);
+    const bool kept = magnitude > threshold;
+    return std::array<double, 2>{kept ? static_cast<double>(magnitude) : 0.0, kept ? 1.0 : 0.0};
+  });
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void scaled_sign_loop(const T* w, T* out, int64_t n, T alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::scaled_sign_value(w[i], alpha);
+}
+
+template <typename T, bool kScaleByAlpha, bool kAddMean>
+LOWBIT_CPU_CLONES void scaled_sign_grad_loop(const T* g, const T* w, T* out, int64_t n, T alpha, T inv_cols) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::scaled_sign_grad(g[i], w[i], alpha, inv_cols, kScaleByAlpha, kAddMean);
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void ternary_loop(const T* w, T* out, int64_t n, T threshold, T alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::ternary_value(w[i], threshold, alpha);
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void bilinear_loop(const T* w, T* out, int64_t n, T kappa, T alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::bilinear_value(w[i], kappa, alpha);
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 2> bilinear_grad_loop(const T* g, const T* w, T* out, int64_t n, T kappa,
+                                                           T alpha, T gamma) {
+  return lane_sums<2>(n, [&](int64_t i) {
+    const auto terms = ops::bilinear_terms(g[i], w[i], kappa, alpha, gamma);
+    out[i] = terms.grad_w;
+    return std::array<double, 2>{static_cast<double>(terms.g_w), static_cast<double>(terms.r_b)};
+  });
+}
+
+// max |t| and the count of its ties.
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 2> max_magnitude(const T* t, int64_t n) {
+  T m = 0;
+  LOWBIT_SIMD_MAX(m)
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, ops::magnitude_of(t[i]));
+  double ties = 0;
+  LOWBIT_SIMD_SUM(ties)
+  for (int64_t i = 0; i < n; ++i) ties += ops::magnitude_of(t[i]) == m ? 1.0 : 0.0;
+  return {static_cast<double>(m), ties};
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void dorefa_weight_loop(const T* t, T* out, int64_t n, T two_max, T levels) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_value(t[i], two_max, levels);
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 1> sum_dz_t(const T* g, const T* t, int64_t n, T levels) {
+  return lane_sums<1>(n, [&](int64_t i) {
+    return std::array<double, 1>{static_cast<double>(ops::dorefa_weight_dz(g[i], levels) * t[i])};
+  });
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void dorefa_weight_grad_loop(const T* g, const T* t, T* out, int64_t n, T max, T two_max, T levels,
+                                               T per_tie) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_grad(g[i], t[i], max, two_max, levels, per_tie);
+}
+
+double levels_of(int64_t bits) {
+  TORCH_CHECK_VALUE(bits >= 2 && bits <= 32, "lowbit::dorefa_weight: bits must be in [2, 32], got ", bits);
+  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  auto out = at::empty_like(input);
+  auto alpha = at::empty({rows.rows}, input.options());
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "scaled_sign_forward_cpu", [&] {
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    scalar_t* ap = alpha.mutable_data_ptr<scalar_t>();
+    const double cols = static_cast<double>(rows.cols);
+    rows.reduce_then_apply(
+        [&](int64_t r, int64_t first, int64_t last) { scaled_sign_loop(wp + first, op + first, last - first, ap[r]); },
+        reduction([&](int64_t, int64_t first, int64_t last) { return sum_magnitudes(wp + first, last - first); },
+                  [&](int64_t r, const std::array<double, 1>& s) { ap[r] = static_cast<scalar_t>(s[0] / cols); }));
+  });
+  return {out.to(w.scalar_type()), alpha.to(w.scalar_type())};
+}
+
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean) {
+  check_grad("scaled_sign_backward", grad, w);
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  check_rows("scaled_sign_backward", alpha, rows, "alpha");
+  const auto g = computable(grad).to(input.scalar_type());
+  const auto a = alpha.to(input.scalar_type()).contiguous();
+  auto out = at::empty_like(input);
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "scaled_sign_backward_cpu", [&] {
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto cols = static_cast<scalar_t>(1.0 / static_cast<double>(rows.cols));  // 1 / cols
+    rows.for_each([&](int64_t r, int64_t, int64_t first, int64_t last) {
+      const int64_t n = last - first;
+      if (!scale_by_alpha) return scaled_sign_grad_loop<scalar_t, false, false>(gp + first, wp + first, op + first, n, ap[r], cols);
+      if (!add_mean) return scaled_sign_grad_loop<scalar_t, true, false>(gp + first, wp + first, op + first, n, ap[r], cols);
+      scaled_sign_grad_loop<scalar_t, true, true>(gp + first, wp + first, op + first, n, ap[r], cols);
+    });
+  });
+  return out.to(grad.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {
+  const auto input = computable(w);
+  const auto rows = rows_of(input, per_row);
+  auto out = at::empty_like(input);
+  auto thresholds = at::empty({rows.rows}, input.options()), alphas = at::empty({rows.rows}, input.options());
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "ternarize_forward_cpu", [&] {
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    scalar_t* threshold = thresholds.mutable_data_ptr<scalar_t>();
+    scalar_t* alpha = alphas.mutable_data_ptr<scalar_t>();
+    const double cols = static_cast<double>(rows.cols);
+    rows.reduce_then_apply(
+        [&](int64_t r, int64_t first, int64_t last) {
+          ternary_loop(wp + first, op + first, last - first, threshold[r], alpha[r]);
+        },
+        reduction([&](int64_t, int64_t first, int64_t last) { return sum_magnitudes(wp + first, last - first); },
+                  [&](int64_t r, const std::array<double, 1>& s) {
+                    threshold[r] = static_cast<scalar_t>(delta) * static_cast<scalar_t>(s[0] / cols);
+                  }),
+        reduction(
+            [&](int64_t r, int64_t first, int64_t last) {
+              return sum_kept_magnitudes(wp + first, last - first, threshold[r]);
+            },
+            [&](int64_t r, const std::array<double, 2>& s) {
+              alpha[r] = static_cast<scalar_t>(s[0] / std::max(1.0, s[1]));
+            }));
+  });
+  return {out.to(w.scalar_type()), thresholds.to(w.scalar_type()), alphas.to(w.scalar_type())};
+}
+
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  check_rows("bilinear_sign_forward", alpha, rows, "alpha");
+  const auto a = alpha.to(input.scalar_type()).contiguous();
+  auto out = at::empty_like(input);
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "bilinear_sign_forward_cpu", [&] {
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    rows.for_each([&](int64_t r, int64_t, int64_t first, int64_t last) {
+      bilinear_loop(wp + first, op + first, last - first, static_cast<scalar_t>(kappa), ap[r]);
+    });
+  });
+  return out.to(w.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa) {
+  check_grad("bilinear_sign_backward", grad, w);
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  check_rows("bilinear_sign_backward", alpha, rows, "alpha");
+  check_rows("bilinear_sign_backward", gamma, rows, "gamma");
+  const auto g = computable(grad).to(input.scalar_type());
+  const auto a = alpha.to(input.scalar_type()).contiguous();
+  const auto gm = gamma.to(input.scalar_type()).contiguous();
+  auto out = at::empty_like(input);
+  auto grad_alpha = at::empty({rows.rows}, input.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "bilinear_sign_backward_cpu", [&] {
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    const scalar_t* gmp = gm.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto sums = rows.sums([&](int64_t r, int64_t first, int64_t last) {
+      return bilinear_grad_loop(gp + first, wp + first, op + first, last - first, static_cast<scalar_t>(kappa), ap[r],
+                                gmp[r]);
+    });
+    double* gap = grad_alpha.mutable_data_ptr<double>();
+    for (int64_t r = 0; r < rows.rows; ++r) gap[r] = sums[r][0] - static_cast<double>(gmp[r]) * sums[r][1];
+  });
+  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
+}
+
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+  const double levels = levels_of(bits);
+  const auto input = computable(t);
+  const RowChunks rows(1, input.numel());
+  auto out = at::empty_like(input);
+  auto max_ties = at::empty({2}, input.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "dorefa_weight_forward_cpu", [&] {
+    const scalar_t* tp = input.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    // Per chunk: max and its ties; combined in chunk order.
+    std::vector<std::array<double, 2>> partial(static_cast<size_t>(rows.per_row), {0.0, 0.0});
+    rows.for_each([&](int64_t, int64_t chunk, int64_t first, int64_t last) {
+      partial[chunk] = max_magnitude(tp + first, last - first);
+    });
+    double max = 0, ties = 0;
+    for (const auto& p : partial) {
+      if (p[0] > max) max = p[0], ties = 0;
+      if (p[0] == max) ties += p[1];
+    }
+    max_ties.mutable_data_ptr<double>()[0] = max;
+    max_ties.mutable_data_ptr<double>()[1] = ties;
+    const auto two_max = static_cast<scalar_t>(2) * static_cast<scalar_t>(max);
+    rows.for_each([&](int64_t, int64_t, int64_t first, int64_t last) {
+      dorefa_weight_loop(tp + first, op + first, last - first, two_max, static_cast<scalar_t>(levels));
+    });
+  });
+  return {out.to(t.scalar_type()), max_ties};
+}
+
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits) {
+  check_grad("dorefa_weight_backward", grad, t);
+  const double levels = levels_of(bits);
+  const auto input = computable(t);
+  const auto g = computable(grad).to(input.scalar_type());
+  const RowChunks rows(1, input.numel());
+  const auto stats = max_ties.to(at::kDouble).cpu();
+  const double max = stats[0].item<double>(), ties = stats[1].item<double>();
+  auto out = at::empty_like(input);
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "dorefa_weight_backward_cpu", [&] {
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* tp = input.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto lv = static_cast<scalar_t>(levels);
+    const auto m = static_cast<scalar_t>(max), two_max = static_cast<scalar_t>(2) * m;
+    const auto s = rows.sums([&](int64_t, int64_t first, int64_t last) { return sum_dz_t(gp + first, tp + first, last - first, lv); });
+    const double grad_max = -2.0 * s[0][0] / (static_cast<double>(two_max) * static_cast<double>(two_max));
+    const auto per_tie = static_cast<scalar_t>(ties > 0 ? grad_max / ties : 0.0);
+    rows.for_each([&](int64_t, int64_t, int64_t first, int64_t last) {
+      dorefa_weight_grad_loop(gp + first, tp + first, op + first, last - first, m, two_max, lv, per_tie);
+    });
+  });
+  return out.to(grad.scalar_type());
+}
+
+}  // namespace lowbit::kernels::cpu

@@ -1,0 +1,427 @@
+// Fused weight quantizers (csrc/kernels/weight_quantizers.h), the formulas of csrc/ops/weight_math.h.
+// A weight is [rows, cols], contiguous. Row sums: one block per (row, chunk), blockIdx = (row, chunk),
+// a chunk taking every chunks-th run of kBlock columns; each block writes its sums in double to
+// partial[row][chunk][term], and the caller adds them over chunks. Per-row scalars (alpha, thresholds)
+// are formed from the summed statistics by one thread per row, in the weight's dtype, before the
+// element-wise pass reads them.
+
+#include <lowbit/csrc/kernels/cuda/dtype_dispatch.cuh>
+#include <lowbit/csrc/kernels/cuda/launch.h>
+#include <lowbit/csrc/ops/weight_math.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace lowbit::kernels::cuda {
+namespace {
+
+constexpr int kWarps = kBlock / 32;
+static_assert(kBlock % 32 == 0 && kWarps <= 32, "block_sum needs whole warps, at most 32");
+constexpr int64_t kMaxChunks = 1024;       // blocks per row (gridDim.y, at most 65535)
+constexpr int64_t kMaxRowBlocks = 65535 * 8;  // gridDim.x; the blocks loop over rows beyond it
+
+bool empty(const RowLaunch& s) { return s.rows == 0 || s.cols == 0; }
+
+void check_chunks(const RowLaunch& s) {
+  if (s.chunks < 1 || s.chunks > kMaxChunks) {
+    throw std::invalid_argument("lowbit CUDA weight quantizers: " + std::to_string(s.chunks) +
+                                " chunks per row, expected row_chunks(cols)");
+  }
+}
+
+dim3 row_grid(const RowLaunch& s) {
+  return dim3(static_cast<unsigned>(s.rows < kMaxRowBlocks ? s.rows : kMaxRowBlocks),
+              static_cast<unsigned>(s.chunks));
+}
+
+// Sums each term over the block (blockDim.x == kBlock) in a fixed order: warp shuffles, then the
+// warps' sums in warp 0. Thread 0 ends with the totals; the other threads' values are partial.
+template <int Terms>
+__device__ void block_sum(double (&v)[Terms]) {
+  __shared__ double warp_sums[kWarps][Terms];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int k = 0; k < Terms; ++k) {
+    for (int offset = 16; offset > 0; offset /= 2) v[k] += __shfl_down_sync(0xffffffffu, v[k], offset);
+    if (lane == 0) warp_sums[warp][k] = v[k];
+  }
+  __syncthreads();
+  if (warp == 0) {
+#pragma unroll
+    for (int k = 0; k < Terms; ++k) {
+      v[k] = lane < kWarps ? warp_sums[lane][k] : 0.0;
+      for (int offset = 16; offset > 0; offset /= 2) v[k] += __shfl_down_sync(0xffffffffu, v[k], offset);
+    }
+  }
+  __syncthreads();  // warp_sums is free again for the block's next row
+}
+
+// partial[row][chunk][0 .. Terms) = sum over the chunk's columns of op(row, flat index, v).
+template <int Terms, typename Op>
+__global__ void row_sums_kernel(Op op, RowLaunch s, double* partial) {
+  for (int64_t row = blockIdx.x; row < s.rows; row += gridDim.x) {
+    double v[Terms] = {};
+    const int64_t first = row * s.cols;
+    for (int64_t c = int64_t(blockIdx.y) * kBlock + threadIdx.x; c < s.cols; c += s.chunks * kBlock) {
+      op(row, first + c, v);
+    }
+    block_sum(v);
+    if (threadIdx.x == 0) {
+      double* out = partial + (row * s.chunks + blockIdx.y) * Terms;
+#pragma unroll
+      for (int k = 0; k < Terms; ++k) out[k] = v[k];
+    }
+  }
+}
+
+template <int Terms, typename Op>
+void launch_row_sums(const Op& op, double* partial, const RowLaunch& s, cudaStream_t stream) {
+  row_sums_kernel<Terms, Op><<<row_grid(s), kBlock, 0, stream>>>(op, s, partial);
+}
+
+// ---- row-sum terms ----
+
+template <typename T>
+struct MagnitudeSum {  // sum |w|
+  const T* w;
+  __device__ void operator()(int64_t, int64_t i, double (&v)[1]) const {
+    using acc_t = typename Acc<T>::type;
+    v[0] += static_cast<double>(ops::magnitude_of(acc_t(w[i])));
+  }
+};
+
+template <typename T>
+struct KeptSum {  // sum and count of |w| > threshold_r
+  const T* w;
+  const T* threshold;
+  __device__ void operator()(int64_t row, int64_t i, double (&v)[2]) const {
+    using acc_t = typename Acc<T>::type;
+    const acc_t magnitude = ops::magnitude_of(acc_t(w[i]));
+    const bool kept = magnitude > acc_t(threshold[row]);
+    v[0] += kept ? static_cast<double>(magnitude) : 0.0;
+    v[1] += kept ? 1.0 : 0.0;
+  }
+};
+
+template <typename T>
+struct BilinearGrad {  // writes dL/dw; sums g w and r b
+  const T* grad;
+  const T* w;
+  const T* alpha;
+  const T* gamma;
+  typename Acc<T>::type kappa;
+  T* grad_w;
+  __device__ void operator()(int64_t row, int64_t i, double (&v)[2]) const {
+    using acc_t = typename Acc<T>::type;
+    const auto terms = ops::bilinear_terms<acc_t>(acc_t(grad[i]), acc_t(w[i]), kappa, acc_t(alpha[row]),
+                                                  acc_t(gamma[row]));
+    grad_w[i] = T(terms.grad_w);
+    v[0] += static_cast<double>(terms.g_w);
+    v[1] += static_cast<double>(terms.r_b);
+  }
+};
+
+template <typename T>
+struct DzSum {  // sum dz t
+  const T* grad;
+  const T* t;
+  typename Acc<T>::type levels;
+  __device__ void operator()(int64_t, int64_t i, double (&v)[1]) const {
+    using acc_t = typename Acc<T>::type;
+    v[0] += static_cast<double>(ops::dorefa_weight_dz(acc_t(grad[i]), levels) * acc_t(t[i]));
+  }
+};
+
+// ---- max |t| and its ties ----
+
+// Folds (other_max, other_ties) into (max, ties): the larger max wins, equal maxima add their ties;
+// a NaN is neither larger nor equal, so it is skipped.
+__device__ inline void merge(double& max, double& ties, double other_max, double other_ties) {
+  if (other_max > max) {
+    max = other_max;
+    ties = other_ties;
+  } else if (other_max == max) {
+    ties += other_ties;
+  }
+}
+
+template <typename T>
+__global__ void max_ties_kernel(const T* t, RowLaunch s, double* partial) {
+  using acc_t = typename Acc<T>::type;
+  __shared__ double warp_max[kWarps], warp_ties[kWarps];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int64_t row = blockIdx.x; row < s.rows; row += gridDim.x) {
+    double max = 0, ties = 0;  // |t| >= 0: (0, 0) is the identity
+    const int64_t first = row * s.cols;
+    for (int64_t c = int64_t(blockIdx.y) * kBlock + threadIdx.x; c < s.cols; c += s.chunks * kBlock) {
+      merge(max, ties, static_cast<double>(ops::magnitude_of(acc_t(t[first + c]))), 1.0);
+    }
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const double other_max = __shfl_down_sync(0xffffffffu, max, offset);
+      const double other_ties = __shfl_down_sync(0xffffffffu, ties, offset);
+      merge(max, ties, other_max, other_ties);
+    }
+    if (lane == 0) {
+      warp_max[warp] = max;
+      warp_ties[warp] = ties;
+    }
+    __syncthreads();
+    if (warp == 0) {
+      max = lane < kWarps ? warp_max[lane] : 0.0;
+      ties = lane < kWarps ? warp_ties[lane] : 0.0;
+      for (int offset = 16; offset > 0; offset /= 2) {
+        const double other_max = __shfl_down_sync(0xffffffffu, max, offset);
+        const double other_ties = __shfl_down_sync(0xffffffffu, ties, offset);
+        merge(max, ties, other_max, other_ties);
+      }
+      if (lane == 0) {
+        double* out = partial + (row * s.chunks + blockIdx.y) * 2;
+        out[0] = max;
+        out[1] = ties;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// ---- per-row scalars (one thread per row) ----
+
+template <typename T>
+__global__ void mean_magnitude_kernel(const double* sums, RowLaunch s, T* alpha) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
+    alpha[r] = T(sums[r] / static_cast<double>(s.cols));
+  }
+}
+
+template <typename T>
+__global__ void ternary_threshold_kernel(const double* sums, double delta, RowLaunch s, T* threshold) {
+  using acc_t = typename Acc<T>::type;
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
+    threshold[r] = T(acc_t(delta) * acc_t(sums[r] / static_cast<double>(s.cols)));
+  }
+}
+
+template <typename T>
+__global__ void ternary_alpha_kernel(const double* kept, RowLaunch s, T* alpha) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
+    const double count = kept[2 * r + 1];
+    alpha[r] = T(kept[2 * r] / (count > 1.0 ? count : 1.0));
+  }
+}
+
+// ---- element-wise passes (grid-stride over rows * cols) ----
+
+template <typename T>
+__global__ void scaled_sign_forward_kernel(const T* w, const T* alpha, T* y, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const int64_t n = s.rows * s.cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    y[i] = T(ops::scaled_sign_value(acc_t(w[i]), acc_t(alpha[i / s.cols])));
+  }
+}
+
+template <typename T>
+__global__ void scaled_sign_backward_kernel(const T* grad, const T* w, const T* alpha, T* grad_w, bool scale_by_alpha,
+                                            bool add_mean, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const int64_t n = s.rows * s.cols;
+  const acc_t inv_cols = acc_t(1.0 / double(s.cols));
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    grad_w[i] = T(ops::scaled_sign_grad(acc_t(grad[i]), acc_t(w[i]), acc_t(alpha[i / s.cols]), inv_cols, scale_by_alpha,
+                                        add_mean));
+  }
+}
+
+template <typename T>
+__global__ void ternarize_kernel(const T* w, const T* threshold, const T* alpha, T* y, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const int64_t n = s.rows * s.cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t r = i / s.cols;
+    y[i] = T(ops::ternary_value(acc_t(w[i]), acc_t(threshold[r]), acc_t(alpha[r])));
+  }
+}
+
+template <typename T>
+__global__ void bilinear_forward_kernel(const T* w, const T* alpha, typename Acc<T>::type kappa, T* y, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const int64_t n = s.rows * s.cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    y[i] = T(ops::bilinear_value(acc_t(w[i]), kappa, acc_t(alpha[i / s.cols])));
+  }
+}
+
+// max_ties = {M, ties} on the device; two_max = 2 M in T, as the CPU kernel.
+template <typename T>
+__global__ void dorefa_forward_kernel(const T* t, const double* max_ties, typename Acc<T>::type levels, T* y,
+                                      int64_t n) {
+  using acc_t = typename Acc<T>::type;
+  const acc_t two_max = acc_t(2) * acc_t(max_ties[0]);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    y[i] = T(ops::dorefa_weight_value(acc_t(t[i]), two_max, levels));
+  }
+}
+
+// dM = -2 S / (2M)^2 in double, shared evenly by the ties (none: 0).
+template <typename T>
+__global__ void dorefa_backward_kernel(const T* grad, const T* t, const double* max_ties, const double* dz_sum,
+                                       typename Acc<T>::type levels, T* grad_w, int64_t n) {
+  using acc_t = typename Acc<T>::type;
+  const acc_t max = acc_t(max_ties[0]);
+  const acc_t two_max = acc_t(2) * max;
+  const double ties = max_ties[1];
+  const double grad_max = -2.0 * dz_sum[0] / (static_cast<double>(two_max) * static_cast<double>(two_max));
+  const acc_t per_tie = acc_t(ties > 0 ? grad_max / ties : 0.0);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    grad_w[i] = T(ops::dorefa_weight_grad(acc_t(grad[i]), acc_t(t[i]), max, two_max, levels, per_tie));
+  }
+}
+
+}  // namespace
+
+int64_t row_chunks(int64_t cols) {
+  const int64_t chunks = (cols + kBlock * 8 - 1) / (kBlock * 8);
+  return chunks < kMaxChunks ? chunks : kMaxChunks;
+}
+
+void launch_magnitude_sums(DType dtype, const void* w, double* partial, const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch_row_sums<1>(MagnitudeSum<T>{static_cast<const T*>(w)}, partial, shape, stream);
+  });
+  check_launch("magnitude_sums");
+}
+
+void launch_scaled_sign_forward(DType dtype, const void* w, const double* sums, void* alpha, void* y,
+                                const RowLaunch& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;  // cols == 0 still has its alpha, 0 / 0 as on the CPU
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    mean_magnitude_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, shape, static_cast<T*>(alpha));
+    if (shape.cols == 0) return;
+    scaled_sign_forward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(w), static_cast<const T*>(alpha), static_cast<T*>(y), shape);
+  });
+  check_launch("scaled_sign_forward");
+}
+
+void launch_scaled_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, void* grad_w,
+                                 bool scale_by_alpha, bool add_mean, const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    scaled_sign_backward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(grad), static_cast<const T*>(w), static_cast<const T*>(alpha), static_cast<T*>(grad_w),
+        scale_by_alpha, add_mean, shape);
+  });
+  check_launch("scaled_sign_backward");
+}
+
+void launch_ternary_kept_sums(DType dtype, const void* w, const double* sums, double delta, void* threshold,
+                              double* partial, const RowLaunch& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;  // cols == 0 still has its thresholds, as on the CPU
+  if (shape.cols > 0) check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    ternary_threshold_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, delta, shape,
+                                                                             static_cast<T*>(threshold));
+    if (shape.cols == 0) return;
+    launch_row_sums<2>(KeptSum<T>{static_cast<const T*>(w), static_cast<const T*>(threshold)}, partial, shape,
+                       stream);
+  });
+  check_launch("ternary_kept_sums");
+}
+
+void launch_ternarize(DType dtype, const void* w, const void* threshold, const double* kept, void* alpha, void* y,
+                      const RowLaunch& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;  // cols == 0 still has its alphas
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    ternary_alpha_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(kept, shape, static_cast<T*>(alpha));
+    if (shape.cols == 0) return;
+    ternarize_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(w), static_cast<const T*>(threshold), static_cast<const T*>(alpha), static_cast<T*>(y),
+        shape);
+  });
+  check_launch("ternarize");
+}
+
+void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa, void* y,
+                                  const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using acc_t = typename Acc<T>::type;
+    bilinear_forward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(w), static_cast<const T*>(alpha), acc_t(kappa), static_cast<T*>(y), shape);
+  });
+  check_launch("bilinear_sign_forward");
+}
+
+void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, const void* gamma,
+                                   double kappa, void* grad_w, double* partial, const RowLaunch& shape,
+                                   cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using acc_t = typename Acc<T>::type;
+    launch_row_sums<2>(BilinearGrad<T>{static_cast<const T*>(grad), static_cast<const T*>(w),
+                                       static_cast<const T*>(alpha), static_cast<const T*>(gamma), acc_t(kappa),
+                                       static_cast<T*>(grad_w)},
+                       partial, shape, stream);
+  });
+  check_launch("bilinear_sign_backward");
+}
+
+void launch_dorefa_max_ties(DType dtype, const void* t, double* partial, const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    max_ties_kernel<T><<<row_grid(shape), kBlock, 0, stream>>>(static_cast<const T*>(t), shape, partial);
+  });
+  check_launch("dorefa_max_ties");
+}
+
+void launch_dorefa_weight_forward(DType dtype, const void* t, const double* max_ties, double levels, void* y,
+                                  int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using acc_t = typename Acc<T>::type;
+    dorefa_forward_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const T*>(t), max_ties, acc_t(levels),
+                                                                 static_cast<T*>(y), n);
+  });
+  check_launch("dorefa_weight_forward");
+}
+
+void launch_dorefa_dz_sums(DType dtype, const void* grad, const void* t, double levels, double* partial,
+                           const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using acc_t = typename Acc<T>::type;
+    launch_row_sums<1>(DzSum<T>{static_cast<const T*>(grad), static_cast<const T*>(t), acc_t(levels)}, partial, shape,
+                       stream);
+  });
+  check_launch("dorefa_dz_sums");
+}
+
+void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t, const double* max_ties,
+                                   const double* dz_sum, double levels, void* grad_w, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using acc_t = typename Acc<T>::type;
+    dorefa_backward_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const T*>(grad), static_cast<const T*>(t),
+                                                                  max_ties, dz_sum, acc_t(levels),
+                                                                  static_cast<T*>(grad_w), n);
+  });
+  check_launch("dorefa_weight_backward");
+}
+
+}  // namespace lowbit::kernels::cuda

@@ -1,0 +1,65 @@
+#pragma once
+// Fused weight quantizers, CPU and CUDA (formulas in csrc/ops/weight_math.h): one pass for each
+// row statistic, one for the output; the backward one pass, plus one for its row sums where it has
+// them. A weight [C_out, ...] is viewed as [rows, cols], a row per output channel (per_row) or one
+// row for the whole tensor. Row statistics are summed in double (float64 inputs stay float64
+// throughout); half and bfloat16 weights are computed in float and returned in their dtype.
+
+#include <ATen/core/Tensor.h>
+
+#include <tuple>
+
+namespace lowbit::kernels {
+
+// XNOR-Net: y = alpha_r sign(w), alpha_r = mean |w| over row r. Returns y and alpha [rows].
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
+// dL/dw by ScaleGrad (ops/scaled_sign.h) as two flags: times alpha, plus g / cols.
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean);
+
+// TWN: y = alpha_r sign(w) 1[|w| > Delta_r], Delta_r = delta mean_r |w|,
+// alpha_r = sum_r |w| 1[|w| > Delta_r] / max(1, count). Returns y, Delta and alpha ([rows], w's
+// dtype). The backward is ste_backward.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
+
+// Bilinear binarization, alpha [rows] = |scale|, gamma [rows]: y = kappa sign(w) alpha_r;
+// the backward returns dL/dw and dL/dalpha [rows] (in alpha's dtype).
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa);
+
+// DoReFa k-bit weights from t = tanh(w) (any shape, one row): y, and the max |t| with the count of
+// its ties (a float64 pair [M, ties]) for the backward, which returns dL/dw.
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits);
+
+namespace cpu {
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa);
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits);
+}  // namespace cpu
+namespace cuda {
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa);
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits);
+}  // namespace cuda
+
+}  // namespace lowbit::kernels

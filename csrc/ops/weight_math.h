@@ -1,0 +1,85 @@
+#pragma once
+// Element-wise formulas of the fused weight quantizers (csrc/kernels/weight_quantizers.h), shared
+// by the CPU and CUDA kernels (no LibTorch). A weight is viewed as [rows, cols]: a row is one output
+// channel (dim 0) or, for per-tensor state, the whole tensor. Each formula takes its row's
+// statistics as arguments and keeps the operation order of the ATen composition it replaced, so
+// that float results agree bit for bit wherever the row statistics do.
+
+#include <lowbit/csrc/ops/lsq_math.h>
+#include <lowbit/csrc/ops/ste.h>
+
+namespace lowbit::ops {
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline T sign_of(T x) {
+  return T(int(x > T(0)) - int(x < T(0)));  // sign(0) = 0, as torch::sign
+}
+
+template <typename T>
+LOWBIT_HOST_DEVICE inline T magnitude_of(T x) {
+  return x < T(0) ? -x : x;
+}
+
+// XNOR-Net (ops/scaled_sign.h): y = alpha sign(w). The backward by ScaleGrad:
+//   detached (scale_by_alpha = add_mean = false): g 1[|w| <= 1]
+//   magnitude_aware (scale_by_alpha):              g 1[|w| <= 1] alpha
+//   xnor (scale_by_alpha, add_mean):               g 1[|w| <= 1] alpha + g / cols
+// (g / cols as g times 1/cols: within one rounding of the division, and a division per element
+// would bound the kernel)
+template <typename T>
+LOWBIT_HOST_DEVICE inline T scaled_sign_value(T w, T alpha) {
+  return alpha * sign_of(w);
+}
+template <typename T>
+LOWBIT_HOST_DEVICE inline T scaled_sign_grad(T g, T w, T alpha, T inv_cols, bool scale_by_alpha, bool add_mean) {
+  const T clipped = g * (magnitude_of(w) <= T(1) ? T(1) : T(0));
+  const T scaled = scale_by_alpha ? clipped * alpha : clipped;
+  return add_mean ? scaled + g * inv_cols : scaled;
+}
+
+// TWN ternarization (ops/ternarize.h): y = alpha sign(w) 1[|w| > Delta].
+template <typename T>
+LOWBIT_HOST_DEVICE inline T ternary_value(T w, T threshold, T alpha) {
+  return alpha * sign_of(w) * (magnitude_of(w) > threshold ? T(1) : T(0));
+}
+
+// Bilinear binarization (ops/bilinear_sign.h): y = (kappa sign(w)) alpha; with b = kappa sign(w)
+// and r = w - b alpha, dL/dw = gamma r + alpha g, and the row sums sum g w and sum r b give
+// dL/dalpha = sum g w - gamma sum r b.
+template <typename T>
+LOWBIT_HOST_DEVICE inline T bilinear_value(T w, T kappa, T alpha) {
+  return sign_of(w) * kappa * alpha;
+}
+template <typename T>
+struct BilinearTerms {
+  T grad_w, g_w, r_b;  // dL/dw, g w, r b
+};
+template <typename T>
+LOWBIT_HOST_DEVICE inline BilinearTerms<T> bilinear_terms(T g, T w, T kappa, T alpha, T gamma) {
+  const T b = sign_of(w) * kappa;
+  const T r = w - b * alpha;
+  return {gamma * r + alpha * g, g * w, r * b};
+}
+
+// DoReFa k-bit weights (ops/dorefa.h), from t = tanh(w) and the tensor's M = max |t|:
+//   y = 2 round((t / (2M) + 1/2) levels) / levels - 1,    levels = 2^k - 1 (round: half to even)
+// Backward (round straight through, the max's gradient shared evenly by the `ties` entries with
+// |t| = M, as torch's max): dz = (2g / levels) levels,  dt = dz / (2M) + 1[|t| = M] sign(t) dM / ties,
+// dM = -2 sum_j dz_j t_j / (2M)^2 (a row sum the caller passes as `grad_max`), dL/dw = dt (1 - t^2).
+template <typename T>
+LOWBIT_HOST_DEVICE inline T dorefa_weight_value(T t, T two_max, T levels) {
+  const T z = t / two_max + T(0.5);
+  return T(2) * (lsq_round(z * levels) / levels) - T(1);
+}
+template <typename T>
+LOWBIT_HOST_DEVICE inline T dorefa_weight_dz(T g, T levels) {
+  return (T(2) * g / levels) * levels;
+}
+template <typename T>
+LOWBIT_HOST_DEVICE inline T dorefa_weight_grad(T g, T t, T max, T two_max, T levels, T grad_max_per_tie) {
+  T dt = dorefa_weight_dz(g, levels) / two_max;
+  if (magnitude_of(t) == max) dt += sign_of(t) * grad_max_per_tie;
+  return dt * (T(1) - t * t);
+}
+
+}  // namespace lowbit::ops
