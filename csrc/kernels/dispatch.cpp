@@ -1,6 +1,7 @@
 // Device dispatch for the fused kernels: CPU always, CUDA when lowbit is built against a CUDA
 // LibTorch (LOWBIT_WITH_CUDA).
 #include <lowbit/config.h>
+#include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
@@ -159,6 +160,46 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
   return on_device(
       t, "dorefa_weight_backward", [&] { return cpu::dorefa_weight_backward(grad, t, max_ties, bits); },
       [&] { return cuda::dorefa_weight_backward(grad, t, max_ties, bits); });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w) {
+  TORCH_CHECK(w.dim() >= 2, "adabin: expects a weight [C_out, ...] with at least 2 dims, got shape ", w.sizes());
+  return on_device(
+      w, "adabin_weight_forward", [&] { return cpu::adabin_weight_forward(w); },
+      [&] { return cuda::adabin_weight_forward(w); });
+}
+
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
+  return on_device(
+      w, "adabin_weight_backward", [&] { return cpu::adabin_weight_backward(grad, w, beta, alpha, k, t); },
+      [&] { return cuda::adabin_weight_backward(grad, w, beta, alpha, k, t); });
+}
+
+at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
+  return on_device(
+      x, "dorefa_activation_forward", [&] { return cpu::dorefa_activation_forward(x, bits); },
+      [&] { return cuda::dorefa_activation_forward(x, bits); });
+}
+
+at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& x) {
+  return on_device(
+      x, "dorefa_activation_backward", [&] { return cpu::dorefa_activation_backward(grad, x); },
+      [&] { return cuda::dorefa_activation_backward(grad, x); });
+}
+
+at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& beta, bool code) {
+  return on_device(
+      x, "adabin_activation_forward", [&] { return cpu::adabin_activation_forward(x, alpha, beta, code); },
+      [&] { return cuda::adabin_activation_forward(x, alpha, beta, code); });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_activation_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                                          const at::Tensor& alpha,
+                                                                          const at::Tensor& beta, bool code) {
+  return on_device(
+      x, "adabin_activation_backward", [&] { return cpu::adabin_activation_backward(grad, x, alpha, beta, code); },
+      [&] { return cuda::adabin_activation_backward(grad, x, alpha, beta, code); });
 }
 
 }  // namespace lowbit::kernels

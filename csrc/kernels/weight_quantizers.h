@@ -35,6 +35,12 @@ std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, in
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
 
+// AdaBin weights per output channel (ops/weight_math.h): y, beta [rows] and alpha [rows]; the
+// backward (the EDE with the 0-dim k and t) returns dL/dw through beta and alpha as autograd would.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w);
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t);
+
 namespace cpu {
 std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
@@ -47,6 +53,9 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
 std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w);
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t);
 }  // namespace cpu
 namespace cuda {
 std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
@@ -60,6 +69,9 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
 std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w);
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t);
 }  // namespace cuda
 
 }  // namespace lowbit::kernels

@@ -1,6 +1,7 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 
 #include <lowbit/csrc/kernels/weight_quantizers.h>
+#include <lowbit/csrc/ops/loss_scale.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -26,8 +27,10 @@ class BilinearSignFunction : public torch::autograd::Function<BilinearSignFuncti
     const auto saved = ctx->get_saved_variables();
     const auto &w = saved[0], &scale = saved[1], &gamma = saved[2];
     const auto s = scale.flatten();
-    auto [grad_w, grad_alpha] =
-        kernels::bilinear_sign_backward(grad[0], w, s.abs(), gamma, ctx->saved_data["kappa"].toDouble());
+    // The gamma term is the backward's own: scaled as the chain rule scales g (ops/loss_scale.h).
+    const double loss = loss_scale();
+    auto [grad_w, grad_alpha] = kernels::bilinear_sign_backward(grad[0], w, s.abs(), loss == 1 ? gamma : gamma * loss,
+                                                                ctx->saved_data["kappa"].toDouble());
     if (ctx->saved_data["scale_sign_grad"].toBool()) grad_alpha = grad_alpha * at::sign(s);
     return {grad_w, grad_alpha.reshape(scale.sizes()), at::Tensor(), at::Tensor(), at::Tensor()};
   }

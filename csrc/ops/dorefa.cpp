@@ -1,5 +1,6 @@
 #include <lowbit/csrc/ops/dorefa.h>
 
+#include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/ops/sign.h>
 
@@ -35,6 +36,18 @@ class DorefaWeightFunction : public torch::autograd::Function<DorefaWeightFuncti
   }
 };
 
+// Activations: one pass each way, x kept for the backward's 1[0 <= x <= 1].
+class DorefaActivationFunction : public torch::autograd::Function<DorefaActivationFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t bits) {
+    ctx->save_for_backward({x});
+    return kernels::dorefa_activation_forward(x, bits);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    return {kernels::dorefa_activation_backward(grad[0], ctx->get_saved_variables()[0]), at::Tensor()};
+  }
+};
+
 void check_bits(int64_t bits) { TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "bits must be in [1, 32], got ", bits); }
 
 }  // namespace
@@ -56,6 +69,9 @@ at::Tensor dorefa_weight(const at::Tensor& w, int64_t bits) {
   return DorefaWeightFunction::apply(w, bits);
 }
 
-at::Tensor dorefa_activation(const at::Tensor& x, int64_t bits) { return dorefa_quantize(at::clamp(x, 0, 1), bits); }
+at::Tensor dorefa_activation(const at::Tensor& x, int64_t bits) {
+  check_bits(bits);
+  return DorefaActivationFunction::apply(x, bits);
+}
 
 }  // namespace lowbit::ops

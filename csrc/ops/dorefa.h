@@ -7,6 +7,7 @@
 //                         fused after tanh, kernels/weight_quantizers.h)
 //   weights, k = 1      : w_q = E sign(w / E), E = mean|w| (stop-gradient), dL/dw = G
 //   activations         : a_q = quantize_k(clip(x, 0, 1)), dL/dx = G * 1[0 <= x <= 1]
+//                         (fused, kernels/activation_quantizers.h)
 
 #include <ATen/core/Tensor.h>
 

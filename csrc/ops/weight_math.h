@@ -82,4 +82,20 @@ LOWBIT_HOST_DEVICE inline T dorefa_weight_grad(T g, T t, T max, T two_max, T lev
   return dt * (T(1) - t * t);
 }
 
+// AdaBin weights (modules/quant/adabin.h), per output channel: beta = mean w, d = w - beta,
+// v = mean d^2, alpha = sqrt(max(v, 1e-24)), u = d / alpha, y = sign(u) alpha + beta; the sign's
+// backward is the EDE, ds/du = k t (1 - tanh^2(t u)) (ops/ede_sign.h). With e = (g alpha) ds/du:
+//   dL/dalpha = sum g sign(u) - sum e d / alpha^2,  dL/dv = dL/dalpha / (2 alpha) (0 where clamped),
+//   dL/dd_i   = e_i / alpha + dL/dv 2 d_i / cols,  dL/dbeta = sum g - sum_i dL/dd_i,
+//   dL/dw_i   = dL/dd_i + dL/dbeta / cols.
+template <typename T>
+LOWBIT_HOST_DEVICE inline T adabin_value(T w, T beta, T alpha) {
+  return sign_of((w - beta) / alpha) * alpha + beta;
+}
+// e from tanh(t u) (the caller's tanh, vectorised on the CPU).
+template <typename T>
+LOWBIT_HOST_DEVICE inline T adabin_e(T g, T alpha, T kt, T tanh_tu) {
+  return g * alpha * kt * (T(1) - tanh_tu * tanh_tu);
+}
+
 }  // namespace lowbit::ops

@@ -1,7 +1,6 @@
 #include <lowbit/modules/quant/adabin.h>
 
-#include <lowbit/csrc/ops/ede_sign.h>
-#include <lowbit/csrc/ops/sign.h>
+#include <lowbit/csrc/ops/adabin.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/quant/registry.h>
 
@@ -39,12 +38,7 @@ void AdaBinImpl::check_shape(c10::IntArrayRef shape) const {
 
 torch::Tensor AdaBinImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
-  const auto filters = w.flatten(1);
-  const auto centre = filters.mean(1, /*keepdim=*/true);                                  // β_w
-  const auto deviation = filters - centre;
-  const auto distance = deviation.pow(2).mean(1, /*keepdim=*/true).clamp_min(1e-24).sqrt();  // α_w
-  const auto binary = ops::ede_sign(deviation / distance, k, t);
-  return (binary * distance + centre).view_as(w);
+  return ops::adabin_weight(w, k, t);
 }
 
 void AdaBinImpl::on_epoch_begin(int64_t epoch, int64_t epochs) {
@@ -66,8 +60,7 @@ void AdaBinActImpl::reset() {
 }
 
 torch::Tensor AdaBinActImpl::forward(const torch::Tensor& x) {
-  const auto s = ops::sign((x - beta_a) / alpha_a, ops::Ste::ApproxSign);
-  return options.form() == AdaBinActForm::Code ? alpha_a * (s + beta_a) : alpha_a * s + beta_a;
+  return ops::adabin_activation(x, alpha_a, beta_a, options.form() == AdaBinActForm::Code);
 }
 
 AdaBinActForm parse_adabin_act_form(const std::string& name) {

@@ -32,6 +32,7 @@
 //   grouped convolutions (where its "std" is not a std).
 // - α_w is floored at 1e-12 so that a constant filter binarizes to β_w instead of NaN (the code
 //   divides by zero there).
+// Both binarizers are fused kernels (csrc/ops/adabin.h).
 // Official parameter names are kept: `alpha_a`, `beta_a` (0-dim, as torch.tensor(1.0)); `k`, `t`
 // are plain attributes in the code (not in its state dicts), buffers here so that a resumed
 // run continues the schedule bit-exactly.

@@ -1,6 +1,7 @@
 #include <lowbit/modules/quant/rbonn.h>
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
+#include <lowbit/csrc/ops/loss_scale.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
@@ -85,7 +86,7 @@ torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
     const auto* replicas = hooks::replicas();
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;
     w_tilde.register_hook([g_prev = previous_grad, pending = pending_, replicated](const torch::Tensor& g) {
-      g_prev.set_data(g.detach().clone());
+      g_prev.set_data(g.detach() / ops::loss_scale());  // the unscaled gradient (ops/loss_scale.h)
       *pending = replicated;
     });
   }

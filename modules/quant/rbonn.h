@@ -16,8 +16,8 @@
 // buffer `previous_grad`, which a hook fills during every training backward. The official code
 // reads W.grad in the forward instead, which depends on zero_grad coming after the forward and is
 // None under DataParallel (the recurrent step then never runs). The buffer holds the last
-// backward's gradient (with gradient accumulation: the last micro-batch's, not the sum), scaled
-// by the loss scale under train.amp: train RBONN in float32.
+// backward's gradient (with gradient accumulation: the last micro-batch's, not the sum), unscaled
+// under loss scaling (train.amp, csrc/ops/loss_scale.h), as is the lambda term it adds.
 // Data-parallel replicas (hooks/replicas.h): the hook sees this replica's gradient, while G_prev is
 // the gradient of the whole batch, their mean over the replicas (equal shares, each loss a mean over
 // its share). A backward under replicas therefore leaves `previous_grad` local and pending;

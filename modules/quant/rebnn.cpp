@@ -1,6 +1,7 @@
 #include <lowbit/modules/quant/rebnn.h>
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
+#include <lowbit/csrc/ops/loss_scale.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
@@ -72,8 +73,9 @@ torch::Tensor ReBnnImpl::forward(const torch::Tensor& w) {
     const auto* replicas = hooks::replicas();
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;
     out.register_hook([grad_max = previous_grad_max, pending = pending_grad_, replicated](const torch::Tensor& g) {
-      grad_max.set_data(g.detach().abs().flatten(1).amax(1));
-      *pending = replicated ? g.detach().clone(at::MemoryFormat::Contiguous) : torch::Tensor();
+      const auto unscaled = g.detach() / ops::loss_scale();  // ops/loss_scale.h
+      grad_max.set_data(unscaled.abs().flatten(1).amax(1));
+      *pending = replicated ? unscaled.contiguous() : torch::Tensor();
     });
   }
   return out;

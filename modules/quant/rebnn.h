@@ -33,8 +33,8 @@
 // random at stage 2, the BatchNorm after the convolution absorbing the absolute scale.
 // Registry: {name: rebnn, channels, kappa: 0.02, gamma_mode: official_constant | paper_dynamic,
 //            gamma: 2e-4, clamp_gamma: true, gamma_min: 1e-5, gamma_max: 2e-4}.
-// With loss scaling (train.amp) the gamma terms are not scaled with the task gradient, so they
-// shrink by the loss scale; train ReBNN in float32.
+// Under loss scaling (train.amp) the gamma term is scaled with the task gradient and the recorded
+// maxima are unscaled (csrc/ops/loss_scale.h): the same update and state as without scaling.
 
 #include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/quant/quantizer.h>

@@ -1,5 +1,7 @@
 // CUDA kernels against their CPU references. Skipped where no GPU is present.
+#include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 #include <lowbit/lowbit.h>
 
@@ -51,6 +53,107 @@ TEST(CudaKernels, LsqForwardBackwardMatchCpu) {
       EXPECT_TRUE(torch::equal(gx.cpu(), cx));
       EXPECT_TRUE(torch::allclose(gs.cpu(), cs, 1e-3, 1e-3));
       EXPECT_TRUE(torch::allclose(gb.cpu(), cb, 1e-3, 1e-3));
+    }
+  }
+}
+
+namespace {
+
+// |gpu - cpu| <= tol max(1, max|cpu|), on the CPU in float64.
+void expect_device_close(const torch::Tensor& gpu, const torch::Tensor& cpu, double tol, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_TRUE(gpu.is_cuda());
+  ASSERT_EQ(gpu.sizes(), cpu.sizes());
+  EXPECT_EQ(gpu.scalar_type(), cpu.scalar_type());
+  const auto a = gpu.cpu().to(torch::kDouble), b = cpu.to(torch::kDouble);
+  EXPECT_LE((a - b).abs().max().item<double>(), tol * std::max(1.0, b.abs().max().item<double>()));
+}
+
+double tolerance(torch::Dtype dtype) { return dtype == torch::kDouble ? 1e-12 : 1e-5; }
+
+}  // namespace
+
+TEST(CudaKernels, WeightQuantizersMatchCpu) {
+  REQUIRE_GPU();
+  torch::manual_seed(0);
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const std::string type = c10::toString(dtype);
+    // 3 rows of 40000 columns (rows span chunks) and 64 short rows.
+    for (const auto& shape : {std::vector<int64_t>{3, 40000}, std::vector<int64_t>{64, 16, 3, 3}}) {
+      const auto w = torch::randn(shape, dtype) * 0.3, g = torch::randn(shape, dtype);
+      const auto wc = w.cuda(), gc = g.cuda();
+      const auto rows = shape[0];
+      {
+        const auto [y, alpha] = lowbit::kernels::scaled_sign_forward(w);
+        const auto [yc, alphac] = lowbit::kernels::scaled_sign_forward(wc);
+        expect_device_close(yc, y, tolerance(dtype), "scaled_sign y " + type);
+        expect_device_close(alphac, alpha, tolerance(dtype), "scaled_sign alpha " + type);
+        expect_device_close(lowbit::kernels::scaled_sign_backward(gc, wc, alphac, true, true),
+                            lowbit::kernels::scaled_sign_backward(g, w, alpha, true, true), tolerance(dtype),
+                            "scaled_sign backward " + type);
+      }
+      for (const bool per_row : {true, false}) {
+        const auto [y, threshold, alpha] = lowbit::kernels::ternarize_forward(w, 0.7, per_row);
+        const auto [yc, thresholdc, alphac] = lowbit::kernels::ternarize_forward(wc, 0.7, per_row);
+        EXPECT_TRUE(torch::equal(yc.cpu().sign(), y.sign())) << "ternary masks " << type;
+        expect_device_close(yc, y, tolerance(dtype), "ternarize " + type);
+        expect_device_close(alphac, alpha, tolerance(dtype), "ternary alpha " + type);
+      }
+      {
+        const auto alpha = torch::rand({rows}, dtype) + 0.1, gamma = torch::full({rows}, 1e-2, dtype);
+        expect_device_close(lowbit::kernels::bilinear_sign_forward(wc, alpha.cuda(), 0.02),
+                            lowbit::kernels::bilinear_sign_forward(w, alpha, 0.02), tolerance(dtype), "bilinear y " + type);
+        const auto [gw, ga] = lowbit::kernels::bilinear_sign_backward(g, w, alpha, gamma, 0.02);
+        const auto [gwc, gac] = lowbit::kernels::bilinear_sign_backward(gc, wc, alpha.cuda(), gamma.cuda(), 0.02);
+        expect_device_close(gwc, gw, tolerance(dtype), "bilinear dL/dw " + type);
+        expect_device_close(gac, ga, tolerance(dtype), "bilinear dL/dalpha " + type);
+      }
+      {
+        const auto t = torch::tanh(w);
+        const auto [y, max_ties] = lowbit::kernels::dorefa_weight_forward(t, 2);
+        const auto [yc, max_tiesc] = lowbit::kernels::dorefa_weight_forward(t.cuda(), 2);
+        expect_device_close(yc, y, tolerance(dtype), "dorefa weight y " + type);
+        EXPECT_TRUE(torch::equal(max_tiesc.cpu(), max_ties)) << "dorefa max and ties " << type;
+        expect_device_close(lowbit::kernels::dorefa_weight_backward(gc, t.cuda(), max_tiesc, 2),
+                            lowbit::kernels::dorefa_weight_backward(g, t, max_ties, 2), tolerance(dtype),
+                            "dorefa weight backward " + type);
+      }
+      {
+        const auto k = torch::tensor(10.0), t = torch::tensor(0.1);
+        const auto [y, beta, alpha] = lowbit::kernels::adabin_weight_forward(w);
+        const auto [yc, betac, alphac] = lowbit::kernels::adabin_weight_forward(wc);
+        expect_device_close(yc, y, tolerance(dtype), "adabin y " + type);
+        expect_device_close(alphac, alpha, tolerance(dtype), "adabin alpha " + type);
+        // The CPU's float tanh is a vectorised approximation (kernels/cpu/fast_tanh.h).
+        expect_device_close(lowbit::kernels::adabin_weight_backward(gc, wc, betac, alphac, k, t),
+                            lowbit::kernels::adabin_weight_backward(g, w, beta, alpha, k, t),
+                            dtype == torch::kDouble ? 1e-10 : 1e-4, "adabin backward " + type);
+      }
+    }
+  }
+}
+
+TEST(CudaKernels, ActivationQuantizersMatchCpu) {
+  REQUIRE_GPU();
+  torch::manual_seed(1);
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const std::string type = c10::toString(dtype);
+    const auto x = torch::randn({8, 16, 33}, dtype) * 0.8 + 0.4, g = torch::randn({8, 16, 33}, dtype);
+    expect_device_close(lowbit::kernels::dorefa_activation_forward(x.cuda(), 2),
+                        lowbit::kernels::dorefa_activation_forward(x, 2), tolerance(dtype), "dorefa act y " + type);
+    expect_device_close(lowbit::kernels::dorefa_activation_backward(g.cuda(), x.cuda()),
+                        lowbit::kernels::dorefa_activation_backward(g, x), tolerance(dtype), "dorefa act backward " + type);
+    const auto alpha = torch::tensor(0.7, dtype), beta = torch::tensor(0.1, dtype);
+    for (const bool code : {true, false}) {
+      expect_device_close(lowbit::kernels::adabin_activation_forward(x.cuda(), alpha.cuda(), beta.cuda(), code),
+                          lowbit::kernels::adabin_activation_forward(x, alpha, beta, code), tolerance(dtype),
+                          "adabin act y " + type);
+      const auto [gx, ga, gb] = lowbit::kernels::adabin_activation_backward(g, x, alpha, beta, code);
+      const auto [gxc, gac, gbc] =
+          lowbit::kernels::adabin_activation_backward(g.cuda(), x.cuda(), alpha.cuda(), beta.cuda(), code);
+      expect_device_close(gxc, gx, tolerance(dtype), "adabin act dL/dx " + type);
+      expect_device_close(gac, ga, tolerance(dtype), "adabin act dL/dalpha " + type);
+      expect_device_close(gbc, gb, tolerance(dtype), "adabin act dL/dbeta " + type);
     }
   }
 }

@@ -3,8 +3,10 @@
 // signs and masks exactly, values within one rounding of the row statistic (1e-6 relative),
 // gradients to 1e-6 relative of a float64 run of the composition; float32 and float64, the
 // dtype kept throughout.
+#include <lowbit/csrc/ops/adabin.h>
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
+#include <lowbit/csrc/ops/ede_sign.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/ops/ternarize.h>
@@ -132,6 +134,14 @@ torch::Tensor composed_dorefa_weight(const torch::Tensor& w, int64_t bits) {
   return 2 * ((z.detach().round() + (z - z.detach())) / levels) - 1;  // round straight through
 }
 
+torch::Tensor composed_adabin(const torch::Tensor& w, const torch::Tensor& k, const torch::Tensor& t) {
+  const auto filters = w.flatten(1);
+  const auto centre = filters.mean(1, true);
+  const auto deviation = filters - centre;
+  const auto distance = deviation.pow(2).mean(1, true).clamp_min(1e-24).sqrt();
+  return (lowbit::ops::ede_sign(deviation / distance, k, t) * distance + centre).view_as(w);
+}
+
 TEST(FusedWeightQuantizers, XnorScaledSignEveryScaleGradient) {
   torch::manual_seed(0);
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
@@ -202,6 +212,25 @@ TEST(FusedWeightQuantizers, DorefaWeightThroughTanhAndTheMax) {
   w[2][5] = 1.2;  // the max of |t| is 1 (the saturated pair); this one is below it
   expect_fused_matches([](auto w, auto) { return lowbit::ops::dorefa_weight(w, 3); },
                        [](auto w, auto) { return composed_dorefa_weight(w, 3); }, w);
+}
+
+TEST(FusedWeightQuantizers, AdaBinThroughTheMeanAndStdAtEveryEdeStage) {
+  torch::manual_seed(5);
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    // The EDE schedule's ends and middle: t = 0.001 (k = 1000), 0.1 (k = 10), 10 (k = 1).
+    for (const auto& [k, t] : {std::pair{1000.0, 1e-3}, std::pair{10.0, 0.1}, std::pair{1.0, 10.0}}) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + " t " + std::to_string(t));
+      const auto kt = torch::tensor(k), tt = torch::tensor(t);
+      const auto w = torch::randn({12, 6, 3, 3}, dtype) * 0.2 + 0.05;
+      expect_fused_matches([&](auto w, auto) { return lowbit::ops::adabin_weight(w, kt, tt); },
+                           [&](auto w, auto) { return composed_adabin(w, kt, tt); }, w);
+    }
+  }
+  // A constant filter: the variance is clamped, its gradient does not flow.
+  auto w = torch::randn({3, 20});
+  w[1].fill_(0.3);
+  expect_fused_matches([](auto w, auto) { return lowbit::ops::adabin_weight(w, torch::tensor(10.0), torch::tensor(0.1)); },
+                       [](auto w, auto) { return composed_adabin(w, torch::tensor(10.0), torch::tensor(0.1)); }, w);
 }
 
 TEST(FusedWeightQuantizers, HalfWeightsComputeInFloatAndKeepTheirDtype) {

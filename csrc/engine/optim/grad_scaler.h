@@ -24,6 +24,8 @@ class GradScaler {
   void update();
 
   double current_scale() const;
+  // What scale() multiplies the loss by: the current scale, or 1 when disabled.
+  double multiplier() const { return enabled_ ? scale_ : 1.0; }
   // [scale, finite steps in a row], for checkpoints.
   torch::Tensor state() const;
   void load_state(const torch::Tensor& state);

@@ -1,5 +1,7 @@
 #include <lowbit/csrc/engine/optim/optim_step.h>
 
+#include <lowbit/csrc/ops/loss_scale.h>
+
 #include <torch/types.h>
 
 namespace lowbit::engine {
@@ -22,7 +24,10 @@ OptimStep::OptimStep(torch::optim::Optimizer& optimizer, std::vector<torch::Tens
 
 bool OptimStep::operator()(const torch::Tensor& loss) {
   optimizer_.zero_grad();
-  scaler_.scale(loss).backward();
+  {
+    const ops::LossScaleGuard scale(scaler_.multiplier());
+    scaler_.scale(loss).backward();
+  }
   if (grad_clip_ > 0) {
     scaler_.unscale(optimizer_);
     clip_grad_norm(clipped_, grad_clip_);

@@ -1,3 +1,4 @@
+#include <lowbit/csrc/kernels/cpu/fast_tanh.h>
 #include <lowbit/csrc/kernels/cpu/row_chunks.h>
 #include <lowbit/csrc/kernels/cpu/simd.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
@@ -112,6 +113,57 @@ LOWBIT_CPU_CLONES void dorefa_weight_grad_loop(const T* g, const T* t, T* out, i
                                                T per_tie) {
   LOWBIT_SIMD
   for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_grad(g[i], t[i], max, two_max, levels, per_tie);
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 1> sum_values(const T* w, int64_t n) {
+  return lane_sums<1>(n, [&](int64_t i) { return std::array<double, 1>{static_cast<double>(w[i])}; });
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 1> sum_squared_deviations(const T* w, int64_t n, T centre) {
+  return lane_sums<1>(n, [&](int64_t i) {
+    const T d = w[i] - centre;
+    return std::array<double, 1>{static_cast<double>(d * d)};
+  });
+}
+
+template <typename T>
+LOWBIT_CPU_CLONES void adabin_loop(const T* w, T* out, int64_t n, T beta, T alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::adabin_value(w[i], beta, alpha);
+}
+
+// e (ops::adabin_e), written into `e`; t u as (t / alpha) d (within a rounding of t (d / alpha),
+// in a gradient only, and a division per element would bound the loop).
+template <typename T>
+LOWBIT_CPU_CLONES void adabin_e_loop(const T* g, const T* w, T* e, int64_t n, T beta, T alpha, T kt, T t_over_alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) e[i] = ops::adabin_e(g[i], alpha, kt, fast_tanh(t_over_alpha * (w[i] - beta)));
+}
+
+// The row sums of g, g sign(u), e, e d and d.
+template <typename T>
+LOWBIT_CPU_CLONES std::array<double, 5> adabin_grad_sums(const T* g, const T* w, const T* e, int64_t n, T beta,
+                                                        T alpha) {
+  double sum_g = 0, sum_gs = 0, sum_e = 0, sum_ed = 0, sum_d = 0;
+  LOWBIT_SIMD_SUM(sum_g, sum_gs, sum_e, sum_ed, sum_d)
+  for (int64_t i = 0; i < n; ++i) {
+    const T d = w[i] - beta;
+    sum_g += static_cast<double>(g[i]);
+    sum_gs += static_cast<double>(g[i] * ops::sign_of(d / alpha));
+    sum_e += static_cast<double>(e[i]);
+    sum_ed += static_cast<double>(e[i] * d);
+    sum_d += static_cast<double>(d);
+  }
+  return {sum_g, sum_gs, sum_e, sum_ed, sum_d};
+}
+
+// dL/dw = e a + d b + c, e read from (and dL/dw written over) `grad_w`.
+template <typename T>
+LOWBIT_CPU_CLONES void adabin_grad_loop(const T* w, T* grad_w, int64_t n, T beta, T a, T b, T c) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) grad_w[i] = grad_w[i] * a + (w[i] - beta) * b + c;
 }
 
 double levels_of(int64_t bits) {
@@ -291,6 +343,78 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
     rows.for_each([&](int64_t, int64_t, int64_t first, int64_t last) {
       dorefa_weight_grad_loop(gp + first, tp + first, op + first, last - first, m, two_max, lv, per_tie);
     });
+  });
+  return out.to(grad.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w) {
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  auto out = at::empty_like(input);
+  auto betas = at::empty({rows.rows}, input.options()), alphas = at::empty({rows.rows}, input.options());
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adabin_weight_forward_cpu", [&] {
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    scalar_t* beta = betas.mutable_data_ptr<scalar_t>();
+    scalar_t* alpha = alphas.mutable_data_ptr<scalar_t>();
+    const double cols = static_cast<double>(rows.cols);
+    rows.reduce_then_apply(
+        [&](int64_t r, int64_t first, int64_t last) { adabin_loop(wp + first, op + first, last - first, beta[r], alpha[r]); },
+        reduction([&](int64_t, int64_t first, int64_t last) { return sum_values(wp + first, last - first); },
+                  [&](int64_t r, const std::array<double, 1>& s) { beta[r] = static_cast<scalar_t>(s[0] / cols); }),
+        reduction(
+            [&](int64_t r, int64_t first, int64_t last) {
+              return sum_squared_deviations(wp + first, last - first, beta[r]);
+            },
+            [&](int64_t r, const std::array<double, 1>& s) {
+              const auto variance = std::max(static_cast<scalar_t>(s[0] / cols), static_cast<scalar_t>(1e-24));
+              alpha[r] = std::sqrt(variance);
+            }));
+  });
+  return {out.to(w.scalar_type()), betas.to(w.scalar_type()), alphas.to(w.scalar_type())};
+}
+
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
+  check_grad("adabin_weight_backward", grad, w);
+  const auto input = computable(w);
+  const auto rows = rows_of(input, true);
+  check_rows("adabin_weight_backward", beta, rows, "beta");
+  check_rows("adabin_weight_backward", alpha, rows, "alpha");
+  const auto g = computable(grad).to(input.scalar_type());
+  const auto b = beta.to(input.scalar_type()).contiguous();
+  const auto a = alpha.to(input.scalar_type()).contiguous();
+  auto out = at::empty_like(input);
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adabin_weight_backward_cpu", [&] {
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    const scalar_t* bp = b.const_data_ptr<scalar_t>();
+    const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto t_value = static_cast<scalar_t>(t.item<double>());
+    const auto kt = static_cast<scalar_t>(k.item<double>()) * t_value;
+    const double cols = static_cast<double>(rows.cols);
+    std::vector<std::array<scalar_t, 3>> coefficients(static_cast<size_t>(rows.rows));  // a, b, c of adabin_grad_loop
+    rows.reduce_then_apply(
+        [&](int64_t r, int64_t first, int64_t last) {
+          const auto& c = coefficients[r];
+          adabin_grad_loop(wp + first, op + first, last - first, bp[r], c[0], c[1], c[2]);
+        },
+        reduction(
+            [&](int64_t r, int64_t first, int64_t last) {
+              const int64_t n = last - first;
+              adabin_e_loop(gp + first, wp + first, op + first, n, bp[r], ap[r], kt, t_value / ap[r]);
+              return adabin_grad_sums(gp + first, wp + first, op + first, n, bp[r], ap[r]);
+            },
+            [&](int64_t r, const std::array<double, 5>& s) {
+              const double alpha_r = static_cast<double>(ap[r]);
+              const double grad_alpha = s[1] - s[3] / (alpha_r * alpha_r);
+              const bool clamped = !(alpha_r * alpha_r > 1e-24);  // no gradient through the clamped variance
+              const double grad_variance = clamped ? 0.0 : grad_alpha / (2 * alpha_r);
+              const double grad_beta = s[0] - s[2] / alpha_r - grad_variance * 2 * s[4] / cols;
+              coefficients[r] = {static_cast<scalar_t>(1 / alpha_r), static_cast<scalar_t>(grad_variance * 2 / cols),
+                                 static_cast<scalar_t>(grad_beta / cols)};
+            }));
   });
   return out.to(grad.scalar_type());
 }

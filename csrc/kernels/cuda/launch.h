@@ -89,5 +89,46 @@ void launch_dorefa_dz_sums(DType dtype, const void* grad, const void* t, double 
 // dL/dw = dorefa_weight_grad(g, t, M, 2M, levels, T(dM / ties)), dM = -2 dz_sum[0] / (2M)^2 in double.
 void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t, const double* max_ties,
                                    const double* dz_sum, double levels, void* grad_w, int64_t n, cudaStream_t stream);
+// AdaBin weights (adabin_value, adabin_e), per row: beta = mean w, alpha = sqrt(max(mean (w - beta)^2, 1e-24)).
+// partial [rows, chunks, 1]: sum w.
+void launch_adabin_weight_sums(DType dtype, const void* w, double* partial, const RowLaunch& shape,
+                               cudaStream_t stream);
+// beta_r = T(sums_r / cols), written; partial [rows, chunks, 1]: sum (w - beta_r)^2 (difference and square in T).
+void launch_adabin_deviation_sums(DType dtype, const void* w, const double* sums, void* beta, double* partial,
+                                  const RowLaunch& shape, cudaStream_t stream);
+// alpha_r = sqrt(max(T(deviations_r / cols), T(1e-24))) in T, written; y = adabin_value(w, beta_r, alpha_r).
+void launch_adabin_weight_forward(DType dtype, const void* w, const void* beta, const double* deviations, void* alpha,
+                                  void* y, const RowLaunch& shape, cudaStream_t stream);
+// k and t: one element each (dtype, device memory). With d = w - beta_r, u = d / alpha_r,
+// e = adabin_e(g, alpha_r, T(k) T(t), tanh(t u)), s = sign_of(u):
+// partial [rows, chunks, 5]: sum g, g s, e, e d, d.
+void launch_adabin_weight_grad_sums(DType dtype, const void* grad, const void* w, const void* beta, const void* alpha,
+                                    const void* k, const void* t, double* partial, const RowLaunch& shape,
+                                    cudaStream_t stream);
+// From the row totals `sums` [rows, 5] (double), per row in double: dalpha = S_gs - S_ed / alpha^2,
+// dv = alpha^2 > 1e-24 ? dalpha / (2 alpha) : 0, dbeta = S_g - S_e / alpha - dv 2 S_d / cols, written to
+// `scalars` [rows, 3] (dtype, the caller's scratch) as T(1 / alpha), T(dv 2 / cols), T(dbeta / cols);
+// then dL/dw = e scalars[0] + d scalars[1] + scalars[2] in T.
+void launch_adabin_weight_backward(DType dtype, const void* grad, const void* w, const void* beta, const void* alpha,
+                                   const void* k, const void* t, const double* sums, void* scalars, void* grad_w,
+                                   const RowLaunch& shape, cudaStream_t stream);
+
+// Fused activation quantizers (kernels/activation_quantizers.h, ops/activation_math.h), element-wise
+// over n elements. alpha and beta hold one element each (dtype, device memory).
+// y = dorefa_activation_value(x, T(levels)).
+void launch_dorefa_activation_forward(DType dtype, const void* x, double levels, void* y, int64_t n,
+                                      cudaStream_t stream);
+// dL/dx = dorefa_activation_grad(g, x).
+void launch_dorefa_activation_backward(DType dtype, const void* grad, const void* x, void* grad_x, int64_t n,
+                                       cudaStream_t stream);
+// y = adabin_act_value(x, alpha, beta, code).
+void launch_adabin_activation_forward(DType dtype, const void* x, const void* alpha, const void* beta, bool code,
+                                      void* y, int64_t n, cudaStream_t stream);
+// dL/dx of adabin_act_grads, written; partial [blocks, 2], blocks = row_chunks(n) (each block sums its
+// grid-stride share in double): the sums of the alpha terms and of the beta terms, for the caller to
+// add over blocks.
+void launch_adabin_activation_backward(DType dtype, const void* grad, const void* x, const void* alpha,
+                                       const void* beta, bool code, void* grad_x, double* partial, int64_t n,
+                                       int64_t blocks, cudaStream_t stream);
 
 }  // namespace lowbit::kernels::cuda

@@ -1,6 +1,8 @@
 // Tensor-side wrappers of the CUDA launchers: dtype mapping, contiguity, the current stream,
-// and the reductions that follow the LSQ backward kernel and the weight quantizers' row sums.
+// and the reductions that follow the LSQ backward kernel, the weight quantizers' row sums and the
+// AdaBin activation backward's block sums.
 // Built only with a CUDA LibTorch.
+#include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
@@ -79,6 +81,29 @@ void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& w) {
 double levels_of(int64_t bits) {
   TORCH_CHECK_VALUE(bits >= 2 && bits <= 32, "lowbit::dorefa_weight: bits must be in [2, 32], got ", bits);
   return std::ldexp(1.0, static_cast<int>(bits)) - 1;
+}
+
+// ---- activation quantizers ----
+
+double activation_levels_of(int64_t bits) {
+  TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "lowbit::dorefa_activation: bits must be in [1, 32], got ", bits);
+  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
+}
+
+// A scalar parameter or buffer (AdaBin's alpha and beta, the EDE's k and t).
+void check_one(const char* op, const at::Tensor& t, const char* what) {
+  TORCH_CHECK(t.numel() == 1, "lowbit::", op, ": ", what, " must hold one element, got shape ", t.sizes());
+}
+
+void check_grad_input(const char* op, const at::Tensor& grad, const at::Tensor& x) {
+  TORCH_CHECK(grad.sizes() == x.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != input shape ",
+              x.sizes());
+}
+
+// A gradient summed in double, shaped, typed and placed like its parameter (a copy, never a view).
+at::Tensor like_parameter(const at::Tensor& sum, const at::Tensor& parameter) {
+  return sum.to(parameter.device(), parameter.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
+      .reshape(parameter.sizes());
 }
 
 }  // namespace
@@ -311,6 +336,117 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
                                   out.mutable_data_ptr(), n, stream);
   }
   return out.to(grad.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w) {
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("adabin_weight_forward", input, true);
+  const auto dtype = dtype_of(input);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  // Pass 1: sum w; pass 2: beta_r, and sum (w - beta_r)^2; pass 3: alpha_r and y.
+  auto values = row_partial(shape, 1, input);
+  launch_adabin_weight_sums(dtype, input.const_data_ptr(), values.mutable_data_ptr<double>(), shape, stream);
+  const auto sums = row_totals(values);
+  auto beta = at::empty({shape.rows}, input.options());
+  auto deviations = row_partial(shape, 1, input);
+  launch_adabin_deviation_sums(dtype, input.const_data_ptr(), sums.const_data_ptr<double>(), beta.mutable_data_ptr(),
+                               deviations.mutable_data_ptr<double>(), shape, stream);
+  const auto deviation_sums = row_totals(deviations);
+  auto alpha = at::empty({shape.rows}, input.options());
+  auto out = at::empty_like(input);
+  launch_adabin_weight_forward(dtype, input.const_data_ptr(), beta.const_data_ptr(),
+                               deviation_sums.const_data_ptr<double>(), alpha.mutable_data_ptr(),
+                               out.mutable_data_ptr(), shape, stream);
+  return {out.to(w.scalar_type()), beta.to(w.scalar_type()), alpha.to(w.scalar_type())};
+}
+
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
+  check_grad("adabin_weight_backward", grad, w);
+  check_one("adabin_weight_backward", k, "k");
+  check_one("adabin_weight_backward", t, "t");
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = computable(w);
+  const auto shape = weight_rows("adabin_weight_backward", input, true);
+  check_rows("adabin_weight_backward", beta, shape, "beta");
+  check_rows("adabin_weight_backward", alpha, shape, "alpha");
+  const auto dtype = dtype_of(input);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  const auto g = matching(computable(grad), input);
+  const auto b = matching(beta, input);
+  const auto a = matching(alpha, input);
+  const auto kk = matching(k, input);  // read on the device by the kernels: no host sync
+  const auto tt = matching(t, input);
+  // Pass 1: the row sums of g, g s, e, e d, d; pass 2: the per-row coefficients and dL/dw.
+  auto partial = row_partial(shape, 5, input);
+  launch_adabin_weight_grad_sums(dtype, g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
+                                 a.const_data_ptr(), kk.const_data_ptr(), tt.const_data_ptr(),
+                                 partial.mutable_data_ptr<double>(), shape, stream);
+  const auto sums = row_totals(partial);  // [rows, 5]
+  auto scalars = at::empty({shape.rows, 3}, input.options());
+  auto out = at::empty_like(input);
+  launch_adabin_weight_backward(dtype, g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
+                                a.const_data_ptr(), kk.const_data_ptr(), tt.const_data_ptr(),
+                                sums.const_data_ptr<double>(), scalars.mutable_data_ptr(), out.mutable_data_ptr(),
+                                shape, stream);
+  return out.to(grad.scalar_type());
+}
+
+at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
+  const double levels = activation_levels_of(bits);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = computable(x);
+  auto out = at::empty_like(input);
+  launch_dorefa_activation_forward(dtype_of(input), input.const_data_ptr(), levels, out.mutable_data_ptr(),
+                                   input.numel(), c10::cuda::getCurrentCUDAStream());
+  return out.to(x.scalar_type());
+}
+
+at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& x) {
+  check_grad_input("dorefa_activation_backward", grad, x);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = computable(x);
+  const auto g = matching(computable(grad), input);
+  auto out = at::empty_like(input);
+  launch_dorefa_activation_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(),
+                                    out.mutable_data_ptr(), input.numel(), c10::cuda::getCurrentCUDAStream());
+  return out.to(grad.scalar_type());
+}
+
+at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& beta, bool code) {
+  check_one("adabin_activation_forward", alpha, "alpha");
+  check_one("adabin_activation_forward", beta, "beta");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = computable(x);
+  const auto a = matching(alpha, input);  // read on the device by the kernel: no host sync
+  const auto b = matching(beta, input);
+  auto out = at::empty_like(input);
+  launch_adabin_activation_forward(dtype_of(input), input.const_data_ptr(), a.const_data_ptr(), b.const_data_ptr(),
+                                   code, out.mutable_data_ptr(), input.numel(), c10::cuda::getCurrentCUDAStream());
+  return out.to(x.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_activation_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                                          const at::Tensor& alpha,
+                                                                          const at::Tensor& beta, bool code) {
+  check_grad_input("adabin_activation_backward", grad, x);
+  check_one("adabin_activation_backward", alpha, "alpha");
+  check_one("adabin_activation_backward", beta, "beta");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = computable(x);
+  const auto g = matching(computable(grad), input);
+  const auto a = matching(alpha, input);
+  const auto b = matching(beta, input);
+  const int64_t n = input.numel();
+  const int64_t blocks = row_chunks(n);  // 0 for an empty input: the sums below are then 0
+  auto out = at::empty_like(input);
+  auto partial = at::empty({blocks, 2}, input.options().dtype(at::kDouble));
+  launch_adabin_activation_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
+                                    b.const_data_ptr(), code, out.mutable_data_ptr(),
+                                    partial.mutable_data_ptr<double>(), n, blocks, c10::cuda::getCurrentCUDAStream());
+  const auto sums = partial.sum(0);  // [2]: dL/dalpha, dL/dbeta in double
+  return {out.to(grad.scalar_type()), like_parameter(sums[0], alpha), like_parameter(sums[1], beta)};
 }
 
 }  // namespace lowbit::kernels::cuda

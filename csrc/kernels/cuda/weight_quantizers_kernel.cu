@@ -5,6 +5,7 @@
 // are formed from the summed statistics by one thread per row, in the weight's dtype, before the
 // element-wise pass reads them.
 
+#include <lowbit/csrc/kernels/cuda/block_sum.cuh>
 #include <lowbit/csrc/kernels/cuda/dtype_dispatch.cuh>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/ops/weight_math.h>
@@ -15,8 +16,6 @@
 namespace lowbit::kernels::cuda {
 namespace {
 
-constexpr int kWarps = kBlock / 32;
-static_assert(kBlock % 32 == 0 && kWarps <= 32, "block_sum needs whole warps, at most 32");
 constexpr int64_t kMaxChunks = 1024;       // blocks per row (gridDim.y, at most 65535)
 constexpr int64_t kMaxRowBlocks = 65535 * 8;  // gridDim.x; the blocks loop over rows beyond it
 
@@ -32,28 +31,6 @@ void check_chunks(const RowLaunch& s) {
 dim3 row_grid(const RowLaunch& s) {
   return dim3(static_cast<unsigned>(s.rows < kMaxRowBlocks ? s.rows : kMaxRowBlocks),
               static_cast<unsigned>(s.chunks));
-}
-
-// Sums each term over the block (blockDim.x == kBlock) in a fixed order: warp shuffles, then the
-// warps' sums in warp 0. Thread 0 ends with the totals; the other threads' values are partial.
-template <int Terms>
-__device__ void block_sum(double (&v)[Terms]) {
-  __shared__ double warp_sums[kWarps][Terms];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-#pragma unroll
-  for (int k = 0; k < Terms; ++k) {
-    for (int offset = 16; offset > 0; offset /= 2) v[k] += __shfl_down_sync(0xffffffffu, v[k], offset);
-    if (lane == 0) warp_sums[warp][k] = v[k];
-  }
-  __syncthreads();
-  if (warp == 0) {
-#pragma unroll
-    for (int k = 0; k < Terms; ++k) {
-      v[k] = lane < kWarps ? warp_sums[lane][k] : 0.0;
-      for (int offset = 16; offset > 0; offset /= 2) v[k] += __shfl_down_sync(0xffffffffu, v[k], offset);
-    }
-  }
-  __syncthreads();  // warp_sums is free again for the block's next row
 }
 
 // partial[row][chunk][0 .. Terms) = sum over the chunk's columns of op(row, flat index, v).
@@ -132,6 +109,66 @@ struct DzSum {  // sum dz t
   }
 };
 
+// AdaBin weights: tanh and sqrt of the arithmetic type (CUDA's, correctly rounded sqrt).
+__device__ inline float tanh_of(float x) { return tanhf(x); }
+__device__ inline double tanh_of(double x) { return tanh(x); }
+__device__ inline float sqrt_of(float x) { return sqrtf(x); }
+__device__ inline double sqrt_of(double x) { return sqrt(x); }
+
+template <typename A>
+struct AdaBinElement {
+  A d, u, e;  // w - beta_r, d / alpha_r, adabin_e
+};
+// kt = T(k) T(t), computed once by the caller.
+template <typename A>
+__device__ inline AdaBinElement<A> adabin_element(A g, A w, A beta, A alpha, A kt, A t) {
+  const A d = w - beta;
+  const A u = d / alpha;
+  return {d, u, ops::adabin_e(g, alpha, kt, tanh_of(t * u))};
+}
+
+template <typename T>
+struct ValueSum {  // sum w
+  const T* w;
+  __device__ void operator()(int64_t, int64_t i, double (&v)[1]) const {
+    using acc_t = typename Acc<T>::type;
+    v[0] += static_cast<double>(acc_t(w[i]));
+  }
+};
+
+template <typename T>
+struct DeviationSum {  // sum (w - beta_r)^2, the difference and its square in T
+  const T* w;
+  const T* beta;
+  __device__ void operator()(int64_t row, int64_t i, double (&v)[1]) const {
+    using acc_t = typename Acc<T>::type;
+    const acc_t d = acc_t(w[i]) - acc_t(beta[row]);
+    v[0] += static_cast<double>(d * d);
+  }
+};
+
+template <typename T>
+struct AdaBinGradTerms {  // sum g, g s, e, e d, d
+  const T* grad;
+  const T* w;
+  const T* beta;
+  const T* alpha;
+  const T* k;  // one element each
+  const T* t;
+  __device__ void operator()(int64_t row, int64_t i, double (&v)[5]) const {
+    using acc_t = typename Acc<T>::type;
+    const acc_t t_value = acc_t(*t);
+    const acc_t g = acc_t(grad[i]);
+    const auto x = adabin_element<acc_t>(g, acc_t(w[i]), acc_t(beta[row]), acc_t(alpha[row]), acc_t(*k) * t_value,
+                                         t_value);
+    v[0] += static_cast<double>(g);
+    v[1] += static_cast<double>(g * ops::sign_of(x.u));
+    v[2] += static_cast<double>(x.e);
+    v[3] += static_cast<double>(x.e * x.d);
+    v[4] += static_cast<double>(x.d);
+  }
+};
+
 // ---- max |t| and its ties ----
 
 // Folds (other_max, other_ties) into (max, ties): the larger max wins, equal maxima add their ties;
@@ -186,10 +223,11 @@ __global__ void max_ties_kernel(const T* t, RowLaunch s, double* partial) {
 
 // ---- per-row scalars (one thread per row) ----
 
+// mean_r = T(sums_r / cols): XNOR-Net's alpha (sums of |w|), AdaBin's beta (sums of w).
 template <typename T>
-__global__ void mean_magnitude_kernel(const double* sums, RowLaunch s, T* alpha) {
+__global__ void row_mean_kernel(const double* sums, RowLaunch s, T* mean) {
   for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
-    alpha[r] = T(sums[r] / static_cast<double>(s.cols));
+    mean[r] = T(sums[r] / static_cast<double>(s.cols));
   }
 }
 
@@ -206,6 +244,36 @@ __global__ void ternary_alpha_kernel(const double* kept, RowLaunch s, T* alpha) 
   for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
     const double count = kept[2 * r + 1];
     alpha[r] = T(kept[2 * r] / (count > 1.0 ? count : 1.0));
+  }
+}
+
+// AdaBin: alpha_r = sqrt(max(v, 1e-24)), v = T(deviations_r / cols) (NaN stays NaN, as clamp_min).
+template <typename T>
+__global__ void adabin_alpha_kernel(const double* deviations, RowLaunch s, T* alpha) {
+  using acc_t = typename Acc<T>::type;
+  const acc_t min_variance = acc_t(1e-24);
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
+    const acc_t v = acc_t(deviations[r] / static_cast<double>(s.cols));
+    alpha[r] = T(sqrt_of(v < min_variance ? min_variance : v));
+  }
+}
+
+// AdaBin backward: from the row totals [rows, 5] = (g, g s, e, e d, d), in double, the
+// coefficients [rows, 3] of dL/dw = e / alpha + d (dv 2 / cols) + dbeta / cols.
+template <typename T>
+__global__ void adabin_scalars_kernel(const double* sums, const T* alpha, RowLaunch s, T* scalars) {
+  using acc_t = typename Acc<T>::type;
+  const double cols = static_cast<double>(s.cols);
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < s.rows; r += int64_t(blockDim.x) * gridDim.x) {
+    const double* sum = sums + 5 * r;
+    const double a = static_cast<double>(acc_t(alpha[r]));
+    const double grad_alpha = sum[1] - sum[3] / (a * a);
+    const bool clamped = !(a * a > 1e-24);  // the variance was clamped: no gradient through it
+    const double grad_v = clamped ? 0.0 : grad_alpha / (2 * a);
+    const double grad_beta = sum[0] - sum[2] / a - grad_v * 2 * sum[4] / cols;
+    scalars[3 * r] = T(1 / a);
+    scalars[3 * r + 1] = T(grad_v * 2 / cols);
+    scalars[3 * r + 2] = T(grad_beta / cols);
   }
 }
 
@@ -277,6 +345,32 @@ __global__ void dorefa_backward_kernel(const T* grad, const T* t, const double* 
   }
 }
 
+template <typename T>
+__global__ void adabin_forward_kernel(const T* w, const T* beta, const T* alpha, T* y, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const int64_t n = s.rows * s.cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t r = i / s.cols;
+    y[i] = T(ops::adabin_value(acc_t(w[i]), acc_t(beta[r]), acc_t(alpha[r])));
+  }
+}
+
+// dL/dw = e a + d b + c, (a, b, c) = scalars[r]; e recomputed (tanh again) rather than stored.
+template <typename T>
+__global__ void adabin_backward_kernel(const T* grad, const T* w, const T* beta, const T* alpha, const T* k,
+                                       const T* t, const T* scalars, T* grad_w, RowLaunch s) {
+  using acc_t = typename Acc<T>::type;
+  const acc_t t_value = acc_t(*t);
+  const acc_t kt = acc_t(*k) * t_value;
+  const int64_t n = s.rows * s.cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t r = i / s.cols;
+    const auto x = adabin_element<acc_t>(acc_t(grad[i]), acc_t(w[i]), acc_t(beta[r]), acc_t(alpha[r]), kt, t_value);
+    const T* c = scalars + 3 * r;
+    grad_w[i] = T(x.e * acc_t(c[0]) + x.d * acc_t(c[1]) + acc_t(c[2]));
+  }
+}
+
 }  // namespace
 
 int64_t row_chunks(int64_t cols) {
@@ -299,7 +393,7 @@ void launch_scaled_sign_forward(DType dtype, const void* w, const double* sums, 
   if (shape.rows == 0) return;  // cols == 0 still has its alpha, 0 / 0 as on the CPU
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    mean_magnitude_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, shape, static_cast<T*>(alpha));
+    row_mean_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, shape, static_cast<T*>(alpha));
     if (shape.cols == 0) return;
     scaled_sign_forward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
         static_cast<const T*>(w), static_cast<const T*>(alpha), static_cast<T*>(y), shape);
@@ -422,6 +516,76 @@ void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t,
                                                                   static_cast<T*>(grad_w), n);
   });
   check_launch("dorefa_weight_backward");
+}
+
+void launch_adabin_weight_sums(DType dtype, const void* w, double* partial, const RowLaunch& shape,
+                               cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch_row_sums<1>(ValueSum<T>{static_cast<const T*>(w)}, partial, shape, stream);
+  });
+  check_launch("adabin_weight_sums");
+}
+
+void launch_adabin_deviation_sums(DType dtype, const void* w, const double* sums, void* beta, double* partial,
+                                  const RowLaunch& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;  // cols == 0 still has its betas, 0 / 0 as on the CPU
+  if (shape.cols > 0) check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    row_mean_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, shape, static_cast<T*>(beta));
+    if (shape.cols == 0) return;
+    launch_row_sums<1>(DeviationSum<T>{static_cast<const T*>(w), static_cast<const T*>(beta)}, partial, shape,
+                       stream);
+  });
+  check_launch("adabin_deviation_sums");
+}
+
+void launch_adabin_weight_forward(DType dtype, const void* w, const void* beta, const double* deviations, void* alpha,
+                                  void* y, const RowLaunch& shape, cudaStream_t stream) {
+  if (shape.rows == 0) return;  // cols == 0 still has its alphas
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    adabin_alpha_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(deviations, shape, static_cast<T*>(alpha));
+    if (shape.cols == 0) return;
+    adabin_forward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(w), static_cast<const T*>(beta), static_cast<const T*>(alpha), static_cast<T*>(y),
+        shape);
+  });
+  check_launch("adabin_weight_forward");
+}
+
+void launch_adabin_weight_grad_sums(DType dtype, const void* grad, const void* w, const void* beta, const void* alpha,
+                                    const void* k, const void* t, double* partial, const RowLaunch& shape,
+                                    cudaStream_t stream) {
+  if (empty(shape)) return;
+  check_chunks(shape);
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    launch_row_sums<5>(AdaBinGradTerms<T>{static_cast<const T*>(grad), static_cast<const T*>(w),
+                                          static_cast<const T*>(beta), static_cast<const T*>(alpha),
+                                          static_cast<const T*>(k), static_cast<const T*>(t)},
+                       partial, shape, stream);
+  });
+  check_launch("adabin_weight_grad_sums");
+}
+
+void launch_adabin_weight_backward(DType dtype, const void* grad, const void* w, const void* beta, const void* alpha,
+                                   const void* k, const void* t, const double* sums, void* scalars, void* grad_w,
+                                   const RowLaunch& shape, cudaStream_t stream) {
+  if (empty(shape)) return;  // no element to write
+  dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    adabin_scalars_kernel<T><<<grid_for(shape.rows), kBlock, 0, stream>>>(sums, static_cast<const T*>(alpha), shape,
+                                                                          static_cast<T*>(scalars));
+    adabin_backward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
+        static_cast<const T*>(grad), static_cast<const T*>(w), static_cast<const T*>(beta),
+        static_cast<const T*>(alpha), static_cast<const T*>(k), static_cast<const T*>(t),
+        static_cast<const T*>(scalars), static_cast<T*>(grad_w), shape);
+  });
+  check_launch("adabin_weight_backward");
 }
 
 }  // namespace lowbit::kernels::cuda
