@@ -6,10 +6,13 @@
 // Peak memory is every tensor a step holds at once, the model's parameters, gradients and
 // optimizer state included, each network measured alone: on the CPU counted by
 // util::CpuMemoryCounter, on CUDA by the caching allocator's statistics. The times are medians
-// of alternating steps of the two networks.
+// of alternating steps of the two networks. A step is the engine's (engine/optim/optim_step.h);
+// --amp runs the forward under autocast as train.amp does (fp16: CUDA, with loss scaling; bf16).
 //   build/bench/train_step_bench [--device cpu|cuda] [--repeats N] [--only resnet_cifar|resnet_imagenet|deit]
-//                                [--cifar-batch 128] [--imagenet-batch 32]
+//                                [--cifar-batch 128] [--imagenet-batch 32] [--amp off|fp16|bf16]
 #include <lowbit/lowbit.h>
+#include <lowbit/csrc/engine/optim/mixed_precision.h>
+#include <lowbit/csrc/engine/optim/optim_step.h>
 #include <lowbit/csrc/util/cpu_memory.h>
 
 #ifdef LOWBIT_WITH_CUDA
@@ -26,6 +29,7 @@
 
 namespace {
 
+using lowbit::engine::Amp;
 using lowbit::models::QuantPolicy;
 
 struct Network {
@@ -75,30 +79,36 @@ class PeakMemory {
 struct Trainer {
   torch::nn::Sequential model;
   std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<lowbit::engine::OptimStep> optim_step;
   torch::Tensor images, labels;
+  Amp amp;
 
-  Trainer(const Network& n, const Pair& pair, const torch::Device& device) {
+  Trainer(const Network& n, const Pair& pair, const torch::Device& device, Amp amp_) : amp(amp_) {
     torch::manual_seed(0);
     model = lowbit::models::make(n.model, n.params, n.policy);
     model->to(device);
     model->train();
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
                                                     torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+    optim_step = std::make_unique<lowbit::engine::OptimStep>(*optimizer, model->parameters(), 0.0, amp == Amp::Float16);
     images = torch::randn({pair.batch, 3, pair.size, pair.size}, device);
     labels = torch::randint(pair.classes, {pair.batch}, torch::TensorOptions(device).dtype(torch::kLong));
   }
   void step() {
-    optimizer->zero_grad();
-    torch::nn::functional::cross_entropy(model->forward(images), labels).backward();
-    optimizer->step();
+    torch::Tensor loss;
+    {
+      const lowbit::engine::AutocastScope autocast(amp, images.device().type());
+      loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
+    }
+    (*optim_step)(loss);
   }
 };
 
 // Peak bytes of one network training alone: its parameters, gradients, momentum and one step's
 // activations, after two warm-up steps (the first initialises LSQ's steps).
-int64_t peak_bytes(const Network& n, const Pair& pair, const torch::Device& device) {
+int64_t peak_bytes(const Network& n, const Pair& pair, const torch::Device& device, Amp amp) {
   PeakMemory memory(device);
-  Trainer trainer(n, pair, device);
+  Trainer trainer(n, pair, device, amp);
   trainer.step();
   trainer.step();
   synchronize(device);
@@ -122,8 +132,8 @@ double median(std::vector<double> v) {
 
 // Median step times of the two networks, their steps alternating so that a change in the
 // machine's speed during the run touches both.
-std::pair<double, double> step_seconds(const Pair& pair, const torch::Device& device, int repeats) {
-  Trainer low(pair.low_bit, pair, device), real(pair.real, pair, device);
+std::pair<double, double> step_seconds(const Pair& pair, const torch::Device& device, int repeats, Amp amp) {
+  Trainer low(pair.low_bit, pair, device, amp), real(pair.real, pair, device, amp);
   for (auto* t : {&low, &real}) {
     t->step();
     t->step();
@@ -167,6 +177,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   int64_t cifar_batch = 128, imagenet_batch = 32;
   std::string only;
+  Amp amp = Amp::Off;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--device") device = torch::Device(argv[i + 1]);
@@ -174,21 +185,22 @@ int main(int argc, char** argv) {
     else if (flag == "--only") only = argv[i + 1];
     else if (flag == "--cifar-batch") cifar_batch = std::stoll(argv[i + 1]);
     else if (flag == "--imagenet-batch") imagenet_batch = std::stoll(argv[i + 1]);
+    else if (flag == "--amp") amp = lowbit::engine::parse_amp(argv[i + 1]);
     else {
       std::fprintf(stderr,
                    "usage: %s [--device cpu|cuda] [--repeats N] [--only resnet_cifar|resnet_imagenet|deit] "
-                   "[--cifar-batch N] [--imagenet-batch N]\n", argv[0]);
+                   "[--cifar-batch N] [--imagenet-batch N] [--amp off|fp16|bf16]\n", argv[0]);
       return 2;
     }
   }
-  std::printf("device %s, %d intra-op threads, median of %d alternating steps; low-bit / real-valued\n", device.str().c_str(),
-              at::get_num_threads(), repeats);
+  std::printf("device %s, amp %s, %d intra-op threads, median of %d alternating steps; low-bit / real-valued\n",
+              device.str().c_str(), lowbit::engine::to_string(amp).c_str(), at::get_num_threads(), repeats);
   std::printf("%-16s %-26s %6s %10s %10s %7s %11s %11s %7s\n", "pair", "low-bit model", "batch", "low ms", "real ms",
               "time", "low MiB", "real MiB", "memory");
   for (const auto& pair : pairs(cifar_batch, imagenet_batch)) {
     if (!only.empty() && pair.label != only) continue;
-    const auto low_peak = peak_bytes(pair.low_bit, pair, device), real_peak = peak_bytes(pair.real, pair, device);
-    const auto [low, real] = step_seconds(pair, device, repeats);
+    const auto low_peak = peak_bytes(pair.low_bit, pair, device, amp), real_peak = peak_bytes(pair.real, pair, device, amp);
+    const auto [low, real] = step_seconds(pair, device, repeats, amp);
     std::printf("%-16s %-26s %6lld %10.1f %10.1f %6.3fx %11.1f %11.1f %6.3fx\n", pair.label.c_str(),
                 pair.low_bit.model.c_str(), static_cast<long long>(pair.batch), low * 1e3, real * 1e3, low / real,
                 low_peak / 1048576.0, real_peak / 1048576.0, static_cast<double>(low_peak) / static_cast<double>(real_peak));

@@ -35,7 +35,9 @@ void fail_at_distill(const Recipe& recipe, const OptionError& error, size_t stag
 }
 
 void check_device(const Recipe& recipe) {
-  if (!device_of(recipe).is_cuda() && recipe.train.amp) recipe.fail("train.amp", "mixed precision needs device: cuda");
+  if (!device_of(recipe).is_cuda() && recipe.train.amp == Amp::Float16) {
+    recipe.fail("train.amp", "float16 mixed precision needs device: cuda (bf16 runs on the CPU too)");
+  }
 }
 
 torch::Device device_of(const Recipe& recipe) {

@@ -18,7 +18,7 @@ namespace lowbit::engine {
 torch::Device device_of(const Recipe& recipe);
 
 // device_of (checked first, as validate() runs it before anything is written), and train.amp
-// only on CUDA.
+// fp16 only on CUDA.
 void check_device(const Recipe& recipe);
 
 // `error` of a loss term (taps or outputs a model of stage `stage` lacks) as a RecipeError at the

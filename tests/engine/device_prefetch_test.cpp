@@ -5,6 +5,8 @@
 #include <lowbit/csrc/engine/datasets/device_prefetch.h>
 #include <lowbit/lowbit.h>
 
+#include "support/require_gpu.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -84,16 +86,6 @@ void expect_all_on(const Batch& batch, const torch::Device& device) {
   for (const auto& [name, t] : batch.meta) EXPECT_EQ(t.device(), device) << name;
 }
 
-// Why the CUDA tests cannot run here, or "" when they can.
-std::string why_no_gpu() {
-  if (!lowbit::built_with_cuda()) return "lowbit built without CUDA (LOWBIT_WITH_CUDA)";
-  if (!torch::cuda::is_available()) return "no CUDA device";
-  return "";
-}
-
-#define SKIP_WITHOUT_GPU() \
-  if (const auto why = why_no_gpu(); !why.empty()) GTEST_SKIP() << why
-
 }  // namespace
 
 TEST(DevicePrefetch, CpuReturnsTheWrappedReaderItself) {
@@ -129,7 +121,7 @@ TEST(DevicePrefetch, NullReaderIsRefused) {
 }
 
 TEST(DevicePrefetch, CudaBatchesEqualTheHostOnesOnTheDevice) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   const auto batches = make_batches(5);
   auto reader = prefetch_to_device(std::make_unique<ListReader>(batches), torch::kCUDA);
   Batch batch;
@@ -144,7 +136,7 @@ TEST(DevicePrefetch, CudaBatchesEqualTheHostOnesOnTheDevice) {
 }
 
 TEST(DevicePrefetch, CudaChannelsLastImages) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   const auto batches = make_batches(2);
   auto reader = prefetch_to_device(std::make_unique<ListReader>(batches), torch::kCUDA, PrefetchOptions().channels_last(true));
   Batch batch;
@@ -157,7 +149,7 @@ TEST(DevicePrefetch, CudaChannelsLastImages) {
 }
 
 TEST(DevicePrefetch, CudaReaderErrorComesOutInPlaceOfItsBatch) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   const auto batches = make_batches(4);
   auto reader = prefetch_to_device(std::make_unique<ListReader>(batches, /*fail_at=*/1), torch::kCUDA);
   Batch batch;
@@ -175,7 +167,7 @@ TEST(DevicePrefetch, CudaReaderErrorComesOutInPlaceOfItsBatch) {
 // The consumer computes on a stream of its own, slowly, and drops each batch early: batches are
 // complete when it reads them and their memory is not reused while its kernels still run.
 TEST(DevicePrefetch, CudaConsumerStreamSeesCompleteBatches) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   std::vector<Batch> batches;
   std::vector<double> sums;
   for (int64_t i = 0; i < 12; ++i) {

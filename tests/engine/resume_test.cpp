@@ -1,11 +1,13 @@
 // A run killed mid-epoch and resumed ends with the same weights, bit for bit, as an
-// uninterrupted run (CPU, fixed seed). Runs the real `lowbit train` in child processes.
+// uninterrupted run (fixed seed), on the CPU and on CUDA (with a GPU). Runs the real `lowbit train`
+// in child processes.
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
 
+#include "support/require_gpu.h"
 #include "support/spawn_cli.h"
 #include "support/temp_dir.h"
 
@@ -38,12 +40,12 @@ torch::OrderedDict<std::string, torch::Tensor> final_state(const lowbit::engine:
   return state;
 }
 
-}  // namespace
+bool fashion_mnist_installed() {
+  return lowbit::util::file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+}
 
-TEST(Resume, KilledMidEpochEndsBitExact) {
-  if (!lowbit::util::file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is absent";
-  }
+// Runs the recipe below uninterrupted and killed in its second stage then resumed, on `device`.
+void expect_killed_run_resumes_bit_exact(const std::string& device) {
   TempDir dir;
   // 3000 images in batches of 50: 60 steps an epoch, 2 epochs, two stages, a checkpoint every 7 steps.
   const std::string recipe_path = dir.file("recipe.yaml");
@@ -56,7 +58,7 @@ stages:
   - {name: warm, epochs: 1, optimizer: {name: adam, lr: 0.002}, input_quantizer: {name: identity}}
   - {name: binary, epochs: 2, optimizer: {name: sgd, lr: 0.05, momentum: 0.9}, schedule: {name: cosine}}
 train: {checkpoint_every: 7, log_every: 10}
-)");
+device: )" + device + "\n");
   const auto recipe = lowbit::engine::parse_recipe(recipe_path);
 
   ASSERT_EQ(wait_for(lowbit::testing::spawn_cli({"train", recipe_path, "--set", "output=" + dir.file("a")})), 0);
@@ -86,4 +88,17 @@ train: {checkpoint_every: 7, log_every: 10}
     EXPECT_TRUE(torch::equal(entry.value(), b[entry.key()])) << entry.key();
   }
   EXPECT_EQ(lowbit::engine::read_position(checkpoint).step, 180);
+}
+
+}  // namespace
+
+TEST(Resume, KilledMidEpochEndsBitExact) {
+  if (!fashion_mnist_installed()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is absent";
+  expect_killed_run_resumes_bit_exact("cpu");
+}
+
+TEST(CudaResume, KilledMidEpochEndsBitExact) {
+  REQUIRE_GPU();
+  if (!fashion_mnist_installed()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is absent";
+  expect_killed_run_resumes_bit_exact("cuda");
 }

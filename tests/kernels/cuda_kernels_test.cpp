@@ -1,27 +1,15 @@
 // CUDA kernels against their CPU references. Skipped where no GPU is present.
 #include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/lsq.h>
-#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/lowbit.h>
+
+#include "support/require_gpu.h"
 
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
-
-namespace {
-
-// Why these tests cannot run here, or "" when they can.
-std::string missing_gpu() {
-  if (!lowbit::built_with_cuda()) return "lowbit built without CUDA kernels";
-  if (!torch::cuda::is_available()) return "no CUDA device";
-  return "";
-}
-
-#define REQUIRE_GPU()                                            \
-  if (const auto why = missing_gpu(); !why.empty()) GTEST_SKIP() << why
-
-}  // namespace
 
 TEST(CudaKernels, SteBackwardMatchesCpu) {
   REQUIRE_GPU();

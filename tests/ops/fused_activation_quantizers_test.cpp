@@ -13,12 +13,12 @@
 
 namespace {
 
-struct Run {
+struct ActivationRun {
   torch::Tensor y, gx, galpha, gbeta;
 };
 
 template <typename Fn>
-Run run(Fn&& fn, const torch::Tensor& x0, const torch::Tensor& upstream, torch::Dtype dtype) {
+ActivationRun run_activation(Fn&& fn, const torch::Tensor& x0, const torch::Tensor& upstream, torch::Dtype dtype) {
   auto x = x0.to(dtype).clone().requires_grad_(true);
   auto alpha = torch::tensor(0.8, dtype).requires_grad_(true), beta = torch::tensor(0.1, dtype).requires_grad_(true);
   const auto y = fn(x, alpha, beta);
@@ -40,8 +40,8 @@ TEST(FusedActivationQuantizers, DorefaEqualsClampThenRound) {
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
     for (const int64_t bits : {1, 2, 4}) {
       SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + std::to_string(bits) + " bits");
-      const auto fused = run([&](auto x, auto, auto) { return lowbit::ops::dorefa_activation(x, bits); }, x, upstream, dtype);
-      const auto composed = run([&](auto x, auto, auto) { return lowbit::ops::dorefa_quantize(torch::clamp(x, 0, 1), bits); },
+      const auto fused = run_activation([&](auto x, auto, auto) { return lowbit::ops::dorefa_activation(x, bits); }, x, upstream, dtype);
+      const auto composed = run_activation([&](auto x, auto, auto) { return lowbit::ops::dorefa_quantize(torch::clamp(x, 0, 1), bits); },
                                 x, upstream, dtype);
       EXPECT_TRUE(torch::equal(fused.y, composed.y));
       // The composition's (g / levels) levels is g within a rounding; the mask is the same.
@@ -62,11 +62,11 @@ TEST(FusedActivationQuantizers, AdaBinBothFormsWithTheScalarGradients) {
       return code ? alpha * (s + beta) : alpha * s + beta;
     };
     const auto fused_fn = [&](auto x, auto alpha, auto beta) { return lowbit::ops::adabin_activation(x, alpha, beta, code); };
-    const auto exact = run(composition, x, upstream, torch::kDouble);
+    const auto exact = run_activation(composition, x, upstream, torch::kDouble);
     for (const auto dtype : {torch::kFloat, torch::kDouble}) {
       SCOPED_TRACE(std::string(c10::toString(dtype)) + (code ? " code" : " paper"));
-      const auto fused = run(fused_fn, x, upstream, dtype);
-      const auto composed = run(composition, x, upstream, dtype);
+      const auto fused = run_activation(fused_fn, x, upstream, dtype);
+      const auto composed = run_activation(composition, x, upstream, dtype);
       EXPECT_TRUE(torch::equal(fused.y, composed.y));
       expect_relative(fused.gx, exact.gx, "dL/dx");
       expect_relative(fused.galpha, exact.galpha, "dL/dalpha");

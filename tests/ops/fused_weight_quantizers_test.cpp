@@ -22,11 +22,11 @@ namespace {
 
 using Quantize = std::function<torch::Tensor(const torch::Tensor& w, const torch::Tensor& scale)>;
 
-struct Run {
+struct WeightRun {
   torch::Tensor y, gw, gs;  // output, dL/dw, dL/dscale (undefined without a scale)
 };
 
-Run run(const Quantize& q, const torch::Tensor& w0, const torch::Tensor& s0, const torch::Tensor& upstream) {
+WeightRun run_weight(const Quantize& q, const torch::Tensor& w0, const torch::Tensor& s0, const torch::Tensor& upstream) {
   auto w = w0.clone().requires_grad_(true);
   auto s = s0.defined() ? s0.clone().requires_grad_(true) : torch::Tensor();
   const auto y = q(w, s);
@@ -35,7 +35,7 @@ Run run(const Quantize& q, const torch::Tensor& w0, const torch::Tensor& s0, con
 }
 
 // |a - b| <= tol * max(1, max|b|), elementwise in float64.
-void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, const char* what) {
+void expect_close_to(const torch::Tensor& a, const torch::Tensor& b, double tol, const char* what) {
   SCOPED_TRACE(what);
   ASSERT_EQ(a.sizes(), b.sizes());
   const auto error = (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
@@ -46,17 +46,17 @@ void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, co
 void expect_fused_matches(const Quantize& fused, const Quantize& composed, const torch::Tensor& w,
                           const torch::Tensor& scale = {}) {
   const auto upstream = torch::randn_like(w);
-  const auto f = run(fused, w, scale, upstream);
-  const auto c = run(composed, w, scale, upstream);
-  const auto exact = run(composed, w.to(torch::kDouble), scale.defined() ? scale.to(torch::kDouble) : scale,
+  const auto f = run_weight(fused, w, scale, upstream);
+  const auto c = run_weight(composed, w, scale, upstream);
+  const auto exact = run_weight(composed, w.to(torch::kDouble), scale.defined() ? scale.to(torch::kDouble) : scale,
                          upstream.to(torch::kDouble));
   EXPECT_TRUE(torch::equal(torch::sign(f.y), torch::sign(c.y))) << "signs and masks differ";
-  expect_close(f.y, c.y, 1e-6, "values");
-  expect_close(f.gw, exact.gw, 1e-6, "dL/dw");
+  expect_close_to(f.y, c.y, 1e-6, "values");
+  expect_close_to(f.gw, exact.gw, 1e-6, "dL/dw");
   EXPECT_EQ(f.y.scalar_type(), w.scalar_type());
   EXPECT_EQ(f.gw.scalar_type(), w.scalar_type());
   if (scale.defined()) {
-    expect_close(f.gs, exact.gs, 1e-6, "dL/dscale");
+    expect_close_to(f.gs, exact.gs, 1e-6, "dL/dscale");
     EXPECT_EQ(f.gs.scalar_type(), scale.scalar_type());
     EXPECT_EQ(f.gs.sizes(), scale.sizes());
   }
@@ -176,7 +176,7 @@ TEST(FusedWeightQuantizers, TernaryPerChannelAndPerTensor) {
   const auto w = torch::randn({6, 4, 3, 3});
   const auto scale = lowbit::ops::ternary_scale(w, 0.7, true);
   EXPECT_EQ(scale.alpha.sizes(), (std::vector<int64_t>{6, 1, 1, 1}));
-  expect_close(scale.threshold, 0.7 * w.abs().mean({1, 2, 3}, true), 1e-6, "threshold");
+  expect_close_to(scale.threshold, 0.7 * w.abs().mean({1, 2, 3}, true), 1e-6, "threshold");
 }
 
 TEST(FusedWeightQuantizers, BilinearSignScaleGradientWithAndWithoutItsSign) {

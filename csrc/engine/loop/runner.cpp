@@ -86,7 +86,7 @@ void Runner::run_stage(Run& run, size_t s, const std::shared_ptr<Model>& model) 
   auto optimizer = make_optimizer(stage.optimizer, parameters);
   auto clipped = model->parameters();
   for (const auto& p : run.task->parameters()) clipped.push_back(p);
-  OptimStep optim_step(*optimizer.optimizer, clipped, stage.grad_clip, options_.amp);
+  OptimStep optim_step(*optimizer.optimizer, clipped, stage.grad_clip, options_.amp == Amp::Float16);
   TrainState state{stage.name, stage.epochs, run.train->batches_per_epoch(),
                    Position{static_cast<int64_t>(s), 0, 0, run.step}, model.get(), run.task.get(), &optimizer,
                    &optim_step};

@@ -25,6 +25,7 @@
 #include <lowbit/csrc/engine/dist/data_parallel.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/loop/hook.h>
+#include <lowbit/csrc/engine/optim/mixed_precision.h>
 #include <lowbit/csrc/engine/optim/stage_options.h>
 #include <lowbit/csrc/engine/task/task.h>
 
@@ -49,7 +50,7 @@ struct RunnerOptions {
   std::vector<MetricSpec> eval_metrics;  // empty: the task's defaults
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
-  bool amp = false;               // float16 autocast and loss scaling (CUDA)
+  Amp amp = Amp::Off;             // autocast, and loss scaling for fp16 (optim/mixed_precision.h)
   bool channels_last = false;     // model and images in NHWC memory format (cuDNN's tensor cores)
   int64_t log_every = 50;         // steps between train records
   int64_t checkpoint_every = 0;   // steps between mid-epoch checkpoints; 0: after each epoch only

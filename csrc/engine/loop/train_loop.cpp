@@ -2,32 +2,9 @@
 
 #include <lowbit/csrc/engine/datasets/device_prefetch.h>
 
-#include <ATen/autocast_mode.h>
-
 #include <algorithm>
 
 namespace lowbit::engine {
-namespace {
-
-// float16 autocast on CUDA while alive.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kHalf);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
-
-}  // namespace
 
 TrainLoop::TrainLoop(TrainState& state, DataSource& train, EvalLoop& eval, HookList& hooks, TrainLoopOptions options)
     : state_(state), train_(train), eval_(eval), hooks_(hooks), options_(options) {}
@@ -64,7 +41,7 @@ void TrainLoop::train_step(const Batch& host_batch) {
   StepOutput step;
   if (options_.data_parallel) options_.data_parallel->before_forward();
   {
-    AutocastScope autocast(options_.amp);
+    const AutocastScope autocast(options_.amp, options_.device.type());
     step = state_.task->step(*state_.model, batch);
     step.loss = step.losses.total();
   }

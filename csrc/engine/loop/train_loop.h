@@ -10,12 +10,13 @@
 #include <lowbit/csrc/engine/dist/data_parallel.h>
 #include <lowbit/csrc/engine/loop/eval_loop.h>
 #include <lowbit/csrc/engine/loop/hook.h>
+#include <lowbit/csrc/engine/optim/mixed_precision.h>
 
 namespace lowbit::engine {
 
 struct TrainLoopOptions {
   torch::Device device = torch::kCPU;
-  bool amp = false;           // float16 autocast on CUDA for the forward pass
+  Amp amp = Amp::Off;         // autocast of the forward pass (optim/mixed_precision.h)
   int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
   int64_t eval_every = 1;     // evaluate after epochs eval_every, 2 eval_every, ... and the last
   int64_t epochs = 0;         // > 0: stop after this many epochs (the last of them evaluates)

@@ -245,7 +245,7 @@ TrainConfig read_train(Section s) {
   t.log_every = s.positive_int("log_every", t.log_every);
   t.checkpoint_every = s.non_negative_int("checkpoint_every", t.checkpoint_every);
   t.eval_every = s.positive_int("eval_every", t.eval_every);
-  t.amp = s.get<bool>("amp", t.amp);
+  t.amp = parse_amp(s.choice("amp", to_string(t.amp), {"off", "fp16", "bf16", "false", "true"}));
   t.channels_last = s.get<bool>("channels_last", t.channels_last);
   t.deterministic = s.get<bool>("deterministic", t.deterministic);
   s.finish();

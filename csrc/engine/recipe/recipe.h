@@ -12,6 +12,7 @@
 #include <lowbit/csrc/engine/datasets/dataset.h>
 #include <lowbit/csrc/engine/metrics/metric.h>
 #include <lowbit/csrc/engine/objective/distiller.h>
+#include <lowbit/csrc/engine/optim/mixed_precision.h>
 #include <lowbit/csrc/engine/optim/stage_options.h>
 #include <lowbit/csrc/util/params.h>
 
@@ -102,7 +103,7 @@ struct TrainConfig {
   int64_t log_every = 50;         // steps between progress records
   int64_t checkpoint_every = 0;   // steps between checkpoints; 0: at the end of each epoch only
   int64_t eval_every = 1;         // epochs between evaluations (and always after a stage's last)
-  bool amp = false;               // mixed precision on CUDA
+  Amp amp = Amp::Off;             // mixed precision (optim/mixed_precision.h)
   bool channels_last = false;     // NHWC model and images (faster convolutions on tensor cores)
   bool deterministic = true;
 };
