@@ -1,0 +1,310 @@
+// lowbit's kernels as PyTorch operators in the namespace `lowbit` (torch.ops.lowbit.* once
+// liblowbit is loaded), as torchvision's csrc/ops: the schemas; the CPU kernels (kernels/cpu), the
+// CUDA kernels (kernels/cuda, when lowbit is built against a CUDA LibTorch: LOWBIT_WITH_CUDA) and
+// shape-only Meta kernels (for meta and fake tensors: tracing, export), registered per dispatch
+// key. The functions of the kernel headers check their arguments and call the operators through
+// the dispatcher. Autocast needs no kernel of its own: every kernel takes float16 and bfloat16,
+// computes in float and returns its inputs' dtype.
+#include <lowbit/config.h>
+#include <lowbit/csrc/kernels/activation_quantizers.h>
+#include <lowbit/csrc/kernels/bit_planes.h>
+#include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/shifted_sign.h>
+#include <lowbit/csrc/kernels/ste_backward.h>
+#include <lowbit/csrc/kernels/weight_quantizers.h>
+#include <lowbit/csrc/ops/bit_planes.h>
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/accumulate.h>
+#include <torch/library.h>
+
+#include <optional>
+
+namespace lowbit::kernels {
+namespace {
+
+using Tensor = at::Tensor;
+using OptionalTensor = std::optional<at::Tensor>;
+using Tensors2 = std::tuple<at::Tensor, at::Tensor>;
+using Tensors3 = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+// The operator `lowbit::<name>` with the C++ signature Fn, looked up once per call site.
+#define LOWBIT_OP(name, Fn)                                                                            \
+  ([]() -> const c10::TypedOperatorHandle<Fn>& {                                                       \
+    static const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow("lowbit::" name, "").typed<Fn>(); \
+    return handle;                                                                                     \
+  }())
+
+Tensor value_or_undefined(const OptionalTensor& t) { return t.has_value() ? *t : Tensor(); }
+OptionalTensor optional_of(const Tensor& t) { return t.defined() ? OptionalTensor(t) : std::nullopt; }
+
+// planes: uint8 [at least `count`, plane_bytes(n)].
+void check_planes(const char* op, const at::Tensor& planes, int64_t count, int64_t n) {
+  TORCH_CHECK(planes.scalar_type() == at::kByte && planes.dim() == 2 && planes.size(0) >= count &&
+                  planes.size(1) == ops::plane_bytes(n),
+              "lowbit::", op, ": expected uint8 bit planes [", count, ", ", ops::plane_bytes(n), "] for ", n,
+              " elements, got ", planes.scalar_type(), " ", planes.sizes());
+}
+
+TORCH_LIBRARY_FRAGMENT(lowbit, m) {
+  m.def("ste_backward(Tensor grad, Tensor x, int ste) -> Tensor");
+  m.def("lsq_forward(Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, bool sign) -> Tensor");
+  m.def("lsq_backward(Tensor grad, Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, "
+        "bool sign) -> (Tensor, Tensor, Tensor)");
+  m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
+  m.def("shifted_sign_grad_input(Tensor grad, Tensor x, Tensor shift, int ste) -> Tensor");
+  m.def("pack_planes(Tensor x, int kind) -> Tensor");
+  m.def("unpack_signs(Tensor planes, int[] sizes, ScalarType dtype) -> Tensor");
+  m.def("mask_by_plane(Tensor grad, Tensor planes) -> Tensor");
+  m.def("scaled_sign_forward(Tensor w) -> (Tensor, Tensor)");
+  m.def("scaled_sign_backward(Tensor grad, Tensor w, Tensor alpha, bool scale_by_alpha, bool add_mean) -> Tensor");
+  m.def("ternarize_forward(Tensor w, float delta, bool per_row) -> (Tensor, Tensor, Tensor)");
+  m.def("bilinear_sign_forward(Tensor w, Tensor alpha, float kappa) -> Tensor");
+  m.def("bilinear_sign_backward(Tensor grad, Tensor w, Tensor alpha, Tensor gamma, float kappa) -> (Tensor, Tensor)");
+  m.def("dorefa_weight_forward(Tensor t, int bits) -> (Tensor, Tensor)");
+  m.def("dorefa_weight_backward(Tensor grad, Tensor t, Tensor max_ties, int bits) -> Tensor");
+  m.def("adabin_weight_forward(Tensor w) -> (Tensor, Tensor, Tensor)");
+  m.def("adabin_weight_backward(Tensor grad, Tensor w, Tensor beta, Tensor alpha, Tensor k, Tensor t) -> Tensor");
+  m.def("dorefa_activation_forward(Tensor x, int bits) -> Tensor");
+  m.def("dorefa_activation_backward(Tensor grad, Tensor x) -> Tensor");
+  m.def("adabin_activation_forward(Tensor x, Tensor alpha, Tensor beta, bool code) -> Tensor");
+  m.def("adabin_activation_backward(Tensor grad, Tensor x, Tensor alpha, Tensor beta, bool code) -> "
+        "(Tensor, Tensor, Tensor)");
+}
+
+// The kernels of namespace `ns` (cpu or cuda, which declare the same functions) for the schemas
+// above; enums and LsqArgs travel as integers and floats.
+#define LOWBIT_DEVICE_KERNELS(ns)                                                                              \
+  m.impl("ste_backward", [](const Tensor& g, const Tensor& x, int64_t ste) {                                   \
+    return ns::ste_backward(g, x, static_cast<ops::Ste>(ste));                                                 \
+  });                                                                                                          \
+  m.impl("lsq_forward", [](const Tensor& x, const Tensor& step, const OptionalTensor& offset, double qn,       \
+                           double qp, int64_t dim, bool sign) {                                                \
+    return ns::lsq_forward(x, step, value_or_undefined(offset), LsqArgs{qn, qp, dim, sign});                  \
+  });                                                                                                          \
+  m.impl("lsq_backward", [](const Tensor& g, const Tensor& x, const Tensor& step, const OptionalTensor& offset, \
+                            double qn, double qp, int64_t dim, bool sign) {                                    \
+    return ns::lsq_backward(g, x, step, value_or_undefined(offset), LsqArgs{qn, qp, dim, sign});              \
+  });                                                                                                          \
+  m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
+  m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {   \
+    return ns::shifted_sign_grad_input(g, x, shift, static_cast<ops::Ste>(ste));                               \
+  });                                                                                                          \
+  m.impl("pack_planes",                                                                                        \
+         [](const Tensor& x, int64_t kind) { return ns::pack_planes(x, static_cast<ops::Planes>(kind)); });    \
+  m.impl("unpack_signs", &ns::unpack_signs);                                                                   \
+  m.impl("mask_by_plane", &ns::mask_by_plane);                                                                 \
+  m.impl("scaled_sign_forward", &ns::scaled_sign_forward);                                                     \
+  m.impl("scaled_sign_backward", &ns::scaled_sign_backward);                                                   \
+  m.impl("ternarize_forward", &ns::ternarize_forward);                                                         \
+  m.impl("bilinear_sign_forward", &ns::bilinear_sign_forward);                                                 \
+  m.impl("bilinear_sign_backward", &ns::bilinear_sign_backward);                                               \
+  m.impl("dorefa_weight_forward", &ns::dorefa_weight_forward);                                                 \
+  m.impl("dorefa_weight_backward", &ns::dorefa_weight_backward);                                               \
+  m.impl("adabin_weight_forward", &ns::adabin_weight_forward);                                                 \
+  m.impl("adabin_weight_backward", &ns::adabin_weight_backward);                                               \
+  m.impl("dorefa_activation_forward", &ns::dorefa_activation_forward);                                         \
+  m.impl("dorefa_activation_backward", &ns::dorefa_activation_backward);                                       \
+  m.impl("adabin_activation_forward", &ns::adabin_activation_forward);                                         \
+  m.impl("adabin_activation_backward", &ns::adabin_activation_backward)
+
+TORCH_LIBRARY_IMPL(lowbit, CPU, m) { LOWBIT_DEVICE_KERNELS(cpu); }
+#ifdef LOWBIT_WITH_CUDA
+TORCH_LIBRARY_IMPL(lowbit, CUDA, m) { LOWBIT_DEVICE_KERNELS(cuda); }
+#endif
+
+// Shapes and dtypes only: what each kernel returns, for meta (and fake) tensors.
+namespace meta {
+
+Tensor like(const Tensor& t) { return at::empty_like(t); }
+Tensor rows_of(const Tensor& w, int64_t rows) { return at::empty({rows}, w.options()); }
+
+}  // namespace meta
+
+TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
+  m.impl("ste_backward", [](const Tensor& g, const Tensor&, int64_t) { return meta::like(g); });
+  m.impl("lsq_forward", [](const Tensor& x, const Tensor&, const OptionalTensor&, double, double, int64_t, bool) {
+    return meta::like(x);
+  });
+  m.impl("lsq_backward", [](const Tensor&, const Tensor& x, const Tensor& step, const OptionalTensor& offset, double,
+                            double, int64_t, bool) {
+    return Tensors3{meta::like(x), meta::like(step), offset.has_value() ? meta::like(*offset) : Tensor()};
+  });
+  m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
+  m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor&, const Tensor&, int64_t) { return meta::like(g); });
+  m.impl("pack_planes", [](const Tensor& x, int64_t kind) {
+    return at::empty({ops::plane_count(static_cast<ops::Planes>(kind)), ops::plane_bytes(x.numel())},
+                     x.options().dtype(at::kByte));
+  });
+  m.impl("unpack_signs", [](const Tensor& planes, at::IntArrayRef sizes, at::ScalarType dtype) {
+    return at::empty(sizes, planes.options().dtype(dtype));
+  });
+  m.impl("mask_by_plane", [](const Tensor& g, const Tensor&) { return meta::like(g); });
+  m.impl("scaled_sign_forward", [](const Tensor& w) { return Tensors2{meta::like(w), meta::rows_of(w, w.size(0))}; });
+  m.impl("scaled_sign_backward",
+         [](const Tensor& g, const Tensor&, const Tensor&, bool, bool) { return meta::like(g); });
+  m.impl("ternarize_forward", [](const Tensor& w, double, bool per_row) {
+    const int64_t rows = per_row ? w.size(0) : 1;
+    return Tensors3{meta::like(w), meta::rows_of(w, rows), meta::rows_of(w, rows)};
+  });
+  m.impl("bilinear_sign_forward", [](const Tensor& w, const Tensor&, double) { return meta::like(w); });
+  m.impl("bilinear_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor&, double) {
+    return Tensors2{meta::like(g), meta::like(alpha)};
+  });
+  m.impl("dorefa_weight_forward",
+         [](const Tensor& t, int64_t) { return Tensors2{meta::like(t), at::empty({2}, t.options().dtype(at::kDouble))}; });
+  m.impl("dorefa_weight_backward", [](const Tensor& g, const Tensor&, const Tensor&, int64_t) { return meta::like(g); });
+  m.impl("adabin_weight_forward", [](const Tensor& w) {
+    return Tensors3{meta::like(w), meta::rows_of(w, w.size(0)), meta::rows_of(w, w.size(0))};
+  });
+  m.impl("adabin_weight_backward",
+         [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+           return meta::like(g);
+         });
+  m.impl("dorefa_activation_forward", [](const Tensor& x, int64_t) { return meta::like(x); });
+  m.impl("dorefa_activation_backward", [](const Tensor& g, const Tensor&) { return meta::like(g); });
+  m.impl("adabin_activation_forward",
+         [](const Tensor& x, const Tensor&, const Tensor&, bool) { return meta::like(x); });
+  m.impl("adabin_activation_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor& beta, bool) {
+    return Tensors3{meta::like(g), meta::like(alpha), meta::like(beta)};
+  });
+}
+
+}  // namespace
+
+ChannelLayout ChannelLayout::of(const at::Tensor& x, int64_t channel_dim, int64_t channels) {
+  if (channels == 1) return {1, 1, x.numel()};
+  const int64_t dim = at::maybe_wrap_dim(channel_dim, x.dim());
+  TORCH_CHECK(x.size(dim) == channels, "per-channel state has ", channels, " entries but the input has ",
+              x.size(dim), " along dim ", dim, " (input shape ", x.sizes(), ")");
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= x.size(d);
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
+  return {outer, channels, inner};
+}
+
+at::Tensor ste_backward(const at::Tensor& grad, const at::Tensor& x, ops::Ste ste) {
+  TORCH_CHECK(grad.sizes() == x.sizes(), "ste_backward: gradient shape ", grad.sizes(), " != input shape ",
+              x.sizes());
+  return LOWBIT_OP("ste_backward", Tensor(const Tensor&, const Tensor&, int64_t)).call(grad, x, static_cast<int64_t>(ste));
+}
+
+at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,
+                       const LsqArgs& args) {
+  return LOWBIT_OP("lsq_forward", Tensor(const Tensor&, const Tensor&, const OptionalTensor&, double, double, int64_t, bool))
+      .call(x, step, optional_of(offset), args.qn, args.qp, args.channel_dim, args.sign);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                            const at::Tensor& step, const at::Tensor& offset,
+                                                            const LsqArgs& args) {
+  return LOWBIT_OP("lsq_backward", Tensors3(const Tensor&, const Tensor&, const Tensor&, const OptionalTensor&, double,
+                                            double, int64_t, bool))
+      .call(grad, x, step, optional_of(offset), args.qn, args.qp, args.channel_dim, args.sign);
+}
+
+at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
+  return LOWBIT_OP("shifted_sign_forward", Tensor(const Tensor&, const Tensor&)).call(x, shift);
+}
+
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste) {
+  TORCH_CHECK(grad.sizes() == x.sizes(), "shifted_sign_backward: gradient shape ", grad.sizes(), " != input shape ",
+              x.sizes());
+  auto grad_input = LOWBIT_OP("shifted_sign_grad_input", Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t))
+                        .call(grad, x, shift, static_cast<int64_t>(ste));
+  // dL/db: ATen's vectorised per-channel sums of dL/dx (a sum inside the element-wise pass would
+  // not vectorise on the CPU: floating-point sums are ordered).
+  const auto layout = ChannelLayout::of(x, 1, shift.numel());
+  const auto sums = grad_input.view({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2});
+  return {grad_input, sums.to(shift.scalar_type()).reshape(shift.sizes())};
+}
+
+at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
+  return LOWBIT_OP("pack_planes", Tensor(const Tensor&, int64_t)).call(x, static_cast<int64_t>(kind));
+}
+
+at::Tensor unpack_signs(const at::Tensor& planes, at::IntArrayRef sizes, at::ScalarType dtype) {
+  check_planes("unpack_signs", planes, ops::plane_count(ops::Planes::Signs), c10::multiply_integers(sizes));
+  return LOWBIT_OP("unpack_signs", Tensor(const Tensor&, at::IntArrayRef, at::ScalarType)).call(planes, sizes, dtype);
+}
+
+at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& planes) {
+  check_planes("mask_by_plane", planes, 1, grad.numel());
+  TORCH_CHECK(planes.device() == grad.device(), "lowbit::mask_by_plane: bit planes on ", planes.device(),
+              ", the gradient on ", grad.device());
+  return LOWBIT_OP("mask_by_plane", Tensor(const Tensor&, const Tensor&)).call(grad, planes);
+}
+
+std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
+  return LOWBIT_OP("scaled_sign_forward", Tensors2(const Tensor&)).call(w);
+}
+
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean) {
+  return LOWBIT_OP("scaled_sign_backward", Tensor(const Tensor&, const Tensor&, const Tensor&, bool, bool))
+      .call(grad, w, alpha, scale_by_alpha, add_mean);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {
+  TORCH_CHECK_VALUE(delta > 0, "ternarize: threshold factor delta must be > 0, got ", delta);
+  TORCH_CHECK(!per_row || w.dim() >= 2, "ternarize: per-channel ternarization needs a weight with an output-channel "
+              "dim and at least one more, got shape ", w.sizes());
+  return LOWBIT_OP("ternarize_forward", Tensors3(const Tensor&, double, bool)).call(w, delta, per_row);
+}
+
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+  return LOWBIT_OP("bilinear_sign_forward", Tensor(const Tensor&, const Tensor&, double)).call(w, alpha, kappa);
+}
+
+std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
+                                                          const at::Tensor& alpha, const at::Tensor& gamma,
+                                                          double kappa) {
+  return LOWBIT_OP("bilinear_sign_backward", Tensors2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
+      .call(grad, w, alpha, gamma, kappa);
+}
+
+std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+  return LOWBIT_OP("dorefa_weight_forward", Tensors2(const Tensor&, int64_t)).call(t, bits);
+}
+
+at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
+                                  int64_t bits) {
+  return LOWBIT_OP("dorefa_weight_backward", Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t))
+      .call(grad, t, max_ties, bits);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w) {
+  TORCH_CHECK(w.dim() >= 2, "adabin: expects a weight [C_out, ...] with at least 2 dims, got shape ", w.sizes());
+  return LOWBIT_OP("adabin_weight_forward", Tensors3(const Tensor&)).call(w);
+}
+
+at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
+                                  const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
+  return LOWBIT_OP("adabin_weight_backward",
+                   Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&))
+      .call(grad, w, beta, alpha, k, t);
+}
+
+at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
+  return LOWBIT_OP("dorefa_activation_forward", Tensor(const Tensor&, int64_t)).call(x, bits);
+}
+
+at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& x) {
+  return LOWBIT_OP("dorefa_activation_backward", Tensor(const Tensor&, const Tensor&)).call(grad, x);
+}
+
+at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& beta, bool code) {
+  return LOWBIT_OP("adabin_activation_forward", Tensor(const Tensor&, const Tensor&, const Tensor&, bool))
+      .call(x, alpha, beta, code);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_activation_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                                          const at::Tensor& alpha,
+                                                                          const at::Tensor& beta, bool code) {
+  return LOWBIT_OP("adabin_activation_backward", Tensors3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool))
+      .call(grad, x, alpha, beta, code);
+}
+
+}  // namespace lowbit::kernels
