@@ -1,7 +1,6 @@
 // On a GPU (skipped without one; scripts/gpu-check runs it): every shipped Fashion-MNIST recipe
 // trains about 100 steps through `lowbit train` on CUDA with mixed precision (train.amp, float16
 // with loss scaling), one epoch per stage, and ends with finite weights and its test metrics.
-#include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/util/files.h>

@@ -1,4 +1,5 @@
 #include <lowbit/csrc/kernels/activation_quantizers.h>
+#include <lowbit/csrc/kernels/arguments.h>
 #include <lowbit/csrc/kernels/cpu/row_chunks.h>
 #include <lowbit/csrc/kernels/cpu/simd.h>
 #include <lowbit/csrc/ops/activation_math.h>
@@ -11,22 +12,6 @@
 
 namespace lowbit::kernels::cpu {
 namespace {
-
-// The tensor the kernels compute on: contiguous, half and bfloat16 as float.
-at::Tensor as_computed(const at::Tensor& t) {
-  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return (reduced ? t.to(at::kFloat) : t).contiguous();
-}
-
-void check_same_shape(const char* op, const at::Tensor& grad, const at::Tensor& x) {
-  TORCH_CHECK(grad.sizes() == x.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != input shape ",
-              x.sizes());
-}
-
-void check_scalars(const char* op, const at::Tensor& alpha, const at::Tensor& beta) {
-  TORCH_CHECK(alpha.numel() == 1 && beta.numel() == 1, "lowbit::", op, ": alpha and beta must hold one value each, got ",
-              alpha.sizes(), " and ", beta.sizes());
-}
 
 template <typename Fn>
 void parallel_range(int64_t n, const Fn& fn) {
@@ -64,15 +49,14 @@ LOWBIT_CPU_CLONES std::array<double, 2> adabin_act_grad_loop(const T* g, const T
 }  // namespace
 
 at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
-  TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "dorefa: bits must be in [1, 32], got ", bits);
-  const auto input = as_computed(x);
+  const double levels = quantization_levels("dorefa_activation", bits, 1);
+  const auto input = computable(x);
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "dorefa_activation_forward_cpu", [&] {
     const scalar_t* xp = input.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    const auto levels = static_cast<scalar_t>(std::ldexp(1.0, static_cast<int>(bits)) - 1);
     parallel_range(input.numel(), [&](int64_t begin, int64_t end) {
-      dorefa_activation_loop(xp + begin, op + begin, end - begin, levels);
+      dorefa_activation_loop(xp + begin, op + begin, end - begin, static_cast<scalar_t>(levels));
     });
   });
   return out.to(x.scalar_type());
@@ -80,8 +64,8 @@ at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
 
 at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& x) {
   check_same_shape("dorefa_activation_backward", grad, x);
-  const auto input = as_computed(x);
-  const auto g = as_computed(grad).to(input.scalar_type());
+  const auto input = computable(x);
+  const auto g = computable(grad).to(input.scalar_type());
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "dorefa_activation_backward_cpu", [&] {
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
@@ -95,8 +79,9 @@ at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& 
 }
 
 at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& beta, bool code) {
-  check_scalars("adabin_activation_forward", alpha, beta);
-  const auto input = as_computed(x);
+  check_scalar("adabin_activation_forward", alpha, "alpha");
+  check_scalar("adabin_activation_forward", beta, "beta");
+  const auto input = computable(x);
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adabin_activation_forward_cpu", [&] {
     const scalar_t* xp = input.const_data_ptr<scalar_t>();
@@ -112,9 +97,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_activation_backward(const 
                                                                           const at::Tensor& alpha,
                                                                           const at::Tensor& beta, bool code) {
   check_same_shape("adabin_activation_backward", grad, x);
-  check_scalars("adabin_activation_backward", alpha, beta);
-  const auto input = as_computed(x);
-  const auto g = as_computed(grad).to(input.scalar_type());
+  check_scalar("adabin_activation_backward", alpha, "alpha");
+  check_scalar("adabin_activation_backward", beta, "beta");
+  const auto input = computable(x);
+  const auto g = computable(grad).to(input.scalar_type());
   auto out = at::empty_like(input);
   std::array<double, 2> sums{};
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adabin_activation_backward_cpu", [&] {

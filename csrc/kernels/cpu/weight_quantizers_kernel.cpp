@@ -1,3 +1,4 @@
+#include <lowbit/csrc/kernels/arguments.h>
 #include <lowbit/csrc/kernels/cpu/fast_tanh.h>
 #include <lowbit/csrc/kernels/cpu/row_chunks.h>
 #include <lowbit/csrc/kernels/cpu/simd.h>
@@ -12,25 +13,9 @@
 namespace lowbit::kernels::cpu {
 namespace {
 
-// The tensor the kernels compute on: contiguous, half and bfloat16 as float.
-at::Tensor computable(const at::Tensor& t) {
-  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return (reduced ? t.to(at::kFloat) : t).contiguous();
-}
-
 RowChunks rows_of(const at::Tensor& w, bool per_row) {
   const int64_t rows = per_row ? w.size(0) : 1;
   return {rows, rows == 0 ? 0 : w.numel() / rows};
-}
-
-void check_rows(const char* op, const at::Tensor& values, const RowChunks& rows, const char* what) {
-  TORCH_CHECK(values.numel() == rows.rows, "lowbit::", op, ": ", what, " has ", values.numel(),
-              " elements, expected one per row (", rows.rows, ")");
-}
-
-void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& w) {
-  TORCH_CHECK(grad.sizes() == w.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != weight shape ",
-              w.sizes());
 }
 
 // ---- the loops (one row chunk each) ----
@@ -166,11 +151,6 @@ LOWBIT_CPU_CLONES void adabin_grad_loop(const T* w, T* grad_w, int64_t n, T beta
   for (int64_t i = 0; i < n; ++i) grad_w[i] = grad_w[i] * a + (w[i] - beta) * b + c;
 }
 
-double levels_of(int64_t bits) {
-  TORCH_CHECK_VALUE(bits >= 2 && bits <= 32, "lowbit::dorefa_weight: bits must be in [2, 32], got ", bits);
-  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
-}
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
@@ -193,10 +173,10 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
 
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean) {
-  check_grad("scaled_sign_backward", grad, w);
+  check_same_shape("scaled_sign_backward", grad, w);
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
-  check_rows("scaled_sign_backward", alpha, rows, "alpha");
+  check_per_row("scaled_sign_backward", alpha, rows.rows, "alpha");
   const auto g = computable(grad).to(input.scalar_type());
   const auto a = alpha.to(input.scalar_type()).contiguous();
   auto out = at::empty_like(input);
@@ -249,7 +229,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tenso
 at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
-  check_rows("bilinear_sign_forward", alpha, rows, "alpha");
+  check_per_row("bilinear_sign_forward", alpha, rows.rows, "alpha");
   const auto a = alpha.to(input.scalar_type()).contiguous();
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "bilinear_sign_forward_cpu", [&] {
@@ -266,11 +246,11 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
                                                           const at::Tensor& alpha, const at::Tensor& gamma,
                                                           double kappa) {
-  check_grad("bilinear_sign_backward", grad, w);
+  check_same_shape("bilinear_sign_backward", grad, w);
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
-  check_rows("bilinear_sign_backward", alpha, rows, "alpha");
-  check_rows("bilinear_sign_backward", gamma, rows, "gamma");
+  check_per_row("bilinear_sign_backward", alpha, rows.rows, "alpha");
+  check_per_row("bilinear_sign_backward", gamma, rows.rows, "gamma");
   const auto g = computable(grad).to(input.scalar_type());
   const auto a = alpha.to(input.scalar_type()).contiguous();
   const auto gm = gamma.to(input.scalar_type()).contiguous();
@@ -293,7 +273,7 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
 }
 
 std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
-  const double levels = levels_of(bits);
+  const double levels = quantization_levels("dorefa_weight", bits, 2);
   const auto input = computable(t);
   const RowChunks rows(1, input.numel());
   auto out = at::empty_like(input);
@@ -323,8 +303,8 @@ std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, in
 
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits) {
-  check_grad("dorefa_weight_backward", grad, t);
-  const double levels = levels_of(bits);
+  check_same_shape("dorefa_weight_backward", grad, t);
+  const double levels = quantization_levels("dorefa_weight", bits, 2);
   const auto input = computable(t);
   const auto g = computable(grad).to(input.scalar_type());
   const RowChunks rows(1, input.numel());
@@ -376,11 +356,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::T
 
 at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
                                   const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
-  check_grad("adabin_weight_backward", grad, w);
+  check_same_shape("adabin_weight_backward", grad, w);
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
-  check_rows("adabin_weight_backward", beta, rows, "beta");
-  check_rows("adabin_weight_backward", alpha, rows, "alpha");
+  check_per_row("adabin_weight_backward", beta, rows.rows, "beta");
+  check_per_row("adabin_weight_backward", alpha, rows.rows, "alpha");
   const auto g = computable(grad).to(input.scalar_type());
   const auto b = beta.to(input.scalar_type()).contiguous();
   const auto a = alpha.to(input.scalar_type()).contiguous();

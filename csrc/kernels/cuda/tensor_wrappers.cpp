@@ -3,6 +3,7 @@
 // AdaBin activation backward's block sums.
 // Built only with a CUDA LibTorch.
 #include <lowbit/csrc/kernels/activation_quantizers.h>
+#include <lowbit/csrc/kernels/arguments.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
@@ -43,12 +44,6 @@ ShiftLaunch shift_launch(const at::Tensor& x, const at::Tensor& shift) {
 
 // ---- weight quantizers ----
 
-// The tensor the kernels compute on: contiguous, half and bfloat16 as float.
-at::Tensor computable(const at::Tensor& t) {
-  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return (reduced ? t.to(at::kFloat) : t).contiguous();
-}
-
 // w as [rows, cols]: a row per output channel (dim 0), or one row.
 RowLaunch weight_rows(const char* op, const at::Tensor& w, bool per_row) {
   TORCH_CHECK(!per_row || w.dim() >= 1, "lowbit::", op, ": a per-row weight needs a dimension 0, got a scalar");
@@ -68,37 +63,7 @@ at::Tensor matching(const at::Tensor& values, const at::Tensor& input) {
   return values.to(input.device(), input.scalar_type()).contiguous();
 }
 
-void check_rows(const char* op, const at::Tensor& values, const RowLaunch& shape, const char* what) {
-  TORCH_CHECK(values.numel() == shape.rows, "lowbit::", op, ": ", what, " has ", values.numel(),
-              " elements, expected one per row (", shape.rows, ")");
-}
-
-void check_grad(const char* op, const at::Tensor& grad, const at::Tensor& w) {
-  TORCH_CHECK(grad.sizes() == w.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != weight shape ",
-              w.sizes());
-}
-
-double levels_of(int64_t bits) {
-  TORCH_CHECK_VALUE(bits >= 2 && bits <= 32, "lowbit::dorefa_weight: bits must be in [2, 32], got ", bits);
-  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
-}
-
 // ---- activation quantizers ----
-
-double activation_levels_of(int64_t bits) {
-  TORCH_CHECK_VALUE(bits >= 1 && bits <= 32, "lowbit::dorefa_activation: bits must be in [1, 32], got ", bits);
-  return std::ldexp(1.0, static_cast<int>(bits)) - 1;
-}
-
-// A scalar parameter or buffer (AdaBin's alpha and beta, the EDE's k and t).
-void check_one(const char* op, const at::Tensor& t, const char* what) {
-  TORCH_CHECK(t.numel() == 1, "lowbit::", op, ": ", what, " must hold one element, got shape ", t.sizes());
-}
-
-void check_grad_input(const char* op, const at::Tensor& grad, const at::Tensor& x) {
-  TORCH_CHECK(grad.sizes() == x.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != input shape ",
-              x.sizes());
-}
 
 // A gradient summed in double, shaped, typed and placed like its parameter (a copy, never a view).
 at::Tensor like_parameter(const at::Tensor& sum, const at::Tensor& parameter) {
@@ -219,11 +184,11 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
 
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean) {
-  check_grad("scaled_sign_backward", grad, w);
+  check_same_shape("scaled_sign_backward", grad, w);
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("scaled_sign_backward", input, true);
-  check_rows("scaled_sign_backward", alpha, shape, "alpha");
+  check_per_row("scaled_sign_backward", alpha, shape.rows, "alpha");
   const auto g = matching(computable(grad), input);
   const auto a = matching(alpha, input);
   auto out = at::empty_like(input);
@@ -260,7 +225,7 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("bilinear_sign_forward", input, true);
-  check_rows("bilinear_sign_forward", alpha, shape, "alpha");
+  check_per_row("bilinear_sign_forward", alpha, shape.rows, "alpha");
   const auto a = matching(alpha, input);
   auto out = at::empty_like(input);
   launch_bilinear_sign_forward(dtype_of(input), input.const_data_ptr(), a.const_data_ptr(), kappa,
@@ -271,12 +236,12 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
                                                           const at::Tensor& alpha, const at::Tensor& gamma,
                                                           double kappa) {
-  check_grad("bilinear_sign_backward", grad, w);
+  check_same_shape("bilinear_sign_backward", grad, w);
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("bilinear_sign_backward", input, true);
-  check_rows("bilinear_sign_backward", alpha, shape, "alpha");
-  check_rows("bilinear_sign_backward", gamma, shape, "gamma");
+  check_per_row("bilinear_sign_backward", alpha, shape.rows, "alpha");
+  check_per_row("bilinear_sign_backward", gamma, shape.rows, "gamma");
   const auto g = matching(computable(grad), input);
   const auto a = matching(alpha, input);
   const auto gm = matching(gamma, input);
@@ -292,7 +257,7 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
 }
 
 std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
-  const double levels = levels_of(bits);
+  const double levels = quantization_levels("dorefa_weight", bits, 2);
   const c10::cuda::CUDAGuard guard(t.device());
   const auto input = computable(t);
   const int64_t n = input.numel();
@@ -314,10 +279,10 @@ std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, in
 
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits) {
-  check_grad("dorefa_weight_backward", grad, t);
+  check_same_shape("dorefa_weight_backward", grad, t);
   TORCH_CHECK(max_ties.numel() == 2, "lowbit::dorefa_weight_backward: max_ties has ", max_ties.numel(),
               " elements, expected 2 (max |t|, ties)");
-  const double levels = levels_of(bits);
+  const double levels = quantization_levels("dorefa_weight", bits, 2);
   const c10::cuda::CUDAGuard guard(t.device());
   const auto input = computable(t);
   const auto g = matching(computable(grad), input);
@@ -363,14 +328,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::T
 
 at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& beta,
                                   const at::Tensor& alpha, const at::Tensor& k, const at::Tensor& t) {
-  check_grad("adabin_weight_backward", grad, w);
-  check_one("adabin_weight_backward", k, "k");
-  check_one("adabin_weight_backward", t, "t");
+  check_same_shape("adabin_weight_backward", grad, w);
+  check_scalar("adabin_weight_backward", k, "k");
+  check_scalar("adabin_weight_backward", t, "t");
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("adabin_weight_backward", input, true);
-  check_rows("adabin_weight_backward", beta, shape, "beta");
-  check_rows("adabin_weight_backward", alpha, shape, "alpha");
+  check_per_row("adabin_weight_backward", beta, shape.rows, "beta");
+  check_per_row("adabin_weight_backward", alpha, shape.rows, "alpha");
   const auto dtype = dtype_of(input);
   const auto stream = c10::cuda::getCurrentCUDAStream();
   const auto g = matching(computable(grad), input);
@@ -394,7 +359,7 @@ at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, c
 }
 
 at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
-  const double levels = activation_levels_of(bits);
+  const double levels = quantization_levels("dorefa_activation", bits, 1);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = computable(x);
   auto out = at::empty_like(input);
@@ -404,7 +369,7 @@ at::Tensor dorefa_activation_forward(const at::Tensor& x, int64_t bits) {
 }
 
 at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& x) {
-  check_grad_input("dorefa_activation_backward", grad, x);
+  check_same_shape("dorefa_activation_backward", grad, x);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = computable(x);
   const auto g = matching(computable(grad), input);
@@ -415,8 +380,8 @@ at::Tensor dorefa_activation_backward(const at::Tensor& grad, const at::Tensor& 
 }
 
 at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& beta, bool code) {
-  check_one("adabin_activation_forward", alpha, "alpha");
-  check_one("adabin_activation_forward", beta, "beta");
+  check_scalar("adabin_activation_forward", alpha, "alpha");
+  check_scalar("adabin_activation_forward", beta, "beta");
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = computable(x);
   const auto a = matching(alpha, input);  // read on the device by the kernel: no host sync
@@ -430,9 +395,9 @@ at::Tensor adabin_activation_forward(const at::Tensor& x, const at::Tensor& alph
 std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_activation_backward(const at::Tensor& grad, const at::Tensor& x,
                                                                           const at::Tensor& alpha,
                                                                           const at::Tensor& beta, bool code) {
-  check_grad_input("adabin_activation_backward", grad, x);
-  check_one("adabin_activation_backward", alpha, "alpha");
-  check_one("adabin_activation_backward", beta, "beta");
+  check_same_shape("adabin_activation_backward", grad, x);
+  check_scalar("adabin_activation_backward", alpha, "alpha");
+  check_scalar("adabin_activation_backward", beta, "beta");
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = computable(x);
   const auto g = matching(computable(grad), input);
