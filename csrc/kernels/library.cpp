@@ -9,6 +9,7 @@
 #include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/rprelu.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
@@ -52,6 +53,10 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("lsq_forward(Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, bool sign) -> Tensor");
   m.def("lsq_backward(Tensor grad, Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, "
         "bool sign) -> (Tensor, Tensor, Tensor)");
+  m.def("rprelu_forward(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input) -> "
+        "(Tensor, Tensor, Tensor)");
+  m.def("rprelu_backward(Tensor grad, Tensor saved, Tensor positive, Tensor beta, Tensor zeta, bool saved_is_output) "
+        "-> (Tensor, Tensor)");
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
   m.def("shifted_sign_grad_input(Tensor grad, Tensor x, Tensor shift, int ste) -> Tensor");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
@@ -87,6 +92,11 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
                             double qn, double qp, int64_t dim, bool sign) {                                    \
     return ns::lsq_backward(g, x, step, value_or_undefined(offset), LsqArgs{qn, qp, dim, sign});              \
   });                                                                                                          \
+  m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor& residual, const Tensor& gamma,              \
+                             const Tensor& beta, const Tensor& zeta, bool keep_input) {                        \
+    return ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input);                 \
+  });                                                                                                          \
+  m.impl("rprelu_backward", &ns::rprelu_backward);                                                             \
   m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
   m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {   \
     return ns::shifted_sign_grad_input(g, x, shift, static_cast<ops::Ste>(ste));                               \
@@ -130,6 +140,15 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("lsq_backward", [](const Tensor&, const Tensor& x, const Tensor& step, const OptionalTensor& offset, double,
                             double, int64_t, bool) {
     return Tensors3{meta::like(x), meta::like(step), offset.has_value() ? meta::like(*offset) : Tensor()};
+  });
+  m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor&, const Tensor&, const Tensor&, const Tensor&,
+                               bool keep_input) {
+    return Tensors3{meta::like(x), at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte)),
+                    keep_input ? meta::like(x) : Tensor()};
+  });
+  m.impl("rprelu_backward", [](const Tensor&, const Tensor& saved, const Tensor&, const Tensor& beta, const Tensor&,
+                                bool) {
+    return Tensors2{meta::like(saved), at::empty({3, beta.numel()}, saved.options().dtype(at::kDouble))};
   });
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
   m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor&, const Tensor&, int64_t) { return meta::like(g); });
@@ -184,6 +203,15 @@ ChannelLayout ChannelLayout::of(const at::Tensor& x, int64_t channel_dim, int64_
   return {outer, channels, inner};
 }
 
+ChannelLayout ChannelLayout::in_memory(const at::Tensor& x, int64_t channels) {
+  if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    TORCH_CHECK(x.size(1) == channels, "per-channel state has ", channels, " entries but the input has ", x.size(1),
+                " along dim 1 (input shape ", x.sizes(), ")");
+    return {x.size(0) * x.size(2) * x.size(3), channels, 1};
+  }
+  return of(x, 1, channels);
+}
+
 at::Tensor ste_backward(const at::Tensor& grad, const at::Tensor& x, ops::Ste ste) {
   TORCH_CHECK(grad.sizes() == x.sizes(), "ste_backward: gradient shape ", grad.sizes(), " != input shape ",
               x.sizes());
@@ -202,6 +230,61 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   return LOWBIT_OP("lsq_backward", Tensors3(const Tensor&, const Tensor&, const Tensor&, const OptionalTensor&, double,
                                             double, int64_t, bool))
       .call(grad, x, step, optional_of(offset), args.qn, args.qp, args.channel_dim, args.sign);
+}
+
+namespace {
+
+// The memory format the fused RPReLU keeps: channels-last where x is (and not also contiguous).
+at::MemoryFormat rprelu_format(const at::Tensor& x) {
+  return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
+}
+
+at::Tensor per_channel(const char* name, const at::Tensor& t, int64_t channels, at::ScalarType dtype,
+                       const at::Tensor& x) {
+  TORCH_CHECK(t.numel() == channels, "lowbit::rprelu: ", name, " has ", t.numel(), " values, the input ", channels,
+              " channels along dim 1 (input shape ", x.sizes(), ")");
+  TORCH_CHECK(t.device() == x.device(), "lowbit::rprelu: ", name, " is on ", t.device(), ", the input on ", x.device());
+  return t.to(dtype).contiguous();
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                              const at::Tensor& gamma, const at::Tensor& beta,
+                                                              const at::Tensor& zeta, bool keep_input) {
+  TORCH_CHECK(x.dim() >= 2, "lowbit::rprelu: expected an input [N, C, ...], got shape ", x.sizes());
+  TORCH_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "lowbit::rprelu: the residual's shape ",
+              residual.defined() ? residual.sizes() : at::IntArrayRef{}, " differs from the input's ", x.sizes());
+  TORCH_CHECK(!residual.defined() || residual.device() == x.device(), "lowbit::rprelu: the residual is on ",
+              residual.defined() ? residual.device() : x.device(), ", the input on ", x.device());
+  auto dtype = at::promote_types(x.scalar_type(), gamma.scalar_type());
+  if (residual.defined()) dtype = at::promote_types(dtype, residual.scalar_type());
+  const auto format = rprelu_format(x);
+  const int64_t channels = x.size(1);
+  return LOWBIT_OP("rprelu_forward", Tensors3(const Tensor&, const OptionalTensor&, const Tensor&, const Tensor&,
+                                              const Tensor&, bool))
+      .call(x.to(dtype).contiguous(format),
+            residual.defined() ? OptionalTensor(residual.to(dtype).contiguous(format)) : std::nullopt,
+            per_channel("gamma", gamma, channels, dtype, x), per_channel("beta", beta, channels, dtype, x),
+            per_channel("zeta", zeta, channels, dtype, x), keep_input);
+}
+
+std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,
+                                                   const at::Tensor& positive, const at::Tensor& beta,
+                                                   const at::Tensor& zeta, bool saved_is_output) {
+  TORCH_CHECK(grad.sizes() == saved.sizes(), "lowbit::rprelu_backward: gradient shape ", grad.sizes(),
+              " != saved shape ", saved.sizes());
+  check_planes("rprelu_backward", positive.reshape({1, -1}), 1, saved.numel());
+  const auto dtype = saved.scalar_type();
+  const auto format = rprelu_format(saved);
+  const int64_t channels = saved.size(1);
+  return LOWBIT_OP("rprelu_backward", Tensors2(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                               const Tensor&, bool))
+      .call(grad.to(dtype).contiguous(format), saved.contiguous(format), positive.contiguous(),
+            per_channel("beta", beta, channels, dtype, saved), per_channel("zeta", zeta, channels, dtype, saved),
+            saved_is_output);
 }
 
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {

@@ -14,6 +14,9 @@ namespace lowbit::kernels {
 struct ChannelLayout {
   int64_t outer, channels, inner;
   static ChannelLayout of(const at::Tensor& x, int64_t channel_dim, int64_t channels);
+  // Channels along dim 1 in x's memory order: a channels-last 4-D x as [N H W, C, 1], any other
+  // (contiguous) x as of(x, 1, channels).
+  static ChannelLayout in_memory(const at::Tensor& x, int64_t channels);
 };
 
 struct LsqArgs {

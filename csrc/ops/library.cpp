@@ -7,6 +7,7 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/lsq.h>
+#include <lowbit/csrc/ops/rprelu.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/shifted_sign.h>
 #include <lowbit/csrc/ops/sign.h>
@@ -34,6 +35,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("dorefa_activation(Tensor x, int bits) -> Tensor");
   m.def("adabin_weight(Tensor w, Tensor k, Tensor t) -> Tensor");
   m.def("adabin_activation(Tensor x, Tensor alpha, Tensor beta, bool code=True) -> Tensor");
+  m.def("rprelu(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(lowbit, CompositeImplicitAutograd, m) {
@@ -55,6 +57,8 @@ TORCH_LIBRARY_IMPL(lowbit, CompositeImplicitAutograd, m) {
   m.impl("dorefa_activation", &dorefa_activation);
   m.impl("adabin_weight", &adabin_weight);
   m.impl("adabin_activation", &adabin_activation);
+  m.impl("rprelu", [](const Tensor& x, const std::optional<Tensor>& residual, const Tensor& gamma, const Tensor& beta,
+                      const Tensor& zeta) { return rprelu(x, residual.value_or(Tensor()), gamma, beta, zeta); });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <lowbit/modules/layers/binary_residual_unit.h>
 
 #include <lowbit/csrc/util/suggest.h>
+#include <lowbit/modules/layers/rprelu.h>
 
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/modules/pooling.h>
@@ -75,7 +76,12 @@ torch::Tensor BinaryResidualUnitImpl::shortcut(const torch::Tensor& x) {
 torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), describe(*this), ": expected input [N, ",
               options.in_channels(), ", H, W], got shape ", x.sizes());
-  const auto sum = bn(conv(x)) + shortcut(x);
+  const auto branch = bn(conv(x));
+  // RPReLU adds the shortcut inside its fused op (csrc/ops/rprelu.h).
+  if (!activation.is_empty() && activation.type_info() == typeid(RPReLUImpl)) {
+    return activation.get<RPReLUImpl>().forward_sum(branch, shortcut(x));
+  }
+  const auto sum = branch + shortcut(x);
   return activation.is_empty() ? sum : activation.forward(sum);
 }
 

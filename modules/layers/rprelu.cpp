@@ -1,6 +1,6 @@
 #include <lowbit/modules/layers/rprelu.h>
 
-#include <lowbit/csrc/util/shapes.h>
+#include <lowbit/csrc/ops/rprelu.h>
 
 #include <torch/torch.h>
 
@@ -18,10 +18,15 @@ void RPReLUImpl::reset() {
   zeta = register_parameter("zeta", torch::zeros({1, c, 1, 1}));
 }
 
-torch::Tensor RPReLUImpl::forward(const torch::Tensor& x) {
+torch::Tensor RPReLUImpl::forward(const torch::Tensor& x) { return forward_sum(x, {}); }
+
+torch::Tensor RPReLUImpl::forward_sum(const torch::Tensor& x, const torch::Tensor& residual) {
   TORCH_CHECK(x.dim() >= 2 && x.size(1) == options.channels(), "RPReLU(", options.channels(),
               "): expected input with ", options.channels(), " channels along dim 1, got shape ", x.sizes());
-  return torch::prelu(x + util::channel_view(gamma, x.dim()), beta) + util::channel_view(zeta, x.dim());
+  TORCH_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "RPReLU(", options.channels(),
+              "): the residual's shape ", residual.defined() ? residual.sizes() : at::IntArrayRef{},
+              " differs from the input's ", x.sizes());
+  return ops::rprelu(x, residual, gamma, beta, zeta);
 }
 
 void RPReLUImpl::pretty_print(std::ostream& stream) const {

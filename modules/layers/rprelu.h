@@ -3,6 +3,8 @@
 // (dim 1). The official code adds its shifts (two LearnableBias modules, the paper writes
 // x - gamma); gamma and zeta start at 0, the PReLU slope beta at 0.25 (nn.PReLU's default).
 // gamma, zeta: [1, C, 1, 1] as the official LearnableBias; beta: [C] as nn.PReLU's weight.
+// Computed by the fused op csrc/ops/rprelu.h (which says what it keeps for the backward);
+// forward_sum(x, residual) is RPReLU(x + residual) with the addition fused too.
 
 #include <torch/nn/cloneable.h>
 #include <torch/arg.h>
@@ -20,6 +22,7 @@ class RPReLUImpl : public torch::nn::Cloneable<RPReLUImpl> {
   explicit RPReLUImpl(RPReLUOptions options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_sum(const torch::Tensor& x, const torch::Tensor& residual);
   void pretty_print(std::ostream& stream) const override;
 
   RPReLUOptions options;

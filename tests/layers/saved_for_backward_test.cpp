@@ -5,6 +5,8 @@
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/util/cpu_memory.h>
+#include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/quant/rsign.h>
@@ -105,6 +107,32 @@ TEST(SavedForBackward, LinearOfSignsKeepsPlanes) {
   const auto packed = saved_bytes([&](const torch::Tensor& x) { return linear(x); }, input);
   // 2 bits a value, the identity estimator keeps nothing; the float weight is a parameter.
   EXPECT_LE(packed, input.numel() / 4 + 4096);
+}
+
+// ReActNet's unit: RSign keeps its input x, the convolution bit planes, batch norm its input, and the
+// fused RPReLU (csrc/ops/rprelu.h) its output (the unit's output: the next unit keeps it) and a bit
+// per element, where the composition kept x + shortcut + gamma as well.
+TEST(SavedForBackward, ReActNetUnitKeepsNoFloatBeyondItsBatchNormInput) {
+  torch::manual_seed(4);
+  const auto input = torch::randn({16, 64, 16, 16});
+  lowbit::layers::BinaryResidualUnit unit(lowbit::layers::BinaryResidualUnitOptions(64, 64)
+                                              .activation(lowbit::layers::Activation::RPReLU)
+                                              .input_quantizer(lowbit::quant::RSign(64))
+                                              .weight_quantizer(lowbit::quant::Xnor()));
+  auto& act = unit->activation.get<lowbit::layers::RPReLUImpl>();
+  const auto composition = [&](const torch::Tensor& x) {
+    return torch::prelu(unit->bn(unit->conv(x)) + x + act.gamma, act.beta) + act.zeta;
+  };
+  const auto fused = saved_bytes([&](const torch::Tensor& x) { return unit(x); }, input);
+  const auto composed = saved_bytes(composition, input);
+  const int64_t n = input.numel(), weight_bytes = 64 * 64 * 9 * 4;
+  std::cout << "ReActNet unit 64->64 on [16, 64, 16, 16]: " << fused << " bytes kept vs " << composed
+            << " by the composition\n";
+  // x (4 bytes a value), the sign planes (2 bits), batch norm's input (4 bytes), the RPReLU bit,
+  // the scaled weight; the composition also keeps t in float32.
+  EXPECT_LE(fused, 8 * n + n / 4 + n / 8 + weight_bytes + 8192);
+  EXPECT_GE(composed - fused, 4 * n - n / 8);
+  EXPECT_TRUE(torch::equal(unit(input), composition(input)));
 }
 
 }  // namespace

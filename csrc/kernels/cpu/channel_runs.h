@@ -23,22 +23,34 @@ inline int64_t blocks_of(const ChannelLayout& layout) {
   return (numel_of(layout) + kChannelRunBlock - 1) / kChannelRunBlock;
 }
 
+// Calls fn(channel, first, last) for every run [first, last) of one channel in block `block`.
+template <typename Fn>
+void for_each_run_of_block(const ChannelLayout& layout, int64_t block, const Fn& fn) {
+  const int64_t last = std::min(numel_of(layout), (block + 1) * kChannelRunBlock);
+  int64_t first = block * kChannelRunBlock, row = first / layout.inner, channel = row % layout.channels;
+  while (first < last) {
+    const int64_t stop = std::min(last, (row + 1) * layout.inner);
+    fn(channel, first, stop);
+    first = stop;
+    ++row;
+    if (++channel == layout.channels) channel = 0;
+  }
+}
+
+// Calls fn(block) for every block, in parallel.
+template <typename Fn>
+void for_each_block(const ChannelLayout& layout, const Fn& fn) {
+  at::parallel_for(0, blocks_of(layout), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) fn(block);
+  });
+}
+
 // Calls fn(block, channel, first, last) for every run [first, last) of one channel, in parallel over blocks.
 template <typename Fn>
 void for_each_run(const ChannelLayout& layout, const Fn& fn) {
-  const int64_t n = numel_of(layout);
-  at::parallel_for(0, blocks_of(layout), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t block = begin; block < end; ++block) {
-      const int64_t last = std::min(n, (block + 1) * kChannelRunBlock);
-      int64_t first = block * kChannelRunBlock, row = first / layout.inner, channel = row % layout.channels;
-      while (first < last) {
-        const int64_t stop = std::min(last, (row + 1) * layout.inner);
-        fn(block, channel, first, stop);
-        first = stop;
-        ++row;
-        if (++channel == layout.channels) channel = 0;
-      }
-    }
+  for_each_block(layout, [&](int64_t block) {
+    for_each_run_of_block(layout, block,
+                          [&](int64_t channel, int64_t first, int64_t last) { fn(block, channel, first, last); });
   });
 }
 

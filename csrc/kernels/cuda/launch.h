@@ -41,6 +41,16 @@ void launch_shifted_sign_forward(DType dtype, const void* x, const void* shift, 
 void launch_shifted_sign_backward(DType dtype, const void* grad, const void* x, const void* shift, void* grad_x,
                                   ops::Ste ste, const ShiftLaunch& shape, cudaStream_t stream);
 
+// The fused RPReLU (kernels/rprelu.h, ops/rprelu_math.h), x viewed as [n / (channels * inner),
+// channels, inner]; residual and t_out may be null. `positive`: plane_bytes(n) bytes.
+void launch_rprelu_forward(DType dtype, const void* x, const void* residual, const void* gamma, const void* beta,
+                           const void* zeta, void* y, void* t_out, uint8_t* positive, const ShiftLaunch& shape,
+                           cudaStream_t stream);
+// Writes dL/dt and the per-element dL/dbeta terms (float), summed per channel by the caller.
+void launch_rprelu_backward(DType dtype, const void* grad, const void* saved, const uint8_t* positive,
+                            const void* beta, const void* zeta, bool saved_is_output, void* grad_t, float* beta_terms,
+                            const ShiftLaunch& shape, cudaStream_t stream);
+
 // Bit planes (csrc/ops/bit_planes.h): `out` / `planes` hold plane_count(kind) planes of
 // plane_bytes(n) bytes, one after the other.
 void launch_pack_planes(DType dtype, const void* x, int64_t n, ops::Planes kind, uint8_t* out, cudaStream_t stream);

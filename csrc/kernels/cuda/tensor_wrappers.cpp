@@ -7,6 +7,7 @@
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/rprelu.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
@@ -137,6 +138,41 @@ at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, 
                                grad_input.mutable_data_ptr(), ste, shift_launch(input, b),
                                c10::cuda::getCurrentCUDAStream());
   return grad_input;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                              const at::Tensor& gamma, const at::Tensor& beta,
+                                                              const at::Tensor& zeta, bool keep_input) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto layout = ChannelLayout::in_memory(x, beta.numel());
+  auto y = at::empty_like(x);
+  auto t = keep_input ? at::empty_like(x) : at::Tensor();
+  auto bits = at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte));
+  launch_rprelu_forward(dtype_of(x), x.const_data_ptr(), ptr_or_null(residual), gamma.const_data_ptr(),
+                        beta.const_data_ptr(), zeta.const_data_ptr(), y.mutable_data_ptr(),
+                        keep_input ? t.mutable_data_ptr() : nullptr, bits.mutable_data_ptr<uint8_t>(),
+                        {x.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
+  return {y, bits, t};
+}
+
+std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,
+                                                   const at::Tensor& positive, const at::Tensor& beta,
+                                                   const at::Tensor& zeta, bool saved_is_output) {
+  const c10::cuda::CUDAGuard guard(saved.device());
+  const auto layout = ChannelLayout::in_memory(saved, beta.numel());
+  auto grad_t = at::empty_like(saved);
+  auto beta_terms = at::empty({saved.numel()}, saved.options().dtype(at::kFloat));
+  launch_rprelu_backward(dtype_of(saved), grad.const_data_ptr(), saved.const_data_ptr(),
+                         positive.const_data_ptr<uint8_t>(), beta.const_data_ptr(), zeta.const_data_ptr(),
+                         saved_is_output, grad_t.mutable_data_ptr(), beta_terms.mutable_data_ptr<float>(),
+                         {saved.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
+  // Per-channel sums over the memory order's [outer, channels, inner] view.
+  const auto channel_sums = [&](const at::Tensor& t) {
+    return t.reshape({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2}, false, at::kDouble);
+  };
+  // reshape of a channels-last tensor would copy into the logical order; these are flat storage views.
+  const auto flat = [](const at::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
+  return {grad_t, at::stack({channel_sums(flat(grad_t)), channel_sums(beta_terms), channel_sums(flat(grad))})};
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {

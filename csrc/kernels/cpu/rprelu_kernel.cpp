@@ -1,0 +1,156 @@
+#include <lowbit/csrc/kernels/cpu/channel_runs.h>
+#include <lowbit/csrc/kernels/cpu/simd.h>
+#include <lowbit/csrc/kernels/rprelu.h>
+#include <lowbit/csrc/ops/bit_planes.h>
+#include <lowbit/csrc/ops/rprelu_math.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+
+#include <array>
+#include <cstring>
+
+namespace lowbit::kernels::cpu {
+namespace {
+
+// A block's 1[t > 0] as one byte per element while its runs are computed, then as bits. Blocks hold
+// a multiple of 8 elements, so every block owns whole bytes of the bit tensor.
+static_assert(kChannelRunBlock % 8 == 0);
+using Flags = std::array<uint8_t, kChannelRunBlock>;
+
+// Flags (0 or 1) to bits, bit k of a byte from flag k: eight flags read as one little-endian word,
+// gathered into its top byte by one multiplication.
+void pack_flags(const uint8_t* flags, int64_t count, uint8_t* bits) {
+  int64_t byte = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; (byte + 1) * 8 <= count; ++byte) {
+    uint64_t word;
+    std::memcpy(&word, flags + byte * 8, 8);
+    bits[byte] = static_cast<uint8_t>((word * 0x0102040810204080ULL) >> 56);
+  }
+#endif
+  for (; byte * 8 < count; ++byte) {
+    uint8_t b = 0;
+    for (int64_t k = 0; k < 8 && byte * 8 + k < count; ++k) b |= static_cast<uint8_t>(flags[byte * 8 + k] << k);
+    bits[byte] = b;
+  }
+}
+
+// Bits back to flags: the byte copied into every byte of a word, each masked to its own bit, then
+// every nonzero byte made 1 (adding 0x7f sets bit 7 of a nonzero byte and never carries).
+void unpack_flags(const uint8_t* bits, int64_t count, uint8_t* flags) {
+  int64_t byte = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; (byte + 1) * 8 <= count; ++byte) {
+    const uint64_t spread = (bits[byte] * 0x0101010101010101ULL) & 0x8040201008040201ULL;
+    const uint64_t word = ((spread + 0x7f7f7f7f7f7f7f7fULL) >> 7) & 0x0101010101010101ULL;
+    std::memcpy(flags + byte * 8, &word, 8);
+  }
+#endif
+  for (int64_t i = byte * 8; i < count; ++i) flags[i] = (bits[i / 8] >> (i % 8)) & 1;
+}
+
+template <typename T, bool kResidual, bool kKeepInput>
+LOWBIT_CPU_CLONES void forward_run(const T* x, const T* r, T* y, T* t_out, uint8_t* positive, int64_t n,
+                                   at::opmath_type<T> gamma, at::opmath_type<T> beta, at::opmath_type<T> zeta) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) {
+    const T t = ops::rprelu_input(x[i], kResidual ? r[i] : T(0), gamma, kResidual);
+    y[i] = ops::rprelu_value(t, beta, zeta);
+    positive[i] = static_cast<at::opmath_type<T>>(t) > 0;
+    if constexpr (kKeepInput) t_out[i] = t;
+  }
+}
+
+// Writes dL/dt of one run and returns its sums of dL/dgamma, dL/dbeta and dL/dzeta terms.
+template <typename T, bool kSavedIsOutput>
+LOWBIT_CPU_CLONES std::array<double, 3> backward_run(const T* g, const T* saved, const uint8_t* positive, T* grad_t,
+                                                     int64_t n, at::opmath_type<T> beta, at::opmath_type<T> zeta,
+                                                     at::opmath_type<T> inv_beta) {
+  using acc_t = at::opmath_type<T>;
+  double sum_gamma = 0, sum_beta = 0, sum_zeta = 0;
+  LOWBIT_SIMD_SUM(sum_gamma, sum_beta, sum_zeta)
+  for (int64_t i = 0; i < n; ++i) {
+    const acc_t gi = g[i];
+    const bool pos = positive[i] != 0;
+    const T gt = pos ? g[i] : T(beta * gi);
+    grad_t[i] = gt;
+    const acc_t t = ops::rprelu_negative_input(saved[i], zeta, inv_beta, kSavedIsOutput);
+    sum_gamma += static_cast<double>(gt);
+    sum_beta += pos ? 0.0 : static_cast<double>(gi * t);
+    sum_zeta += static_cast<double>(gi);
+  }
+  return {sum_gamma, sum_beta, sum_zeta};
+}
+
+template <typename T>
+void forward_loops(const ChannelLayout& layout, const T* x, const T* r, const T* gamma, const T* beta, const T* zeta,
+                   T* y, T* t_out, uint8_t* bits) {
+  const auto run = r ? (t_out ? forward_run<T, true, true> : forward_run<T, true, false>)
+                     : (t_out ? forward_run<T, false, true> : forward_run<T, false, false>);
+  for_each_block(layout, [&](int64_t block) {
+    Flags flags;
+    const int64_t start = block * kChannelRunBlock;
+    int64_t end = start;
+    for_each_run_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+      run(x + first, r ? r + first : nullptr, y + first, t_out ? t_out + first : nullptr, flags.data() + (first - start),
+          last - first, gamma[c], beta[c], zeta[c]);
+      end = last;
+    });
+    pack_flags(flags.data(), end - start, bits + start / 8);
+  });
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                              const at::Tensor& gamma, const at::Tensor& beta,
+                                                              const at::Tensor& zeta, bool keep_input) {
+  const auto layout = ChannelLayout::in_memory(x, beta.numel());
+  auto y = at::empty_like(x);
+  auto t = keep_input ? at::empty_like(x) : at::Tensor();
+  auto bits = at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "rprelu_forward_cpu", [&] {
+    forward_loops<scalar_t>(layout, x.const_data_ptr<scalar_t>(),
+                            residual.defined() ? residual.const_data_ptr<scalar_t>() : nullptr,
+                            gamma.const_data_ptr<scalar_t>(), beta.const_data_ptr<scalar_t>(),
+                            zeta.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+                            keep_input ? t.mutable_data_ptr<scalar_t>() : nullptr, bits.mutable_data_ptr<uint8_t>());
+  });
+  return {y, bits, t};
+}
+
+std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,
+                                                   const at::Tensor& positive, const at::Tensor& beta,
+                                                   const at::Tensor& zeta, bool saved_is_output) {
+  const auto layout = ChannelLayout::in_memory(saved, beta.numel());
+  auto grad_t = at::empty_like(saved);
+  auto partial = at::zeros({blocks_of(layout), layout.channels, 3}, saved.options().dtype(at::kDouble));
+  double* partial_p = partial.mutable_data_ptr<double>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, saved.scalar_type(), "rprelu_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+    const scalar_t* sp = saved.const_data_ptr<scalar_t>();
+    const scalar_t* bp = beta.const_data_ptr<scalar_t>();
+    const scalar_t* zp = zeta.const_data_ptr<scalar_t>();
+    const uint8_t* bits = positive.const_data_ptr<uint8_t>();
+    scalar_t* gtp = grad_t.mutable_data_ptr<scalar_t>();
+    const auto run = saved_is_output ? backward_run<scalar_t, true> : backward_run<scalar_t, false>;
+    for_each_block(layout, [&](int64_t block) {
+      Flags flags;
+      const int64_t start = block * kChannelRunBlock;
+      unpack_flags(bits + start / 8, std::min(kChannelRunBlock, numel_of(layout) - start), flags.data());
+      for_each_run_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+        const acc_t b = bp[c];
+        const auto sums = run(gp + first, sp + first, flags.data() + (first - start), gtp + first, last - first, b,
+                              static_cast<acc_t>(zp[c]), acc_t(1) / b);
+        double* p = partial_p + (block * layout.channels + c) * 3;
+        for (int k = 0; k < 3; ++k) p[k] += sums[k];
+      });
+    });
+  });
+  return {grad_t, partial.sum(0).t().contiguous()};  // [3, C]
+}
+
+}  // namespace lowbit::kernels::cpu
