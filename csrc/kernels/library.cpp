@@ -58,7 +58,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("rprelu_backward(Tensor grad, Tensor saved, Tensor positive, Tensor beta, Tensor zeta, bool saved_is_output) "
         "-> (Tensor, Tensor)");
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
-  m.def("shifted_sign_grad_input(Tensor grad, Tensor x, Tensor shift, int ste) -> Tensor");
+  m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
   m.def("unpack_signs(Tensor planes, int[] sizes, ScalarType dtype) -> Tensor");
   m.def("mask_by_plane(Tensor grad, Tensor planes) -> Tensor");
@@ -98,8 +98,8 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   });                                                                                                          \
   m.impl("rprelu_backward", &ns::rprelu_backward);                                                             \
   m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
-  m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {   \
-    return ns::shifted_sign_grad_input(g, x, shift, static_cast<ops::Ste>(ste));                               \
+  m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {     \
+    return ns::shifted_sign_backward(g, x, shift, static_cast<ops::Ste>(ste));                                 \
   });                                                                                                          \
   m.impl("pack_planes",                                                                                        \
          [](const Tensor& x, int64_t kind) { return ns::pack_planes(x, static_cast<ops::Planes>(kind)); });    \
@@ -151,7 +151,9 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
     return Tensors2{meta::like(saved), at::empty({3, beta.numel()}, saved.options().dtype(at::kDouble))};
   });
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
-  m.impl("shifted_sign_grad_input", [](const Tensor& g, const Tensor&, const Tensor&, int64_t) { return meta::like(g); });
+  m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& shift, int64_t) {
+    return Tensors2{meta::like(g), at::empty({shift.numel()}, g.options().dtype(at::kDouble))};
+  });
   m.impl("pack_planes", [](const Tensor& x, int64_t kind) {
     return at::empty({ops::plane_count(static_cast<ops::Planes>(kind)), ops::plane_bytes(x.numel())},
                      x.options().dtype(at::kByte));
@@ -295,12 +297,8 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
                                                          const at::Tensor& shift, ops::Ste ste) {
   TORCH_CHECK(grad.sizes() == x.sizes(), "shifted_sign_backward: gradient shape ", grad.sizes(), " != input shape ",
               x.sizes());
-  auto grad_input = LOWBIT_OP("shifted_sign_grad_input", Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t))
-                        .call(grad, x, shift, static_cast<int64_t>(ste));
-  // dL/db: ATen's vectorised per-channel sums of dL/dx (a sum inside the element-wise pass would
-  // not vectorise on the CPU: floating-point sums are ordered).
-  const auto layout = ChannelLayout::of(x, 1, shift.numel());
-  const auto sums = grad_input.view({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2});
+  auto [grad_input, sums] = LOWBIT_OP("shifted_sign_backward", Tensors2(const Tensor&, const Tensor&, const Tensor&, int64_t))
+                                .call(grad, x, shift, static_cast<int64_t>(ste));
   return {grad_input, sums.to(shift.scalar_type()).reshape(shift.sizes())};
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // sign(x + b) with b per channel along dim 1 (ReActNet's RSign), forward and backward each one
-// element-wise pass on CPU and CUDA, then the per-channel sum (csrc/ops/shifted_sign.h):
+// element-wise pass on CPU and CUDA, the backward's per-channel sum inside it on the CPU and
+// ATen's after it on CUDA (csrc/ops/shifted_sign.h):
 //   y = sign(x + b_c),  dL/dx = g * ste'(x + b_c),  dL/db_c = sum over channel c of dL/dx.
 
 #include <lowbit/csrc/ops/ste.h>
@@ -16,14 +17,16 @@ at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
 std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
                                                          const at::Tensor& shift, ops::Ste ste);
 
-// The device kernels: the backward's dL/dx only (the per-channel sum is ATen's, on either device).
+// The device kernels; the backward's dL/db as [C] in float64.
 namespace cpu {
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
-at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste);
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste);
 }  // namespace cpu
 namespace cuda {
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift);
-at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste);
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste);
 }  // namespace cuda
 
 }  // namespace lowbit::kernels

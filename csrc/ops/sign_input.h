@@ -7,6 +7,9 @@
 // backward computes in the gradient's dtype, as the forward did, and returns each gradient in
 // its input's dtype. An input outside {-1, 0, +1} would come back as its sign: only quantizers
 // that say so (QuantizerImpl::outputs_signs) lead here.
+// weight_scaled_signs: the weight is, per slice along dim 0, in {-s, 0, +s} (a binary or ternary
+// weight quantizer's output, QuantizerImpl::outputs_scaled_signs); it is then kept as two bit
+// planes and one magnitude per slice, and comes back exactly. Otherwise the weight is kept.
 
 #include <ATen/core/Tensor.h>
 
@@ -20,7 +23,8 @@ struct Conv2dArgs {
 };
 
 at::Tensor conv2d_of_signs(const at::Tensor& signs, const at::Tensor& weight, const at::Tensor& bias,
-                           const Conv2dArgs& args);
-at::Tensor linear_of_signs(const at::Tensor& signs, const at::Tensor& weight, const at::Tensor& bias);
+                           const Conv2dArgs& args, bool weight_scaled_signs = false);
+at::Tensor linear_of_signs(const at::Tensor& signs, const at::Tensor& weight, const at::Tensor& bias,
+                           bool weight_scaled_signs = false);
 
 }  // namespace lowbit::ops

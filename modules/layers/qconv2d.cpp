@@ -38,13 +38,15 @@ torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
   namespace F = torch::nn::functional;
   const auto x = input_quantizer(input);
   const auto w = weight_quantizer(weight);
-  // An input of signs is kept for the backward in 2 bits a value (csrc/ops/sign_input.h).
+  // An input of signs is kept for the backward in 2 bits a value, a weight of scaled signs in 2
+  // bits and a magnitude per output channel (csrc/ops/sign_input.h).
   const auto* padding = std::get_if<torch::ExpandingArray<2>>(&options.padding());
   auto output = input_quantizer->outputs_signs() && padding && torch::GradMode::is_enabled()
                     ? ops::conv2d_of_signs(x, w, bias,
                                            {at::IntArrayRef(options.stride()).vec(), at::IntArrayRef(*padding).vec(),
                                             at::IntArrayRef(options.dilation()).vec(),
-                                            options.groups()})
+                                            options.groups()},
+                                           weight_quantizer->outputs_scaled_signs())
                     : F::conv2d(x, w,
                                 F::Conv2dFuncOptions()
                                     .bias(bias)

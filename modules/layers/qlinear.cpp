@@ -29,9 +29,10 @@ torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
               options.in_features(), "], got shape ", input.sizes());
   const auto x = input_quantizer(input);
   const auto w = weight_quantizer(weight);
-  // An input of signs is kept for the backward in 2 bits a value (csrc/ops/sign_input.h).
+  // An input of signs is kept for the backward in 2 bits a value, a weight of scaled signs in 2
+  // bits and a magnitude per output (csrc/ops/sign_input.h).
   auto output = input_quantizer->outputs_signs() && torch::GradMode::is_enabled()
-                    ? ops::linear_of_signs(x, w, bias)
+                    ? ops::linear_of_signs(x, w, bias, weight_quantizer->outputs_scaled_signs())
                     : torch::nn::functional::linear(x, w, bias);
   if (taps::recording()) taps::publish(*this, "output", output);
   return output;

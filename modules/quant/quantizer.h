@@ -31,6 +31,12 @@ class QuantizerImpl : public torch::nn::Module {
   // its backward as bit planes (csrc/ops/sign_input.h) instead of in its floating-point dtype.
   virtual bool outputs_signs() const { return false; }
 
+  // True when every output value, per slice along dim 0, is -s, 0 or +s for one s >= 0 per slice
+  // (the binary and ternary weight quantizers; s = 1 for those that output signs): a binarized
+  // layer keeps such a weight for its backward as bit planes and the slices' magnitudes
+  // (csrc/ops/sign_input.h).
+  virtual bool outputs_scaled_signs() const { return outputs_signs(); }
+
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;
 };

@@ -73,6 +73,7 @@ class RbonnImpl : public QuantizerCloneable<RbonnImpl>, public hooks::TrainingHo
   void reset() override;
   torch::Tensor forward(const torch::Tensor& w) override;
   int64_t bits() const override { return 1; }
+  bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;
   void on_step_end() override { settle(); }

@@ -44,6 +44,7 @@ class TernaryImpl : public QuantizerCloneable<TernaryImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& w) override;
   int64_t bits() const override { return 2; }
+  bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;
 

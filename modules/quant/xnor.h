@@ -22,6 +22,7 @@ class XnorImpl : public QuantizerCloneable<XnorImpl> {
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& w) override;
   int64_t bits() const override { return 1; }
+  bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
   XnorOptions options;
 };

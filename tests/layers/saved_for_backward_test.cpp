@@ -13,11 +13,16 @@
 #include <lowbit/modules/quant/sign.h>
 #include <lowbit/modules/quant/xnor.h>
 
+#include "support/example_quantizers.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -107,6 +112,55 @@ TEST(SavedForBackward, LinearOfSignsKeepsPlanes) {
   const auto packed = saved_bytes([&](const torch::Tensor& x) { return linear(x); }, input);
   // 2 bits a value, the identity estimator keeps nothing; the float weight is a parameter.
   EXPECT_LE(packed, input.numel() / 4 + 4096);
+}
+
+// A quantizer that says its output holds scaled signs ({-s, 0, +s} per output channel) must, since
+// a binarized layer then keeps that weight as planes and magnitudes. The weight quantizers whose
+// outputs are binary or ternary say so.
+TEST(SavedForBackward, QuantizersThatSayScaledSignsOutputThem) {
+  std::vector<std::string> saying;
+  for (const auto& name : lowbit::quant::registered_quantizers()) {
+    auto q = lowbit::quant::make(name, lowbit::testing::example_params(name));
+    if (!q->outputs_scaled_signs()) continue;
+    saying.push_back(name);
+    SCOPED_TRACE(name);
+    torch::manual_seed(5);
+    q->train();
+    for (int step = 0; step < 2; ++step) {  // the recurrent quantizers change after their first forward
+      const auto w = torch::randn({16, 16, 5, 5}, torch::requires_grad());
+      const auto y = q(w).detach().reshape({16, -1});
+      const auto magnitude = y.abs().amax(1, true);
+      EXPECT_TRUE(torch::all((y.abs() == magnitude) | (y == 0)).item<bool>());
+      q(w).sum().backward();
+    }
+  }
+  for (const char* name : {"idadet", "rbonn", "rebnn", "rsign", "sign", "ternary", "xnor"}) {
+    EXPECT_NE(std::find(saying.begin(), saying.end(), name), saying.end()) << name;
+  }
+}
+
+// Layers with each binary and ternary weight quantizer give the outputs and gradients of the
+// float path, which keeps the weight itself.
+TEST(SavedForBackward, ScaledSignWeightsComeBackExactly) {
+  for (const char* name : {"xnor", "ternary", "rebnn", "idadet"}) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(6);
+    auto q = lowbit::quant::make(name, lowbit::testing::example_params(name));
+    QConv2d conv(QConv2dOptions(8, 16, 3).padding(1).bias(false).input_quantizer(lowbit::quant::Sign()).weight_quantizer(q));
+    conv->eval();  // the quantizers' recorded state stays as it is between the two forwards
+    const auto input = torch::randn({2, 8, 6, 6});
+    auto xa = input.clone().requires_grad_(true), xb = input.clone().requires_grad_(true);
+    const auto ya = conv(xa);
+    (ya * ya).sum().backward();
+    const auto grad_w = conv->weight.grad().clone();
+    conv->weight.mutable_grad().reset();
+    const auto wq = conv->weight_quantizer(conv->weight);
+    const auto yb = at::conv2d(lowbit::ops::sign(xb, Ste::Clipped), wq, {}, {1, 1}, {1, 1});
+    (yb * yb).sum().backward();
+    EXPECT_TRUE(torch::equal(ya, yb));
+    EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
+    EXPECT_TRUE(torch::equal(grad_w, conv->weight.grad()));
+  }
 }
 
 // ReActNet's unit: RSign keeps its input x, the convolution bit planes, batch norm its input, and the

@@ -4,7 +4,7 @@
 #include <lowbit/modules/models/registry.h>
 #include <lowbit/modules/quant/registry.h>
 
-#include "support/error_of.h"
+#include "support/example_quantizers.h"
 #include "support/require_gpu.h"
 
 #include <gtest/gtest.h>
@@ -22,19 +22,6 @@ void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, co
   ASSERT_EQ(a.sizes(), b.sizes());
   const auto x = a.cpu().to(torch::kDouble), y = b.to(torch::kDouble);
   EXPECT_LE((x - y).abs().max().item<double>(), tol * std::max(1.0, y.abs().max().item<double>()));
-}
-
-// The options every registered quantizer can be built with for a [16, 16, 5, 5] input: 16 channels
-// (dim 0 of a weight, dim 1 of an activation: both 16 here), and 2 bits where it needs bits.
-lowbit::Params example_params(const std::string& name) {
-  lowbit::Params params;
-  if (lowbit::quant::takes_channels(name)) params["channels"] = int64_t{16};
-  if (lowbit::quant::takes_channel_dim(name)) params["channel_dim"] = int64_t{1};
-  if (lowbit::testing::error_of([&] { lowbit::quant::make(name, params); }).find("missing option 'bits'") !=
-      std::string::npos) {
-    params["bits"] = int64_t{2};
-  }
-  return params;
 }
 
 // One training forward and backward of `module` on (x, upstream) on `device`: the output, the
@@ -61,7 +48,7 @@ TEST(CudaQuantizers, EveryRegisteredQuantizerMatchesTheCpu) {
   const auto x = torch::randn({16, 16, 5, 5}) * 0.5;
   const auto upstream = torch::randn_like(x);
   for (const auto& name : lowbit::quant::registered_quantizers()) {
-    const auto params = example_params(name);
+    const auto params = lowbit::testing::example_params(name);
     torch::manual_seed(0);
     auto cpu = lowbit::quant::make(name, params);
     torch::manual_seed(0);

@@ -128,7 +128,8 @@ at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
   return out;
 }
 
-at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& shift, ops::Ste ste) {
+std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                         const at::Tensor& shift, ops::Ste ste) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
   const auto g = grad.contiguous().to(x.scalar_type());
@@ -137,7 +138,9 @@ at::Tensor shifted_sign_grad_input(const at::Tensor& grad, const at::Tensor& x, 
   launch_shifted_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
                                grad_input.mutable_data_ptr(), ste, shift_launch(input, b),
                                c10::cuda::getCurrentCUDAStream());
-  return grad_input;
+  const auto layout = ChannelLayout::of(input, 1, b.numel());
+  return {grad_input, grad_input.view({layout.outer, layout.channels, layout.inner})
+                          .sum(at::IntArrayRef{0, 2}, false, at::kDouble)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
