@@ -1,7 +1,7 @@
 #include <lowbit/csrc/ops/ternarize.h>
 
-#include <lowbit/csrc/kernels/ste_backward.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
+#include <lowbit/csrc/ops/sign.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -18,13 +18,12 @@ class TernarizeFunction : public torch::autograd::Function<TernarizeFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, double delta, bool per_channel, int64_t ste) {
     ctx->saved_data["ste"] = ste;
-    ctx->save_for_backward({w});
+    ctx->save_for_backward({ste_saved(w, static_cast<Ste>(ste))});
     return std::get<0>(kernels::ternarize_forward(w, delta, per_channel));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    const auto w = ctx->get_saved_variables()[0];
     const auto ste = static_cast<Ste>(ctx->saved_data["ste"].toInt());
-    return {kernels::ste_backward(grad[0], w, ste), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {ste_grad(grad[0], ctx->get_saved_variables()[0], ste), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 

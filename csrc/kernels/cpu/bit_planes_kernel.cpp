@@ -73,20 +73,25 @@ void for_each_byte(int64_t n, const Fn& fn) {
   });
 }
 
+// Every plane of `kind` in one pass over x; plane p starts at out + p * plane_bytes(n).
 template <typename scalar_t>
-void pack_loop(const scalar_t* __restrict__ x, int64_t n, ops::Planes kind, int plane, uint8_t* __restrict__ out) {
+void pack_loop(const scalar_t* __restrict__ x, int64_t n, ops::Planes kind, uint8_t* __restrict__ out) {
+  const int planes = ops::plane_count(kind);
+  const int64_t stride = ops::plane_bytes(n);
   for_each_byte(n, [=](int64_t byte, int64_t first, int count) {
+    for (int plane = 0; plane < planes; ++plane) {
 #if defined(__SSE2__)
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (count == 8) {
-        out[byte] = pack8(x + first, kind, plane);
-        return;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (count == 8) {
+          out[plane * stride + byte] = pack8(x + first, kind, plane);
+          continue;
+        }
       }
-    }
 #endif
-    uint8_t bits = 0;
-    for (int k = 0; k < count; ++k) bits |= static_cast<uint8_t>(ops::plane_bit(x[first + k], kind, plane)) << k;
-    out[byte] = bits;
+      uint8_t bits = 0;
+      for (int k = 0; k < count; ++k) bits |= static_cast<uint8_t>(ops::plane_bit(x[first + k], kind, plane)) << k;
+      out[plane * stride + byte] = bits;
+    }
   });
 }
 
@@ -132,9 +137,7 @@ at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
   const int64_t n = input.numel();
   auto out = at::empty({ops::plane_count(kind), ops::plane_bytes(n)}, input.options().dtype(at::kByte));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "pack_planes_cpu", [&] {
-    for (int plane = 0; plane < ops::plane_count(kind); ++plane) {
-      pack_loop(input.const_data_ptr<scalar_t>(), n, kind, plane, out[plane].mutable_data_ptr<uint8_t>());
-    }
+    pack_loop(input.const_data_ptr<scalar_t>(), n, kind, out.mutable_data_ptr<uint8_t>());
   });
   return out;
 }

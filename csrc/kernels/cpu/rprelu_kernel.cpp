@@ -69,19 +69,15 @@ LOWBIT_CPU_CLONES std::array<double, 3> backward_run(const T* g, const T* saved,
                                                      int64_t n, at::opmath_type<T> beta, at::opmath_type<T> zeta,
                                                      at::opmath_type<T> inv_beta) {
   using acc_t = at::opmath_type<T>;
-  double sum_gamma = 0, sum_beta = 0, sum_zeta = 0;
-  LOWBIT_SIMD_SUM(sum_gamma, sum_beta, sum_zeta)
-  for (int64_t i = 0; i < n; ++i) {
+  return lane_sums<3>(n, [&](int64_t i) {
     const acc_t gi = g[i];
     const bool pos = positive[i] != 0;
     const T gt = pos ? g[i] : T(beta * gi);
     grad_t[i] = gt;
     const acc_t t = ops::rprelu_negative_input(saved[i], zeta, inv_beta, kSavedIsOutput);
-    sum_gamma += static_cast<double>(gt);
-    sum_beta += pos ? 0.0 : static_cast<double>(gi * t);
-    sum_zeta += static_cast<double>(gi);
-  }
-  return {sum_gamma, sum_beta, sum_zeta};
+    return std::array<double, 3>{static_cast<double>(gt), pos ? 0.0 : static_cast<double>(gi * t),
+                                 static_cast<double>(gi)};
+  });
 }
 
 template <typename T>
