@@ -55,6 +55,8 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
         "bool sign) -> (Tensor, Tensor, Tensor)");
   m.def("rprelu_forward(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input) -> "
         "(Tensor, Tensor, Tensor)");
+  m.def("rprelu_forward_(Tensor(a!) x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input) "
+        "-> (Tensor, Tensor)");
   m.def("rprelu_backward(Tensor grad, Tensor saved, Tensor positive, Tensor beta, Tensor zeta, bool saved_is_output) "
         "-> (Tensor, Tensor)");
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
@@ -94,7 +96,13 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   });                                                                                                          \
   m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor& residual, const Tensor& gamma,              \
                              const Tensor& beta, const Tensor& zeta, bool keep_input) {                        \
-    return ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input);                 \
+    auto y = at::empty_like(x);                                                                                \
+    auto [bits, t] = ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input, y);    \
+    return Tensors3{y, bits, t};                                                                               \
+  });                                                                                                          \
+  m.impl("rprelu_forward_", [](const Tensor& x, const OptionalTensor& residual, const Tensor& gamma,             \
+                              const Tensor& beta, const Tensor& zeta, bool keep_input) {                       \
+    return ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input, x);              \
   });                                                                                                          \
   m.impl("rprelu_backward", &ns::rprelu_backward);                                                             \
   m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
@@ -144,6 +152,11 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor&, const Tensor&, const Tensor&, const Tensor&,
                                bool keep_input) {
     return Tensors3{meta::like(x), at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte)),
+                    keep_input ? meta::like(x) : Tensor()};
+  });
+  m.impl("rprelu_forward_", [](const Tensor& x, const OptionalTensor&, const Tensor&, const Tensor&, const Tensor&,
+                                bool keep_input) {
+    return Tensors2{at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte)),
                     keep_input ? meta::like(x) : Tensor()};
   });
   m.impl("rprelu_backward", [](const Tensor&, const Tensor& saved, const Tensor&, const Tensor& beta, const Tensor&,
@@ -253,9 +266,19 @@ at::Tensor per_channel(const char* name, const at::Tensor& t, int64_t channels, 
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
-                                                              const at::Tensor& gamma, const at::Tensor& beta,
-                                                              const at::Tensor& zeta, bool keep_input) {
+namespace {
+
+// The forward's arguments checked and brought to one dtype (x, the residual and the parameters
+// promoted together) and x's memory format.
+struct RPReLUArgs {
+  at::ScalarType dtype;
+  at::MemoryFormat format;
+  OptionalTensor residual;
+  at::Tensor gamma, beta, zeta;
+};
+
+RPReLUArgs rprelu_args(const at::Tensor& x, const at::Tensor& residual, const at::Tensor& gamma,
+                       const at::Tensor& beta, const at::Tensor& zeta) {
   TORCH_CHECK(x.dim() >= 2, "lowbit::rprelu: expected an input [N, C, ...], got shape ", x.sizes());
   TORCH_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "lowbit::rprelu: the residual's shape ",
               residual.defined() ? residual.sizes() : at::IntArrayRef{}, " differs from the input's ", x.sizes());
@@ -265,12 +288,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& 
   if (residual.defined()) dtype = at::promote_types(dtype, residual.scalar_type());
   const auto format = rprelu_format(x);
   const int64_t channels = x.size(1);
+  return {dtype, format,
+          residual.defined() ? OptionalTensor(residual.to(dtype).contiguous(format)) : std::nullopt,
+          per_channel("gamma", gamma, channels, dtype, x), per_channel("beta", beta, channels, dtype, x),
+          per_channel("zeta", zeta, channels, dtype, x)};
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                              const at::Tensor& gamma, const at::Tensor& beta,
+                                                              const at::Tensor& zeta, bool keep_input) {
+  const auto a = rprelu_args(x, residual, gamma, beta, zeta);
   return LOWBIT_OP("rprelu_forward", Tensors3(const Tensor&, const OptionalTensor&, const Tensor&, const Tensor&,
                                               const Tensor&, bool))
-      .call(x.to(dtype).contiguous(format),
-            residual.defined() ? OptionalTensor(residual.to(dtype).contiguous(format)) : std::nullopt,
-            per_channel("gamma", gamma, channels, dtype, x), per_channel("beta", beta, channels, dtype, x),
-            per_channel("zeta", zeta, channels, dtype, x), keep_input);
+      .call(x.to(a.dtype).contiguous(a.format), a.residual, a.gamma, a.beta, a.zeta, keep_input);
+}
+
+std::tuple<at::Tensor, at::Tensor> rprelu_forward_(const at::Tensor& x, const at::Tensor& residual,
+                                                   const at::Tensor& gamma, const at::Tensor& beta,
+                                                   const at::Tensor& zeta, bool keep_input) {
+  const auto a = rprelu_args(x, residual, gamma, beta, zeta);
+  TORCH_CHECK(x.scalar_type() == a.dtype && x.is_contiguous(a.format), "lowbit::rprelu_: can write its output over ",
+              "a dense input of the dtype it computes in (", a.dtype, "), got ", x.scalar_type(), " with strides ",
+              x.strides());
+  return LOWBIT_OP("rprelu_forward_", Tensors2(const Tensor&, const OptionalTensor&, const Tensor&, const Tensor&,
+                                               const Tensor&, bool))
+      .call(x, a.residual, a.gamma, a.beta, a.zeta, keep_input);
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,

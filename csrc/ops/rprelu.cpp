@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <optional>
+#include <tuple>
 
 namespace lowbit::ops {
 namespace {
@@ -18,9 +19,15 @@ class RPReLUFunction : public torch::autograd::Function<RPReLUFunction> {
   // residual as an optional: an undefined Tensor argument is not a variable input.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& residual_,
                             const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& zeta,
-                            bool keep_output) {
+                            bool keep_output, bool in_place) {
     const auto residual = residual_.value_or(at::Tensor());
-    auto [y, positive, t] = kernels::rprelu_forward(x, residual, gamma, beta, zeta, !keep_output);
+    at::Tensor y = x, positive, t;
+    if (in_place) {
+      std::tie(positive, t) = kernels::rprelu_forward_(x, residual, gamma, beta, zeta, !keep_output);
+      ctx->mark_dirty({x});
+    } else {
+      std::tie(y, positive, t) = kernels::rprelu_forward(x, residual, gamma, beta, zeta, !keep_output);
+    }
     ctx->saved_data["keep_output"] = keep_output;
     ctx->saved_data["x_dtype"] = x.scalar_type();
     ctx->saved_data["residual_dtype"] = residual.defined() ? c10::IValue(residual.scalar_type()) : c10::IValue();
@@ -42,6 +49,7 @@ class RPReLUFunction : public torch::autograd::Function<RPReLUFunction> {
             as_parameter(0, gamma),
             as_parameter(1, beta),
             as_parameter(2, zeta),
+            at::Tensor(),
             at::Tensor()};
   }
 };
@@ -49,14 +57,22 @@ class RPReLUFunction : public torch::autograd::Function<RPReLUFunction> {
 }  // namespace
 
 at::Tensor rprelu(const at::Tensor& x, const at::Tensor& residual, const at::Tensor& gamma, const at::Tensor& beta,
-                  const at::Tensor& zeta) {
+                  const at::Tensor& zeta, bool overwrite_input) {
+  auto dtype = at::promote_types(x.scalar_type(), gamma.scalar_type());
+  if (residual.defined()) dtype = at::promote_types(dtype, residual.scalar_type());
+  const bool in_place = overwrite_input && x.scalar_type() == dtype &&
+                        (x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast));
   const bool records = at::GradMode::is_enabled() &&
                        (x.requires_grad() || (residual.defined() && residual.requires_grad()) ||
                         gamma.requires_grad() || beta.requires_grad() || zeta.requires_grad());
-  if (!records) return std::get<0>(kernels::rprelu_forward(x, residual, gamma, beta, zeta, false));
+  if (!records) {
+    if (!in_place) return std::get<0>(kernels::rprelu_forward(x, residual, gamma, beta, zeta, false));
+    kernels::rprelu_forward_(x, residual, gamma, beta, zeta, false);
+    return x;
+  }
   const bool keep_output = (beta.detach().abs() >= kRecoverableSlope).all().item<bool>();
   return RPReLUFunction::apply(x, residual.defined() ? std::optional<at::Tensor>(residual) : std::nullopt, gamma, beta,
-                               zeta, keep_output);
+                               zeta, keep_output, in_place);
 }
 
 }  // namespace lowbit::ops

@@ -23,7 +23,9 @@ namespace lowbit::ops {
 
 constexpr double kRecoverableSlope = 1.0 / 16;
 
+// overwrite_input: y may be written over x when x is dense and of the dtype the op computes in
+// (x is then returned; as torch's relu_, for an x that nothing else reads afterwards).
 at::Tensor rprelu(const at::Tensor& x, const at::Tensor& residual, const at::Tensor& gamma, const at::Tensor& beta,
-                  const at::Tensor& zeta);
+                  const at::Tensor& zeta, bool overwrite_input = false);
 
 }  // namespace lowbit::ops

@@ -18,15 +18,25 @@ void RPReLUImpl::reset() {
   zeta = register_parameter("zeta", torch::zeros({1, c, 1, 1}));
 }
 
-torch::Tensor RPReLUImpl::forward(const torch::Tensor& x) { return forward_sum(x, {}); }
+namespace {
 
-torch::Tensor RPReLUImpl::forward_sum(const torch::Tensor& x, const torch::Tensor& residual) {
+void check_rprelu_input(const RPReLUOptions& options, const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 2 && x.size(1) == options.channels(), "RPReLU(", options.channels(),
               "): expected input with ", options.channels(), " channels along dim 1, got shape ", x.sizes());
-  TORCH_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "RPReLU(", options.channels(),
-              "): the residual's shape ", residual.defined() ? residual.sizes() : at::IntArrayRef{},
-              " differs from the input's ", x.sizes());
-  return ops::rprelu(x, residual, gamma, beta, zeta);
+}
+
+}  // namespace
+
+torch::Tensor RPReLUImpl::forward(const torch::Tensor& x) {
+  check_rprelu_input(options, x);
+  return ops::rprelu(x, {}, gamma, beta, zeta);
+}
+
+torch::Tensor RPReLUImpl::forward_sum(const torch::Tensor& x, const torch::Tensor& residual) {
+  check_rprelu_input(options, x);
+  TORCH_CHECK(residual.sizes() == x.sizes(), "RPReLU(", options.channels(), "): the residual's shape ",
+              residual.sizes(), " differs from the input's ", x.sizes());
+  return ops::rprelu(x, residual, gamma, beta, zeta, /*overwrite_input=*/true);
 }
 
 void RPReLUImpl::pretty_print(std::ostream& stream) const {

@@ -4,7 +4,8 @@
 // x - gamma); gamma and zeta start at 0, the PReLU slope beta at 0.25 (nn.PReLU's default).
 // gamma, zeta: [1, C, 1, 1] as the official LearnableBias; beta: [C] as nn.PReLU's weight.
 // Computed by the fused op csrc/ops/rprelu.h (which says what it keeps for the backward);
-// forward_sum(x, residual) is RPReLU(x + residual) with the addition fused too.
+// forward_sum(x, residual) is RPReLU(x + residual) with the addition fused too, written over x
+// (which the caller no longer reads, as BinaryResidualUnit's batch-norm output).
 
 #include <torch/nn/cloneable.h>
 #include <torch/arg.h>

@@ -109,6 +109,29 @@ TEST(RPReLUOp, ChannelsLastStaysChannelsLast) {
   expect_matches_composition(x, r, parameters(12, torch::kFloat, lowbit::ops::kRecoverableSlope), torch::kFloat);
 }
 
+TEST(RPReLUOp, WrittenOverItsInputItGivesTheSameValuesAndGradients) {
+  torch::manual_seed(7);
+  const auto x = torch::randn({4, 16, 6, 6}), r = torch::randn({4, 16, 6, 6});
+  const auto p = parameters(16, torch::kFloat, lowbit::ops::kRecoverableSlope);
+  const auto upstream = torch::randn_like(x);
+  const void* storage = nullptr;
+  const auto in_place = [&](const torch::Tensor& x, const torch::Tensor& r, const torch::Tensor& gamma,
+                            const torch::Tensor& beta, const torch::Tensor& zeta) {
+    auto fresh = x * 1.0;  // a leaf that requires grad cannot be overwritten
+    storage = fresh.data_ptr();
+    auto y = lowbit::ops::rprelu(fresh, r, gamma, beta, zeta, /*overwrite_input=*/true);
+    EXPECT_EQ(y.data_ptr(), storage);
+    return y;
+  };
+  const auto a = run(in_place, x, r, p, upstream, torch::kFloat);
+  const auto b = run(composition, x, r, p, upstream, torch::kFloat);
+  EXPECT_NE(storage, nullptr);
+  EXPECT_TRUE(torch::equal(a.y, b.y));
+  EXPECT_TRUE(torch::equal(a.gx, b.gx));
+  EXPECT_TRUE(torch::equal(a.gr, b.gr));
+  EXPECT_TRUE(torch::allclose(a.beta, b.beta, 1e-5, 1e-5));
+}
+
 TEST(RPReLUOp, WithoutResidualAndOnTokens) {
   torch::manual_seed(4);
   const auto x = torch::randn({40, 10});

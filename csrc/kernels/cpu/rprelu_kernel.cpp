@@ -100,11 +100,10 @@ void forward_loops(const ChannelLayout& layout, const T* x, const T* r, const T*
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
-                                                              const at::Tensor& gamma, const at::Tensor& beta,
-                                                              const at::Tensor& zeta, bool keep_input) {
+std::tuple<at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                  const at::Tensor& gamma, const at::Tensor& beta,
+                                                  const at::Tensor& zeta, bool keep_input, const at::Tensor& y) {
   const auto layout = ChannelLayout::in_memory(x, beta.numel());
-  auto y = at::empty_like(x);
   auto t = keep_input ? at::empty_like(x) : at::Tensor();
   auto bits = at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "rprelu_forward_cpu", [&] {
@@ -114,7 +113,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& 
                             zeta.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                             keep_input ? t.mutable_data_ptr<scalar_t>() : nullptr, bits.mutable_data_ptr<uint8_t>());
   });
-  return {y, bits, t};
+  return {bits, t};
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,

@@ -143,19 +143,18 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
                           .sum(at::IntArrayRef{0, 2}, false, at::kDouble)};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
-                                                              const at::Tensor& gamma, const at::Tensor& beta,
-                                                              const at::Tensor& zeta, bool keep_input) {
+std::tuple<at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
+                                                  const at::Tensor& gamma, const at::Tensor& beta,
+                                                  const at::Tensor& zeta, bool keep_input, const at::Tensor& y) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto layout = ChannelLayout::in_memory(x, beta.numel());
-  auto y = at::empty_like(x);
   auto t = keep_input ? at::empty_like(x) : at::Tensor();
   auto bits = at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte));
   launch_rprelu_forward(dtype_of(x), x.const_data_ptr(), ptr_or_null(residual), gamma.const_data_ptr(),
                         beta.const_data_ptr(), zeta.const_data_ptr(), y.mutable_data_ptr(),
                         keep_input ? t.mutable_data_ptr() : nullptr, bits.mutable_data_ptr<uint8_t>(),
                         {x.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
-  return {y, bits, t};
+  return {bits, t};
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,
