@@ -149,11 +149,12 @@ TEST(Lsq, SignCodeNeedsUnitRange) {
 }
 
 TEST(Lsq, PerFeatureStateOnTheLastAxisSpansBlocks) {
-  // Tokens [B, N, C] with one step per feature (inner = 1), more elements than one CPU block.
+  // Tokens [B, N, C] with one step per feature (inner = 1), more elements than one CPU block; 48
+  // features do not divide the block, so a row of features starts in one block and ends in the next.
   torch::manual_seed(2);
-  const auto x = torch::randn({40, 17, 64}, torch::kDouble).requires_grad_(true);
-  auto step = (torch::rand({64}, torch::kDouble) * 0.3 + 0.1).requires_grad_(true);
-  auto offset = (torch::randn({64}, torch::kDouble) * 0.1).requires_grad_(true);
+  const auto x = torch::randn({40, 17, 48}, torch::kDouble).requires_grad_(true);
+  auto step = (torch::rand({48}, torch::kDouble) * 0.3 + 0.1).requires_grad_(true);
+  auto offset = (torch::randn({48}, torch::kDouble) * 0.1).requires_grad_(true);
   const auto upstream = torch::randn_like(x);
   const LsqRange range{8, 7};
   const auto y = lowbit::ops::lsq_quantize(x, step, offset, range, 0.1, -1);

@@ -37,6 +37,20 @@ void for_each_run_of_block(const ChannelLayout& layout, int64_t block, const Fn&
   }
 }
 
+// For a layout with inner == 1 (one value per channel, the channels adjacent: per-feature state on
+// the last axis of tokens), where runs are single elements: calls fn(channel, first, last) for
+// every piece [first, last) of a row of channels inside block `block`; element i of a piece has
+// channel `channel + (i - first)`.
+template <typename Fn>
+void for_each_row_piece_of_block(const ChannelLayout& layout, int64_t block, const Fn& fn) {
+  const int64_t last = std::min(numel_of(layout), (block + 1) * kChannelRunBlock);
+  for (int64_t first = block * kChannelRunBlock; first < last;) {
+    const int64_t channel = first % layout.channels, stop = std::min(last, first + layout.channels - channel);
+    fn(channel, first, stop);
+    first = stop;
+  }
+}
+
 // Calls fn(block) for every block, in parallel.
 template <typename Fn>
 void for_each_block(const ChannelLayout& layout, const Fn& fn) {

@@ -41,6 +41,31 @@ LOWBIT_CPU_CLONES std::array<double, 2> lsq_backward_run(const scalar_t* grad, c
   return {step_sum, offset_sum};
 }
 
+// The same over a piece of a row of channels (inner == 1): per-element step and offset, per-element sums.
+template <typename scalar_t, bool kSign>
+LOWBIT_CPU_CLONES void lsq_forward_row(const scalar_t* x, scalar_t* out, int64_t n, const scalar_t* step,
+                                       const scalar_t* offset, double qn, double qp) {
+  using acc_t = at::opmath_type<scalar_t>;
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<scalar_t>(ops::lsq_forward_value<acc_t>(x[i], step[i], offset[i], qn, qp, kSign));
+  }
+}
+
+template <typename scalar_t, bool kSign>
+LOWBIT_CPU_CLONES void lsq_backward_row(const scalar_t* grad, const scalar_t* x, scalar_t* grad_x, int64_t n,
+                                        const scalar_t* step, const scalar_t* offset, double qn, double qp,
+                                        double* step_sums, double* offset_sums) {
+  using acc_t = at::opmath_type<scalar_t>;
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) {
+    const auto d = ops::lsq_backward_value<acc_t>(grad[i], x[i], step[i], offset[i], qn, qp, kSign);
+    grad_x[i] = static_cast<scalar_t>(d.input);
+    step_sums[i] += static_cast<double>(d.step);
+    offset_sums[i] += static_cast<double>(d.offset);
+  }
+}
+
 }  // namespace
 
 at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset,
@@ -57,8 +82,17 @@ at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Te
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     const auto run = args.sign ? lsq_forward_run<scalar_t, true> : lsq_forward_run<scalar_t, false>;
-    for_each_run(layout, [&](int64_t, int64_t c, int64_t first, int64_t last) {
-      run(xp + first, op + first, last - first, static_cast<acc_t>(sp[c]), static_cast<acc_t>(bp[c]), args.qn, args.qp);
+    const auto row = args.sign ? lsq_forward_row<scalar_t, true> : lsq_forward_row<scalar_t, false>;
+    for_each_block(layout, [&](int64_t block) {
+      if (layout.inner == 1) {
+        return for_each_row_piece_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+          row(xp + first, op + first, last - first, sp + c, bp + c, args.qn, args.qp);
+        });
+      }
+      for_each_run_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+        run(xp + first, op + first, last - first, static_cast<acc_t>(sp[c]), static_cast<acc_t>(bp[c]), args.qn,
+            args.qp);
+      });
     });
   });
   return out;
@@ -86,11 +120,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     scalar_t* gip = grad_input.mutable_data_ptr<scalar_t>();
     const auto run = args.sign ? lsq_backward_run<scalar_t, true> : lsq_backward_run<scalar_t, false>;
-    for_each_run(layout, [&](int64_t block, int64_t c, int64_t first, int64_t last) {
-      const auto sums = run(gp + first, xp + first, gip + first, last - first, static_cast<acc_t>(sp[c]),
-                            static_cast<acc_t>(bp[c]), args.qn, args.qp);
-      step_partial[block * layout.channels + c] += sums[0];
-      offset_partial[block * layout.channels + c] += sums[1];
+    const auto row = args.sign ? lsq_backward_row<scalar_t, true> : lsq_backward_row<scalar_t, false>;
+    for_each_block(layout, [&](int64_t block) {
+      double* step_sums = step_partial + block * layout.channels;
+      double* offset_sums = offset_partial + block * layout.channels;
+      if (layout.inner == 1) {
+        return for_each_row_piece_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+          row(gp + first, xp + first, gip + first, last - first, sp + c, bp + c, args.qn, args.qp, step_sums + c,
+              offset_sums + c);
+        });
+      }
+      for_each_run_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
+        const auto sums = run(gp + first, xp + first, gip + first, last - first, static_cast<acc_t>(sp[c]),
+                              static_cast<acc_t>(bp[c]), args.qn, args.qp);
+        step_sums[c] += sums[0];
+        offset_sums[c] += sums[1];
+      });
     });
   });
   auto sums = partial.sum(1).to(step.scalar_type());  // [2, channels]
