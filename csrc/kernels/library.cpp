@@ -69,7 +69,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("ternarize_forward(Tensor w, float delta, bool per_row) -> (Tensor, Tensor, Tensor)");
   m.def("bilinear_sign_forward(Tensor w, Tensor alpha, float kappa) -> Tensor");
   m.def("bilinear_sign_backward(Tensor grad, Tensor w, Tensor alpha, Tensor gamma, float kappa) -> (Tensor, Tensor)");
-  m.def("dorefa_weight_forward(Tensor t, int bits) -> (Tensor, Tensor)");
+  m.def("dorefa_weight_forward(Tensor w, int bits) -> (Tensor, Tensor, Tensor)");
   m.def("dorefa_weight_backward(Tensor grad, Tensor t, Tensor max_ties, int bits) -> Tensor");
   m.def("adabin_weight_forward(Tensor w) -> (Tensor, Tensor, Tensor)");
   m.def("adabin_weight_backward(Tensor grad, Tensor w, Tensor beta, Tensor alpha, Tensor k, Tensor t) -> Tensor");
@@ -186,8 +186,10 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("bilinear_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor&, double) {
     return Tensors2{meta::like(g), meta::like(alpha)};
   });
-  m.impl("dorefa_weight_forward",
-         [](const Tensor& t, int64_t) { return Tensors2{meta::like(t), at::empty({2}, t.options().dtype(at::kDouble))}; });
+  m.impl("dorefa_weight_forward", [](const Tensor& w, int64_t) {
+    return Tensors3{meta::like(w), at::empty_like(w, w.options().dtype(at::promote_types(w.scalar_type(), at::kFloat))),
+                    at::empty({2}, w.options().dtype(at::kDouble))};
+  });
   m.impl("dorefa_weight_backward", [](const Tensor& g, const Tensor&, const Tensor&, int64_t) { return meta::like(g); });
   m.impl("adabin_weight_forward", [](const Tensor& w) {
     return Tensors3{meta::like(w), meta::rows_of(w, w.size(0)), meta::rows_of(w, w.size(0))};
@@ -390,8 +392,8 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
       .call(grad, w, alpha, gamma, kappa);
 }
 
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
-  return LOWBIT_OP("dorefa_weight_forward", Tensors2(const Tensor&, int64_t)).call(t, bits);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {
+  return LOWBIT_OP("dorefa_weight_forward", Tensors3(const Tensor&, int64_t)).call(w, bits);
 }
 
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,

@@ -29,9 +29,11 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
                                                           const at::Tensor& alpha, const at::Tensor& gamma,
                                                           double kappa);
 
-// DoReFa k-bit weights from t = tanh(w) (any shape, one row): y, and the max |t| with the count of
-// its ties (a float64 pair [M, ties]) for the backward, which returns dL/dw.
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+// DoReFa k-bit weights (any shape, one row): y, t = tanh(w) and the max |t| with the count of its
+// ties (a float64 pair [M, ties]), t and the pair for the backward, which returns dL/dw. The CPU
+// computes tanh with kernels/cpu/fast_tanh.h (float: within a few units in the last place of
+// ATen's), CUDA with ATen's.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
 
@@ -50,7 +52,7 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
                                                           const at::Tensor& alpha, const at::Tensor& gamma,
                                                           double kappa);
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w);
@@ -66,7 +68,7 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
                                                           const at::Tensor& alpha, const at::Tensor& gamma,
                                                           double kappa);
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> adabin_weight_forward(const at::Tensor& w);

@@ -19,12 +19,11 @@ class RoundSteFunction : public torch::autograd::Function<RoundSteFunction> {
   static variable_list backward(AutogradContext*, variable_list grad) { return {grad[0]}; }
 };
 
-// k > 1 weights: t = tanh(w) by ATen, the rest fused; t and (max |t|, ties) kept for the backward.
+// k > 1 weights, fused with their tanh; t = tanh(w) and (max |t|, ties) kept for the backward.
 class DorefaWeightFunction : public torch::autograd::Function<DorefaWeightFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& w, int64_t bits) {
-    const auto t = at::tanh(w);
-    auto [out, max_ties] = kernels::dorefa_weight_forward(t, bits);
+    auto [out, t, max_ties] = kernels::dorefa_weight_forward(w, bits);
     ctx->saved_data["bits"] = bits;
     ctx->save_for_backward({t, max_ties});
     return out;

@@ -81,6 +81,12 @@ LOWBIT_CPU_CLONES std::array<double, 2> max_magnitude(const T* t, int64_t n) {
 }
 
 template <typename T>
+LOWBIT_CPU_CLONES void tanh_loop(const T* w, T* t, int64_t n) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) t[i] = fast_tanh(w[i]);
+}
+
+template <typename T>
 LOWBIT_CPU_CLONES void dorefa_weight_loop(const T* t, T* out, int64_t n, T two_max, T levels) {
   LOWBIT_SIMD
   for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_value(t[i], two_max, levels);
@@ -272,18 +278,21 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
   return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
 }
 
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {
   const double levels = quantization_levels("dorefa_weight", bits, 2);
-  const auto input = computable(t);
+  const auto input = computable(w);
   const RowChunks rows(1, input.numel());
   auto out = at::empty_like(input);
+  auto t = at::empty_like(input);
   auto max_ties = at::empty({2}, input.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "dorefa_weight_forward_cpu", [&] {
-    const scalar_t* tp = input.const_data_ptr<scalar_t>();
+    const scalar_t* wp = input.const_data_ptr<scalar_t>();
+    scalar_t* tp = t.mutable_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    // Per chunk: max and its ties; combined in chunk order.
+    // Per chunk: t, then its max and ties while the chunk is in cache; combined in chunk order.
     std::vector<std::array<double, 2>> partial(static_cast<size_t>(rows.per_row), {0.0, 0.0});
     rows.for_each([&](int64_t, int64_t chunk, int64_t first, int64_t last) {
+      tanh_loop(wp + first, tp + first, last - first);
       partial[chunk] = max_magnitude(tp + first, last - first);
     });
     double max = 0, ties = 0;
@@ -298,7 +307,7 @@ std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, in
       dorefa_weight_loop(tp + first, op + first, last - first, two_max, static_cast<scalar_t>(levels));
     });
   });
-  return {out.to(t.scalar_type()), max_ties};
+  return {out.to(w.scalar_type()), t, max_ties};
 }
 
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,

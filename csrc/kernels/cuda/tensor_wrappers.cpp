@@ -294,13 +294,13 @@ std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad
   return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
 }
 
-std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, int64_t bits) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {
   const double levels = quantization_levels("dorefa_weight", bits, 2);
-  const c10::cuda::CUDAGuard guard(t.device());
-  const auto input = computable(t);
+  const c10::cuda::CUDAGuard guard(w.device());
+  const auto input = at::tanh(computable(w));  // t
   const int64_t n = input.numel();
   auto out = at::empty_like(input);
-  if (n == 0) return {out.to(t.scalar_type()), at::zeros({2}, input.options().dtype(at::kDouble))};
+  if (n == 0) return {out.to(w.scalar_type()), input, at::zeros({2}, input.options().dtype(at::kDouble))};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   const RowLaunch shape{1, n, row_chunks(n)};
   auto partial = row_partial(shape, 2, input);
@@ -312,7 +312,7 @@ std::tuple<at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& t, in
   const auto max_ties = at::cat({max, ties}).contiguous();  // [M, ties], float64
   launch_dorefa_weight_forward(dtype_of(input), input.const_data_ptr(), max_ties.const_data_ptr<double>(), levels,
                                out.mutable_data_ptr(), n, stream);
-  return {out.to(t.scalar_type()), max_ties};
+  return {out.to(w.scalar_type()), input, max_ties};
 }
 
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
