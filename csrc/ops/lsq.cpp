@@ -62,4 +62,10 @@ at::Tensor lsq_quantize(const at::Tensor& x, const at::Tensor& step, const at::T
                             channel_dim);
 }
 
+at::Tensor lsq_values(const at::Tensor& x, const LsqGrid& grid) {
+  return kernels::lsq_forward(x, grid.step, grid.offset,
+                              {static_cast<double>(grid.range.qn), static_cast<double>(grid.range.qp), grid.channel_dim,
+                               grid.range.sign});
+}
+
 }  // namespace lowbit::ops

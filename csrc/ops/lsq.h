@@ -30,4 +30,15 @@ LsqRange lsq_range(int64_t bits, bool is_signed);
 at::Tensor lsq_quantize(const at::Tensor& x, const at::Tensor& step, const at::Tensor& offset, LsqRange range,
                         double grad_scale, int64_t channel_dim = 0);
 
+// The grid an LSQ output lies on: v_hat = L step + offset, one step (and offset) per slice along
+// channel_dim or one in all.
+struct LsqGrid {
+  at::Tensor step, offset;  // offset may be undefined
+  LsqRange range;
+  int64_t channel_dim = 0;
+};
+
+// The values lsq_quantize(x, grid...) gave, recomputed without autograd by the same kernel.
+at::Tensor lsq_values(const at::Tensor& x, const LsqGrid& grid);
+
 }  // namespace lowbit::ops

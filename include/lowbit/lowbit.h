@@ -14,7 +14,7 @@
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/shifted_sign.h>
 #include <lowbit/csrc/ops/sign.h>
-#include <lowbit/csrc/ops/sign_input.h>
+#include <lowbit/csrc/ops/kept_operands.h>
 #include <lowbit/csrc/ops/ternarize.h>
 #include <lowbit/csrc/util/hungarian.h>
 

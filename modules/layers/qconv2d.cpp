@@ -1,6 +1,5 @@
 #include <lowbit/modules/layers/qconv2d.h>
 
-#include <lowbit/csrc/ops/sign_input.h>
 #include <lowbit/modules/layers/quantized_weights.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -36,18 +35,16 @@ torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4 && input.size(1) == options.in_channels(), describe(*this),
               ": expected input [N, ", options.in_channels(), ", H, W], got shape ", input.sizes());
   namespace F = torch::nn::functional;
-  const auto x = input_quantizer(input);
-  const auto w = weight_quantizer(weight);
-  // An input of signs is kept for the backward in 2 bits a value, a weight of scaled signs in 2
-  // bits and a magnitude per output channel (csrc/ops/sign_input.h).
+  // Quantized operands kept for the backward in less than their values where their quantizers
+  // allow (csrc/ops/kept_operands.h).
+  const auto x = quantized_operand(*input_quantizer, input);
+  const auto w = quantized_operand(*weight_quantizer, weight);
   const auto* padding = std::get_if<torch::ExpandingArray<2>>(&options.padding());
-  auto output = input_quantizer->outputs_signs() && padding && torch::GradMode::is_enabled()
-                    ? ops::conv2d_of_signs(x, w, bias,
-                                           {at::IntArrayRef(options.stride()).vec(), at::IntArrayRef(*padding).vec(),
-                                            at::IntArrayRef(options.dilation()).vec(),
-                                            options.groups()},
-                                           weight_quantizer->outputs_scaled_signs())
-                    : F::conv2d(x, w,
+  auto output = padding && torch::GradMode::is_enabled() && any_compact(x, w)
+                    ? ops::conv2d_of(x, w, bias,
+                                     {at::IntArrayRef(options.stride()).vec(), at::IntArrayRef(*padding).vec(),
+                                      at::IntArrayRef(options.dilation()).vec(), options.groups()})
+                    : F::conv2d(x.values, w.values,
                                 F::Conv2dFuncOptions()
                                     .bias(bias)
                                     .stride(options.stride())

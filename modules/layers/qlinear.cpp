@@ -1,6 +1,5 @@
 #include <lowbit/modules/layers/qlinear.h>
 
-#include <lowbit/csrc/ops/sign_input.h>
 #include <lowbit/modules/layers/quantized_weights.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -27,13 +26,13 @@ void QLinearImpl::reset_parameters() { init_like_torch(weight, bias); }
 torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == options.in_features(), describe(*this), ": expected input [..., ",
               options.in_features(), "], got shape ", input.sizes());
-  const auto x = input_quantizer(input);
-  const auto w = weight_quantizer(weight);
-  // An input of signs is kept for the backward in 2 bits a value, a weight of scaled signs in 2
-  // bits and a magnitude per output (csrc/ops/sign_input.h).
-  auto output = input_quantizer->outputs_signs() && torch::GradMode::is_enabled()
-                    ? ops::linear_of_signs(x, w, bias, weight_quantizer->outputs_scaled_signs())
-                    : torch::nn::functional::linear(x, w, bias);
+  // Quantized operands kept for the backward in less than their values where their quantizers
+  // allow (csrc/ops/kept_operands.h).
+  const auto x = quantized_operand(*input_quantizer, input);
+  const auto w = quantized_operand(*weight_quantizer, weight);
+  auto output = torch::GradMode::is_enabled() && any_compact(x, w)
+                    ? ops::linear_of(x, w, bias)
+                    : torch::nn::functional::linear(x.values, w.values, bias);
   if (taps::recording()) taps::publish(*this, "output", output);
   return output;
 }

@@ -28,4 +28,13 @@ std::pair<quant::Quantizer, quant::Quantizer> adopt_quantizers(torch::nn::Module
   return {weight_quantizer, input_quantizer};
 }
 
+ops::Operand quantized_operand(quant::QuantizerImpl& quantizer, const torch::Tensor& source) {
+  using Kept = ops::Operand::Kept;
+  auto quantized = quantizer.forward_with_grid(source);
+  if (quantizer.outputs_signs()) return {quantized.values, Kept::Signs};
+  if (quantizer.outputs_scaled_signs()) return {quantized.values, Kept::ScaledSigns};
+  if (quantized.grid) return {quantized.values, Kept::Grid, source, std::move(quantized.grid)};
+  return {quantized.values, Kept::Values};
+}
+
 }  // namespace lowbit::layers

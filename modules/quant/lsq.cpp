@@ -105,12 +105,16 @@ void LsqImpl::initialize_from(const torch::Tensor& x) {
   initialized.fill_(true);
 }
 
-torch::Tensor LsqImpl::forward(const torch::Tensor& x) {
+torch::Tensor LsqImpl::forward(const torch::Tensor& x) { return forward_with_grid(x).values; }
+
+QuantizedTensor LsqImpl::forward_with_grid(const torch::Tensor& x) {
   check_shape(x.sizes());
   if (!initialized_flag_.get(initialized)) initialize_from(x);
   const auto range = ops::lsq_range(options.bits(), options.is_signed());
   const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
-  return ops::lsq_quantize(x, step, offset, range, grad_scale, options.per_channel() ? options.channel_dim() : 0);
+  const int64_t dim = options.per_channel() ? options.channel_dim() : 0;
+  return {ops::lsq_quantize(x, step, offset, range, grad_scale, dim),
+          ops::LsqGrid{step.detach(), offset.defined() ? offset.detach() : torch::Tensor(), range, dim}};
 }
 
 void LsqImpl::pretty_print(std::ostream& stream) const {

@@ -58,6 +58,7 @@ class LsqImpl : public QuantizerCloneable<LsqImpl> {
   explicit LsqImpl(LsqOptions options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) override;
+  QuantizedTensor forward_with_grid(const torch::Tensor& x) override;
   int64_t bits() const override { return options.bits(); }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;

@@ -4,14 +4,23 @@
 // torch::save / torch::load round-trip it. Layers hold quantizers as child modules through the
 // `Quantizer` holder; concrete quantizers derive from QuantizerCloneable<Self>.
 
+#include <lowbit/csrc/ops/lsq.h>
+
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 
 namespace lowbit::quant {
+
+// A quantizer's output, with the LSQ grid its values lie on where it has one.
+struct QuantizedTensor {
+  torch::Tensor values;
+  std::optional<ops::LsqGrid> grid;
+};
 
 class QuantizerImpl : public torch::nn::Module {
  public:
@@ -28,14 +37,19 @@ class QuantizerImpl : public torch::nn::Module {
   virtual int64_t bits() const { return 32; }
 
   // True when every output value is -1, 0 or +1 (sign, rsign): a layer then keeps that input for
-  // its backward as bit planes (csrc/ops/sign_input.h) instead of in its floating-point dtype.
+  // its backward as bit planes (csrc/ops/kept_operands.h) instead of in its floating-point dtype.
   virtual bool outputs_signs() const { return false; }
 
   // True when every output value, per slice along dim 0, is -s, 0 or +s for one s >= 0 per slice
   // (the binary and ternary weight quantizers; s = 1 for those that output signs): a binarized
   // layer keeps such a weight for its backward as bit planes and the slices' magnitudes
-  // (csrc/ops/sign_input.h).
+  // (csrc/ops/kept_operands.h).
   virtual bool outputs_scaled_signs() const { return outputs_signs(); }
+
+  // forward(x) and, for the LSQ family (lsq, lsq_plus, qvit_act), the grid its values lie on:
+  // a layer then keeps x (which the quantizer's backward keeps anyway) instead of the values, and
+  // recomputes them in its backward (csrc/ops/kept_operands.h).
+  virtual QuantizedTensor forward_with_grid(const torch::Tensor& x) { return {forward(x), std::nullopt}; }
 
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;

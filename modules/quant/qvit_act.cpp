@@ -59,13 +59,16 @@ void QvitActImpl::initialize_from(const torch::Tensor& x) {
   init_state.fill_(1);
 }
 
-torch::Tensor QvitActImpl::forward(const torch::Tensor& x) {
+torch::Tensor QvitActImpl::forward(const torch::Tensor& x) { return forward_with_grid(x).values; }
+
+QuantizedTensor QvitActImpl::forward_with_grid(const torch::Tensor& x) {
   check_shape(x.sizes());
   if (is_training() && !initialized()) initialize_from(x);
   const auto range = range_of(options.bits(), is_signed());
   const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
-  const auto rounded_zero_point = ops::round_ste(zero_point);
-  return ops::lsq_quantize(x, alpha, -rounded_zero_point * alpha, range, grad_scale, options.channel_dim());
+  const auto offset = -ops::round_ste(zero_point) * alpha;
+  return {ops::lsq_quantize(x, alpha, offset, range, grad_scale, options.channel_dim()),
+          ops::LsqGrid{alpha.detach(), offset.detach(), range, options.channel_dim()}};
 }
 
 void QvitActImpl::pretty_print(std::ostream& stream) const {

@@ -1,4 +1,4 @@
-// What a binarized layer keeps for its backward (csrc/ops/sign_input.h, csrc/ops/sign.cpp): the
+// What a binarized layer keeps for its backward (csrc/ops/kept_operands.h, csrc/ops/sign.cpp): the
 // bytes the autograd graph holds after the forward, counted by util::CpuMemoryCounter, against
 // the composition every layer used before (the STE kept its float input, the convolution its
 // float ±1 input), with identical outputs and gradients.
@@ -9,6 +9,7 @@
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/quant/registry.h>
 #include <lowbit/modules/quant/rsign.h>
 #include <lowbit/modules/quant/sign.h>
 #include <lowbit/modules/quant/xnor.h>
@@ -161,6 +162,44 @@ TEST(SavedForBackward, ScaledSignWeightsComeBackExactly) {
     EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
     EXPECT_TRUE(torch::equal(grad_w, conv->weight.grad()));
   }
+}
+
+// Q-ViT's linear layer, 4-bit LSQ activations per feature (qvit_act) and per-channel LSQ weights:
+// it keeps the quantizers' inputs, which LSQ's backward keeps anyway, instead of the quantized
+// values, and gives the outputs and gradients of the float path.
+TEST(SavedForBackward, LsqLinearKeepsItsOperandsOnLsqGrids) {
+  const auto make_layer = [] {
+    torch::manual_seed(9);
+    return lowbit::layers::QLinear(
+        lowbit::layers::QLinearOptions(64, 32)
+            .weight_quantizer(lowbit::quant::make("lsq", {{"bits", 4}, {"per_channel", true}, {"channels", 32}}))
+            .input_quantizer(lowbit::quant::make("qvit_act", {{"bits", 4}, {"channels", 64}, {"channel_dim", -1}})));
+  };
+  auto layer = make_layer(), twin = make_layer();
+  const auto composition = [&](const torch::Tensor& x) {
+    return at::linear(twin->input_quantizer(x), twin->weight_quantizer(twin->weight), twin->bias);
+  };
+  torch::manual_seed(10);
+  const auto input = torch::randn({8, 50, 64});
+  const auto upstream = torch::randn({8, 50, 32});
+  auto xa = input.clone().requires_grad_(true), xb = input.clone().requires_grad_(true);
+  const auto ya = layer(xa), yb = composition(xb);  // the first forwards initialise the quantizers alike
+  (ya * upstream).sum().backward();
+  (yb * upstream).sum().backward();
+  EXPECT_TRUE(torch::equal(ya, yb));
+  EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
+  const auto params = layer->named_parameters(), twin_params = twin->named_parameters();
+  for (const auto& p : params) {
+    SCOPED_TRACE(p.key());
+    ASSERT_TRUE(p.value().grad().defined());
+    EXPECT_TRUE(torch::allclose(p.value().grad(), twin_params[p.key()].grad(), 1e-6, 1e-7));
+  }
+  const auto fused = saved_bytes([&](const torch::Tensor& x) { return layer(x); }, input);
+  const auto composed = saved_bytes(composition, input);
+  std::cout << "LSQ linear 64->32 on [8, 50, 64]: " << fused << " bytes kept vs " << composed
+            << " by the composition\n";
+  // The composition also keeps the quantized input and weight.
+  EXPECT_GE(composed - fused, 4 * input.numel() + 4 * 64 * 32);
 }
 
 // ReActNet's unit: RSign keeps its input x, the convolution bit planes, batch norm its input, and the

@@ -1,6 +1,6 @@
-// conv2d_of_signs and linear_of_signs (csrc/ops/sign_input.h) against at::conv2d / at::linear on
-// the same tensors: the same outputs and gradients, with the input kept as bit planes.
-#include <lowbit/csrc/ops/sign_input.h>
+// conv2d_of and linear_of (csrc/ops/kept_operands.h) against at::conv2d / at::linear on the same
+// tensors: the same outputs and gradients, with the input kept as bit planes or on its LSQ grid.
+#include <lowbit/csrc/ops/kept_operands.h>
 
 #include <gtest/gtest.h>
 
@@ -11,14 +11,18 @@
 namespace {
 
 using lowbit::ops::Conv2dArgs;
+using lowbit::ops::Operand;
 
-struct SignInputRun {
+Operand signs(const torch::Tensor& x) { return {x, Operand::Kept::Signs}; }
+Operand values(const torch::Tensor& w) { return {w, Operand::Kept::Values}; }
+
+struct Run {
   torch::Tensor y, x, w, b;
 };
 
 // Output and the gradients of sum(y * r) for a fixed random r.
 template <typename Fn>
-SignInputRun run(Fn&& fn, const torch::Tensor& x0, const torch::Tensor& w0, const torch::Tensor& b0) {
+Run run(Fn&& fn, const torch::Tensor& x0, const torch::Tensor& w0, const torch::Tensor& b0) {
   auto x = x0.clone().requires_grad_(true);
   auto w = w0.clone().requires_grad_(true);
   auto b = b0.defined() ? b0.clone().requires_grad_(true) : torch::Tensor();
@@ -28,7 +32,7 @@ SignInputRun run(Fn&& fn, const torch::Tensor& x0, const torch::Tensor& w0, cons
   return {y.detach(), x.grad(), w.grad(), b.defined() ? b.grad() : torch::Tensor()};
 }
 
-void expect_equal(const SignInputRun& a, const SignInputRun& b) {
+void expect_equal(const Run& a, const Run& b) {
   EXPECT_TRUE(torch::equal(a.y, b.y));
   EXPECT_TRUE(torch::equal(a.x, b.x));
   EXPECT_TRUE(torch::equal(a.w, b.w));
@@ -37,7 +41,7 @@ void expect_equal(const SignInputRun& a, const SignInputRun& b) {
   EXPECT_EQ(a.x.scalar_type(), b.x.scalar_type());
 }
 
-TEST(SignInput, ConvolutionOfSignsEqualsConv2dWithItsGradients) {
+TEST(KeptOperands, ConvolutionOfSignsEqualsConv2dWithItsGradients) {
   torch::manual_seed(0);
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
     for (const bool with_bias : {true, false}) {
@@ -48,7 +52,7 @@ TEST(SignInput, ConvolutionOfSignsEqualsConv2dWithItsGradients) {
         const auto w = torch::randn({6, 4 / groups, 3, 3}, dtype);
         const auto b = with_bias ? torch::randn({6}, dtype) : torch::Tensor();
         const Conv2dArgs args{{2, 1}, {1, 1}, {1, 1}, groups};
-        const auto packed = run([&](auto x, auto w, auto b) { return lowbit::ops::conv2d_of_signs(x, w, b, args); }, x, w, b);
+        const auto packed = run([&](auto x, auto w, auto b) { return lowbit::ops::conv2d_of(signs(x), values(w), b, args); }, x, w, b);
         const auto plain = run([&](auto x, auto w, auto b) { return at::conv2d(x, w, b, {2, 1}, {1, 1}, {1, 1}, groups); }, x, w, b);
         expect_equal(packed, plain);
         EXPECT_EQ(packed.y.scalar_type(), dtype);
@@ -57,7 +61,7 @@ TEST(SignInput, ConvolutionOfSignsEqualsConv2dWithItsGradients) {
   }
 }
 
-TEST(SignInput, LinearOfSignsEqualsLinearWithItsGradients) {
+TEST(KeptOperands, LinearOfSignsEqualsLinearWithItsGradients) {
   torch::manual_seed(1);
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
     for (const auto& shape : std::vector<std::vector<int64_t>>{{5, 12}, {2, 7, 12}}) {
@@ -65,7 +69,7 @@ TEST(SignInput, LinearOfSignsEqualsLinearWithItsGradients) {
       const auto x = torch::randint(-1, 2, shape).to(dtype);
       const auto w = torch::randn({10, 12}, dtype);
       const auto b = torch::randn({10}, dtype);
-      const auto packed = run([](auto x, auto w, auto b) { return lowbit::ops::linear_of_signs(x, w, b); }, x, w, b);
+      const auto packed = run([](auto x, auto w, auto b) { return lowbit::ops::linear_of(signs(x), values(w), b); }, x, w, b);
       const auto plain = run([](auto x, auto w, auto b) { return at::linear(x, w, b); }, x, w, b);
       // The weight gradient sums over the rows in its own order: equal to rounding.
       const double tolerance = dtype == torch::kFloat ? 1e-6 : 1e-14;
@@ -78,7 +82,7 @@ TEST(SignInput, LinearOfSignsEqualsLinearWithItsGradients) {
   }
 }
 
-TEST(SignInput, UnderAutocastGradientsComeBackInTheInputsDtypes) {
+TEST(KeptOperands, UnderAutocastGradientsComeBackInTheInputsDtypes) {
   torch::manual_seed(2);
   const auto x = torch::randint(-1, 2, {2, 4, 6, 6}).to(torch::kFloat);
   const auto w = torch::randn({3, 4, 3, 3});
@@ -92,7 +96,7 @@ TEST(SignInput, UnderAutocastGradientsComeBackInTheInputsDtypes) {
     return g;
   };
   const Conv2dArgs args{{1, 1}, {1, 1}, {1, 1}, 1};
-  const auto packed = in_bf16([&](auto x, auto w, auto b) { return lowbit::ops::conv2d_of_signs(x, w, b, args); });
+  const auto packed = in_bf16([&](auto x, auto w, auto b) { return lowbit::ops::conv2d_of(signs(x), values(w), b, args); });
   const auto plain = in_bf16([&](auto x, auto w, auto b) { return at::conv2d(x, w, b, {1, 1}, {1, 1}); });
   EXPECT_EQ(packed.y.scalar_type(), torch::kBFloat16);
   EXPECT_EQ(packed.x.scalar_type(), torch::kFloat);

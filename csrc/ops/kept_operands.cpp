@@ -1,0 +1,161 @@
+#include <lowbit/csrc/ops/kept_operands.h>
+
+#include <lowbit/csrc/kernels/bit_planes.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace lowbit::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using Kept = Operand::Kept;
+
+constexpr size_t kSavedPerOperand = 3;
+
+// The tensors an operand keeps (kSavedPerOperand, some undefined); what restoring needs besides
+// goes to ctx->saved_data under `name`.
+std::array<at::Tensor, kSavedPerOperand> keep(AutogradContext* ctx, const std::string& name, const Operand& o) {
+  ctx->saved_data[name + "_kept"] = static_cast<int64_t>(o.kept);
+  ctx->saved_data[name + "_sizes"] = o.values.sizes();
+  ctx->saved_data[name + "_dtype"] = o.values.scalar_type();
+  switch (o.kept) {
+    case Kept::Values: return {o.values, {}, {}};
+    case Kept::Signs: return {kernels::pack_planes(o.values, Planes::Signs), {}, {}};
+    case Kept::ScaledSigns:
+      return {kernels::pack_planes(o.values, Planes::Signs),
+              o.values.detach().abs().reshape({o.values.size(0), -1}).amax(1), {}};
+    case Kept::Grid: {
+      TORCH_CHECK(o.grid.has_value() && o.source.defined(), "kept_operands: a Grid operand needs its source and grid");
+      const auto& g = *o.grid;
+      ctx->saved_data[name + "_range"] = std::vector<int64_t>{g.range.qn, g.range.qp, g.range.sign};
+      ctx->saved_data[name + "_channel_dim"] = g.channel_dim;
+      return {o.source, g.step.detach(), g.offset.defined() ? g.offset.detach() : at::Tensor()};
+    }
+  }
+  TORCH_CHECK(false, "kept_operands: unknown form");
+}
+
+// The operand's values in `dtype`, exactly as the forward had them (then cast).
+at::Tensor restore(AutogradContext* ctx, const std::string& name, const variable_list& saved, size_t first,
+                   at::ScalarType dtype) {
+  const auto kept = static_cast<Kept>(ctx->saved_data[name + "_kept"].toInt());
+  const auto sizes = ctx->saved_data[name + "_sizes"].toIntVector();
+  switch (kept) {
+    case Kept::Values: return saved[first].to(dtype);
+    case Kept::Signs: return kernels::unpack_signs(saved[first], sizes, dtype);
+    case Kept::ScaledSigns: {
+      // sign(w) s = w where every |w| of a slice is s or 0 (also after a cast, which rounds s and -s alike).
+      std::vector<int64_t> per_slice(sizes.size(), 1);
+      per_slice[0] = sizes[0];
+      return kernels::unpack_signs(saved[first], sizes, dtype) * saved[first + 1].to(dtype).view(per_slice);
+    }
+    case Kept::Grid: {
+      const auto range = ctx->saved_data[name + "_range"].toIntVector();
+      const LsqGrid grid{saved[first + 1], saved[first + 2], {range[0], range[1], range[2] != 0},
+                         ctx->saved_data[name + "_channel_dim"].toInt()};
+      return lsq_values(saved[first], grid).to(dtype);
+    }
+  }
+  TORCH_CHECK(false, "kept_operands: unknown form");
+}
+
+struct Restored {
+  at::Tensor input, weight, bias;  // input and weight in the gradient's dtype
+};
+
+void keep_all(AutogradContext* ctx, const Operand& input, const Operand& weight, const std::optional<at::Tensor>& bias) {
+  const auto i = keep(ctx, "input", input), w = keep(ctx, "weight", weight);
+  ctx->save_for_backward({i[0], i[1], i[2], w[0], w[1], w[2], bias.value_or(at::Tensor())});
+}
+
+Restored restore_all(AutogradContext* ctx, const at::Tensor& grad) {
+  const auto saved = ctx->get_saved_variables();
+  const auto dtype = grad.scalar_type();
+  return {restore(ctx, "input", saved, 0, dtype), restore(ctx, "weight", saved, kSavedPerOperand, dtype),
+          saved[2 * kSavedPerOperand]};
+}
+
+// Gradients in the dtypes of the tensors they belong to (a float16 gradient of a float32 input
+// under autocast, as the cast autocast inserts would return).
+variable_list in_dtypes(AutogradContext* ctx, at::Tensor gx, at::Tensor gw, at::Tensor gb, size_t extra_inputs) {
+  if (gx.defined()) gx = gx.to(ctx->saved_data["input_dtype"].toScalarType());
+  if (gw.defined()) gw = gw.to(ctx->saved_data["weight_dtype"].toScalarType());
+  if (gb.defined()) gb = gb.to(ctx->get_saved_variables()[2 * kSavedPerOperand].scalar_type());
+  variable_list out{gx, gw, gb};
+  out.resize(3 + extra_inputs);
+  return out;
+}
+
+// The operands' values are the Function's inputs (what gradients flow to); the Operands beside
+// them say how to keep them.
+class Conv2dOf : public torch::autograd::Function<Conv2dOf> {
+ public:
+  // The bias is optional: an undefined tensor cannot be an input of an autograd Function.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                            const std::optional<at::Tensor>& bias, const Operand& input, const Operand& weight,
+                            const Conv2dArgs& args) {
+    keep_all(ctx, input, weight, bias);
+    ctx->saved_data["stride"] = args.stride;
+    ctx->saved_data["padding"] = args.padding;
+    ctx->saved_data["dilation"] = args.dilation;
+    ctx->saved_data["groups"] = args.groups;
+    return at::conv2d(x, w, bias, args.stride, args.padding, args.dilation, args.groups);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto g = grad[0].contiguous();
+    const auto s = restore_all(ctx, g);
+    const std::array<bool, 3> mask{ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                   s.bias.defined() && ctx->needs_input_grad(2)};
+    const auto bias_sizes = s.bias.defined() ? at::OptionalIntArrayRef(s.bias.sizes()) : at::OptionalIntArrayRef();
+    auto [gx, gw, gb] = at::convolution_backward(
+        g, s.input, s.weight, bias_sizes, ctx->saved_data["stride"].toIntVector(),
+        ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(), false, {0, 0},
+        ctx->saved_data["groups"].toInt(), mask);
+    return in_dtypes(ctx, gx, gw, gb, 3);
+  }
+};
+
+// y = x W^T + b over the last dim of x: dx = g W, dW = g^T x and db = sum g over the rows, with
+// x and g as [rows, features].
+class LinearOf : public torch::autograd::Function<LinearOf> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                            const std::optional<at::Tensor>& bias, const Operand& input, const Operand& weight) {
+    keep_all(ctx, input, weight, bias);
+    return at::linear(x, w, bias);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto& g = grad[0];
+    const auto s = restore_all(ctx, g);
+    const auto g2 = g.reshape({-1, g.size(-1)});
+    at::Tensor gx, gw, gb;
+    if (ctx->needs_input_grad(0)) gx = g.matmul(s.weight);
+    if (ctx->needs_input_grad(1)) gw = g2.t().mm(s.input.reshape({-1, s.input.size(-1)}));
+    if (s.bias.defined() && ctx->needs_input_grad(2)) gb = g2.sum(0);
+    return in_dtypes(ctx, gx, gw, gb, 2);
+  }
+};
+
+std::optional<at::Tensor> optional_tensor(const at::Tensor& t) {
+  return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt;
+}
+
+}  // namespace
+
+at::Tensor conv2d_of(const Operand& input, const Operand& weight, const at::Tensor& bias, const Conv2dArgs& args) {
+  return Conv2dOf::apply(input.values, weight.values, optional_tensor(bias), input, weight, args);
+}
+
+at::Tensor linear_of(const Operand& input, const Operand& weight, const at::Tensor& bias) {
+  return LinearOf::apply(input.values, weight.values, optional_tensor(bias), input, weight);
+}
+
+}  // namespace lowbit::ops
