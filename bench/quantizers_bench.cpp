@@ -42,8 +42,8 @@ double median_seconds(const std::function<void()>& fn, int repeats, const torch:
 int main(int argc, char** argv) {
   torch::Device device(torch::kCPU);
   int repeats = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = i + 1 < argc ? argv[i] : "";  // a flag without its value: the usage
     if (flag == "--device") device = torch::Device(argv[i + 1]);
     else if (flag == "--repeats") repeats = std::stoi(argv[i + 1]);
     else {

@@ -178,8 +178,8 @@ int main(int argc, char** argv) {
   int64_t cifar_batch = 128, imagenet_batch = 32;
   std::string only;
   Amp amp = Amp::Off;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = i + 1 < argc ? argv[i] : "";  // a flag without its value: the usage
     if (flag == "--device") device = torch::Device(argv[i + 1]);
     else if (flag == "--repeats") repeats = std::stoi(argv[i + 1]);
     else if (flag == "--only") only = argv[i + 1];
