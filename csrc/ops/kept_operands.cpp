@@ -65,29 +65,34 @@ at::Tensor restore(AutogradContext* ctx, const std::string& name, const variable
   TORCH_CHECK(false, "kept_operands: unknown form");
 }
 
+// The operands of a product, first and second (input and weight of a layer), and a bias.
 struct Restored {
-  at::Tensor input, weight, bias;  // input and weight in the gradient's dtype
+  at::Tensor first, second, bias;  // the operands in the gradient's dtype
 };
 
-void keep_all(AutogradContext* ctx, const Operand& input, const Operand& weight, const std::optional<at::Tensor>& bias) {
-  const auto i = keep(ctx, "input", input), w = keep(ctx, "weight", weight);
+void keep_all(AutogradContext* ctx, const Operand& first, const Operand& second, const std::optional<at::Tensor>& bias) {
+  const auto i = keep(ctx, "first", first), w = keep(ctx, "second", second);
   ctx->save_for_backward({i[0], i[1], i[2], w[0], w[1], w[2], bias.value_or(at::Tensor())});
 }
 
 Restored restore_all(AutogradContext* ctx, const at::Tensor& grad) {
   const auto saved = ctx->get_saved_variables();
   const auto dtype = grad.scalar_type();
-  return {restore(ctx, "input", saved, 0, dtype), restore(ctx, "weight", saved, kSavedPerOperand, dtype),
+  return {restore(ctx, "first", saved, 0, dtype), restore(ctx, "second", saved, kSavedPerOperand, dtype),
           saved[2 * kSavedPerOperand]};
 }
 
-// Gradients in the dtypes of the tensors they belong to (a float16 gradient of a float32 input
-// under autocast, as the cast autocast inserts would return).
-variable_list in_dtypes(AutogradContext* ctx, at::Tensor gx, at::Tensor gw, at::Tensor gb, size_t extra_inputs) {
-  if (gx.defined()) gx = gx.to(ctx->saved_data["input_dtype"].toScalarType());
-  if (gw.defined()) gw = gw.to(ctx->saved_data["weight_dtype"].toScalarType());
+// A gradient in the dtype of the operand `name` it belongs to (a float16 gradient of a float32
+// input under autocast, as the cast autocast inserts would return).
+at::Tensor in_dtype(AutogradContext* ctx, const std::string& name, const at::Tensor& grad) {
+  return grad.defined() ? grad.to(ctx->saved_data[name + "_dtype"].toScalarType()) : grad;
+}
+
+// The gradients of a layer's input, weight and bias, then none for its `extra_inputs`.
+variable_list layer_grads(AutogradContext* ctx, const at::Tensor& gx, const at::Tensor& gw, at::Tensor gb,
+                          size_t extra_inputs) {
   if (gb.defined()) gb = gb.to(ctx->get_saved_variables()[2 * kSavedPerOperand].scalar_type());
-  variable_list out{gx, gw, gb};
+  variable_list out{in_dtype(ctx, "first", gx), in_dtype(ctx, "second", gw), gb};
   out.resize(3 + extra_inputs);
   return out;
 }
@@ -115,10 +120,10 @@ class Conv2dOf : public torch::autograd::Function<Conv2dOf> {
                                    s.bias.defined() && ctx->needs_input_grad(2)};
     const auto bias_sizes = s.bias.defined() ? at::OptionalIntArrayRef(s.bias.sizes()) : at::OptionalIntArrayRef();
     auto [gx, gw, gb] = at::convolution_backward(
-        g, s.input, s.weight, bias_sizes, ctx->saved_data["stride"].toIntVector(),
+        g, s.first, s.second, bias_sizes, ctx->saved_data["stride"].toIntVector(),
         ctx->saved_data["padding"].toIntVector(), ctx->saved_data["dilation"].toIntVector(), false, {0, 0},
         ctx->saved_data["groups"].toInt(), mask);
-    return in_dtypes(ctx, gx, gw, gb, 3);
+    return layer_grads(ctx, gx, gw, gb, 3);
   }
 };
 
@@ -137,10 +142,33 @@ class LinearOf : public torch::autograd::Function<LinearOf> {
     const auto s = restore_all(ctx, g);
     const auto g2 = g.reshape({-1, g.size(-1)});
     at::Tensor gx, gw, gb;
-    if (ctx->needs_input_grad(0)) gx = g.matmul(s.weight);
-    if (ctx->needs_input_grad(1)) gw = g2.t().mm(s.input.reshape({-1, s.input.size(-1)}));
+    if (ctx->needs_input_grad(0)) gx = g.matmul(s.second);
+    if (ctx->needs_input_grad(1)) gw = g2.t().mm(s.first.reshape({-1, s.first.size(-1)}));
     if (s.bias.defined() && ctx->needs_input_grad(2)) gb = g2.sum(0);
-    return in_dtypes(ctx, gx, gw, gb, 2);
+    return layer_grads(ctx, gx, gw, gb, 2);
+  }
+};
+
+// c = a b, or a b^T: da = g b^T (g b), db = a^T g (g^T a).
+class MatmulOf : public torch::autograd::Function<MatmulOf> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b, const Operand& first,
+                            const Operand& second, bool transpose_b) {
+    keep_all(ctx, first, second, std::nullopt);
+    ctx->saved_data["transpose_b"] = transpose_b;
+    return at::matmul(a, transpose_b ? b.transpose(-2, -1) : b);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto& g = grad[0];
+    const auto s = restore_all(ctx, g);
+    const bool transpose_b = ctx->saved_data["transpose_b"].toBool();
+    at::Tensor ga, gb;
+    if (ctx->needs_input_grad(0)) ga = g.matmul(transpose_b ? s.second : s.second.transpose(-2, -1));
+    if (ctx->needs_input_grad(1)) {
+      gb = transpose_b ? g.transpose(-2, -1).matmul(s.first) : s.first.transpose(-2, -1).matmul(g);
+    }
+    return {in_dtype(ctx, "first", ga), in_dtype(ctx, "second", gb), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -156,6 +184,14 @@ at::Tensor conv2d_of(const Operand& input, const Operand& weight, const at::Tens
 
 at::Tensor linear_of(const Operand& input, const Operand& weight, const at::Tensor& bias) {
   return LinearOf::apply(input.values, weight.values, optional_tensor(bias), input, weight);
+}
+
+at::Tensor matmul_of(const Operand& a, const Operand& b, bool transpose_b) {
+  TORCH_CHECK(a.values.dim() >= 2 && a.values.dim() == b.values.dim() &&
+                  a.values.sizes().slice(0, a.values.dim() - 2) == b.values.sizes().slice(0, b.values.dim() - 2),
+              "matmul_of: expected operands with the same batch dims, got ", a.values.sizes(), " and ",
+              b.values.sizes());
+  return MatmulOf::apply(a.values, b.values, a, b, transpose_b);
 }
 
 }  // namespace lowbit::ops

@@ -1,6 +1,6 @@
 #pragma once
-// Convolution and linear layers that keep their quantized operands for the backward in fewer bytes
-// than the operands' dtype, each operand in the form its quantizer gives it
+// Convolution, linear layers and matrix products that keep their quantized operands for the
+// backward in fewer bytes than the operands' dtype, each operand in the form its quantizer gives it
 // (modules/quant/quantizer.h):
 //   Signs       values in {-1, 0, +1} (sign, rsign): two bit planes (csrc/ops/bit_planes.h), 2 bits
 //               a value instead of 32
@@ -11,8 +11,7 @@
 //               values with the same kernel
 //   Values      the tensor itself
 // Every form comes back exactly, so outputs, gradients and dtypes are those of at::conv2d /
-// at::linear on the same tensors: the input gradient needs the weight, the weight gradient the
-// input. Under autocast the backward computes in the gradient's dtype, as the forward did, and
+// at::linear / at::matmul on the same tensors: each operand's gradient needs the other one. Under autocast the backward computes in the gradient's dtype, as the forward did, and
 // returns each gradient in its operand's dtype. A form an operand does not have would come back
 // wrong: only quantizers that say so (QuantizerImpl::outputs_signs, outputs_scaled_signs,
 // forward_with_grid) lead here.
@@ -41,5 +40,7 @@ struct Conv2dArgs {
 
 at::Tensor conv2d_of(const Operand& input, const Operand& weight, const at::Tensor& bias, const Conv2dArgs& args);
 at::Tensor linear_of(const Operand& input, const Operand& weight, const at::Tensor& bias);
+// a b (transpose_b: a b^T) for a [..., M, K] and b [..., K, N] ([..., N, K]) with the same batch dims.
+at::Tensor matmul_of(const Operand& a, const Operand& b, bool transpose_b);
 
 }  // namespace lowbit::ops

@@ -1,5 +1,6 @@
 #include <lowbit/modules/layers/qattention.h>
 
+#include <lowbit/modules/layers/quantized_weights.h>
 #include <lowbit/modules/layers/transformer.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -70,14 +71,19 @@ torch::Tensor QAttentionImpl::forward(const torch::Tensor& x, const torch::Tenso
     q = norm_q(q);
     k = norm_k(k);
   }
-  q = q_act(q);
-  k = k_act(k);
-  v = v_act(v);
-  taps::publish(*this, "q", q);
-  taps::publish(*this, "k", k);
-  taps::publish(*this, "v", v);
+  // The products keep their quantized operands compactly where the quantizers allow
+  // (csrc/ops/kept_operands.h): on an LSQ grid, the quantizer's input, which it keeps anyway.
+  const auto product = [](const ops::Operand& a, const ops::Operand& b, bool transpose_b) {
+    if (torch::GradMode::is_enabled() && any_compact(a, b)) return ops::matmul_of(a, b, transpose_b);
+    return torch::matmul(a.values, transpose_b ? b.values.transpose(-2, -1) : b.values);
+  };
+  const auto q_quantized = quantized_operand(*q_act, q), k_quantized = quantized_operand(*k_act, k),
+             v_quantized = quantized_operand(*v_act, v);
+  taps::publish(*this, "q", q_quantized.values);
+  taps::publish(*this, "k", k_quantized.values);
+  taps::publish(*this, "v", v_quantized.values);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim()));
-  auto logits = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  auto logits = product(q_quantized, k_quantized, true) * scale;
   if (window > 0) logits = logits + position_bias();
   if (mask.defined()) {
     const auto windows = mask.size(0);
@@ -86,9 +92,10 @@ torch::Tensor QAttentionImpl::forward(const torch::Tensor& x, const torch::Tenso
   }
   const auto attn = torch::softmax(logits, -1);
   taps::publish(*this, "attn", attn);
-  const auto attn_quantized = attn_act(attn_drop(attn));
-  taps::publish(*this, "attn_quantized", attn_quantized);
-  const auto merged = torch::matmul(attn_quantized, v).transpose(1, 2).reshape({batch, tokens, options.dim()});
+  const auto attn_quantized = quantized_operand(*attn_act, attn_drop(attn));
+  taps::publish(*this, "attn_quantized", attn_quantized.values);
+  const auto merged =
+      product(attn_quantized, v_quantized, false).transpose(1, 2).reshape({batch, tokens, options.dim()});
   return proj_drop(proj(merged));
 }
 

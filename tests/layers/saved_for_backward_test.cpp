@@ -6,6 +6,7 @@
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/util/cpu_memory.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/qattention.h>
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
@@ -200,6 +201,58 @@ TEST(SavedForBackward, LsqLinearKeepsItsOperandsOnLsqGrids) {
             << " by the composition\n";
   // The composition also keeps the quantized input and weight.
   EXPECT_GE(composed - fused, 4 * input.numel() + 4 * 64 * 32);
+}
+
+// Q-ViT's attention, 4-bit per-head q, k, v and attention map (qvit_act): its two products keep
+// the quantizers' inputs instead of the quantized q, k, v and map, and it gives the outputs and
+// gradients of the composition written with torch::matmul.
+TEST(SavedForBackward, QvitAttentionKeepsNoQuantizedActivation) {
+  const auto per_head = [] {
+    return lowbit::quant::make("qvit_act", {{"bits", 4}, {"channels", 4}, {"channel_dim", 1}});
+  };
+  const auto make_attention = [&] {
+    torch::manual_seed(11);
+    return lowbit::layers::QAttention(lowbit::layers::QAttentionOptions(32, 4)
+                                          .q_quantizer(per_head())
+                                          .k_quantizer(per_head())
+                                          .v_quantizer(per_head())
+                                          .attn_quantizer(per_head()));
+  };
+  auto attention = make_attention(), twin = make_attention();
+  const auto composition = [&](const torch::Tensor& x) {
+    const auto qkv = twin->qkv(x).reshape({x.size(0), x.size(1), 3, 4, 8}).permute({2, 0, 3, 1, 4});
+    const auto q = twin->q_act(qkv[0]), k = twin->k_act(qkv[1]), v = twin->v_act(qkv[2]);
+    const auto attn = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(8.0)), -1);
+    return twin->proj(torch::matmul(twin->attn_act(attn), v).transpose(1, 2).reshape({x.size(0), x.size(1), 32}));
+  };
+  torch::manual_seed(12);
+  const auto input = torch::randn({6, 20, 32});
+  const auto upstream = torch::randn({6, 20, 32});
+  auto xa = input.clone().requires_grad_(true), xb = input.clone().requires_grad_(true);
+  const auto ya = attention(xa), yb = composition(xb);
+  (ya * upstream).sum().backward();
+  (yb * upstream).sum().backward();
+  EXPECT_TRUE(torch::equal(ya, yb));
+  // The products' backward multiplies in its own layout: gradients equal to float rounding of
+  // their largest entry.
+  const auto close = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a - b).abs().max().item<double>() <= 1e-5 * std::max(1e-3, b.abs().max().item<double>());
+  };
+  EXPECT_TRUE(close(xa.grad(), xb.grad()));
+  const auto twin_params = twin->named_parameters();
+  for (const auto& p : attention->named_parameters()) {
+    SCOPED_TRACE(p.key());
+    ASSERT_TRUE(p.value().grad().defined());
+    EXPECT_TRUE(close(p.value().grad(), twin_params[p.key()].grad()))
+        << (p.value().grad() - twin_params[p.key()].grad()).abs().max().item<double>() << " vs max "
+        << twin_params[p.key()].grad().abs().max().item<double>();
+  }
+  const auto fused = saved_bytes([&](const torch::Tensor& x) { return attention(x); }, input);
+  const auto composed = saved_bytes(composition, input);
+  std::cout << "Q-ViT attention (dim 32, 4 heads) on [6, 20, 32]: " << fused << " bytes kept vs " << composed
+            << " by the composition\n";
+  // The composition also keeps the quantized q, k, v ([6, 4, 20, 8] each) and map ([6, 4, 20, 20]).
+  EXPECT_GE(composed - fused, 4 * (3 * 6 * 4 * 20 * 8 + 6 * 4 * 20 * 20));
 }
 
 // ReActNet's unit: RSign keeps its input x, the convolution bit planes, batch norm its input, and the
