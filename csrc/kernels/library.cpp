@@ -66,6 +66,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("mask_by_plane(Tensor grad, Tensor planes) -> Tensor");
   m.def("scaled_sign_forward(Tensor w) -> (Tensor, Tensor)");
   m.def("scaled_sign_backward(Tensor grad, Tensor w, Tensor alpha, bool scale_by_alpha, bool add_mean) -> Tensor");
+  m.def("scaled_sign_backward_(Tensor(a!) grad, Tensor w, Tensor alpha, bool scale_by_alpha, bool add_mean) -> ()");
   m.def("ternarize_forward(Tensor w, float delta, bool per_row) -> (Tensor, Tensor, Tensor)");
   m.def("bilinear_sign_forward(Tensor w, Tensor alpha, float kappa) -> Tensor");
   m.def("bilinear_sign_backward(Tensor grad, Tensor w, Tensor alpha, Tensor gamma, float kappa) -> (Tensor, Tensor)");
@@ -115,6 +116,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.impl("mask_by_plane", &ns::mask_by_plane);                                                                 \
   m.impl("scaled_sign_forward", &ns::scaled_sign_forward);                                                     \
   m.impl("scaled_sign_backward", &ns::scaled_sign_backward);                                                   \
+  m.impl("scaled_sign_backward_", &ns::scaled_sign_backward_);                                                 \
   m.impl("ternarize_forward", &ns::ternarize_forward);                                                         \
   m.impl("bilinear_sign_forward", &ns::bilinear_sign_forward);                                                 \
   m.impl("bilinear_sign_backward", &ns::bilinear_sign_backward);                                               \
@@ -178,6 +180,7 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("scaled_sign_forward", [](const Tensor& w) { return Tensors2{meta::like(w), meta::rows_of(w, w.size(0))}; });
   m.impl("scaled_sign_backward",
          [](const Tensor& g, const Tensor&, const Tensor&, bool, bool) { return meta::like(g); });
+  m.impl("scaled_sign_backward_", [](const Tensor&, const Tensor&, const Tensor&, bool, bool) {});
   m.impl("ternarize_forward", [](const Tensor& w, double, bool per_row) {
     const int64_t rows = per_row ? w.size(0) : 1;
     return Tensors3{meta::like(w), meta::rows_of(w, rows), meta::rows_of(w, rows)};
@@ -371,6 +374,17 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean) {
   return LOWBIT_OP("scaled_sign_backward", Tensor(const Tensor&, const Tensor&, const Tensor&, bool, bool))
+      .call(grad, w, alpha, scale_by_alpha, add_mean);
+}
+
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean) {
+  TORCH_CHECK(grad.sizes() == w.sizes() && grad.is_contiguous() && grad.device() == w.device() &&
+                  grad.scalar_type() == w.scalar_type() &&
+                  (w.scalar_type() == at::kFloat || w.scalar_type() == at::kDouble),
+              "scaled_sign_backward_: writes over a contiguous float or double gradient shaped and typed as the "
+              "weight, got ", grad.scalar_type(), " ", grad.sizes(), " for a ", w.scalar_type(), " ", w.sizes());
+  LOWBIT_OP("scaled_sign_backward_", void(const Tensor&, const Tensor&, const Tensor&, bool, bool))
       .call(grad, w, alpha, scale_by_alpha, add_mean);
 }
 

@@ -16,6 +16,10 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
 // dL/dw by ScaleGrad (ops/scaled_sign.h) as two flags: times alpha, plus g / cols.
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean);
+// The same written over grad, which must be contiguous and of the dtype the kernel computes in (w's,
+// float or double).
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean);
 
 // TWN: y = alpha_r sign(w) 1[|w| > Delta_r], Delta_r = delta mean_r |w|,
 // alpha_r = sum_r |w| 1[|w| > Delta_r] / max(1, count). Returns y, Delta and alpha ([rows], w's
@@ -47,6 +51,8 @@ namespace cpu {
 std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean);
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
 at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
@@ -63,6 +69,8 @@ namespace cuda {
 std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w);
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean);
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
 at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
 std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,

@@ -20,12 +20,24 @@ class ScaledSignFunction : public torch::autograd::Function<ScaledSignFunction> 
     ctx->save_for_backward({w, alpha});
     return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+  // grad by reference: the autograd engine's own list, so that a gradient nothing else holds can
+  // be written over (as the engine's InputBuffer and AccumulateGrad reuse such gradients) instead of
+  // allocating a second weight-sized tensor.
+  static variable_list backward(AutogradContext* ctx, variable_list& grad) {
     const auto saved = ctx->get_saved_variables();
+    const auto& w = saved[0];
     const auto mode = static_cast<ScaleGrad>(ctx->saved_data["scale_grad"].toInt());
-    return {kernels::scaled_sign_backward(grad[0], saved[0], saved[1], mode != ScaleGrad::Detached,
-                                          mode == ScaleGrad::Xnor),
-            at::Tensor()};
+    at::Tensor g = std::move(grad[0]);
+    const bool owned = g.use_count() == 1 && !g.is_view() && g.has_storage() && g.storage().use_count() == 1 &&
+                       g.is_contiguous() && g.sizes() == w.sizes() && g.device() == w.device() &&
+                       g.scalar_type() == w.scalar_type() &&
+                       (w.scalar_type() == at::kFloat || w.scalar_type() == at::kDouble);
+    if (!owned) {
+      return {kernels::scaled_sign_backward(g, w, saved[1], mode != ScaleGrad::Detached, mode == ScaleGrad::Xnor),
+              at::Tensor()};
+    }
+    kernels::scaled_sign_backward_(g, w, saved[1], mode != ScaleGrad::Detached, mode == ScaleGrad::Xnor);
+    return {g, at::Tensor()};
   }
 };
 

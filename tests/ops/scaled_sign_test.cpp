@@ -1,4 +1,5 @@
 #include <lowbit/csrc/ops/scaled_sign.h>
+#include <lowbit/csrc/util/cpu_memory.h>
 
 #include <gtest/gtest.h>
 
@@ -55,4 +56,24 @@ TEST(ScaledSign, RejectsVectorsAndUnknownModes) {
   EXPECT_THROW(lowbit::ops::scaled_sign(torch::ones({3}), ScaleGrad::Xnor), c10::Error);
   EXPECT_THROW(lowbit::ops::parse_scale_grad("xnr_paper"), c10::ValueError);
   EXPECT_EQ(lowbit::ops::parse_scale_grad("magnitude_aware"), ScaleGrad::MagnitudeAware);
+}
+
+// A gradient nothing else holds is written over (no second weight-sized tensor in the backward); a
+// held one is left as it was. Both give the same dL/dw.
+TEST(ScaledSign, WritesOverAGradientNothingElseHolds) {
+  torch::manual_seed(4);
+  for (const auto mode : {lowbit::ops::ScaleGrad::Detached, lowbit::ops::ScaleGrad::Xnor}) {
+    const auto w = (torch::randn({64, 64, 3, 3}) * 0.5).requires_grad_(true);
+    const auto upstream = torch::randn_like(w), kept = upstream.clone();
+    const auto held = torch::autograd::grad({lowbit::ops::scaled_sign(w, mode)}, {w}, {upstream})[0];
+    EXPECT_TRUE(torch::equal(upstream, kept));
+    const auto y = lowbit::ops::scaled_sign(w, mode) * 1.0;  // its backward makes a fresh gradient
+    lowbit::util::CpuMemoryCounter counter;
+    const int64_t before = counter.live_bytes();
+    y.backward(upstream);
+    EXPECT_TRUE(torch::equal(w.grad(), held));
+    EXPECT_TRUE(torch::equal(upstream, kept));
+    // y's gradient (fresh, then written over and kept as w.grad); the out-of-place path would add a second.
+    EXPECT_LT(counter.peak_bytes() - before, 3 * w.nbytes() / 2);
+  }
 }

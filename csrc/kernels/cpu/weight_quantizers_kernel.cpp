@@ -177,15 +177,14 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
   return {out.to(w.scalar_type()), alpha.to(w.scalar_type())};
 }
 
-at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
-                                bool scale_by_alpha, bool add_mean) {
-  check_same_shape("scaled_sign_backward", grad, w);
-  const auto input = computable(w);
+namespace {
+
+// dL/dw into `out` (w's computable dtype; may be g itself: each element is read before it is written).
+void scaled_sign_backward_into(const at::Tensor& g, const at::Tensor& input, const at::Tensor& alpha,
+                               bool scale_by_alpha, bool add_mean, const at::Tensor& out) {
   const auto rows = rows_of(input, true);
   check_per_row("scaled_sign_backward", alpha, rows.rows, "alpha");
-  const auto g = computable(grad).to(input.scalar_type());
   const auto a = alpha.to(input.scalar_type()).contiguous();
-  auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "scaled_sign_backward_cpu", [&] {
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* wp = input.const_data_ptr<scalar_t>();
@@ -199,7 +198,23 @@ at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, con
       scaled_sign_grad_loop<scalar_t, true, true>(gp + first, wp + first, op + first, n, ap[r], cols);
     });
   });
+}
+
+}  // namespace
+
+at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
+                                bool scale_by_alpha, bool add_mean) {
+  check_same_shape("scaled_sign_backward", grad, w);
+  const auto input = computable(w);
+  const auto g = computable(grad).to(input.scalar_type());
+  auto out = at::empty_like(input);
+  scaled_sign_backward_into(g, input, alpha, scale_by_alpha, add_mean, out);
   return out.to(grad.scalar_type());
+}
+
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean) {
+  scaled_sign_backward_into(grad, computable(w), alpha, scale_by_alpha, add_mean, grad);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {

@@ -72,6 +72,19 @@ at::Tensor like_parameter(const at::Tensor& sum, const at::Tensor& parameter) {
       .reshape(parameter.sizes());
 }
 
+// dL/dw of the scaled sign into `out` (w's computable dtype; may be g itself: each element is read
+// before it is written).
+void scaled_sign_backward_into(const at::Tensor& g, const at::Tensor& input, const at::Tensor& alpha,
+                               bool scale_by_alpha, bool add_mean, const at::Tensor& out) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  const auto shape = weight_rows("scaled_sign_backward", input, true);
+  check_per_row("scaled_sign_backward", alpha, shape.rows, "alpha");
+  const auto a = matching(alpha, input);
+  launch_scaled_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
+                              out.mutable_data_ptr(), scale_by_alpha, add_mean, shape,
+                              c10::cuda::getCurrentCUDAStream());
+}
+
 }  // namespace
 
 at::Tensor ste_backward(const at::Tensor& grad, const at::Tensor& x, ops::Ste ste) {
@@ -223,17 +236,15 @@ std::tuple<at::Tensor, at::Tensor> scaled_sign_forward(const at::Tensor& w) {
 at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha,
                                 bool scale_by_alpha, bool add_mean) {
   check_same_shape("scaled_sign_backward", grad, w);
-  const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
-  const auto shape = weight_rows("scaled_sign_backward", input, true);
-  check_per_row("scaled_sign_backward", alpha, shape.rows, "alpha");
-  const auto g = matching(computable(grad), input);
-  const auto a = matching(alpha, input);
   auto out = at::empty_like(input);
-  launch_scaled_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
-                              out.mutable_data_ptr(), scale_by_alpha, add_mean, shape,
-                              c10::cuda::getCurrentCUDAStream());
+  scaled_sign_backward_into(matching(computable(grad), input), input, alpha, scale_by_alpha, add_mean, out);
   return out.to(grad.scalar_type());
+}
+
+void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
+                           bool add_mean) {
+  scaled_sign_backward_into(grad, computable(w), alpha, scale_by_alpha, add_mean, grad);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row) {
