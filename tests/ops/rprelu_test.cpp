@@ -169,7 +169,8 @@ TEST(RPReLUOp, HalfPrecisionFollowsFloat) {
     EXPECT_EQ(a.y.scalar_type(), dtype);
     EXPECT_TRUE(torch::allclose(a.y.to(torch::kFloat), b.y, 2e-2, 2e-2));
     EXPECT_TRUE(torch::allclose(a.gx.to(torch::kFloat), b.gx, 2e-2, 2e-2));
-    EXPECT_TRUE(torch::allclose(a.beta.to(torch::kFloat), b.beta, 5e-2, 5e-1));
+    // The slopes' gradients sum 144 products each: within 2 % of the largest.
+    EXPECT_LE((a.beta.to(torch::kFloat) - b.beta).abs().max().item<double>(), 2e-2 * b.beta.abs().max().item<double>());
   }
 }
 

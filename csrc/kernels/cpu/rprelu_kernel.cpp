@@ -88,13 +88,11 @@ void forward_loops(const ChannelLayout& layout, const T* x, const T* r, const T*
   for_each_block(layout, [&](int64_t block) {
     Flags flags;
     const int64_t start = block * kChannelRunBlock;
-    int64_t end = start;
     for_each_run_of_block(layout, block, [&](int64_t c, int64_t first, int64_t last) {
       run(x + first, r ? r + first : nullptr, y + first, t_out ? t_out + first : nullptr, flags.data() + (first - start),
           last - first, gamma[c], beta[c], zeta[c]);
-      end = last;
     });
-    pack_flags(flags.data(), end - start, bits + start / 8);
+    pack_flags(flags.data(), std::min(kChannelRunBlock, numel_of(layout) - start), bits + start / 8);
   });
 }
 
