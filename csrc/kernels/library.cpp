@@ -8,6 +8,7 @@
 #include <lowbit/config.h>
 #include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
+#include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/rprelu.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
@@ -53,12 +54,16 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("lsq_forward(Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, bool sign) -> Tensor");
   m.def("lsq_backward(Tensor grad, Tensor x, Tensor step, Tensor? offset, float qn, float qp, int channel_dim, "
         "bool sign) -> (Tensor, Tensor, Tensor)");
-  m.def("rprelu_forward(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input) -> "
-        "(Tensor, Tensor, Tensor)");
-  m.def("rprelu_forward_(Tensor(a!) x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input) "
-        "-> (Tensor, Tensor)");
+  m.def("rprelu_forward(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input, "
+        "Tensor? scale=None, Tensor? shift=None) -> (Tensor, Tensor, Tensor)");
+  m.def("rprelu_forward_(Tensor(a!) x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta, bool keep_input, "
+        "Tensor? scale=None, Tensor? shift=None) -> (Tensor, Tensor)");
   m.def("rprelu_backward(Tensor grad, Tensor saved, Tensor positive, Tensor beta, Tensor zeta, bool saved_is_output) "
         "-> (Tensor, Tensor)");
+  m.def("batch_norm_rprelu_backward(Tensor grad, Tensor y, Tensor positive, Tensor? residual, Tensor gamma, "
+        "Tensor beta, Tensor zeta, Tensor weight, Tensor bias, Tensor invstd, bool batch_statistics) "
+        "-> (Tensor, Tensor, Tensor)");
+  m.def("channel_moments(Tensor x) -> Tensor");
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
   m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
@@ -96,16 +101,28 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
     return ns::lsq_backward(g, x, step, value_or_undefined(offset), LsqArgs{qn, qp, dim, sign});              \
   });                                                                                                          \
   m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor& residual, const Tensor& gamma,              \
-                             const Tensor& beta, const Tensor& zeta, bool keep_input) {                        \
+                             const Tensor& beta, const Tensor& zeta, bool keep_input, const OptionalTensor& scale, \
+                             const OptionalTensor& shift) {                                                    \
     auto y = at::empty_like(x);                                                                                \
-    auto [bits, t] = ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input, y);    \
+    auto [bits, t] = ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input,        \
+                                        value_or_undefined(scale), value_or_undefined(shift), y);              \
     return Tensors3{y, bits, t};                                                                               \
   });                                                                                                          \
   m.impl("rprelu_forward_", [](const Tensor& x, const OptionalTensor& residual, const Tensor& gamma,             \
-                              const Tensor& beta, const Tensor& zeta, bool keep_input) {                       \
-    return ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input, x);              \
+                              const Tensor& beta, const Tensor& zeta, bool keep_input, const OptionalTensor& scale, \
+                              const OptionalTensor& shift) {                                                   \
+    return ns::rprelu_forward(x, value_or_undefined(residual), gamma, beta, zeta, keep_input,                  \
+                              value_or_undefined(scale), value_or_undefined(shift), x);                        \
   });                                                                                                          \
   m.impl("rprelu_backward", &ns::rprelu_backward);                                                             \
+  m.impl("batch_norm_rprelu_backward",                                                                         \
+         [](const Tensor& g, const Tensor& y, const Tensor& positive, const OptionalTensor& residual,          \
+            const Tensor& gamma, const Tensor& beta, const Tensor& zeta, const Tensor& weight, const Tensor& bias, \
+            const Tensor& invstd, bool batch_statistics) {                                                     \
+           return ns::batch_norm_rprelu_backward(g, y, positive, value_or_undefined(residual), gamma, beta, zeta, \
+                                                 weight, bias, invstd, batch_statistics);                      \
+         });                                                                                                   \
+  m.impl("channel_moments", &ns::channel_moments);                                                             \
   m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {     \
     return ns::shifted_sign_backward(g, x, shift, static_cast<ops::Ste>(ste));                                 \
@@ -152,12 +169,12 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
     return Tensors3{meta::like(x), meta::like(step), offset.has_value() ? meta::like(*offset) : Tensor()};
   });
   m.impl("rprelu_forward", [](const Tensor& x, const OptionalTensor&, const Tensor&, const Tensor&, const Tensor&,
-                               bool keep_input) {
+                               bool keep_input, const OptionalTensor&, const OptionalTensor&) {
     return Tensors3{meta::like(x), at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte)),
                     keep_input ? meta::like(x) : Tensor()};
   });
   m.impl("rprelu_forward_", [](const Tensor& x, const OptionalTensor&, const Tensor&, const Tensor&, const Tensor&,
-                                bool keep_input) {
+                                bool keep_input, const OptionalTensor&, const OptionalTensor&) {
     return Tensors2{at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte)),
                     keep_input ? meta::like(x) : Tensor()};
   });
@@ -165,6 +182,13 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
                                 bool) {
     return Tensors2{meta::like(saved), at::empty({3, beta.numel()}, saved.options().dtype(at::kDouble))};
   });
+  m.impl("batch_norm_rprelu_backward", [](const Tensor&, const Tensor& y, const Tensor&, const OptionalTensor&,
+                                           const Tensor&, const Tensor& beta, const Tensor&, const Tensor&,
+                                           const Tensor&, const Tensor&, bool) {
+    return Tensors3{meta::like(y), meta::like(y), at::empty({4, beta.numel()}, y.options().dtype(at::kDouble))};
+  });
+  m.impl("channel_moments",
+         [](const Tensor& x) { return at::empty({2, x.size(1)}, x.options().dtype(at::kDouble)); });
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& shift, int64_t) {
     return Tensors2{meta::like(g), at::empty({shift.numel()}, g.options().dtype(at::kDouble))};
@@ -280,10 +304,14 @@ struct RPReLUArgs {
   at::MemoryFormat format;
   OptionalTensor residual;
   at::Tensor gamma, beta, zeta;
+  OptionalTensor scale, shift;
 };
 
 RPReLUArgs rprelu_args(const at::Tensor& x, const at::Tensor& residual, const at::Tensor& gamma,
-                       const at::Tensor& beta, const at::Tensor& zeta) {
+                       const at::Tensor& beta, const at::Tensor& zeta, const at::Tensor& scale,
+                       const at::Tensor& shift) {
+  TORCH_CHECK(scale.defined() == shift.defined(), "lowbit::rprelu: a batch norm's scale and shift go together, got ",
+              scale.defined() ? "a scale without a shift" : "a shift without a scale");
   TORCH_CHECK(x.dim() >= 2, "lowbit::rprelu: expected an input [N, C, ...], got shape ", x.sizes());
   TORCH_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "lowbit::rprelu: the residual's shape ",
               residual.defined() ? residual.sizes() : at::IntArrayRef{}, " differs from the input's ", x.sizes());
@@ -293,33 +321,42 @@ RPReLUArgs rprelu_args(const at::Tensor& x, const at::Tensor& residual, const at
   if (residual.defined()) dtype = at::promote_types(dtype, residual.scalar_type());
   const auto format = rprelu_format(x);
   const int64_t channels = x.size(1);
-  return {dtype, format,
+  const auto optional_per_channel = [&](const char* name, const at::Tensor& t) {
+    return t.defined() ? OptionalTensor(per_channel(name, t, channels, dtype, x)) : std::nullopt;
+  };
+  return {dtype,
+          format,
           residual.defined() ? OptionalTensor(residual.to(dtype).contiguous(format)) : std::nullopt,
-          per_channel("gamma", gamma, channels, dtype, x), per_channel("beta", beta, channels, dtype, x),
-          per_channel("zeta", zeta, channels, dtype, x)};
+          per_channel("gamma", gamma, channels, dtype, x),
+          per_channel("beta", beta, channels, dtype, x),
+          per_channel("zeta", zeta, channels, dtype, x),
+          optional_per_channel("scale", scale),
+          optional_per_channel("shift", shift)};
 }
 
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
                                                               const at::Tensor& gamma, const at::Tensor& beta,
-                                                              const at::Tensor& zeta, bool keep_input) {
-  const auto a = rprelu_args(x, residual, gamma, beta, zeta);
+                                                              const at::Tensor& zeta, bool keep_input,
+                                                              const at::Tensor& scale, const at::Tensor& shift) {
+  const auto a = rprelu_args(x, residual, gamma, beta, zeta, scale, shift);
   return LOWBIT_OP("rprelu_forward", Tensors3(const Tensor&, const OptionalTensor&, const Tensor&, const Tensor&,
-                                              const Tensor&, bool))
-      .call(x.to(a.dtype).contiguous(a.format), a.residual, a.gamma, a.beta, a.zeta, keep_input);
+                                              const Tensor&, bool, const OptionalTensor&, const OptionalTensor&))
+      .call(x.to(a.dtype).contiguous(a.format), a.residual, a.gamma, a.beta, a.zeta, keep_input, a.scale, a.shift);
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_forward_(const at::Tensor& x, const at::Tensor& residual,
                                                    const at::Tensor& gamma, const at::Tensor& beta,
-                                                   const at::Tensor& zeta, bool keep_input) {
-  const auto a = rprelu_args(x, residual, gamma, beta, zeta);
+                                                   const at::Tensor& zeta, bool keep_input, const at::Tensor& scale,
+                                                   const at::Tensor& shift) {
+  const auto a = rprelu_args(x, residual, gamma, beta, zeta, scale, shift);
   TORCH_CHECK(x.scalar_type() == a.dtype && x.is_contiguous(a.format), "lowbit::rprelu_: can write its output over ",
               "a dense input of the dtype it computes in (", a.dtype, "), got ", x.scalar_type(), " with strides ",
               x.strides());
   return LOWBIT_OP("rprelu_forward_", Tensors2(const Tensor&, const OptionalTensor&, const Tensor&, const Tensor&,
-                                               const Tensor&, bool))
-      .call(x, a.residual, a.gamma, a.beta, a.zeta, keep_input);
+                                               const Tensor&, bool, const OptionalTensor&, const OptionalTensor&))
+      .call(x, a.residual, a.gamma, a.beta, a.zeta, keep_input, a.scale, a.shift);
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const at::Tensor& saved,
@@ -336,6 +373,34 @@ std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const
       .call(grad.to(dtype).contiguous(format), saved.contiguous(format), positive.contiguous(),
             per_channel("beta", beta, channels, dtype, saved), per_channel("zeta", zeta, channels, dtype, saved),
             saved_is_output);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
+    const at::Tensor& grad, const at::Tensor& y, const at::Tensor& positive, const at::Tensor& residual,
+    const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& zeta, const at::Tensor& weight,
+    const at::Tensor& bias, const at::Tensor& invstd, bool batch_statistics) {
+  TORCH_CHECK(grad.sizes() == y.sizes(), "lowbit::batch_norm_rprelu_backward: gradient shape ", grad.sizes(),
+              " != output shape ", y.sizes());
+  TORCH_CHECK(!residual.defined() || residual.sizes() == y.sizes(), "lowbit::batch_norm_rprelu_backward: the "
+              "residual's shape ", residual.defined() ? residual.sizes() : at::IntArrayRef{}, " != output shape ",
+              y.sizes());
+  check_planes("batch_norm_rprelu_backward", positive.reshape({1, -1}), 1, y.numel());
+  const auto dtype = y.scalar_type();
+  const auto format = rprelu_format(y);
+  const int64_t channels = y.size(1);
+  const auto c = [&](const char* name, const at::Tensor& t) { return per_channel(name, t, channels, dtype, y); };
+  return LOWBIT_OP("batch_norm_rprelu_backward",
+                   Tensors3(const Tensor&, const Tensor&, const Tensor&, const OptionalTensor&, const Tensor&,
+                            const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool))
+      .call(grad.to(dtype).contiguous(format), y.contiguous(format), positive.contiguous(),
+            residual.defined() ? OptionalTensor(residual.to(dtype).contiguous(format)) : std::nullopt,
+            c("gamma", gamma), c("beta", beta), c("zeta", zeta), c("weight", weight), c("bias", bias),
+            c("invstd", invstd), batch_statistics);
+}
+
+at::Tensor channel_moments(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 2, "lowbit::channel_moments: expected an input [N, C, ...], got shape ", x.sizes());
+  return LOWBIT_OP("channel_moments", Tensor(const Tensor&)).call(x.contiguous(rprelu_format(x)));
 }
 
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {

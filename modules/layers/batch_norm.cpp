@@ -160,24 +160,38 @@ void BatchNormImpl::reset_parameters() {
 }
 
 // torch::nn::BatchNormImplBase::forward, with the synchronised branch.
-torch::Tensor BatchNormImpl::forward(const torch::Tensor& input) {
-  TORCH_CHECK(input.dim() >= 2 && input.size(1) == options.num_features(), "BatchNorm(", options.num_features(),
-              "): expected an input [B, ", options.num_features(), ", ...], got shape ", input.sizes());
+double BatchNormImpl::count_batch() {
   double factor = options.momentum().value_or(0.0);
   if (is_training() && options.track_running_stats() && num_batches_tracked.defined()) {
     num_batches_tracked += 1;
     if (!options.momentum().has_value()) factor = 1.0 / num_batches_tracked.item<double>();  // cumulative average
   }
+  return factor;
+}
+
+bool BatchNormImpl::synchronises() const {
   auto* replicas = hooks::replicas();
-  if (is_training() && replicas != nullptr && replicas->sync_batch_norm && replicas->world_size() > 1) {
-    TORCH_CHECK(ghost_batch == 0, "BatchNorm(", options.num_features(),
-                "): ghost batches and synchronised batch norm exclude each other");
-    return sync_batch_norm(input, weight, bias, running_mean, running_var, factor, options.eps(), *replicas);
+  return is_training() && replicas != nullptr && replicas->sync_batch_norm && replicas->world_size() > 1;
+}
+
+bool BatchNormImpl::normalises_alone(const torch::Tensor& input) const {
+  return !synchronises() && !(is_training() && ghost_batch > 0 && input.size(0) > ghost_batch);
+}
+
+bool BatchNormImpl::uses_batch_statistics() const { return is_training() || !options.track_running_stats(); }
+
+torch::Tensor BatchNormImpl::forward(const torch::Tensor& input) {
+  TORCH_CHECK(input.dim() >= 2 && input.size(1) == options.num_features(), "BatchNorm(", options.num_features(),
+              "): expected an input [B, ", options.num_features(), ", ...], got shape ", input.sizes());
+  const double factor = count_batch();
+  if (normalises_alone(input)) {
+    return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias,
+                                                     uses_batch_statistics(), factor, options.eps());
   }
-  if (is_training() && ghost_batch > 0 && input.size(0) > ghost_batch) return ghost_forward(input, factor);
-  const bool batch_statistics = is_training() || !options.track_running_stats();
-  return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, batch_statistics,
-                                                   factor, options.eps());
+  if (!synchronises()) return ghost_forward(input, factor);
+  TORCH_CHECK(ghost_batch == 0, "BatchNorm(", options.num_features(),
+              "): ghost batches and synchronised batch norm exclude each other");
+  return sync_batch_norm(input, weight, bias, running_mean, running_var, factor, options.eps(), *hooks::replicas());
 }
 
 // The first chunk updates the running statistics; the others are normalised with their own only.

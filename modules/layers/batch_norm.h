@@ -64,12 +64,21 @@ class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
   torch::Tensor forward(const torch::Tensor& input);
   void pretty_print(std::ostream& stream) const override;
 
+  // For ops that fuse the batch norm into what follows it (ops::batch_norm_rprelu): whether forward()
+  // would normalise `input` with torch::batch_norm alone (not in ghost batches, nor across
+  // replicas); whether it would use the batch's statistics; and counting a batch as forward() does
+  // (num_batches_tracked += 1 in training), the momentum it would pass.
+  bool normalises_alone(const torch::Tensor& input) const;
+  bool uses_batch_statistics() const;
+  double count_batch();
+
   BatchNormOptions options;
   // weight, bias undefined without affine; the running statistics without track_running_stats.
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   int64_t ghost_batch = 0;  // G; 0: the whole batch
 
  private:
+  bool synchronises() const;
   torch::Tensor ghost_forward(const torch::Tensor& input, double momentum);
 };
 TORCH_MODULE(BatchNorm);

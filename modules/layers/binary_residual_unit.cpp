@@ -1,5 +1,6 @@
 #include <lowbit/modules/layers/binary_residual_unit.h>
 
+#include <lowbit/csrc/ops/batch_norm_rprelu.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/layers/rprelu.h>
 
@@ -76,11 +77,24 @@ torch::Tensor BinaryResidualUnitImpl::shortcut(const torch::Tensor& x) {
 torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_channels(), describe(*this), ": expected input [N, ",
               options.in_channels(), ", H, W], got shape ", x.sizes());
-  const auto branch = bn(conv(x));
-  // RPReLU adds the shortcut inside its fused op (csrc/ops/rprelu.h).
+  const auto convolved = conv(x);
   if (!activation.is_empty() && activation.type_info() == typeid(RPReLUImpl)) {
-    return activation.get<RPReLUImpl>().forward_sum(branch, shortcut(x));
+    auto& rprelu = activation.get<RPReLUImpl>();
+    // RPReLU takes the shortcut's addition into its fused op (csrc/ops/rprelu.h), and the batch
+    // norm too where that normalises alone (csrc/ops/batch_norm_rprelu.h), written over the
+    // convolution's output.
+    if (!bn->normalises_alone(convolved)) return rprelu.forward_sum(bn(convolved), shortcut(x));
+    const ops::BatchNormState state{bn->weight,
+                                    bn->bias,
+                                    bn->running_mean,
+                                    bn->running_var,
+                                    bn->uses_batch_statistics(),
+                                    bn->count_batch(),
+                                    bn->options.eps()};
+    return ops::batch_norm_rprelu(convolved, shortcut(x), state, rprelu.gamma, rprelu.beta, rprelu.zeta,
+                                  /*overwrite_input=*/true);
   }
+  const auto branch = bn(convolved);
   const auto sum = branch + shortcut(x);
   return activation.is_empty() ? sum : activation.forward(sum);
 }

@@ -12,7 +12,9 @@
 //   zero_pad     : x[:, :, ::s, ::s] zero-padded along channels, half before and half after
 //                  (He et al.'s option A, AdaBin's CIFAR ResNet-20); no parameters
 // otherwise the identity. Activation after the addition: none (Bi-Real Net), prelu, rprelu
-// (ReActNet), maxout (AdaBin) — modules/layers/activation.h.
+// (ReActNet), maxout (AdaBin) — modules/layers/activation.h. With rprelu the batch norm, the
+// addition and the activation run as one fused op (csrc/ops/batch_norm_rprelu.h, which says when
+// it computes the composition instead).
 //
 // Pooling: AdaBin's ceil_mode form is used for every network. It equals Bi-Real's and ReActNet's
 // AvgPool2d(2, 2) on even sizes (all of ImageNet's 56/28/14), and on odd sizes (28×28 inputs

@@ -108,6 +108,38 @@ TEST(BinaryResidualUnit, BinaryConvOnQuantizedInputPlusRealShortcutThenActivatio
   EXPECT_TRUE(BinaryResidualUnit(binary(4, 4).activation(Activation::RPReLU))->activation.ptr()->as<lowbit::layers::RPReLU>());
 }
 
+// With RPReLU, training: the batch norm fused into it (csrc/ops/batch_norm_rprelu.h) gives the
+// composition's output, running statistics, batch count and gradients; in ghost batches the unit
+// takes the composition itself.
+TEST(BinaryResidualUnit, RPReLUTakesTheBatchNormInTraining) {
+  for (const int64_t ghost_batch : {0, 2}) {
+    SCOPED_TRACE(ghost_batch);
+    torch::manual_seed(5);
+    BinaryResidualUnit unit(binary(4, 8).stride(2).activation(Activation::RPReLU));
+    auto twin = std::dynamic_pointer_cast<lowbit::layers::BinaryResidualUnitImpl>(unit->clone());
+    unit->bn->ghost_batch = twin->bn->ghost_batch = ghost_batch;
+    const auto x = torch::randn({4, 4, 6, 6});
+    const auto xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+    const auto ya = unit(xa);
+    auto& act = twin->activation.get<lowbit::layers::RPReLUImpl>();
+    const auto yb = act.forward(twin->bn(twin->conv(xb)) + twin->shortcut(xb));
+    EXPECT_TRUE(torch::allclose(ya, yb, 1e-5, 1e-5));
+    const auto upstream = torch::randn_like(ya);
+    (ya * upstream).sum().backward();
+    (yb * upstream).sum().backward();
+    EXPECT_TRUE(torch::allclose(xa.grad(), xb.grad(), 1e-4, 1e-5));
+    const auto twin_params = twin->named_parameters();
+    for (const auto& p : unit->named_parameters()) {
+      EXPECT_TRUE(torch::allclose(p.value().grad(), twin_params[p.key()].grad(), 1e-4, 1e-5)) << p.key();
+    }
+    const auto twin_buffers = twin->named_buffers();
+    for (const auto& b : unit->named_buffers()) {
+      EXPECT_TRUE(torch::allclose(b.value(), twin_buffers[b.key()], 1e-6, 1e-6)) << b.key();
+    }
+    EXPECT_EQ(unit->bn->num_batches_tracked.item<int64_t>(), 1);
+  }
+}
+
 TEST(BinaryResidualUnit, GradientsReachWeightsShortcutAndInput) {
   torch::manual_seed(4);
   BinaryResidualUnit unit(binary(4, 8).stride(2).activation(Activation::Maxout));

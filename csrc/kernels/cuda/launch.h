@@ -42,14 +42,27 @@ void launch_shifted_sign_backward(DType dtype, const void* grad, const void* x, 
                                   ops::Ste ste, const ShiftLaunch& shape, cudaStream_t stream);
 
 // The fused RPReLU (kernels/rprelu.h, ops/rprelu_math.h), x viewed as [n / (channels * inner),
-// channels, inner]; residual and t_out may be null. `positive`: plane_bytes(n) bytes.
-void launch_rprelu_forward(DType dtype, const void* x, const void* residual, const void* gamma, const void* beta,
-                           const void* zeta, void* y, void* t_out, uint8_t* positive, const ShiftLaunch& shape,
-                           cudaStream_t stream);
+// channels, inner]; residual, t_out and the batch norm's scale and shift may be null.
+// `positive`: plane_bytes(n) bytes.
+void launch_rprelu_forward(DType dtype, const void* x, const void* residual, const void* scale, const void* shift,
+                           const void* gamma, const void* beta, const void* zeta, void* y, void* t_out,
+                           uint8_t* positive, const ShiftLaunch& shape, cudaStream_t stream);
 // Writes dL/dt and the per-element dL/dbeta terms (float), summed per channel by the caller.
 void launch_rprelu_backward(DType dtype, const void* grad, const void* saved, const uint8_t* positive,
                             const void* beta, const void* zeta, bool saved_is_output, void* grad_t, float* beta_terms,
                             const ShiftLaunch& shape, cudaStream_t stream);
+// The backward of the batch norm fused into it: per-channel arrays of the dtype (k0, k1 null for 0).
+// Pass 1 writes dL/dt and the per-element dL/dbeta and dL/dweight terms; pass 2 writes dL/dx.
+struct BatchNormRPReLUParams {
+  const void *gamma, *beta, *zeta, *weight, *bias, *invstd, *k0, *k1;
+};
+void launch_batch_norm_rprelu_terms(DType dtype, const void* grad, const void* y, const void* residual,
+                                    const uint8_t* positive, const BatchNormRPReLUParams& params, void* grad_t,
+                                    float* beta_terms, float* weight_terms, const ShiftLaunch& shape,
+                                    cudaStream_t stream);
+void launch_batch_norm_rprelu_input_grad(DType dtype, const void* grad_t, const void* y, const void* residual,
+                                         const uint8_t* positive, const BatchNormRPReLUParams& params, void* grad_x,
+                                         const ShiftLaunch& shape, cudaStream_t stream);
 
 // Bit planes (csrc/ops/bit_planes.h): `out` / `planes` hold plane_count(kind) planes of
 // plane_bytes(n) bytes, one after the other.

@@ -5,6 +5,7 @@
 #include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/arguments.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
+#include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
 #include <lowbit/csrc/kernels/rprelu.h>
@@ -17,6 +18,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <cmath>
+#include <vector>
 
 namespace lowbit::kernels::cuda {
 namespace {
@@ -158,12 +160,14 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
 
 std::tuple<at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
                                                   const at::Tensor& gamma, const at::Tensor& beta,
-                                                  const at::Tensor& zeta, bool keep_input, const at::Tensor& y) {
+                                                  const at::Tensor& zeta, bool keep_input, const at::Tensor& scale,
+                                                  const at::Tensor& shift, const at::Tensor& y) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto layout = ChannelLayout::in_memory(x, beta.numel());
   auto t = keep_input ? at::empty_like(x) : at::Tensor();
   auto bits = at::empty({ops::plane_bytes(x.numel())}, x.options().dtype(at::kByte));
-  launch_rprelu_forward(dtype_of(x), x.const_data_ptr(), ptr_or_null(residual), gamma.const_data_ptr(),
+  launch_rprelu_forward(dtype_of(x), x.const_data_ptr(), ptr_or_null(residual), ptr_or_null(scale),
+                        ptr_or_null(shift), gamma.const_data_ptr(),
                         beta.const_data_ptr(), zeta.const_data_ptr(), y.mutable_data_ptr(),
                         keep_input ? t.mutable_data_ptr() : nullptr, bits.mutable_data_ptr<uint8_t>(),
                         {x.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
@@ -188,6 +192,53 @@ std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const
   // reshape of a channels-last tensor would copy into the logical order; these are flat storage views.
   const auto flat = [](const at::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
   return {grad_t, at::stack({channel_sums(flat(grad_t)), channel_sums(beta_terms), channel_sums(flat(grad))})};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
+    const at::Tensor& grad, const at::Tensor& y, const at::Tensor& positive, const at::Tensor& residual,
+    const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& zeta, const at::Tensor& weight,
+    const at::Tensor& bias, const at::Tensor& invstd, bool batch_statistics) {
+  const c10::cuda::CUDAGuard guard(y.device());
+  const auto layout = ChannelLayout::in_memory(y, beta.numel());
+  const ShiftLaunch shape{y.numel(), layout.channels, layout.inner};
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  auto grad_t = at::empty_like(y), grad_x = at::empty_like(y);
+  auto beta_terms = at::empty({y.numel()}, y.options().dtype(at::kFloat));
+  auto weight_terms = at::empty({y.numel()}, y.options().dtype(at::kFloat));
+  BatchNormRPReLUParams params{gamma.const_data_ptr(), beta.const_data_ptr(), zeta.const_data_ptr(),
+                               weight.const_data_ptr(),  bias.const_data_ptr(), invstd.const_data_ptr(),
+                               nullptr,                  nullptr};
+  launch_batch_norm_rprelu_terms(dtype_of(y), grad.const_data_ptr(), y.const_data_ptr(), ptr_or_null(residual),
+                                 positive.const_data_ptr<uint8_t>(), params, grad_t.mutable_data_ptr(),
+                                 beta_terms.mutable_data_ptr<float>(), weight_terms.mutable_data_ptr<float>(), shape,
+                                 stream);
+  // Per-channel sums over the memory order's [outer, channels, inner] view (flat storage views: reshape
+  // of a channels-last tensor would copy into the logical order).
+  const auto channel_sums = [&](const at::Tensor& t) {
+    return t.as_strided({t.numel()}, {1})
+        .reshape({layout.outer, layout.channels, layout.inner})
+        .sum(at::IntArrayRef{0, 2}, false, at::kDouble);
+  };
+  const auto sums = at::stack({channel_sums(grad_t), channel_sums(beta_terms), channel_sums(grad),
+                               channel_sums(weight_terms)});
+  at::Tensor k0, k1;
+  if (batch_statistics) {
+    const auto k = (weight.to(at::kDouble) * invstd.to(at::kDouble)) / static_cast<double>(layout.outer * layout.inner);
+    k0 = (-k * sums[0]).to(y.scalar_type());
+    k1 = (-k * sums[3]).to(y.scalar_type());
+    params.k0 = k0.const_data_ptr(), params.k1 = k1.const_data_ptr();
+  }
+  launch_batch_norm_rprelu_input_grad(dtype_of(y), grad_t.const_data_ptr(), y.const_data_ptr(), ptr_or_null(residual),
+                                      positive.const_data_ptr<uint8_t>(), params, grad_x.mutable_data_ptr(), shape,
+                                      stream);
+  return {grad_t, grad_x, sums};
+}
+
+at::Tensor channel_moments(const at::Tensor& x) {
+  std::vector<int64_t> dims = {0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  const auto [var, mean] = at::var_mean(x, dims, /*correction=*/0, /*keepdim=*/false);
+  return at::stack({mean, var}).to(at::kDouble);
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
