@@ -10,6 +10,7 @@
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/roi_align.h>
 #include <lowbit/csrc/kernels/rprelu.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
@@ -64,6 +65,10 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
         "Tensor beta, Tensor zeta, Tensor weight, Tensor bias, Tensor invstd, bool batch_statistics) "
         "-> (Tensor, Tensor, Tensor)");
   m.def("channel_moments(Tensor x) -> Tensor");
+  m.def("roi_align_forward(Tensor input, Tensor rois, float spatial_scale, int pooled_h, int pooled_w, "
+        "int sampling_ratio, bool aligned) -> Tensor");
+  m.def("roi_align_backward(Tensor grad, Tensor rois, int[] input_sizes, float spatial_scale, int pooled_h, "
+        "int pooled_w, int sampling_ratio, bool aligned) -> Tensor");
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
   m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
@@ -123,6 +128,14 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
                                                  weight, bias, invstd, batch_statistics);                      \
          });                                                                                                   \
   m.impl("channel_moments", &ns::channel_moments);                                                             \
+  m.impl("roi_align_forward", [](const Tensor& input, const Tensor& rois, double scale, int64_t ph, int64_t pw,  \
+                                 int64_t sampling_ratio, bool aligned) {                                       \
+    return ns::roi_align_forward(input, rois, RoIAlignArgs{scale, ph, pw, sampling_ratio, aligned});           \
+  });                                                                                                          \
+  m.impl("roi_align_backward", [](const Tensor& grad, const Tensor& rois, at::IntArrayRef sizes, double scale,  \
+                                  int64_t ph, int64_t pw, int64_t sampling_ratio, bool aligned) {              \
+    return ns::roi_align_backward(grad, rois, sizes, RoIAlignArgs{scale, ph, pw, sampling_ratio, aligned});    \
+  });                                                                                                          \
   m.impl("shifted_sign_forward", &ns::shifted_sign_forward);                                                   \
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor& x, const Tensor& shift, int64_t ste) {     \
     return ns::shifted_sign_backward(g, x, shift, static_cast<ops::Ste>(ste));                                 \
@@ -189,6 +202,10 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   });
   m.impl("channel_moments",
          [](const Tensor& x) { return at::empty({2, x.size(1)}, x.options().dtype(at::kDouble)); });
+  m.impl("roi_align_forward", [](const Tensor& input, const Tensor& rois, double, int64_t ph, int64_t pw, int64_t,
+                                  bool) { return at::empty({rois.size(0), input.size(1), ph, pw}, input.options()); });
+  m.impl("roi_align_backward", [](const Tensor& grad, const Tensor&, at::IntArrayRef sizes, double, int64_t, int64_t,
+                                   int64_t, bool) { return at::empty(sizes, grad.options()); });
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& shift, int64_t) {
     return Tensors2{meta::like(g), at::empty({shift.numel()}, g.options().dtype(at::kDouble))};
@@ -401,6 +418,53 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
 at::Tensor channel_moments(const at::Tensor& x) {
   TORCH_CHECK(x.dim() >= 2, "lowbit::channel_moments: expected an input [N, C, ...], got shape ", x.sizes());
   return LOWBIT_OP("channel_moments", Tensor(const Tensor&)).call(x.contiguous(rprelu_format(x)));
+}
+
+namespace {
+
+void check_roi_align(const at::Tensor& rois, const at::Tensor& features, int64_t batch, const RoIAlignArgs& a) {
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "lowbit::roi_align: expected RoIs [K, 5] (batch index, x1, y1, ",
+              "x2, y2), got shape ", rois.sizes());
+  TORCH_CHECK(rois.device() == features.device(), "lowbit::roi_align: the RoIs are on ", rois.device(),
+              ", the features on ", features.device());
+  TORCH_CHECK_VALUE(a.pooled_h > 0 && a.pooled_w > 0, "lowbit::roi_align: the output size must be positive, got ",
+                    a.pooled_h, "x", a.pooled_w);
+  TORCH_CHECK_VALUE(a.sampling_ratio >= 0, "lowbit::roi_align: sampling_ratio must be >= 0 (0: adaptive), got ",
+                    a.sampling_ratio);
+  if (rois.size(0) == 0) return;
+  // One host read (a synchronisation on CUDA): a batch index outside the input would read or write
+  // outside it.
+  const auto index = rois.select(1, 0).to(at::kDouble);
+  const auto [low, high] = at::aminmax(index);
+  const double first = low.item<double>(), last = high.item<double>();
+  TORCH_CHECK(first >= 0 && last < static_cast<double>(batch) && (index == index.floor()).all().item<bool>(),
+              "lowbit::roi_align: RoI batch indices must be integers in [0, ", batch, "), got values in [", first,
+              ", ", last, "]");
+}
+
+}  // namespace
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, const RoIAlignArgs& args) {
+  TORCH_CHECK(input.dim() == 4, "lowbit::roi_align: expected features [N, C, H, W], got shape ", input.sizes());
+  check_roi_align(rois, input, input.size(0), args);
+  return LOWBIT_OP("roi_align_forward", Tensor(const Tensor&, const Tensor&, double, int64_t, int64_t, int64_t, bool))
+      .call(input.contiguous(), rois.to(input.scalar_type()).contiguous(), args.spatial_scale, args.pooled_h,
+            args.pooled_w, args.sampling_ratio, args.aligned);
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, at::IntArrayRef input_sizes,
+                              const RoIAlignArgs& args) {
+  TORCH_CHECK(input_sizes.size() == 4, "lowbit::roi_align_backward: expected input sizes [N, C, H, W], got ",
+              input_sizes);
+  TORCH_CHECK(grad.dim() == 4 && grad.size(0) == rois.size(0) && grad.size(1) == input_sizes[1] &&
+                  grad.size(2) == args.pooled_h && grad.size(3) == args.pooled_w,
+              "lowbit::roi_align_backward: expected a gradient [", rois.size(0), ", ", input_sizes[1], ", ",
+              args.pooled_h, ", ", args.pooled_w, "], got shape ", grad.sizes());
+  check_roi_align(rois, grad, input_sizes[0], args);
+  return LOWBIT_OP("roi_align_backward",
+                   Tensor(const Tensor&, const Tensor&, at::IntArrayRef, double, int64_t, int64_t, int64_t, bool))
+      .call(grad.contiguous(), rois.to(grad.scalar_type()).contiguous(), input_sizes, args.spatial_scale,
+            args.pooled_h, args.pooled_w, args.sampling_ratio, args.aligned);
 }
 
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {

@@ -7,6 +7,7 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/lsq.h>
+#include <lowbit/csrc/ops/roi_align.h>
 #include <lowbit/csrc/ops/rprelu.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/shifted_sign.h>
@@ -36,6 +37,8 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("adabin_weight(Tensor w, Tensor k, Tensor t) -> Tensor");
   m.def("adabin_activation(Tensor x, Tensor alpha, Tensor beta, bool code=True) -> Tensor");
   m.def("rprelu(Tensor x, Tensor? residual, Tensor gamma, Tensor beta, Tensor zeta) -> Tensor");
+  m.def("roi_align(Tensor input, Tensor rois, float spatial_scale, int pooled_height, int pooled_width, "
+        "int sampling_ratio, bool aligned) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(lowbit, CompositeImplicitAutograd, m) {
@@ -59,6 +62,14 @@ TORCH_LIBRARY_IMPL(lowbit, CompositeImplicitAutograd, m) {
   m.impl("adabin_activation", &adabin_activation);
   m.impl("rprelu", [](const Tensor& x, const std::optional<Tensor>& residual, const Tensor& gamma, const Tensor& beta,
                       const Tensor& zeta) { return rprelu(x, residual.value_or(Tensor()), gamma, beta, zeta); });
+  m.impl("roi_align", [](const Tensor& input, const Tensor& rois, double spatial_scale, int64_t pooled_height,
+                         int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
+    return roi_align(input, rois,
+                     RoIAlignOptions(pooled_height, pooled_width)
+                         .spatial_scale(spatial_scale)
+                         .sampling_ratio(sampling_ratio)
+                         .aligned(aligned));
+  });
 }
 
 }  // namespace

@@ -64,6 +64,20 @@ void launch_batch_norm_rprelu_input_grad(DType dtype, const void* grad_t, const 
                                          const uint8_t* positive, const BatchNormRPReLUParams& params, void* grad_x,
                                          const ShiftLaunch& shape, cudaStream_t stream);
 
+// RoIAlign (kernels/roi_align.h, ops/roi_align_math.h): input [batch, channels, height, width],
+// rois [rois, 5], out [rois, channels, pooled_h, pooled_w], contiguous. The backward adds into
+// grad_input, zeroed by the caller, in float for float, half and bfloat16 gradients and in double
+// for double ones.
+struct RoIAlignLaunch {
+  int64_t rois, channels, height, width, pooled_h, pooled_w, sampling_ratio;
+  double spatial_scale;
+  bool aligned;
+};
+void launch_roi_align_forward(DType dtype, const void* input, const void* rois, void* out, const RoIAlignLaunch& shape,
+                              cudaStream_t stream);
+void launch_roi_align_backward(DType dtype, const void* grad, const void* rois, void* grad_input,
+                               const RoIAlignLaunch& shape, cudaStream_t stream);
+
 // Bit planes (csrc/ops/bit_planes.h): `out` / `planes` hold plane_count(kind) planes of
 // plane_bytes(n) bytes, one after the other.
 void launch_pack_planes(DType dtype, const void* x, int64_t n, ops::Planes kind, uint8_t* out, cudaStream_t stream);

@@ -8,6 +8,7 @@
 #include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
 #include <lowbit/csrc/kernels/lsq.h>
+#include <lowbit/csrc/kernels/roi_align.h>
 #include <lowbit/csrc/kernels/rprelu.h>
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
@@ -239,6 +240,33 @@ at::Tensor channel_moments(const at::Tensor& x) {
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   const auto [var, mean] = at::var_mean(x, dims, /*correction=*/0, /*keepdim=*/false);
   return at::stack({mean, var}).to(at::kDouble);
+}
+
+namespace {
+
+RoIAlignLaunch roi_align_launch(int64_t rois, at::IntArrayRef input_sizes, const RoIAlignArgs& a) {
+  return {rois,       input_sizes[1], input_sizes[2],   input_sizes[3], a.pooled_h,
+          a.pooled_w, a.sampling_ratio, a.spatial_scale, a.aligned};
+}
+
+}  // namespace
+
+at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, const RoIAlignArgs& args) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  auto out = at::empty({rois.size(0), input.size(1), args.pooled_h, args.pooled_w}, input.options());
+  launch_roi_align_forward(dtype_of(input), input.const_data_ptr(), rois.const_data_ptr(), out.mutable_data_ptr(),
+                           roi_align_launch(rois.size(0), input.sizes(), args), c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, at::IntArrayRef input_sizes,
+                              const RoIAlignArgs& args) {
+  const c10::cuda::CUDAGuard guard(grad.device());
+  const auto acc = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  auto grad_input = at::zeros(input_sizes, grad.options().dtype(acc));
+  launch_roi_align_backward(dtype_of(grad), grad.const_data_ptr(), rois.const_data_ptr(), grad_input.mutable_data_ptr(),
+                            roi_align_launch(rois.size(0), input_sizes, args), c10::cuda::getCurrentCUDAStream());
+  return grad_input.to(grad.scalar_type());
 }
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
