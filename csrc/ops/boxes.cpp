@@ -48,11 +48,11 @@ at::Tensor box_area(const at::Tensor& boxes) {
   return (boxes.select(-1, 2) - boxes.select(-1, 0)) * (boxes.select(-1, 3) - boxes.select(-1, 1));
 }
 
-at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what) {
+at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what, double min_union) {
   check_boxes(a, what, "first boxes");
   check_boxes(b, what, "second boxes");
   const auto [inter, uni] = intersection_and_union(a, b);
-  return inter / uni;
+  return inter / (min_union > 0 ? uni.clamp_min(min_union) : uni);
 }
 
 at::Tensor generalized_box_iou(const at::Tensor& a, const at::Tensor& b, const char* what) {

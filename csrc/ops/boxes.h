@@ -22,7 +22,9 @@ at::Tensor box_area(const at::Tensor& boxes);
 
 // Pairwise IoU / GIoU of xyxy boxes a [N, 4] and b [M, 4] -> [N, M]. Boxes must be well formed
 // (x2 >= x1, y2 >= y1); `what` names the caller in the error for malformed or wrongly shaped input.
-at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what = "box_iou");
+// min_union > 0 floors the union (mmdetection's bbox_overlaps: 1e-6, so that two empty boxes
+// overlap 0 instead of NaN).
+at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what = "box_iou", double min_union = 0);
 at::Tensor generalized_box_iou(const at::Tensor& a, const at::Tensor& b, const char* what = "generalized_box_iou");
 
 // Greedy NMS (no gradient): visits xyxy `boxes` [K, 4] by descending `scores` [K] (ties: lower
