@@ -11,7 +11,7 @@
 namespace lowbit::layers {
 namespace {
 
-const std::vector<std::string> kActivationNames = {"none", "prelu", "rprelu", "maxout"};
+const std::vector<std::string> kActivationNames = {"none", "prelu", "rprelu", "maxout", "relu"};
 
 }  // namespace
 
@@ -31,6 +31,8 @@ torch::nn::AnyModule make_activation(Activation activation, int64_t channels) {
       return torch::nn::AnyModule(RPReLU(channels));
     case Activation::Maxout:
       return torch::nn::AnyModule(Maxout(channels));
+    case Activation::ReLU:
+      return torch::nn::AnyModule(torch::nn::ReLU());
   }
   TORCH_CHECK(false, "unknown activation");
 }

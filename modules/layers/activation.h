@@ -4,6 +4,7 @@
 //   prelu  : PReLU, one slope per channel, init 0.25 (torch::nn::PReLU)
 //   rprelu : ReActNet's RPReLU (modules/layers/rprelu.h)
 //   maxout : AdaBin's Maxout (modules/layers/maxout.h)
+//   relu   : ReLU (real-valued networks, e.g. the RPN's convolution; no parameters)
 
 #include <torch/nn/modules/container/any.h>
 
@@ -11,9 +12,9 @@
 
 namespace lowbit::layers {
 
-enum class Activation { None, PReLU, RPReLU, Maxout };
+enum class Activation { None, PReLU, RPReLU, Maxout, ReLU };
 
-// "none", "prelu", "rprelu" or "maxout"; throws naming the accepted names otherwise.
+// "none", "prelu", "rprelu", "maxout" or "relu"; throws naming the accepted names otherwise.
 Activation parse_activation(const std::string& name);
 std::string to_string(Activation activation);
 

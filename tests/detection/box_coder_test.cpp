@@ -15,7 +15,7 @@
 #include <cmath>
 #include <string>
 
-namespace {
+namespace box_coder_test {  // named: the unity build joins test files
 
 namespace ref = lowbit::testing::box_coder_reference;
 using lowbit::detection::AnchorGenerator;
@@ -132,4 +132,4 @@ TEST(AnchorGenerator, GridAnchorsShiftTheBaseRowByRowAndValidFlagsCoverTheImage)
   EXPECT_FALSE(per_location.slice(1, 4, 5).any().item<bool>());
 }
 
-}  // namespace
+}  // namespace box_coder_test

@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-namespace {
+namespace max_iou_assigner_test {  // named: the unity build joins test files
 
 using lowbit::detection::assign_max_iou;
 using lowbit::detection::MaxIoUAssignerOptions;
@@ -79,4 +79,4 @@ TEST(RandomSampler, TakesAtMostItsShareOfPositivesAndFillsWithNegatives) {
   EXPECT_EQ(many.negatives.numel(), 156);
 }
 
-}  // namespace
+}  // namespace max_iou_assigner_test

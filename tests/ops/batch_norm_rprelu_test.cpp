@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace batch_norm_rprelu_test {  // named: the unity build joins test files
 
 using lowbit::ops::BatchNormState;
 
@@ -225,4 +225,4 @@ TEST(BatchNormRPReLUOp, CudaMatchesCpu) {
   }
 }
 
-}  // namespace
+}  // namespace batch_norm_rprelu_test

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace roi_align_test {  // named: the unity build joins test files
 
 namespace ref = lowbit::testing::roi_align_reference;
 using lowbit::ops::RoIAlignOptions;
@@ -142,4 +142,4 @@ TEST(RoIAlign, CudaMatchesCpu) {
   }
 }
 
-}  // namespace
+}  // namespace roi_align_test
