@@ -112,6 +112,8 @@ bool fusable(const at::Tensor& x, const at::Tensor& residual, const BatchNormSta
 at::Tensor batch_norm_rprelu(const at::Tensor& x, const at::Tensor& residual, const BatchNormState& bn,
                              const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& zeta,
                              bool overwrite_input) {
+  TORCH_CHECK(bn.batch_statistics || (bn.running_mean.defined() && bn.running_var.defined()),
+              "batch_norm_rprelu: normalising with running statistics needs running_mean and running_var");
   const bool records = at::GradMode::is_enabled() &&
                        (x.requires_grad() || requires_grad(residual) || requires_grad(bn.weight) ||
                         requires_grad(bn.bias) || gamma.requires_grad() || beta.requires_grad() ||
