@@ -93,4 +93,14 @@ LOWBIT_HOST_DEVICE inline Acc sample_x(const RoIGeometry<Acc>& g, int64_t pw, in
   return g.start_x + Acc(pw) * g.bin_w + (Acc(ix) + Acc(0.5)) * g.bin_w / Acc(g.grid_w);
 }
 
+// Calls fn(sample) for every bilinear sample of bin (ph, pw), row by row.
+template <typename Acc, typename Fn>
+LOWBIT_HOST_DEVICE inline void for_each_bin_sample(const RoIGeometry<Acc>& g, int64_t ph, int64_t pw, int64_t height,
+                                                   int64_t width, Fn&& fn) {
+  for (int64_t iy = 0; iy < g.grid_h; ++iy) {
+    const Acc y = sample_y(g, ph, iy);
+    for (int64_t ix = 0; ix < g.grid_w; ++ix) fn(bilinear_sample(y, sample_x(g, pw, ix), height, width));
+  }
+}
+
 }  // namespace lowbit::ops

@@ -18,6 +18,12 @@ struct RoISamples {
   int64_t batch;
   ops::RoIGeometry<Acc> geometry;
   std::vector<ops::BilinearSample<Acc>> samples;
+
+  // The samples of bin `bin` (bins in row-major order).
+  const ops::BilinearSample<Acc>* bin_begin(int64_t bin) const {
+    return samples.data() + bin * geometry.grid_h * geometry.grid_w;
+  }
+  const ops::BilinearSample<Acc>* bin_end(int64_t bin) const { return bin_begin(bin + 1); }
 };
 
 template <typename T>
@@ -31,12 +37,8 @@ RoISamples<at::opmath_type<T>> samples_of(const T* roi, const RoIAlignArgs& a, i
   r.samples.reserve(static_cast<size_t>(a.pooled_h * a.pooled_w * g.grid_h * g.grid_w));
   for (int64_t ph = 0; ph < a.pooled_h; ++ph) {
     for (int64_t pw = 0; pw < a.pooled_w; ++pw) {
-      for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        const acc_t y = ops::sample_y(g, ph, iy);
-        for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-          r.samples.push_back(ops::bilinear_sample(y, ops::sample_x(g, pw, ix), height, width));
-        }
-      }
+      ops::for_each_bin_sample(g, ph, pw, height, width,
+                               [&](const ops::BilinearSample<acc_t>& b) { r.samples.push_back(b); });
     }
   }
   return r;
@@ -56,16 +58,14 @@ at::Tensor roi_align_forward(const at::Tensor& input, const at::Tensor& rois, co
     at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         const auto r = samples_of(rp + k * 5, a, height, width);
-        const int64_t per_bin = r.geometry.grid_h * r.geometry.grid_w;
         for (int64_t c = 0; c < channels; ++c) {
           const scalar_t* x = in + (r.batch * channels + c) * plane;
           scalar_t* o = op + (k * channels + c) * bins;
           for (int64_t bin = 0; bin < bins; ++bin) {
             acc_t sum = 0;
-            for (int64_t s = bin * per_bin; s < (bin + 1) * per_bin; ++s) {
-              const auto& b = r.samples[s];
-              sum += b.weight[0] * acc_t(x[b.index[0]]) + b.weight[1] * acc_t(x[b.index[1]]) +
-                     b.weight[2] * acc_t(x[b.index[2]]) + b.weight[3] * acc_t(x[b.index[3]]);
+            for (const auto* b = r.bin_begin(bin); b != r.bin_end(bin); ++b) {
+              sum += b->weight[0] * acc_t(x[b->index[0]]) + b->weight[1] * acc_t(x[b->index[1]]) +
+                     b->weight[2] * acc_t(x[b->index[2]]) + b->weight[3] * acc_t(x[b->index[3]]);
             }
             o[bin] = static_cast<scalar_t>(sum / r.geometry.count);
           }
@@ -93,15 +93,13 @@ at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, at
     at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
       for (int64_t k = 0; k < count; ++k) {
         const auto r = samples_of(rp + k * 5, a, height, width);
-        const int64_t per_bin = r.geometry.grid_h * r.geometry.grid_w;
         for (int64_t c = c_begin; c < c_end; ++c) {
           acc_t* x = gi + (r.batch * channels + c) * plane;
           const scalar_t* g = gp + (k * channels + c) * bins;
           for (int64_t bin = 0; bin < bins; ++bin) {
             const acc_t share = acc_t(g[bin]) / r.geometry.count;
-            for (int64_t s = bin * per_bin; s < (bin + 1) * per_bin; ++s) {
-              const auto& b = r.samples[s];
-              for (int j = 0; j < 4; ++j) x[b.index[j]] += share * b.weight[j];
+            for (const auto* b = r.bin_begin(bin); b != r.bin_end(bin); ++b) {
+              for (int j = 0; j < 4; ++j) x[b->index[j]] += share * b->weight[j];
             }
           }
         }

@@ -12,26 +12,31 @@ __device__ ops::RoIGeometry<typename Acc<T>::type> geometry_of(const T* roi, con
                                   acc_t(s.spatial_scale), s.pooled_h, s.pooled_w, s.sampling_ratio, s.aligned);
 }
 
-// One thread per output element (k, c, ph, pw).
+// Output element i of [rois, channels, pooled_h, pooled_w]: its RoI, channel and bin.
+struct OutputIndex {
+  int64_t k, c, ph, pw;
+};
+
+__device__ OutputIndex output_index(int64_t i, const RoIAlignLaunch& s) {
+  return {i / (s.pooled_w * s.pooled_h * s.channels), (i / (s.pooled_w * s.pooled_h)) % s.channels,
+          (i / s.pooled_w) % s.pooled_h, i % s.pooled_w};
+}
+
+// One thread per output element.
 template <typename T>
 __global__ void roi_align_forward_kernel(const T* input, const T* rois, T* out, RoIAlignLaunch s) {
   using acc_t = typename Acc<T>::type;
   const int64_t n = s.rois * s.channels * s.pooled_h * s.pooled_w;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t pw = i % s.pooled_w, ph = (i / s.pooled_w) % s.pooled_h, c = (i / (s.pooled_w * s.pooled_h)) % s.channels;
-    const int64_t k = i / (s.pooled_w * s.pooled_h * s.channels);
+    const auto [k, c, ph, pw] = output_index(i, s);
     const T* roi = rois + k * 5;
     const auto g = geometry_of(roi, s);
     const T* x = input + (int64_t(acc_t(roi[0])) * s.channels + c) * s.height * s.width;
     acc_t sum = 0;
-    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-      const acc_t y = ops::sample_y(g, ph, iy);
-      for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-        const auto b = ops::bilinear_sample(y, ops::sample_x(g, pw, ix), s.height, s.width);
-        sum += b.weight[0] * acc_t(x[b.index[0]]) + b.weight[1] * acc_t(x[b.index[1]]) +
-               b.weight[2] * acc_t(x[b.index[2]]) + b.weight[3] * acc_t(x[b.index[3]]);
-      }
-    }
+    ops::for_each_bin_sample(g, ph, pw, s.height, s.width, [&](const ops::BilinearSample<acc_t>& b) {
+      sum += b.weight[0] * acc_t(x[b.index[0]]) + b.weight[1] * acc_t(x[b.index[1]]) +
+             b.weight[2] * acc_t(x[b.index[2]]) + b.weight[3] * acc_t(x[b.index[3]]);
+    });
     out[i] = T(sum / g.count);
   }
 }
@@ -43,21 +48,16 @@ __global__ void roi_align_backward_kernel(const T* grad, const T* rois, typename
   using acc_t = typename Acc<T>::type;
   const int64_t n = s.rois * s.channels * s.pooled_h * s.pooled_w;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t pw = i % s.pooled_w, ph = (i / s.pooled_w) % s.pooled_h, c = (i / (s.pooled_w * s.pooled_h)) % s.channels;
-    const int64_t k = i / (s.pooled_w * s.pooled_h * s.channels);
+    const auto [k, c, ph, pw] = output_index(i, s);
     const T* roi = rois + k * 5;
     const auto g = geometry_of(roi, s);
     acc_t* x = grad_input + (int64_t(acc_t(roi[0])) * s.channels + c) * s.height * s.width;
     const acc_t share = acc_t(grad[i]) / g.count;
-    for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-      const acc_t y = ops::sample_y(g, ph, iy);
-      for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-        const auto b = ops::bilinear_sample(y, ops::sample_x(g, pw, ix), s.height, s.width);
-        for (int j = 0; j < 4; ++j) {
-          if (b.weight[j] != acc_t(0)) atomicAdd(x + b.index[j], share * b.weight[j]);
-        }
+    ops::for_each_bin_sample(g, ph, pw, s.height, s.width, [&](const ops::BilinearSample<acc_t>& b) {
+      for (int j = 0; j < 4; ++j) {
+        if (b.weight[j] != acc_t(0)) atomicAdd(x + b.index[j], share * b.weight[j]);
       }
-    }
+    });
   }
 }
 
