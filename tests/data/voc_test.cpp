@@ -125,6 +125,18 @@ TEST(VocErrors, UnknownClassNamesFileObjectAndSuggestion) {
       << error;
 }
 
+TEST(VocErrors, NonNumericCoordinateNamesFileObjectAndTag) {
+  SmallDevkit devkit;
+  devkit.add_year("2007");
+  const std::string box = "<bndbox><xmin>1</xmin><ymin>2.5px</ymin><xmax>3</xmax><ymax>4</ymax></bndbox>";
+  devkit.add_image("2007", "000001", voc_object("dog", 0, voc_box(1, 2, 3, 4)) + voc_object("cat", 0, box));
+  devkit.add_set("2007", "test", "000001\n");
+  const auto error = error_of([&] { read_voc(devkit.dir.path(), {{"2007", "test"}}); });
+  EXPECT_NE(error.find(devkit.xml("2007", "000001") + ": object 1 ('cat') <bndbox>: <ymin> must be a number, got '2.5px'"),
+            std::string::npos)
+      << error;
+}
+
 TEST(VocErrors, MissingFilesAreNamed) {
   SmallDevkit devkit;
   devkit.add_year("2007");
