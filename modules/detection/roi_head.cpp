@@ -141,10 +141,13 @@ std::vector<Detections> RoIHeadImpl::detect(const std::vector<torch::Tensor>& fe
     const auto roi = keep.select(1, 0), label = keep.select(1, 1);
     const auto candidate_boxes = boxes.index({roi, label}), candidate_scores = s.index({roi, label});
     // Per-class NMS as one NMS: each class's boxes moved apart (mmdet's batched_nms).
-    const auto shift = (label.to(candidate_boxes.scalar_type()) * (candidate_boxes.max().item<double>() + 1)).unsqueeze(1);
-    auto kept = candidate_boxes.numel() == 0 ? torch::zeros({0}, torch::kLong)
-                                             : ops::nms(candidate_boxes + shift, candidate_scores, options.nms_iou());
-    kept = kept.slice(0, 0, options.max_per_image()).to(candidate_boxes.device());
+    auto kept = torch::zeros({0}, label.options());
+    if (candidate_boxes.size(0) > 0) {
+      const auto shift = label.to(candidate_boxes.scalar_type()) * (candidate_boxes.max().item<double>() + 1);
+      kept = ops::nms(candidate_boxes + shift.unsqueeze(1), candidate_scores, options.nms_iou())
+                 .slice(0, 0, options.max_per_image())
+                 .to(candidate_boxes.device());
+    }
     result.push_back({candidate_boxes.index_select(0, kept), candidate_scores.index_select(0, kept),
                       label.index_select(0, kept)});
   }

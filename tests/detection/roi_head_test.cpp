@@ -84,6 +84,10 @@ TEST(RoIHead, DetectionsAreThresholdedSuppressedPerClassAndCapped) {
   EXPECT_TRUE(torch::allclose(d.boxes[1], torch::tensor({300.f, 300.f, 512.f, 400.f}))) << d.boxes;
   head->options.max_per_image(3);
   EXPECT_EQ(head->detect(constant_levels(2), {proposals}, {{480, 512}})[0].scores.size(0), 3);
+  head->options.score_thr(0.7);  // no class scores above it
+  const auto none = head->detect(constant_levels(2), {proposals}, {{480, 512}})[0];
+  EXPECT_EQ(none.boxes.sizes(), torch::IntArrayRef({0, 4}));
+  EXPECT_EQ(none.labels.numel(), 0);
 }
 
 }  // namespace roi_head_test

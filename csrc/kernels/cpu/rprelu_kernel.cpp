@@ -136,7 +136,7 @@ LOWBIT_CPU_CLONES void normalised_input_grad_run(const T* grad_t, const T* y, co
   }
 }
 
-// Calls fn(flags of the block, channel, first, last) for every run, the block's bits unpacked.
+// Calls fn(block, the run's flags, channel, first, last) for every run, the block's bits unpacked.
 template <typename Fn>
 void for_each_run_with_flags(const ChannelLayout& layout, const uint8_t* bits, const Fn& fn) {
   for_each_block(layout, [&](int64_t block) {
