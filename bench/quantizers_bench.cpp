@@ -1,6 +1,8 @@
 // Forward + backward time of every quantizer on a 64x256x56x56 activation and a 512x512x3x3
-// weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run.
+// weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run. The C heap
+// keeps freed memory, as `lowbit train` has it (csrc/util/heap.h).
 //   build/bench/quantizers_bench [--device cuda] [--repeats N]
+#include <lowbit/csrc/util/heap.h>
 #include <lowbit/lowbit.h>
 
 #include <algorithm>
@@ -40,6 +42,7 @@ double median_seconds(const std::function<void()>& fn, int repeats, const torch:
 }  // namespace
 
 int main(int argc, char** argv) {
+  lowbit::util::keep_freed_memory_in_heap();
   torch::Device device(torch::kCPU);
   int repeats = 5;
   for (int i = 1; i < argc; i += 2) {

@@ -8,8 +8,10 @@
 // util::CpuMemoryCounter, on CUDA by the caching allocator's statistics. The times are medians
 // of alternating steps of the two networks. A step is the engine's (engine/optim/optim_step.h);
 // --amp runs the forward under autocast as train.amp does (fp16: CUDA, with loss scaling; bf16).
+// The C heap keeps freed memory, as `lowbit train` has it (csrc/util/heap.h).
 //   build/bench/train_step_bench [--device cpu|cuda] [--repeats N] [--only resnet_cifar|resnet_imagenet|deit]
 //                                [--cifar-batch 128] [--imagenet-batch 32] [--amp off|fp16|bf16]
+#include <lowbit/csrc/util/heap.h>
 #include <lowbit/lowbit.h>
 #include <lowbit/csrc/engine/optim/mixed_precision.h>
 #include <lowbit/csrc/engine/optim/optim_step.h>
@@ -173,6 +175,7 @@ std::vector<Pair> pairs(int64_t cifar_batch, int64_t imagenet_batch) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lowbit::util::keep_freed_memory_in_heap();
   torch::Device device(torch::kCPU);
   int repeats = 5;
   int64_t cifar_batch = 128, imagenet_batch = 32;

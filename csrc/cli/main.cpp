@@ -15,6 +15,7 @@
 #include <lowbit/csrc/eval/coco_eval.h>
 #include <lowbit/csrc/eval/coco_json.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/csrc/util/heap.h>
 #include <lowbit/csrc/util/input_error.h>
 #include <lowbit/lowbit.h>
 
@@ -192,6 +193,7 @@ int run_cocoeval(const CocoEvalArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lowbit::util::keep_freed_memory_in_heap();  // training's large tensors reuse freed memory
   CLI::App app{"lowbit: train low-bit and binary neural networks with LibTorch", "lowbit"};
   app.set_version_flag("--version", version_text);
   app.require_subcommand(0, 1);
