@@ -4,9 +4,9 @@
 // LibTorch allocates CPU tensors with posix_memalign. glibc serves a block above its mmap threshold
 // (128 KiB, rising with frees up to 32 MiB) by mmap and gives it back to the system when freed, and
 // trims the heap's top above a threshold, so every training step faults the pages of its large
-// tensors in again: measured with `bench/train_step_bench` at ImageNet shapes, batch 16, 2 threads,
-// about 5 % of the step of the binary and of the real ResNet-18 alike, and most of an activation
-// quantizer's time on a 205 MB tensor (`bench/quantizers_bench`). keep_freed_memory_in_heap() serves
+// tensors in again: measured with `bench/train_step_bench` on 2 threads, 3-20 % of a step (ResNet-18
+// at ImageNet shapes, batch 16: 6 % binary, 8 % real; at CIFAR shapes, batch 128: 20 %, 17 %), and
+// three quarters of an activation quantizer's time on a 205 MB tensor (`bench/quantizers_bench`). keep_freed_memory_in_heap() serves
 // blocks up to 256 MiB from the heap and keeps up to 1 GiB of freed memory there, as caching
 // allocators (jemalloc, tcmalloc, PyTorch's CUDA allocator) do: the process stays at its peak
 // resident size instead of returning memory between steps.

@@ -1,5 +1,7 @@
 #include <lowbit/modules/detection/box_coder.h>
 
+#include <lowbit/csrc/ops/boxes.h>
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -33,10 +35,10 @@ at::Tensor DeltaBoxCoder::encode(const at::Tensor& proposals, const at::Tensor& 
   check_boxes("ground-truth boxes", gt);
   TORCH_CHECK(proposals.sizes() == gt.sizes(), "DeltaBoxCoder::encode: proposals ", proposals.sizes(),
               " and ground-truth boxes ", gt.sizes(), " differ in shape");
-  const auto p = proposals.unbind(-1), g = gt.unbind(-1);
-  const auto px = (p[0] + p[2]) * 0.5, py = (p[1] + p[3]) * 0.5, pw = p[2] - p[0], ph = p[3] - p[1];
-  const auto gx = (g[0] + g[2]) * 0.5, gy = (g[1] + g[3]) * 0.5, gw = g[2] - g[0], gh = g[3] - g[1];
-  const auto deltas = at::stack({(gx - px) / pw, (gy - py) / ph, at::log(gw / pw), at::log(gh / ph)}, -1);
+  const auto p = ops::box_xyxy_to_cxcywh(proposals), g = ops::box_xyxy_to_cxcywh(gt);
+  const auto p_size = p.narrow(-1, 2, 2);
+  const auto deltas =
+      at::cat({(g.narrow(-1, 0, 2) - p.narrow(-1, 0, 2)) / p_size, at::log(g.narrow(-1, 2, 2) / p_size)}, -1);
   return (deltas - per_coordinate(options_.means(), deltas)) / per_coordinate(options_.stds(), deltas);
 }
 
@@ -50,18 +52,16 @@ at::Tensor DeltaBoxCoder::decode(const at::Tensor& rois, const at::Tensor& delta
   const auto d = deltas.view({deltas.size(0), n, 4}) * per_coordinate(options_.stds(), deltas) +
                  per_coordinate(options_.means(), deltas);
   const double max_ratio = std::abs(std::log(options_.wh_ratio_clip()));
-  const auto dx = d.select(2, 0), dy = d.select(2, 1);
-  const auto dw = d.select(2, 2).clamp(-max_ratio, max_ratio), dh = d.select(2, 3).clamp(-max_ratio, max_ratio);
-  const auto r = rois.unsqueeze(1).unbind(-1);  // [K, 1] each
-  const auto px = (r[0] + r[2]) * 0.5, py = (r[1] + r[3]) * 0.5, pw = r[2] - r[0], ph = r[3] - r[1];
-  const auto gw = pw * dw.exp(), gh = ph * dh.exp();
-  const auto gx = px + pw * dx, gy = py + ph * dy;
-  auto x1 = gx - gw * 0.5, y1 = gy - gh * 0.5, x2 = gx + gw * 0.5, y2 = gy + gh * 0.5;
+  const auto r = ops::box_xyxy_to_cxcywh(rois).unsqueeze(1);  // [K, 1, 4]
+  const auto r_size = r.narrow(-1, 2, 2);
+  const auto centre = r.narrow(-1, 0, 2) + r_size * d.narrow(-1, 0, 2);
+  const auto size = r_size * d.narrow(-1, 2, 2).clamp(-max_ratio, max_ratio).exp();
+  auto boxes = ops::box_cxcywh_to_xyxy(at::cat({centre, size}, -1));
   if (image_size) {
     const auto [height, width] = *image_size;
-    x1 = x1.clamp(0, width), y1 = y1.clamp(0, height), x2 = x2.clamp(0, width), y2 = y2.clamp(0, height);
+    boxes = at::minimum(boxes.clamp_min(0), per_coordinate({width, height, width, height}, boxes));
   }
-  return at::stack({x1, y1, x2, y2}, -1).view({deltas.size(0), 4 * n});
+  return boxes.view({deltas.size(0), 4 * n});
 }
 
 }  // namespace lowbit::detection

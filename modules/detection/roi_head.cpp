@@ -82,9 +82,10 @@ std::pair<torch::Tensor, torch::Tensor> RoIHeadImpl::loss(const std::vector<torc
   std::vector<int64_t> positive_counts;
   for (size_t i = 0; i < proposals.size(); ++i) {
     const auto gt = gt_boxes[i].to(proposals[i].options());
-    const auto candidates = torch::cat({gt, proposals[i].slice(1, 0, 4).detach()});
-    const auto assigned = assign_max_iou(proposals[i].slice(1, 0, 4).detach(), gt, gt_labels[i], options.assigner())
-                              .with_ground_truth_first(gt_labels[i]);
+    const auto boxes = proposals[i].slice(1, 0, 4).detach();
+    const auto candidates = torch::cat({gt, boxes});
+    const auto assigned =
+        assign_max_iou(boxes, gt, gt_labels[i], options.assigner()).with_ground_truth_first(gt_labels[i]);
     const auto s = sample_randomly(assigned, options.sampler(), generator);
     const auto order = torch::cat({s.positives, s.negatives});  // positives first, as mmdet's targets
     sampled_boxes.push_back(candidates.index_select(0, order));

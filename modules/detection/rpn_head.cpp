@@ -20,8 +20,8 @@ RPNHeadImpl::RPNHeadImpl(RPNHeadOptions options_) : options(std::move(options_))
 void RPNHeadImpl::reset() {
   const auto& o = options;
   TORCH_CHECK_VALUE(o.in_channels() > 0 && o.feat_channels() > 0, "RPNHead: channels must be positive");
-  const AnchorGenerator anchors(o.anchors());
-  const int64_t a = anchors.anchors_per_location();
+  anchor_generator = AnchorGenerator(o.anchors());
+  const int64_t a = anchor_generator.anchors_per_location();
   conv = register_module("conv", layers::QConv2d(layers::QConv2dOptions(o.in_channels(), o.feat_channels(), 3)
                                                      .padding(1)
                                                      .weight_quantizer(o.weight_quantizer())
@@ -36,9 +36,8 @@ void RPNHeadImpl::reset() {
 }
 
 RPNOutputs RPNHeadImpl::forward(const std::vector<torch::Tensor>& features) {
-  const AnchorGenerator anchors(options.anchors());
-  TORCH_CHECK(static_cast<int64_t>(features.size()) == anchors.levels(), "RPNHead: expected ", anchors.levels(),
-              " feature maps (one per anchor stride), got ", features.size());
+  TORCH_CHECK(static_cast<int64_t>(features.size()) == anchor_generator.levels(), "RPNHead: expected ",
+              anchor_generator.levels(), " feature maps (one per anchor stride), got ", features.size());
   RPNOutputs out;
   for (const auto& f : features) {
     TORCH_CHECK(f.dim() == 4 && f.size(1) == options.in_channels(), "RPNHead: expected features [B, ",
@@ -52,12 +51,11 @@ RPNOutputs RPNHeadImpl::forward(const std::vector<torch::Tensor>& features) {
 }
 
 std::pair<torch::Tensor, std::vector<int64_t>> RPNHeadImpl::all_anchors(const RPNOutputs& outputs) const {
-  const AnchorGenerator generator(options.anchors());
   std::vector<torch::Tensor> levels;
   std::vector<int64_t> counts;
-  for (int64_t l = 0; l < generator.levels(); ++l) {
+  for (int64_t l = 0; l < anchor_generator.levels(); ++l) {
     const auto& o = outputs.objectness[l];
-    levels.push_back(generator.grid_anchors(l, {o.size(2), o.size(3)}, o.options()));
+    levels.push_back(anchor_generator.grid_anchors(l, {o.size(2), o.size(3)}, o.options()));
     counts.push_back(levels.back().size(0));
   }
   return {torch::cat(levels), counts};
@@ -71,7 +69,6 @@ std::pair<torch::Tensor, torch::Tensor> RPNHeadImpl::loss(const RPNOutputs& outp
   TORCH_CHECK(static_cast<int64_t>(valid_sizes.size()) == batch && static_cast<int64_t>(gt_boxes.size()) == batch,
               "RPNHead::loss: ", batch, " images but ", valid_sizes.size(), " sizes and ", gt_boxes.size(),
               " ground-truth sets");
-  const AnchorGenerator anchor_generator(options.anchors());
   const DeltaBoxCoder coder;
   const auto [anchors, counts] = all_anchors(outputs);
   auto loss_cls = torch::zeros({}, anchors.options()), loss_box = torch::zeros({}, anchors.options());

@@ -80,6 +80,7 @@ class RPNHeadImpl : public torch::nn::Cloneable<RPNHeadImpl> {
   layers::QConv2d conv{nullptr};
   torch::nn::AnyModule activation;
   torch::nn::Conv2d cls{nullptr}, reg{nullptr};
+  AnchorGenerator anchor_generator;  // of options.anchors(), made by reset()
 
  private:
   // Every level's anchors for outputs' feature sizes, concatenated [N, 4], and the level sizes.

@@ -36,6 +36,15 @@ DType dtype_of(const at::Tensor& t) {
 
 const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data_ptr() : nullptr; }
 
+// Float64 sums per channel of a dense tensor (or of flat per-element terms) over its memory order's
+// [outer, channels, inner] view: a flat storage view, as reshaping a channels-last tensor would copy
+// it into the logical order.
+at::Tensor memory_order_channel_sums(const at::Tensor& t, const ChannelLayout& layout) {
+  return t.as_strided({t.numel()}, {1})
+      .reshape({layout.outer, layout.channels, layout.inner})
+      .sum(at::IntArrayRef{0, 2}, false, at::kDouble);
+}
+
 LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs& args) {
   const auto layout = ChannelLayout::of(x, args.channel_dim, step.numel());
   return {x.numel(), layout.channels, layout.inner, args.qn, args.qp, args.sign};
@@ -154,9 +163,7 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
   launch_shifted_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
                                grad_input.mutable_data_ptr(), ste, shift_launch(input, b),
                                c10::cuda::getCurrentCUDAStream());
-  const auto layout = ChannelLayout::of(input, 1, b.numel());
-  return {grad_input, grad_input.view({layout.outer, layout.channels, layout.inner})
-                          .sum(at::IntArrayRef{0, 2}, false, at::kDouble)};
+  return {grad_input, memory_order_channel_sums(grad_input, ChannelLayout::of(input, 1, b.numel()))};
 }
 
 std::tuple<at::Tensor, at::Tensor> rprelu_forward(const at::Tensor& x, const at::Tensor& residual,
@@ -186,13 +193,8 @@ std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const
                          positive.const_data_ptr<uint8_t>(), beta.const_data_ptr(), zeta.const_data_ptr(),
                          saved_is_output, grad_t.mutable_data_ptr(), beta_terms.mutable_data_ptr<float>(),
                          {saved.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
-  // Per-channel sums over the memory order's [outer, channels, inner] view.
-  const auto channel_sums = [&](const at::Tensor& t) {
-    return t.reshape({layout.outer, layout.channels, layout.inner}).sum(at::IntArrayRef{0, 2}, false, at::kDouble);
-  };
-  // reshape of a channels-last tensor would copy into the logical order; these are flat storage views.
-  const auto flat = [](const at::Tensor& t) { return t.as_strided({t.numel()}, {1}); };
-  return {grad_t, at::stack({channel_sums(flat(grad_t)), channel_sums(beta_terms), channel_sums(flat(grad))})};
+  const auto sums = [&](const at::Tensor& t) { return memory_order_channel_sums(t, layout); };
+  return {grad_t, at::stack({sums(grad_t), sums(beta_terms), sums(grad)})};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
@@ -213,13 +215,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
                                  positive.const_data_ptr<uint8_t>(), params, grad_t.mutable_data_ptr(),
                                  beta_terms.mutable_data_ptr<float>(), weight_terms.mutable_data_ptr<float>(), shape,
                                  stream);
-  // Per-channel sums over the memory order's [outer, channels, inner] view (flat storage views: reshape
-  // of a channels-last tensor would copy into the logical order).
-  const auto channel_sums = [&](const at::Tensor& t) {
-    return t.as_strided({t.numel()}, {1})
-        .reshape({layout.outer, layout.channels, layout.inner})
-        .sum(at::IntArrayRef{0, 2}, false, at::kDouble);
-  };
+  const auto channel_sums = [&](const at::Tensor& t) { return memory_order_channel_sums(t, layout); };
   const auto sums = at::stack({channel_sums(grad_t), channel_sums(beta_terms), channel_sums(grad),
                                channel_sums(weight_terms)});
   at::Tensor k0, k1;
