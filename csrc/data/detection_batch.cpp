@@ -65,9 +65,11 @@ DetectionTarget detection_target(const DetectionImage& image, int64_t orig_heigh
   return target;
 }
 
-DetectionBatch collate_detection(const std::vector<at::Tensor>& images, std::vector<DetectionTarget> targets) {
+DetectionBatch collate_detection(const std::vector<at::Tensor>& images, std::vector<DetectionTarget> targets,
+                                 int64_t size_divisor) {
   TORCH_CHECK(!images.empty() && images.size() == targets.size(), "collate_detection: ", images.size(), " images and ",
               targets.size(), " targets");
+  TORCH_CHECK(size_divisor >= 1, "collate_detection: size_divisor must be >= 1, got ", size_divisor);
   int64_t height = 0, width = 0;
   for (const auto& image : images) {
     TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "collate_detection: expected images [3, H, W], got ",
@@ -75,6 +77,8 @@ DetectionBatch collate_detection(const std::vector<at::Tensor>& images, std::vec
     height = std::max(height, image.size(1));
     width = std::max(width, image.size(2));
   }
+  height = (height + size_divisor - 1) / size_divisor * size_divisor;
+  width = (width + size_divisor - 1) / size_divisor * size_divisor;
   const auto count = static_cast<int64_t>(images.size());
   DetectionBatch batch;
   batch.images = at::zeros({count, 3, height, width}, images.front().options());

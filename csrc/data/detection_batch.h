@@ -48,7 +48,9 @@ DetectionTarget detection_target(const DetectionImage& image, int64_t orig_heigh
                                  const DetectionSample& transformed);
 
 // images[i]: float [3, h_i, w_i]. out.images[i, :, :h_i, :w_i] = images[i], zero elsewhere;
-// out.mask[i, :h_i, :w_i] = false, true elsewhere.
-DetectionBatch collate_detection(const std::vector<at::Tensor>& images, std::vector<DetectionTarget> targets);
+// out.mask[i, :h_i, :w_i] = false, true elsewhere. The padded H and W are the largest h_i and w_i
+// rounded up to a multiple of size_divisor (mmdet's Pad(size_divisor = 32); DETR: 1).
+DetectionBatch collate_detection(const std::vector<at::Tensor>& images, std::vector<DetectionTarget> targets,
+                                 int64_t size_divisor = 1);
 
 }  // namespace lowbit::data

@@ -62,7 +62,7 @@ BuiltBatch DetectionLoader::build(const BatchRequest& request) const {
     targets.push_back(detection_target(image, pixels.size(1), pixels.size(2), sample));
     images.push_back(std::move(sample.image));
   }
-  if (!images.empty()) built.batch = collate_detection(images, std::move(targets));
+  if (!images.empty()) built.batch = collate_detection(images, std::move(targets), options_.size_divisor());
   return built;
 }
 

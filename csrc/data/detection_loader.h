@@ -31,6 +31,7 @@ struct DetectionLoaderOptions {
   TORCH_ARG(DetectionTransform, transform);
   TORCH_ARG(BatchingOptions, batching);
   TORCH_ARG(bool, skip_corrupt) = false;
+  TORCH_ARG(int64_t, size_divisor) = 1;  // collate_detection's
 };
 
 // One consumer thread calls start_epoch() and next(); not otherwise thread-safe. Destroying the

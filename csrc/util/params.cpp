@@ -105,6 +105,19 @@ std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::s
 }
 
 template <>
+std::optional<std::vector<std::vector<int64_t>>> ParamReader::optional<std::vector<std::vector<int64_t>>>(
+    const std::string& key) {
+  const auto* v = find(key);
+  if (!v) return std::nullopt;
+  const bool lists = v->isList() && std::all_of(v->toListRef().begin(), v->toListRef().end(),
+                                                [](const c10::IValue& item) { return item.isIntList(); });
+  if (!lists) type_error(owner_, key, "a list of integer lists, e.g. [[1333, 800]], got " + describe(*v));
+  std::vector<std::vector<int64_t>> values;
+  for (const auto& item : v->toListRef()) values.push_back(item.toIntVector());
+  return values;
+}
+
+template <>
 std::optional<Params> ParamReader::optional<Params>(const std::string& key) {
   const auto* v = find(key);
   if (!v) return std::nullopt;

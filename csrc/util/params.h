@@ -27,9 +27,10 @@ class ParamReader {
   ParamReader(std::string owner, const Params& params);
 
   // The value of `key`, or nullopt when absent. T is bool, int64_t, double, std::string,
-  // std::vector<int64_t>, std::vector<double>, std::vector<std::string> or Params (a mapping); an
-  // integer is accepted where a double is expected (also in lists), and an empty list where a list
-  // of strings is; nothing else is converted.
+  // std::vector<int64_t>, std::vector<double>, std::vector<std::string>,
+  // std::vector<std::vector<int64_t>> (a list of integer lists) or Params (a mapping); an integer
+  // is accepted where a double is expected (also in lists), and an empty list where a list of
+  // strings is; nothing else is converted.
   template <typename T>
   std::optional<T> optional(const std::string& key);
 
@@ -108,6 +109,9 @@ template <> std::optional<std::string> ParamReader::optional<std::string>(const 
 template <> std::optional<std::vector<int64_t>> ParamReader::optional<std::vector<int64_t>>(const std::string& key);
 template <> std::optional<std::vector<double>> ParamReader::optional<std::vector<double>>(const std::string& key);
 template <> std::optional<std::vector<std::string>> ParamReader::optional<std::vector<std::string>>(const std::string& key);
+template <>
+std::optional<std::vector<std::vector<int64_t>>> ParamReader::optional<std::vector<std::vector<int64_t>>>(
+    const std::string& key);
 template <> std::optional<Params> ParamReader::optional<Params>(const std::string& key);
 
 }  // namespace lowbit

@@ -11,7 +11,9 @@
 //   loss         targets[i]: "boxes" float [G, 4] (cx, cy, w, h) normalised, "labels" int64 [G]
 //                contiguous labels -> named losses, already weighted; the engine sums them
 //   postprocess  orig_sizes int64 [B, 2] (height, width) -> "boxes" [B, Q, 4] (x1, y1, x2, y2) in
-//                original pixels, "scores" float [B, Q], "labels" int64 [B, Q] contiguous
+//                original pixels, "scores" float [B, Q], "labels" int64 [B, Q] contiguous; a
+//                detector with fewer detections for an image marks the unused rows label -1
+// Faster R-CNN's outputs: faster_rcnn.h.
 
 #include <torch/nn/module.h>
 

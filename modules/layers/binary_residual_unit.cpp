@@ -37,7 +37,7 @@ void BinaryResidualUnitImpl::reset() {
   conv = register_module("conv", QConv2d(QConv2dOptions(o.in_channels(), o.out_channels(), 3)
                                              .stride(o.stride())
                                              .padding(1)
-                                             .bias(false)
+                                             .bias(o.conv_bias())
                                              .weight_quantizer(o.weight_quantizer())
                                              .input_quantizer(o.input_quantizer())));
   bn = register_module("bn", BatchNorm(o.out_channels()));

@@ -21,8 +21,8 @@
 // reach 7) it is the only one whose output matches the stride-2, padding-1 convolution
 // (ceil(H/2)); their kernel 2 at stride 1 would also shrink a stride-1 shortcut, so the kernel
 // is the stride.
-// Children: `conv` (QConv2d, bias-free, padding 1), `bn` (layers::BatchNorm, as every BN here),
-// `downsample` (when it has a conv),
+// Children: `conv` (QConv2d, padding 1; bias-free unless conv_bias, as IDa-Det's BiConv), `bn`
+// (layers::BatchNorm, as every BN here), `downsample` (when it has a conv),
 // `activation` (unless none).
 
 #include <lowbit/modules/layers/activation.h>
@@ -49,6 +49,7 @@ struct BinaryResidualUnitOptions {
   TORCH_ARG(int64_t, stride) = 1;
   TORCH_ARG(Shortcut, shortcut) = Shortcut::AvgPoolConv;
   TORCH_ARG(Activation, activation) = Activation::None;
+  TORCH_ARG(bool, conv_bias) = false;
   // The 3×3 convolution's quantizers (prototypes, copied by the layer).
   TORCH_ARG(quant::Quantizer, weight_quantizer) = nullptr;
   TORCH_ARG(quant::Quantizer, input_quantizer) = nullptr;

@@ -8,6 +8,8 @@
 //
 // resnet18, resnet34: torchvision's (layers/basic_block.h, blocks [2,2,2,2] / [3,4,6,3]), with
 //   torchvision's state-dict names, so its weights load by name (the teachers of ReActNet & co.).
+// resnet50, resnet101: torchvision's (layers/bottleneck.h, blocks [3,4,6,3] / [3,4,23,3]; a stage
+//   outputs 4 × its width), likewise (the detection teachers of IDa-Det).
 // bireal_resnet18/34, reactnet_resnet18/34, adabin_resnet18/34, adabin_resnet20: one binary
 //   convolution per real shortcut (layers/binary_residual_unit.h); `blocks` counts these units,
 //   two per BasicBlock of the papers: [4,4,4,4] for -18, [6,8,12,6] for -34, [6,6,6] for -20.
@@ -21,7 +23,8 @@
 // Options: blocks, widths (one per stage; the stem has widths[0] channels), small_input
 // (3×3 stride-1 stem and no maxpool, for 28×28 / 32×32 images), in_channels (3), classes
 // (1000; adabin_resnet20 10), init; binary builders also activation, stem_activation,
-// shortcut, head_bn. Defaults follow each official code base.
+// shortcut, head_bn, conv_bias (a bias on the units' 3×3 convolutions, as IDa-Det's BiConv; false).
+// Defaults follow each official code base.
 //
 // init (the official initialisations):
 //   fan_out  : every convolution N(0, 2/(k·k·C_out)) (torchvision; AdaBin ImageNet)
@@ -36,6 +39,7 @@
 #include <lowbit/modules/layers/basic_block.h>
 #include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/bottleneck.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/stage.h>
 #include <lowbit/modules/models/registry.h>
@@ -58,12 +62,13 @@ struct Layout {
   bool small_input = false;
   int64_t in_channels = 3, classes = 1000;
   Init init = Init::FanOut;
+  int64_t expansion = 1;  // a stage's output channels per unit of width (bottleneck: 4)
 };
 
 struct BinaryFamily {
   layers::Activation activation = layers::Activation::None, stem_activation = layers::Activation::None;
   layers::Shortcut shortcut = layers::Shortcut::AvgPoolConv;
-  bool head_bn = false;
+  bool head_bn = false, conv_bias = false;
 };
 
 Layout read_layout(ParamReader& p, const std::string& model, Layout d) {
@@ -96,6 +101,7 @@ BinaryFamily read_family(ParamReader& p, BinaryFamily d) {
   d.stem_activation = activation("stem_activation", d.stem_activation);
   d.shortcut = p.parsed("shortcut", layers::to_string(d.shortcut), layers::parse_shortcut);
   d.head_bn = p.get("head_bn", d.head_bn);
+  d.conv_bias = p.get("conv_bias", d.conv_bias);
   return d;
 }
 
@@ -116,7 +122,7 @@ void add_stem(torch::nn::Sequential& net, const Layout& l, const QuantPolicy& po
 }
 
 void add_head(torch::nn::Sequential& net, const Layout& l, const QuantPolicy& policy, bool head_bn) {
-  const int64_t features = l.widths.back();
+  const int64_t features = l.widths.back() * l.expansion;
   net->push_back("avgpool", torch::nn::AdaptiveAvgPool2d(1));
   net->push_back("flatten", torch::nn::Flatten());
   if (head_bn) net->push_back("bn2", layers::BatchNorm(features));
@@ -125,7 +131,8 @@ void add_head(torch::nn::Sequential& net, const Layout& l, const QuantPolicy& po
                                            .input_quantizer(policy.input_quantizer(true, features))));
 }
 
-// Calls add(stage, in_channels, out_channels, stride) for every block, stage by stage.
+// Calls add(stage, in_channels, width, stride) for every block, stage by stage; a block outputs
+// width × expansion channels.
 template <typename AddBlock>
 void add_stages(torch::nn::Sequential& net, const Layout& l, AddBlock add) {
   int64_t in = l.widths[0];
@@ -133,7 +140,7 @@ void add_stages(torch::nn::Sequential& net, const Layout& l, AddBlock add) {
     layers::Stage blocks;
     for (int64_t b = 0; b < l.blocks[stage]; ++b) {
       add(blocks, in, l.widths[stage], stage > 0 && b == 0 ? 2 : 1);
-      in = l.widths[stage];
+      in = l.widths[stage] * l.expansion;
     }
     net->push_back("layer" + std::to_string(stage + 1), blocks);
   }
@@ -176,6 +183,29 @@ torch::nn::Sequential torchvision_resnet(ParamReader& p, const QuantPolicy& poli
   return net;
 }
 
+torch::nn::Sequential torchvision_bottleneck_resnet(ParamReader& p, const QuantPolicy& policy, const std::string& model,
+                                                    std::vector<int64_t> blocks) {
+  Layout defaults;
+  defaults.blocks = std::move(blocks);
+  defaults.expansion = 4;
+  const auto l = read_layout(p, model, defaults);
+  torch::nn::Sequential net;
+  add_stem(net, l, policy, "relu", torch::nn::AnyModule(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true))));
+  add_stages(net, l, [&](layers::Stage& stage, int64_t in, int64_t width, int64_t stride) {
+    stage->push_back(layers::Bottleneck(layers::BottleneckOptions(in, width)
+                                            .stride(stride)
+                                            .weight_quantizer(policy.weight_quantizer(false, width))
+                                            .conv3_weight_quantizer(policy.weight_quantizer(false, 4 * width))
+                                            .input_quantizer(policy.input_quantizer(false, in))
+                                            .inner_input_quantizer(policy.input_quantizer(false, width))
+                                            .shortcut_weight_quantizer(policy.weight_quantizer(true, 4 * width))
+                                            .shortcut_input_quantizer(policy.input_quantizer(true, in))));
+  });
+  add_head(net, l, policy, false);
+  initialise(*net, l.init);
+  return net;
+}
+
 torch::nn::Sequential binary_resnet(ParamReader& p, const QuantPolicy& policy, const std::string& model,
                                     const Layout& layout_defaults, const BinaryFamily& family_defaults) {
   const auto l = read_layout(p, model, layout_defaults);
@@ -187,6 +217,7 @@ torch::nn::Sequential binary_resnet(ParamReader& p, const QuantPolicy& policy, c
                                                     .stride(stride)
                                                     .shortcut(f.shortcut)
                                                     .activation(f.activation)
+                                                    .conv_bias(f.conv_bias)
                                                     .weight_quantizer(policy.weight_quantizer(false, out))
                                                     .input_quantizer(policy.input_quantizer(false, in))
                                                     .shortcut_weight_quantizer(policy.weight_quantizer(true, out))
@@ -236,6 +267,10 @@ Factory torchvision(const std::string& name, const std::vector<int64_t>& blocks)
   return [=](ParamReader& p, const QuantPolicy& policy) { return torchvision_resnet(p, policy, name, blocks); };
 }
 
+Factory bottleneck(const std::string& name, const std::vector<int64_t>& blocks) {
+  return [=](ParamReader& p, const QuantPolicy& policy) { return torchvision_bottleneck_resnet(p, policy, name, blocks); };
+}
+
 Factory binary(const std::string& name, const Layout& layout, const BinaryFamily& family) {
   return [=](ParamReader& p, const QuantPolicy& policy) { return binary_resnet(p, policy, name, layout, family); };
 }
@@ -244,6 +279,8 @@ Factory binary(const std::string& name, const Layout& layout, const BinaryFamily
 
 LOWBIT_REGISTER_MODEL(resnet18, torchvision("resnet18", {2, 2, 2, 2}));
 LOWBIT_REGISTER_MODEL(resnet34, torchvision("resnet34", {3, 4, 6, 3}));
+LOWBIT_REGISTER_MODEL(resnet50, bottleneck("resnet50", {3, 4, 6, 3}));
+LOWBIT_REGISTER_MODEL(resnet101, bottleneck("resnet101", {3, 4, 23, 3}));
 LOWBIT_REGISTER_MODEL(bireal_resnet18, binary("bireal_resnet18", imagenet_units(kResNet18Units, Init::ReActNet), bireal()));
 LOWBIT_REGISTER_MODEL(bireal_resnet34, binary("bireal_resnet34", imagenet_units(kResNet34Units, Init::ReActNet), bireal()));
 LOWBIT_REGISTER_MODEL(reactnet_resnet18,

@@ -66,3 +66,16 @@ TEST(DetectionBatch, CollatePadsBottomRightAndMasksThePadding) {
   EXPECT_TRUE(torch::equal(batch.image_sizes, torch::tensor({2.f, 3.f, 4.f, 2.f}).view({2, 2})));
   EXPECT_EQ(batch.targets.size(), 2u);
 }
+
+TEST(DetectionBatch, CollatePadsToAMultipleOfTheSizeDivisor) {
+  const auto a = torch::ones({3, 33, 40}), b = torch::full({3, 20, 70}, 2.0);
+  const auto batch = collate_detection({a, b}, std::vector<DetectionTarget>(2), 32);
+  ASSERT_EQ(batch.images.sizes(), (std::vector<int64_t>{2, 3, 64, 96}));
+  EXPECT_EQ(batch.images[0].sum().item<float>(), a.sum().item<float>());
+  EXPECT_EQ(batch.mask[0].logical_not().sum().item<int64_t>(), 33 * 40);
+  EXPECT_EQ(batch.mask[1].logical_not().sum().item<int64_t>(), 20 * 70);
+  EXPECT_TRUE(torch::equal(batch.image_sizes, torch::tensor({33.f, 40.f, 20.f, 70.f}).view({2, 2})));
+  EXPECT_EQ(collate_detection({torch::ones({3, 64, 32})}, std::vector<DetectionTarget>(1), 32).images.sizes(),
+            (std::vector<int64_t>{1, 3, 64, 32}));
+  EXPECT_THROW(collate_detection({a}, std::vector<DetectionTarget>(1), 0), c10::Error);
+}

@@ -1,8 +1,11 @@
 #include <lowbit/csrc/data/detection_transforms.h>
+#include <lowbit/csrc/data/mmdet_transforms.h>
 
 #include <lowbit/csrc/util/option_error.h>
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include <torch/torch.h>
 
@@ -169,4 +172,37 @@ TEST(DetrTransforms, OptionErrorsCarryTheOptionKey) {
   EXPECT_EQ(key_of(DetrTransformOptions().crop({450, 600})), "crop");  // larger than crop_scales' 400
   EXPECT_EQ(key_of(DetrTransformOptions().random_select(1.5)), "random_select");
   EXPECT_EQ(key_of(DetrTransformOptions().eval_size(0)), "eval_size");
+}
+
+// mmcv.rescale_size: the factor min(long / max(h, w), short / min(h, w)), sizes rounded half up.
+TEST(MmdetTransforms, RescaledSizeKeepsTheRatioWithinBothEdges) {
+  EXPECT_EQ(rescaled_size(375, 500, {1000, 600}), std::make_pair(int64_t{600}, int64_t{800}));  // VOC, factor 1.6
+  EXPECT_EQ(rescaled_size(480, 640, {1333, 800}), std::make_pair(int64_t{800}, int64_t{1067}));  // 1.667
+  EXPECT_EQ(rescaled_size(640, 480, {800, 1333}), std::make_pair(int64_t{1067}, int64_t{800}));  // either order
+  EXPECT_EQ(rescaled_size(333, 500, {666, 400}), std::make_pair(int64_t{400}, int64_t{601}));    // 400 / 333
+  EXPECT_EQ(rescaled_size(100, 1000, {1333, 800}), std::make_pair(int64_t{133}, int64_t{1333}));  // long edge binds
+}
+
+TEST(MmdetTransforms, TrainPicksAScaleFlipsAndNormalises) {
+  const auto options = MmdetTransformOptions().scales({{96, 64}, {48, 32}}).flip(1.0);
+  std::set<int64_t> heights;
+  for (uint64_t seed = 0; seed < 16; ++seed) {
+    Rng rng(seed);
+    const auto out = mmdet_train_transform(sample_of(detection_ramp(32, 48), {{8, 4, 20, 16}}), rng, options);
+    const auto h = out.image.size(1);
+    heights.insert(h);
+    ASSERT_TRUE(h == 64 || h == 32) << h;
+    const float f = static_cast<float>(h) / 32;
+    EXPECT_EQ(out.image.size(2), h * 3 / 2);
+    EXPECT_EQ(out.image.scalar_type(), torch::kFloat);
+    const float w = static_cast<float>(out.image.size(2));
+    // flipped after the resize: (W - x2, y1, W - x1, y2)
+    EXPECT_TRUE(torch::allclose(out.boxes, box_tensor({{w - 20 * f, 4 * f, w - 8 * f, 16 * f}})));
+  }
+  EXPECT_EQ(heights.size(), 2u);  // both scales drawn
+  const auto eval = mmdet_eval_transform(sample_of(detection_ramp(32, 48), {{8, 4, 20, 16}}),
+                                         MmdetTransformOptions().test_scale({96, 64}));
+  EXPECT_EQ(eval.image.sizes(), torch::IntArrayRef({3, 64, 96}));
+  EXPECT_TRUE(torch::allclose(eval.boxes, box_tensor({{16, 8, 40, 32}})));
+  EXPECT_LT(eval.image.mean().abs().item<double>(), 2.0);  // normalised
 }

@@ -213,3 +213,43 @@ TEST_F(CocoDataSetOnSample, VocBatchesFromADevkitLeaveDifficultOutOfTraining) {
   EXPECT_TRUE(torch::equal(target.at("gt_iscrowd"), torch::tensor({false, true})));
   EXPECT_TRUE(torch::equal(target.at("gt_area"), torch::tensor({20000.f, 640.f * 426.f})));
 }
+
+// pipeline: mmdet (csrc/data/mmdet_transforms.h), from a recipe's list of [long, short] scales.
+TEST_F(CocoDataSetOnSample, MmdetPipelineRescalesKeepingTheRatioAndPadsToMultiplesOf32) {
+  lowbit::testing::TempDir dir;
+  const std::string head = "name: r\nmodel: {name: small_cnn}\nstages: [{epochs: 1}]\n";
+  const std::string data = "data: {dataset: coco, root: " + lowbit::testing::coco_sample_dir() +
+                           ", train_images: val2017, train_annotations: annotations/instances_val2017.json,"
+                           " limit_test: 5, eval_batch_size: 3, pipeline: mmdet, ";
+  dir.write("mmdet.yaml", head + data + "img_scales: [[200, 120], [160, 96]], test_scale: [200, 120]}\n");
+  const auto recipe = engine::parse_recipe(dir.file("mmdet.yaml"));
+  const auto source = engine::make_dataset(recipe.data)->open(data::Split::Test);
+  const auto batch = first_batch(*source);
+  ASSERT_EQ(batch.size(), 3);
+  EXPECT_EQ(batch.images.size(2) % 32, 0);
+  EXPECT_EQ(batch.images.size(3) % 32, 0);
+  // image 139, 426 x 640: factor min(200 / 640, 120 / 426) = 0.2817 -> 120 x 180
+  EXPECT_TRUE(torch::equal(batch.meta.at("image_sizes")[0], torch::tensor({120.f, 180.f})));
+  const auto largest = std::get<0>(batch.meta.at("image_sizes").max(0));  // padded: the largest, rounded up to 32
+  EXPECT_EQ(batch.images.size(2), (largest[0].item<int64_t>() + 31) / 32 * 32);
+  EXPECT_EQ(batch.images.size(3), (largest[1].item<int64_t>() + 31) / 32 * 32);
+  EXPECT_EQ(batch.meta.at("mask")[0].logical_not().sum().item<int64_t>(), 120 * 180);
+  const auto example = engine::make_dataset(recipe.data)->example(1);
+  EXPECT_EQ(example.images.sizes(), (std::vector<int64_t>{1, 3, 128, 128}));  // 120, padded to 32
+
+  const auto key_of = [&](const std::string& options) -> std::string {
+    dir.write("bad.yaml", head + data + options + "}\n");
+    try {
+      engine::parse_recipe(dir.file("bad.yaml"));
+    } catch (const engine::RecipeError& e) {
+      return e.key();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(key_of("img_scales: [[200]]"), "data.img_scales");
+  EXPECT_EQ(key_of("img_scales: [200, 120]"), "data.img_scales");  // not a list of scales
+  EXPECT_EQ(key_of("img_scales: [[200, 120], [1.5, 2]]"), "data.img_scales");
+  EXPECT_EQ(key_of("test_scale: [0, 120]"), "data.test_scale");
+  EXPECT_EQ(key_of("size_divisor: 0"), "data.size_divisor");
+  EXPECT_EQ(key_of("max_size: 320"), "data.max_size");  // DETR's option: unknown here
+}

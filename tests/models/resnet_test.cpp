@@ -4,6 +4,7 @@
 #include <lowbit/modules/layers/basic_block.h>
 #include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/bottleneck.h>
 #include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
@@ -278,4 +279,35 @@ TEST(TorchvisionResNet, ForwardMatchesTheBlockFormula) {
   auto xnor = lowbit::models::make("resnet18", {}, policy("xnor", "sign"));
   EXPECT_EQ(convs_of(*xnor).binary.size(), 16u);
   EXPECT_EQ(convs_of(*xnor).full_precision.size(), 4u);
+}
+
+TEST(TorchvisionResNet, FiftyAndHundredOneAreBottleneckNetworksWithTorchvisionsNames) {
+  for (const auto& [name, keys] : {std::pair<std::string, size_t>{"resnet50", 320}, {"resnet101", 626}}) {
+    auto model = lowbit::models::make(name, {}, QuantPolicy{});
+    EXPECT_EQ(model->named_parameters().size() + model->named_buffers().size(), keys) << name;  // torchvision's state dict
+  }
+  torch::manual_seed(4);
+  auto model = lowbit::models::make("resnet50", {{"classes", int64_t{10}}}, QuantPolicy{});
+  const auto params = model->named_parameters();
+  EXPECT_EQ(params["layer1.0.conv1.weight"].sizes(), torch::IntArrayRef({64, 64, 1, 1}));
+  EXPECT_EQ(params["layer1.0.conv3.weight"].sizes(), torch::IntArrayRef({256, 64, 1, 1}));
+  EXPECT_EQ(params["layer1.0.downsample.0.weight"].sizes(), torch::IntArrayRef({256, 64, 1, 1}));
+  EXPECT_EQ(params["layer2.0.conv2.weight"].sizes(), torch::IntArrayRef({128, 128, 3, 3}));
+  EXPECT_EQ(params["layer4.2.bn3.weight"].sizes(), torch::IntArrayRef({2048}));
+  EXPECT_EQ(params["fc.weight"].sizes(), torch::IntArrayRef({10, 2048}));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(model->forward(torch::randn({2, 3, 64, 64})).sizes(), torch::IntArrayRef({2, 10}));
+  // ResNet v1.5: the stride is on the 3×3 convolution.
+  auto* block = model->named_modules()["layer2.0"]->as<lowbit::layers::Bottleneck>();
+  ASSERT_TRUE(block);
+  const auto x = torch::randn({1, 256, 8, 8});
+  auto h = torch::relu(block->bn1(torch::conv2d(x, block->conv1->weight)));
+  h = torch::relu(block->bn2(torch::conv2d(h, block->conv2->weight, {}, 2, 1)));
+  const auto main = block->bn3(torch::conv2d(h, block->conv3->weight));
+  EXPECT_TRUE(torch::allclose(block->forward(x), torch::relu(main + block->downsample->forward(x)), 1e-5, 1e-5));
+  // A quantizing policy reaches the three convolutions of every block, not the stem, shortcuts or fc.
+  auto quantized = lowbit::models::make("resnet50", {}, policy("xnor", "sign"));
+  EXPECT_EQ(convs_of(*quantized).binary.size(), 48u);
+  EXPECT_EQ(convs_of(*quantized).full_precision.size(), 5u);  // stem and 4 shortcuts
 }

@@ -1,5 +1,6 @@
 // coco and voc: detection data sets, decoded, augmented and collated by worker threads
-// (csrc/data/detection_loader.h) with DETR's pipelines (csrc/data/detection_transforms.h).
+// (csrc/data/detection_loader.h) with DETR's pipelines (csrc/data/detection_transforms.h) or
+// mmdetection's (csrc/data/mmdet_transforms.h).
 //
 // coco: COCO "instances" annotations (csrc/data/coco.h) and their image folders under root (a
 //   relative path is taken under root, an absolute one as it is). Options: train_images
@@ -7,9 +8,12 @@
 //   ("val2017"), val_annotations ("annotations/instances_val2017.json").
 // voc: PASCAL VOC, root = the VOCdevkit folder (csrc/data/voc.h). Options: train_sets
 //   (["2007/trainval", "2012/trainval"]), test_sets (["2007/test"]).
-// Both: the transform's sizes (DetrTransformOptions: scales, max_size, crop_scales, crop,
-//   random_select, flip, eval_size, eval_max_size; eval_max_size defaults to max_size, so that
-//   `max_size: 320` alone makes a small configuration), skip_corrupt (false).
+// Both: pipeline (detr | mmdet; detr), skip_corrupt (false), and the pipeline's options:
+//   detr:  the transform's sizes (DetrTransformOptions: scales, max_size, crop_scales, crop,
+//          random_select, flip, eval_size, eval_max_size; eval_max_size defaults to max_size, so
+//          that `max_size: 320` alone makes a small configuration); no padding beyond the batch's
+//   mmdet: img_scales ([[1333, 800]]: [long, short] edges, one chosen per image), test_scale
+//          ([1333, 800]), flip (0.5), size_divisor (32: the batch padded to multiples of it)
 //
 // A batch (docs: the detection batch):
 //   images float [B, 3, H, W] normalised, zero-padded bottom/right; meta "mask" bool [B, H, W]
@@ -19,6 +23,7 @@
 //   "gt_labels" [A], "gt_area" [A], "gt_iscrowd" [A] (all annotations).
 #include <lowbit/csrc/data/coco.h>
 #include <lowbit/csrc/data/detection_loader.h>
+#include <lowbit/csrc/data/mmdet_transforms.h>
 #include <lowbit/csrc/data/voc.h>
 #include <lowbit/csrc/engine/datasets/dataset.h>
 #include <lowbit/csrc/engine/datasets/decoding_threads.h>
@@ -105,12 +110,19 @@ TensorMap example_target(int64_t image_id, int64_t size) {
           {"gt_area", at::tensor({s * s})},                             {"gt_iscrowd", at::zeros({1}, at::kBool)}};
 }
 
+// The transforms of the training and the test split, the collate's padding, and the side of the
+// square images of example().
+struct Pipeline {
+  data::DetectionTransform train, eval;
+  int64_t size_divisor = 1, example_size = 0;
+};
+
 class DetectionDataSet : public DataSet {
  public:
-  DetectionDataSet(DataSpec spec, data::DetrTransformOptions transform, bool skip_corrupt, SplitReader read,
+  DetectionDataSet(DataSpec spec, Pipeline pipeline, bool skip_corrupt, SplitReader read,
                    std::vector<int64_t> example_category_ids)
       : spec_(std::move(spec)),
-        transform_(std::move(transform)),
+        pipeline_(std::move(pipeline)),
         skip_corrupt_(skip_corrupt),
         read_(std::move(read)),
         example_category_ids_(std::move(example_category_ids)) {}
@@ -120,26 +132,22 @@ class DetectionDataSet : public DataSet {
     auto set = read_(split);
     const int64_t limit = train ? spec_.limit_train : spec_.limit_test;
     if (limit > 0 && limit < static_cast<int64_t>(set.images.size())) set.images.resize(static_cast<size_t>(limit));
-    const auto transform = transform_;
-    auto apply = train ? data::DetectionTransform([transform](data::DetectionSample s, data::Rng& rng) {
-      return data::detr_train_transform(std::move(s), rng, transform);
-    })
-                       : data::DetectionTransform([transform](data::DetectionSample s, data::Rng&) {
-                           return data::detr_eval_transform(std::move(s), transform);
-                         });
     const auto batching = data::BatchingOptions()
                               .batch_size(train ? spec_.batch_size : spec_.eval_batch_size)
                               .shuffle(train)
                               .seed(spec_.seed)
                               .workers(decoding_threads(spec_.workers));
     return std::make_unique<DetectionSource>(
-        std::move(set), data::DetectionLoaderOptions(std::move(apply)).batching(batching).skip_corrupt(skip_corrupt_));
+        std::move(set), data::DetectionLoaderOptions(train ? pipeline_.train : pipeline_.eval)
+                            .batching(batching)
+                            .skip_corrupt(skip_corrupt_)
+                            .size_divisor(pipeline_.size_divisor));
   }
 
-  // Square images of the evaluation size (the eval transform of a square image), nothing padded.
+  // Square images of the evaluation size (the eval transform of a square image, padded as the
+  // collate pads), nothing masked.
   Batch example(int64_t count) const override {
-    const auto size =
-        data::resized_size(transform_.eval_size(), transform_.eval_size(), transform_.eval_size(), transform_.eval_max_size()).first;
+    const auto size = pipeline_.example_size;
     Batch batch;
     batch.images = at::zeros({count, 3, size, size});
     batch.meta = {{"mask", at::zeros({count, size, size}, at::kBool)},
@@ -151,13 +159,13 @@ class DetectionDataSet : public DataSet {
 
  private:
   DataSpec spec_;
-  data::DetrTransformOptions transform_;
+  Pipeline pipeline_;
   bool skip_corrupt_;
   SplitReader read_;
   std::vector<int64_t> example_category_ids_;
 };
 
-data::DetrTransformOptions read_transform_options(ParamReader& p) {
+Pipeline detr_pipeline(ParamReader& p) {
   data::DetrTransformOptions o;
   o.scales(p.get<std::vector<int64_t>>("scales", o.scales()));
   o.max_size(p.get<int64_t>("max_size", o.max_size()));
@@ -168,7 +176,41 @@ data::DetrTransformOptions read_transform_options(ParamReader& p) {
   o.eval_size(p.get<int64_t>("eval_size", o.eval_size()));
   o.eval_max_size(p.get<int64_t>("eval_max_size", o.max_size()));
   data::check_options(o);
-  return o;
+  Pipeline pipeline;
+  pipeline.train = [o](data::DetectionSample s, data::Rng& rng) { return data::detr_train_transform(std::move(s), rng, o); };
+  pipeline.eval = [o](data::DetectionSample s, data::Rng&) { return data::detr_eval_transform(std::move(s), o); };
+  pipeline.example_size = data::resized_size(o.eval_size(), o.eval_size(), o.eval_size(), o.eval_max_size()).first;
+  return pipeline;
+}
+
+data::ImageScale image_scale(ParamReader& p, const std::string& key, const std::vector<int64_t>& scale) {
+  p.check(scale.size() == 2 && scale[0] > 0 && scale[1] > 0, key, "expected positive [long, short] edges, e.g. [1333, 800]");
+  return {scale[0], scale[1]};
+}
+
+Pipeline mmdet_pipeline(ParamReader& p) {
+  data::MmdetTransformOptions o;
+  std::vector<data::ImageScale> scales;
+  for (const auto& scale : p.get<std::vector<std::vector<int64_t>>>("img_scales", {{1333, 800}})) {
+    scales.push_back(image_scale(p, "img_scales", scale));
+  }
+  o.scales(scales);
+  o.test_scale(image_scale(p, "test_scale", p.get<std::vector<int64_t>>("test_scale", {1333, 800})));
+  o.flip(p.get<double>("flip", o.flip()));
+  p.check(o.flip() >= 0 && o.flip() <= 1, "flip", "expected a probability in [0, 1]");
+  p.check(!o.scales().empty(), "img_scales", "expected at least one [long, short] scale");
+  Pipeline pipeline;
+  pipeline.size_divisor = p.get<int64_t>("size_divisor", 32);
+  p.check(pipeline.size_divisor >= 1, "size_divisor", "expected a positive integer");
+  pipeline.train = [o](data::DetectionSample s, data::Rng& rng) { return data::mmdet_train_transform(std::move(s), rng, o); };
+  pipeline.eval = [o](data::DetectionSample s, data::Rng&) { return data::mmdet_eval_transform(std::move(s), o); };
+  const auto side = data::rescaled_size(1, 1, o.test_scale()).first;  // a square image: the short edge
+  pipeline.example_size = (side + pipeline.size_divisor - 1) / pipeline.size_divisor * pipeline.size_divisor;
+  return pipeline;
+}
+
+Pipeline read_pipeline(ParamReader& p) {
+  return p.choice("pipeline", "detr", {"detr", "mmdet"}) == 0 ? detr_pipeline(p) : mmdet_pipeline(p);
 }
 
 // `path` under `root`, unless absolute.
@@ -213,10 +255,10 @@ std::unique_ptr<DataSet> coco_dataset(ParamReader& p, const DataSpec& spec) {
   const CocoFiles val{under_root(root, p.get<std::string>("val_images", "val2017")),
                       under_root(root, p.get<std::string>("val_annotations", "annotations/instances_val2017.json")),
                       "val_images", "val_annotations"};
-  const auto transform = read_transform_options(p);
+  const auto pipeline = read_pipeline(p);
   const auto skip_corrupt = p.get<bool>("skip_corrupt", false);
   auto read = [train, val](data::Split split) { return read_coco_files(split == data::Split::Train ? train : val); };
-  return std::make_unique<DetectionDataSet>(spec, transform, skip_corrupt, read, coco_2017_category_ids());
+  return std::make_unique<DetectionDataSet>(spec, pipeline, skip_corrupt, read, coco_2017_category_ids());
 }
 
 std::vector<data::VocImageSet> voc_image_sets(ParamReader& p, const std::string& key, std::vector<std::string> fallback) {
@@ -237,7 +279,7 @@ std::unique_ptr<DataSet> voc_dataset(ParamReader& p, const DataSpec& spec) {
   const auto root = data_root(spec);
   const auto train_sets = voc_image_sets(p, "train_sets", {"2007/trainval", "2012/trainval"});
   const auto test_sets = voc_image_sets(p, "test_sets", {"2007/test"});
-  const auto transform = read_transform_options(p);
+  const auto pipeline = read_pipeline(p);
   const auto skip_corrupt = p.get<bool>("skip_corrupt", false);
   auto read = [root, train_sets, test_sets](data::Split split) {
     const auto& sets = split == data::Split::Train ? train_sets : test_sets;
@@ -249,7 +291,7 @@ std::unique_ptr<DataSet> voc_dataset(ParamReader& p, const DataSpec& spec) {
   };
   std::vector<int64_t> ids;
   for (size_t k = 0; k < data::kVocClasses.size(); ++k) ids.push_back(static_cast<int64_t>(k) + 1);
-  return std::make_unique<DetectionDataSet>(spec, transform, skip_corrupt, read, ids);
+  return std::make_unique<DetectionDataSet>(spec, pipeline, skip_corrupt, read, ids);
 }
 
 }  // namespace

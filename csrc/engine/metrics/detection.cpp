@@ -207,6 +207,7 @@ void DetectionRecords::add(const Batch& batch, const Outputs& outputs) {
     const auto scores = b.scores.accessor<float, 2>()[i];
     const auto labels = b.labels.accessor<int64_t, 2>()[i];
     for (int64_t q = 0; q < boxes.size(0); ++q) {
+      if (labels[q] < 0) continue;  // a row the detector left unused (detector.h)
       predictions_.push_back(
           {image_id, checked_label(labels[q]), {boxes[q][0], boxes[q][1], boxes[q][2], boxes[q][3]}, scores[q]});
     }

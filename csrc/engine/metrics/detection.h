@@ -9,7 +9,7 @@
 // Both read, per image, batch.targets[i]: "image_id" [], "gt_boxes" [A, 4] (x, y, w, h) pixels of
 // the original image, "gt_labels" [A], "gt_area" [A] (coco_bbox) and "gt_iscrowd" [A] (COCO
 // iscrowd, VOC difficult); the model's predictions "boxes" [B, Q, 4] (x1, y1, x2, y2) in original
-// pixels, "scores" [B, Q], "labels" [B, Q]; and meta["category_ids"] [K], the category id of each
+// pixels, "scores" [B, Q], "labels" [B, Q] (rows labelled -1 are unused and skipped); and meta["category_ids"] [K], the category id of each
 // label. update() copies a batch to the host (one transfer per dtype); an image seen twice is an
 // error. merge() gathers every replica's images, ground truth and predictions, bit for bit, so that
 // compute() evaluates their union; an image of two replicas is an error. VOC boxes are continuous

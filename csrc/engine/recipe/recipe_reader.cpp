@@ -217,6 +217,20 @@ c10::IValue Section::option_value(const std::string& key, const YAML::Node& valu
     for (const auto& item : value) items.push_back(item.Scalar());
     return items;
   }
+  if (value.IsSequence() && value.size() > 0 && value[0].IsSequence()) {  // a list of integer lists
+    c10::List<c10::List<int64_t>> lists;
+    for (const auto& item : value) {
+      c10::List<int64_t> row;
+      for (const auto& x : item) {
+        const auto integer = item.IsSequence() ? convert<int64_t>(x) : std::nullopt;
+        if (!integer) fail(key, "expected a list of integer lists, e.g. [[1333, 800]], found " + shown(item));
+        row.push_back(*integer);
+      }
+      if (!item.IsSequence()) fail(key, "expected a list of integer lists, e.g. [[1333, 800]], found " + shown(item));
+      lists.push_back(std::move(row));
+    }
+    return lists;
+  }
   if (value.IsSequence()) {
     bool integers = true;
     for (const auto& item : value) integers = integers && convert<int64_t>(item).has_value();

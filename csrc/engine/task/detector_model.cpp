@@ -40,7 +40,8 @@ Outputs DetectorModel::forward(const Batch& batch) {
   const auto ids = batch.meta.find("category_ids");
   if (ids != batch.meta.end()) detector_->set_category_ids(ids->second);
   auto outputs = detector_->forward(batch.images, padding_mask(batch));
-  taps::publish(*this, "pred_boxes", output(outputs, "pred_boxes", "DetectorModel"));
+  const auto boxes = outputs.find("pred_boxes");
+  if (boxes != outputs.end()) taps::publish(*this, "pred_boxes", boxes->second);
   return outputs;
 }
 

@@ -3,7 +3,8 @@
 // datasets/batch.h: padded images, meta "mask" (true on padding) and per-image targets.
 //   forward  the detector's named outputs of (images, mask) ("pred_logits", "pred_boxes", aux),
 //            after handing it the batch's meta "category_ids" (label <-> category id);
-//            also published as the tap "pred_boxes", which Q-DETR's DRD term reads
+//            a "pred_boxes" output (DETR's) is also published as the tap "pred_boxes", which
+//            Q-DETR's DRD term reads
 //   loss     the detector's weighted losses against targets[i] {"boxes", "labels"}
 //   predict  the post-processed detections {"boxes" (x1, y1, x2, y2) in original image pixels,
 //            "scores", "labels"}, scaled by targets[i]["orig_size"] (else meta "image_sizes")
