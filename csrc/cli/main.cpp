@@ -155,13 +155,24 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
 
 int run_summary(const std::string& recipe_path, const std::vector<std::string>& overrides) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
-  if (recipe.task != "classification") {
-    recipe.fail("task", recipe.task + ": `lowbit summary` lays out the layers of classification networks only");
+  if (recipe.task != "classification" && recipe.task != "detection") {
+    recipe.fail("task", recipe.task + ": `lowbit summary` lays out classification networks and detectors only");
   }
+  const auto example = engine::build_dataset(recipe)->example(1);
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
-    auto network = engine::build_network(recipe, s);
-    std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")\n";
-    engine::print_summary(engine::summarize(network, engine::build_dataset(recipe)->example(1).images), std::cout);
+    std::cout << recipe.name << ", stage " << s + 1 << " (" << recipe.stages[s].name << ")";
+    if (recipe.task == "classification") {
+      auto network = engine::build_network(recipe, s);
+      std::cout << "\n";
+      engine::print_summary(engine::summarize(network, example.images), std::cout);
+      continue;
+    }
+    // A detector: its prediction on one image of the evaluation size (random weights: the RPN's
+    // proposals fill its test budget, as a trained model's do on a real image).
+    const auto task = engine::build_task(recipe);
+    const auto model = engine::build_model(recipe, *task, s);
+    std::cout << ", one " << example.images.size(2) << "x" << example.images.size(3) << " image\n";
+    engine::print_summary(engine::summarize(*model, [&] { model->predict(example); }), std::cout);
   }
   return 0;
 }

@@ -34,7 +34,7 @@ int64_t quantizer_numel(const torch::nn::Module& m) {
 
 std::string kind_of(const torch::nn::Module& module) {
   std::string kind = module.name();
-  for (const std::string prefix : {"torch::nn::", "lowbit::layers::"}) {
+  for (const std::string prefix : {"torch::nn::", "lowbit::layers::", "lowbit::detection::"}) {
     if (kind.rfind(prefix, 0) == 0) kind = kind.substr(prefix.size());
   }
   if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "Impl") == 0) kind.resize(kind.size() - 4);
@@ -86,6 +86,55 @@ void add(LayerSummary& to, const LayerSummary& s) {
   to.quantizer_bytes += s.quantizer_bytes;
 }
 
+// The row of `module`, a child named `name` without weights of its own, and one detail row per
+// QConv2d / QLinear inside it whose output tap `prefix` + <path inside module> + ".output" is in
+// `outputs`: the row sums their MACs and packed memory; its other parameters (norms, biases,
+// tokens) count 4 bytes, its quantizers' apart.
+LayerSummary composite_row(const std::string& name, const torch::nn::Module& module, const taps::TapRecord& outputs,
+                           const std::string& prefix, std::vector<LayerSummary>& details) {
+  LayerSummary row;
+  row.kind = kind_of(module);
+  row.params = numel(module);
+  const int64_t quantizer_params = quantizer_numel(module);
+  int64_t nested_params = 0, nested_quantizer_bytes = 0;
+  for (const auto& item : module.named_modules("", /*include_self=*/false)) {
+    // Every call's output (a layer shared by the FPN levels runs once per level: "#k" repeats).
+    const auto tap = prefix + item.key() + ".output";
+    std::optional<LayerSummary> detail;
+    for (int64_t k = 0; outputs.contains(k == 0 ? tap : tap + "#" + std::to_string(k)); ++k) {
+      const auto call = weight_layer(*item.value(), outputs.at(k == 0 ? tap : tap + "#" + std::to_string(k)));
+      if (!call) break;
+      if (!detail) {
+        detail = call;
+      } else {
+        detail->binary_macs += call->binary_macs;
+        detail->other_macs += call->other_macs;
+      }
+    }
+    if (!detail) continue;
+    detail->name = name + "." + item.key();
+    detail->detail = true;
+    row.binary_macs += detail->binary_macs;
+    row.other_macs += detail->other_macs;
+    row.packed_bytes += detail->packed_bytes;
+    nested_params += detail->params;
+    nested_quantizer_bytes += detail->quantizer_bytes;
+    details.push_back(*detail);
+  }
+  row.quantizer_bytes = quantizer_params * 4;
+  row.fp32_bytes = (row.params - quantizer_params) * 4;
+  row.packed_bytes += (row.params - nested_params) * 4 - (row.quantizer_bytes - nested_quantizer_bytes);
+  row.weight_bits = row.input_bits = 0;  // not one layer's
+  row.name = name;
+  return row;
+}
+
+void append(ModelSummary& summary, const LayerSummary& row, const std::vector<LayerSummary>& details) {
+  add(summary.total, row);
+  summary.layers.push_back(row);
+  summary.layers.insert(summary.layers.end(), details.begin(), details.end());
+}
+
 }  // namespace
 
 ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& example) {
@@ -106,43 +155,34 @@ ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& exampl
       taps::TapRecorder recorder(*child.ptr(), outputs, {"(^|\\.)output$"});
       y = child.forward(x);
     }
-    LayerSummary row;
     std::vector<LayerSummary> details;
-    if (auto own = weight_layer(module, y)) {
-      row = *own;
-    } else {
-      row.kind = kind_of(module);
-      row.params = numel(module);
-      const int64_t quantizer_params = quantizer_numel(module);
-      int64_t nested_params = 0, nested_quantizer_bytes = 0;
-      for (const auto& item : module.named_modules("", /*include_self=*/false)) {
-        const auto tap = item.key() + ".output";
-        if (!outputs.contains(tap)) continue;
-        auto detail = weight_layer(*item.value(), outputs.at(tap));
-        if (!detail) continue;
-        detail->name = name + "." + item.key();
-        detail->detail = true;
-        row.binary_macs += detail->binary_macs;
-        row.other_macs += detail->other_macs;
-        row.packed_bytes += detail->packed_bytes;
-        nested_params += detail->params;
-        nested_quantizer_bytes += detail->quantizer_bytes;
-        details.push_back(*detail);
-      }
-      // Outside the nested layers: norms, biases, tokens at 4 bytes; other quantizers apart.
-      row.quantizer_bytes = quantizer_params * 4;
-      row.fp32_bytes = (row.params - quantizer_params) * 4;
-      row.packed_bytes += (row.params - nested_params) * 4 - (row.quantizer_bytes - nested_quantizer_bytes);
-      row.weight_bits = row.input_bits = 0;  // not one layer's
-    }
+    auto own = weight_layer(module, y);
+    LayerSummary row = own ? *own : composite_row(name, module, outputs, "", details);
     row.name = name;
-    add(summary.total, row);
-    summary.layers.push_back(row);
-    summary.layers.insert(summary.layers.end(), details.begin(), details.end());
+    append(summary, row, details);
     x = y;
   }
   summary.total.name = "total";
   model->train(was_training);
+  return summary;
+}
+
+ModelSummary summarize(torch::nn::Module& model, const std::function<void()>& forward) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  taps::TapRecord outputs;
+  {
+    taps::TapRecorder recorder(model, outputs, {"(^|\\.)output$"}, /*number_repeats=*/true);
+    forward();
+  }
+  ModelSummary summary;
+  for (const auto& child : model.named_children()) {
+    std::vector<LayerSummary> details;
+    append(summary, composite_row(child.key(), *child.value(), outputs, child.key() + ".", details), details);
+  }
+  summary.total.name = "total";
+  model.train(was_training);
   return summary;
 }
 

@@ -11,9 +11,11 @@
 // residual block, a stage) is followed by one detail row per such layer, named by its path
 // (`layer2.0.conv`), whose MACs and memory the child's row sums. Nested layers are found through
 // the "output" tap they publish; a plain torch::nn::Conv2d / Linear is counted only at the top.
+// Detectors: one row per part (backbone, neck, rpn_head, roi_head), their layers as details.
 
 #include <torch/nn/modules/container/sequential.h>
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,6 +41,11 @@ struct ModelSummary {
 // Runs `example` (one image, [1, C, H, W]) through the model layer by layer to find every
 // layer's input and output shapes.
 ModelSummary summarize(torch::nn::Sequential& model, const torch::Tensor& example);
+
+// A model that is not a chain (a detector): `forward` runs one image through `model` (for a
+// detector, its prediction: backbone, neck, RPN and the RoI head on the image's proposals); one row
+// per child of `model`, the sum of the QConv2d / QLinear layers inside it, each a detail row.
+ModelSummary summarize(torch::nn::Module& model, const std::function<void()>& forward);
 
 void print_summary(const ModelSummary& summary, std::ostream& out);
 

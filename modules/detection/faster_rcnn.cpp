@@ -1,6 +1,7 @@
 #include <lowbit/modules/detection/faster_rcnn.h>
 
 #include <lowbit/csrc/ops/boxes.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include <torch/torch.h>
 
@@ -81,6 +82,7 @@ NamedTensors FasterRCNNImpl::forward(const torch::Tensor& images, const torch::T
                               1));
   }
   out["proposals"] = torch::cat(rows);
+  taps::publish(*rpn_head, "proposals", out["proposals"]);
   return out;
 }
 
@@ -111,7 +113,7 @@ NamedLosses FasterRCNNImpl::loss(const NamedTensors& outputs, const std::vector<
   auto [rpn_cls, rpn_box] = rpn_head->loss(rpn, valid_sizes, gt_boxes);
   auto [cls, box] = roi_head->loss(features, proposals_of(outputs, static_cast<int64_t>(sizes.size())), gt_boxes,
                                    gt_labels);
-  return {{"loss_rpn_cls", rpn_cls}, {"loss_rpn_bbox", rpn_box}, {"loss_cls", cls}, {"loss_bbox", box}};
+  return {{"rpn_cls", rpn_cls}, {"rpn_bbox", rpn_box}, {"cls", cls}, {"bbox", box}};
 }
 
 NamedTensors FasterRCNNImpl::postprocess(const NamedTensors& outputs, const torch::Tensor& orig_sizes) {

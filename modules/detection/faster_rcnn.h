@@ -6,6 +6,8 @@
 //   neck      FPN -> P2 .. P6 (fpn.h)
 //   rpn_head  objectness and deltas per level, then proposals per image (rpn_head.h)
 //   roi_head  RoIAlign of the proposals, the 2-fc box head, losses and detections (roi_head.h)
+// Taps (IDa-Det's entropy distillation reads them, losses/entropy.h): "neck.p2" .. "neck.p6", the
+// FPN levels, and "rpn_head.proposals", the forward's "proposals".
 // The module names are mmdet's (backbone, neck, rpn_head, roi_head) down to the parts; an
 // mmdet checkpoint's deeper names (lateral_convs.0.conv, bbox_head.shared_fcs.0, ...) go through
 // the loader's name map (recipes/idadet/ has it for the teachers).
@@ -17,7 +19,7 @@
 //                   objectness, training or testing settings by the module's mode;
 //                   "image_sizes" int64 [B, 2] (height, width) before padding, from the mask
 //   loss         targets[i] "boxes" (cx, cy, w, h) / (w, h) of the image before padding, "labels"
-//                -> loss_rpn_cls, loss_rpn_bbox, loss_cls, loss_bbox (mmdet's names), weighted.
+//                -> rpn_cls, rpn_bbox, cls, bbox, weighted (logged as loss_rpn_cls, ..., mmdet's names).
 //                RPN anchors count as inside an image up to its size rounded up to size_divisor
 //                (mmdet's pad_shape: the data pipeline pads each image to a multiple of 32)
 //   postprocess  the RoI head's detections scaled from the resized image to orig_sizes: "boxes"

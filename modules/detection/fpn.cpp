@@ -1,5 +1,7 @@
 #include <lowbit/modules/detection/fpn.h>
 
+#include <lowbit/modules/taps/taps.h>
+
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/init.h>
@@ -72,6 +74,7 @@ std::vector<torch::Tensor> FPNImpl::forward(const std::vector<torch::Tensor>& in
   while (static_cast<int64_t>(p.size()) < options.outs()) {
     p.push_back(F::max_pool2d(p.back(), F::MaxPool2dFuncOptions(1).stride(2)));
   }
+  for (size_t i = 0; i < p.size(); ++i) taps::publish(*this, "p" + std::to_string(i + 2), p[i]);
   return p;
 }
 

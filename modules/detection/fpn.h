@@ -5,6 +5,8 @@
 //   L_{i-1} += nearest-upsample(L_i) to L_{i-1}'s size  (top-down, from the coarsest)
 //   P_i = act(output_i(L_i))                            (3x3)
 //   then max_pool(kernel 1, stride 2) of the last P until `outs` levels (P6 for Faster R-CNN).
+// Taps: every output level as "p2", "p3", ... (P2 is the first input's level, stride 4 for a
+// ResNet's C2 .. C5), which IDa-Det's entropy distillation reads (losses/entropy.h).
 // act: none (mmdet) or a PReLU per level and place with one slope per channel (IDa-Det). The
 // convolutions have biases and start xavier-uniform with zero biases (init_weights); IDa-Det's
 // are BiConvs: the quantizer options (idadet weights, ApproxSign inputs).

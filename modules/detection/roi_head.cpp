@@ -31,10 +31,10 @@ void RoIHeadImpl::reset() {
   TORCH_CHECK_VALUE(o.classes() > 0 && o.in_channels() > 0 && o.roi_size() > 0 && o.fc_channels() > 0,
                     "RoIHead: classes, channels and the RoI size must be positive");
   TORCH_CHECK_VALUE(!o.strides().empty(), "RoIHead: at least one feature stride");
-  fc1 = register_module("fc1", torch::nn::Linear(o.in_channels() * o.roi_size() * o.roi_size(), o.fc_channels()));
-  fc2 = register_module("fc2", torch::nn::Linear(o.fc_channels(), o.fc_channels()));
-  cls = register_module("cls", torch::nn::Linear(o.fc_channels(), o.classes() + 1));
-  reg = register_module("reg", torch::nn::Linear(o.fc_channels(), 4 * o.classes()));
+  fc1 = register_module("fc1", layers::QLinear(layers::QLinearOptions(o.in_channels() * o.roi_size() * o.roi_size(), o.fc_channels())));
+  fc2 = register_module("fc2", layers::QLinear(layers::QLinearOptions(o.fc_channels(), o.fc_channels())));
+  cls = register_module("cls", layers::QLinear(layers::QLinearOptions(o.fc_channels(), o.classes() + 1)));
+  reg = register_module("reg", layers::QLinear(layers::QLinearOptions(o.fc_channels(), 4 * o.classes())));
   const torch::NoGradGuard no_grad;
   torch::nn::init::xavier_uniform_(fc1->weight);
   torch::nn::init::xavier_uniform_(fc2->weight);

@@ -20,9 +20,9 @@
 #include <lowbit/modules/detection/box_coder.h>
 #include <lowbit/modules/detection/max_iou_assigner.h>
 #include <lowbit/modules/detection/rpn_head.h>
+#include <lowbit/modules/layers/qlinear.h>
 
 #include <torch/nn/cloneable.h>
-#include <torch/nn/modules/linear.h>
 
 #include <optional>
 #include <utility>
@@ -75,7 +75,7 @@ class RoIHeadImpl : public torch::nn::Cloneable<RoIHeadImpl> {
                                  const std::vector<ImageSize>& image_sizes);
 
   RoIHeadOptions options;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, cls{nullptr}, reg{nullptr};
+  layers::QLinear fc1{nullptr}, fc2{nullptr}, cls{nullptr}, reg{nullptr};  // real (identity quantizers)
 };
 TORCH_MODULE(RoIHead);
 

@@ -28,8 +28,8 @@ void RPNHeadImpl::reset() {
                                                      .input_quantizer(o.input_quantizer())));
   activation = layers::make_activation(o.activation(), o.feat_channels());
   if (!activation.is_empty()) register_module("activation", activation.ptr());
-  cls = register_module("cls", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.feat_channels(), a, 1)));
-  reg = register_module("reg", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.feat_channels(), 4 * a, 1)));
+  cls = register_module("cls", layers::QConv2d(layers::QConv2dOptions(o.feat_channels(), a, 1)));
+  reg = register_module("reg", layers::QConv2d(layers::QConv2dOptions(o.feat_channels(), 4 * a, 1)));
   const torch::NoGradGuard no_grad;
   for (auto* p : {&conv->weight, &cls->weight, &reg->weight}) torch::nn::init::normal_(*p, 0, 0.01);
   for (auto* p : {&conv->bias, &cls->bias, &reg->bias}) torch::nn::init::zeros_(*p);

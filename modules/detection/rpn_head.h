@@ -27,7 +27,6 @@
 #include <lowbit/modules/layers/qconv2d.h>
 
 #include <torch/nn/cloneable.h>
-#include <torch/nn/modules/conv.h>
 
 #include <optional>
 #include <utility>
@@ -79,7 +78,7 @@ class RPNHeadImpl : public torch::nn::Cloneable<RPNHeadImpl> {
   RPNHeadOptions options;
   layers::QConv2d conv{nullptr};
   torch::nn::AnyModule activation;
-  torch::nn::Conv2d cls{nullptr}, reg{nullptr};
+  layers::QConv2d cls{nullptr}, reg{nullptr};  // real (identity quantizers)
   AnchorGenerator anchor_generator;  // of options.anchors(), made by reset()
 
  private:

@@ -168,6 +168,17 @@ at::Tensor ida_discrepancy(const at::Tensor& teacher_map, const at::Tensor& stud
   return torch::tensor(discrepancy(teacher_map, student_map, cells, geometry), torch::kDouble).to(dtype);
 }
 
+std::vector<int64_t> ida_select(const std::vector<double>& eps, double proportion) {
+  const int64_t count = static_cast<int64_t>(eps.size());
+  // Python's round(0.6 * N): half to even, as std::nearbyint in the default rounding mode.
+  const auto keep = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(proportion * count)), 0, count);
+  std::vector<int64_t> order(count);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return eps[i] > eps[j]; });
+  order.resize(static_cast<size_t>(keep));
+  return order;
+}
+
 at::Tensor ida_mask(const at::Tensor& teacher_map, const at::Tensor& student_map, const std::vector<at::Tensor>& boxes,
                     const at::Tensor& image_sizes, double proportion, IdaGeometry geometry) {
   check_maps(teacher_map, student_map, 4, "[B, C, H, W]");
@@ -181,16 +192,10 @@ at::Tensor ida_mask(const at::Tensor& teacher_map, const at::Tensor& student_map
   for (int64_t b = 0; b < batch; ++b) {
     check_boxes(boxes[b]);
     const auto cells = map_boxes(boxes[b], image_size_of(image_sizes, b), height, width, geometry);
-    const auto eps = discrepancy(teacher_map[b], student_map[b], cells, geometry);
-    const int64_t count = static_cast<int64_t>(eps.size());
-    // Python's round(0.6 * N): half to even, as std::nearbyint in the default rounding mode.
-    const auto keep = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(proportion * count)), 0, count);
-    std::vector<int64_t> order(count);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return eps[i] > eps[j]; });
+    const auto kept = ida_select(discrepancy(teacher_map[b], student_map[b], cells, geometry), proportion);
     auto image_mask = mask[b];
-    for (int64_t k = 0; k < keep; ++k) {
-      const auto& cell = cells[order[k]];
+    for (const int64_t index : kept) {
+      const auto& cell = cells[static_cast<size_t>(index)];
       if (geometry == IdaGeometry::Fixed) {
         if (cell.rows() > 0 && cell.cols() > 0) image_mask.slice(0, cell.row1, cell.row2).slice(1, cell.col1, cell.col2).fill_(1);
         continue;

@@ -87,6 +87,10 @@ at::Tensor ida_pair_boxes(const at::Tensor& student_proposals, const at::Tensor&
 at::Tensor ida_discrepancy(const at::Tensor& teacher_map, const at::Tensor& student_map, const at::Tensor& boxes,
                            std::array<double, 2> image_size, IdaGeometry geometry);
 
+// Step 3's choice: the indices of the round(proportion · N) largest of eps [N], largest first
+// (ties: the lower index first).
+std::vector<int64_t> ida_select(const std::vector<double>& eps, double proportion);
+
 // Steps 2-3 for one level: maps [B, C, H, W], boxes: B tensors [N_b, 4], image_sizes [B, 2]
 // (height, width). Returns the mask [B, H, W] (the maps' dtype), no gradient.
 at::Tensor ida_mask(const at::Tensor& teacher_map, const at::Tensor& student_map, const std::vector<at::Tensor>& boxes,

@@ -43,8 +43,9 @@ void TapRecord::clear() {
   order_.clear();
 }
 
-TapRecorder::TapRecorder(const torch::nn::Module& model, TapRecord& record, const std::vector<std::string>& patterns)
-    : record_(record) {
+TapRecorder::TapRecorder(const torch::nn::Module& model, TapRecord& record, const std::vector<std::string>& patterns,
+                         bool number_repeats)
+    : record_(record), number_repeats_(number_repeats) {
   prefixes_.emplace(&model, "");
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     prefixes_.emplace(item.value().get(), item.key() + ".");
@@ -68,7 +69,13 @@ bool TapRecorder::offer(const torch::nn::Module& module, const std::string& tap,
   std::string name = it->second + tap;
   bool wanted = patterns_.empty();
   for (const auto& re : patterns_) wanted = wanted || std::regex_search(name, re);
-  if (wanted) record_.put(name, value);
+  if (!wanted) return true;
+  if (number_repeats_ && record_.contains(name)) {
+    int64_t k = 1;
+    while (record_.contains(name + "#" + std::to_string(k))) ++k;
+    name += "#" + std::to_string(k);
+  }
+  record_.put(name, value);
   return true;
 }
 

@@ -53,9 +53,13 @@ class TapRecord {
 // Records into `record` what the modules of `model` publish on this thread while it lives.
 // With `patterns`, only taps whose qualified name matches one of them (regex search) are
 // kept, so a loss that needs the queries does not hold every attention map alive.
+// A module that runs more than once in a forward (a head shared by the FPN levels) publishes its
+// taps once per call: with number_repeats, the k-th repeat of a name is kept as "<name>#<k>"
+// (k = 1, 2, ...); without, a repeat is the record's error.
 class TapRecorder {
  public:
-  TapRecorder(const torch::nn::Module& model, TapRecord& record, const std::vector<std::string>& patterns = {});
+  TapRecorder(const torch::nn::Module& model, TapRecord& record, const std::vector<std::string>& patterns = {},
+              bool number_repeats = false);
   ~TapRecorder();
   TapRecorder(const TapRecorder&) = delete;
   TapRecorder& operator=(const TapRecorder&) = delete;
@@ -67,6 +71,7 @@ class TapRecorder {
   std::unordered_map<const torch::nn::Module*, std::string> prefixes_;
   std::vector<std::regex> patterns_;
   TapRecord& record_;
+  bool number_repeats_;
 };
 
 // A regex (for a recorder's patterns) that matches exactly the tap name `name`.

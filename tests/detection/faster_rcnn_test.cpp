@@ -92,7 +92,7 @@ TEST(FasterRCNN, FourLossesReachEveryTrainedPartAndNoFrozenOne) {
   Batch b;
   const auto losses = detector->loss(detector->forward(b.images, b.mask), targets());
   ASSERT_EQ(losses.size(), 4u);
-  const std::vector<std::string> names = {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"};
+  const std::vector<std::string> names = {"rpn_cls", "rpn_bbox", "cls", "bbox"};
   auto total = torch::zeros({});
   for (size_t i = 0; i < losses.size(); ++i) {
     EXPECT_EQ(losses[i].first, names[i]);

@@ -88,4 +88,50 @@ TEST(DetectionRecipes, QDetrRecipesHaveThePapersStagesTermsAndTeacher) {
   }
 }
 
+// The IDa-Det recipes: the student of configs/voc_faster_rcnn_bir18.py (1-bit backbone, neck and RPN
+// conv, losses x5, stem and layer1 frozen, SGD 0.004 clipped at 35, x0.1 at 8 and 11 of 12 repeated
+// epochs, multi-scale mmdet pipeline at batch 4) distilled by the entropy term at 0.5 from the R101.
+TEST(DetectionRecipes, IdaDetRecipesHaveTheOfficialStudentScheduleAndDistillation) {
+  const auto recipe = engine::parse_recipe(std::string(LOWBIT_SOURCE_DIR) + "/recipes/idadet/voc_bires18_r101.yaml");
+  EXPECT_EQ(recipe.model.name, "bi_faster_rcnn");
+  EXPECT_EQ(recipe.model.weight_quantizer.name, "idadet");
+  EXPECT_EQ(recipe.model.input_quantizer.name, "rsign");
+  EXPECT_EQ(recipe.model.params.at("classes").toInt(), 20);
+  EXPECT_EQ(recipe.data.batch_size, 4);
+  EXPECT_EQ(recipe.data.options.at("pipeline").toStringRef(), "mmdet");
+  EXPECT_EQ(recipe.data.options.at("img_scales").toListRef().size(), 3u);
+  ASSERT_EQ(recipe.stages.size(), 1u);
+  const auto& stage = recipe.stages[0];
+  EXPECT_EQ(stage.epochs, 36);  // 12 epochs of RepeatDataset(times 3)
+  EXPECT_EQ(stage.optimizer.name, "sgd");
+  EXPECT_DOUBLE_EQ(stage.optimizer.lr, 0.004);
+  EXPECT_DOUBLE_EQ(stage.optimizer.weight_decay, 1e-4);
+  EXPECT_DOUBLE_EQ(stage.grad_clip, 35);
+  EXPECT_EQ(stage.schedule.options.at("milestones").toIntVector(), (std::vector<int64_t>{24, 33}));
+  EXPECT_NEAR(stage.schedule.warmup_epochs * 16551 / 4, 200, 1);  // 200 iterations of batch 4
+  EXPECT_DOUBLE_EQ(stage.schedule.warmup_lr, 0.004 * 0.001);
+  ASSERT_TRUE(recipe.teacher.has_value());
+  EXPECT_EQ(recipe.teacher->model.name, "faster_rcnn");
+  EXPECT_EQ(recipe.teacher->model.params.at("backbone").toStringRef(), "resnet101");
+  ASSERT_TRUE(recipe.distill.has_value());
+  const auto terms = recipe.distill->options();
+  ASSERT_EQ(terms.size(), 2u);
+  EXPECT_EQ(terms[0].loss(), "model");
+  EXPECT_EQ(terms[1].loss(), "entropy");
+  EXPECT_DOUBLE_EQ(terms[1].weight(), 0.5);
+  // The built student: the official loss weight, frozen stem and layer1.
+  auto task = engine::build_task(recipe);
+  const auto model = engine::build_model(recipe, *task, 0);
+  for (const auto& p : model->named_parameters()) {
+    const bool frozen = p.key().rfind("backbone.conv1.", 0) == 0 || p.key().rfind("backbone.bn1.", 0) == 0 ||
+                        p.key().rfind("backbone.layer1.", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), !frozen) << p.key();
+  }
+  // The baseline is the same student without the teacher.
+  const auto baseline = engine::parse_recipe(std::string(LOWBIT_SOURCE_DIR) + "/recipes/idadet/voc_bires18.yaml");
+  EXPECT_FALSE(baseline.teacher.has_value());
+  EXPECT_FALSE(baseline.distill.has_value());
+  EXPECT_EQ(baseline.stages[0].optimizer.lr, stage.optimizer.lr);
+}
+
 }  // namespace

@@ -9,9 +9,19 @@
 //
 // The student's teacher is the DETR test's checkpoint (ctest runs that test first: the
 // FIXTURES in tests/CMakeLists.txt); run alone, the student test trains it first.
+//
+// Faster R-CNN (modules/detection/faster_rcnn.h) overfits the same images through mmdetection's
+// pipeline at scale [256, 192] (no flip), narrowed (FPN and RPN 64 channels, box head 256, 128
+// RoI samples) and from scratch, so with the backbone's batch norm training and nothing frozen
+// (frozen_stages -1, norm_eval false: the official settings assume ImageNet weights): the
+// real-valued ResNet-18 one, the 1-bit IDa-Det student (bi_faster_rcnn, idadet weights, rsign
+// inputs), and that student distilled by IDa-Det's entropy term from the real one's checkpoint.
+#include <lowbit/csrc/engine/datasets/dataset.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>
 #include <lowbit/csrc/engine/train.h>
 #include <lowbit/csrc/util/files.h>
+#include <lowbit/modules/losses/entropy.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include "support/coco_sample.h"
 #include "support/run_cli.h"
@@ -160,6 +170,115 @@ TEST_F(DetectionTraining, W4A4QDetrStudentLearnsWithItsDrdTermLogged) {
   EXPECT_LT(last["loss_drd"].get<double>(), first["loss_drd"].get<double>());
   EXPECT_GE(first["loss"].get<double>() / last["loss"].get<double>(), 5.0);
   EXPECT_GT(ap50, 0.5);
+}
+
+// A Faster R-CNN recipe on the 8 images: mmdet pipeline at [256, 192], AdamW 1e-3, clip 35.
+std::string frcnn_recipe(const std::string& name, const std::string& annotations, int64_t steps,
+                         const std::string& model_and_more) {
+  std::ostringstream r;
+  r << "name: " << name << "\ntask: detection\nseed: 0\noutput: " << kWork << "\n"
+    << "data: {dataset: coco, root: " << kWork << ", train_images: " << lowbit::testing::coco_sample_images()
+    << ", train_annotations: " << annotations << ", val_images: " << lowbit::testing::coco_sample_images()
+    << ", val_annotations: " << annotations << ", pipeline: mmdet, img_scales: [[256, 192]], test_scale: [256, 192],"
+    << " flip: 0, batch_size: 8, eval_batch_size: 8, workers: 2}\n"
+    << model_and_more << "stages:\n  - {name: train, epochs: " << steps
+    << ", grad_clip: 35, optimizer: {name: adamw, lr: 0.001, weight_decay: 0.0001}}\n"
+    << "train: {log_every: 10, eval_every: " << steps << "}\n";
+  return r.str();
+}
+
+const std::string kNarrowFrcnn =
+    "frozen_stages: -1, norm_eval: false, neck_channels: 64, rpn_channels: 64, fc_channels: 256, rcnn_samples: 128";
+const std::string kFrcnnTeacher = "{name: faster_rcnn, backbone: resnet18, " + kNarrowFrcnn + "}";
+const std::string kIdaDetStudent = "{name: bi_faster_rcnn, " + kNarrowFrcnn +
+                                   ", weight_quantizer: {name: idadet}, input_quantizer: {name: rsign}}";
+
+Run train_faster_rcnn(const std::string& annotations) {
+  return train("frcnn_eight", frcnn_recipe("frcnn_eight", annotations, 100, "model: " + kFrcnnTeacher + "\n"));
+}
+
+void expect_overfits(const Run& run, const std::string& what) {
+  ASSERT_EQ(run.steps.size(), 100u);
+  const double first = run.steps.front()["loss"], last = run.steps.back()["loss"];
+  const double ap50 = final_value(run, "AP50");
+  std::cout << what << ": loss " << first << " -> " << last << " (" << first / last << "x), AP50 " << ap50 << ", AP "
+            << final_value(run, "AP") << ", " << run.result.seconds << " s\n";
+  for (const auto* term : {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox"}) {
+    EXPECT_TRUE(run.steps.back().contains(term)) << term;
+  }
+  EXPECT_GE(first / last, 5.0);
+  EXPECT_GT(ap50, 0.5);
+}
+
+TEST_F(DetectionTraining, FasterRcnnOverfitsEightCocoImages) {
+  expect_overfits(train_faster_rcnn(write_eight_images()), "faster r-cnn r18");
+}
+
+TEST_F(DetectionTraining, OneBitFasterRcnnOverfitsEightCocoImages) {
+  const auto annotations = write_eight_images();
+  expect_overfits(train("bi_frcnn_eight", frcnn_recipe("bi_frcnn_eight", annotations, 100, "model: " + kIdaDetStudent + "\n")),
+                  "1-bit faster r-cnn (idadet)");
+}
+
+// IDa-Det: the entropy term is logged, sigma moves, and on a batch of the trained pair each
+// image's pairs (both models' proposals above 0.85 after NMS 0.1) are selected round(0.6 N) at a time.
+TEST_F(DetectionTraining, IdaDetStudentDistilsFromAFasterRcnnTeacher) {
+  const auto annotations = write_eight_images();
+  const auto teacher = join_path(join_path(kWork, "frcnn_eight"), "checkpoint.pt");
+  if (!lowbit::util::file_exists(teacher)) train_faster_rcnn(annotations);
+  const auto model = "model: " + kIdaDetStudent + "\nteacher: {model: " + kFrcnnTeacher + ", checkpoint: " + teacher +
+                     "}\ndistill: {terms: [{loss: model}, {loss: entropy, weight: 0.5, channels: 64}]}\n";
+  const auto text = frcnn_recipe("idadet_eight", annotations, 30, model);
+  const auto run = train("idadet_eight", text);
+  ASSERT_EQ(run.steps.size(), 30u);
+  const auto& first = run.steps.front();
+  const auto& last = run.steps.back();
+  for (const auto& step : run.steps) ASSERT_TRUE(step.contains("loss_entropy"));
+  const auto sigma = run.result.task->named_parameters()["distill.entropy.sigma"].item<double>();
+  std::cout << "idadet: loss " << first["loss"] << " -> " << last["loss"] << ", entropy " << first["loss_entropy"]
+            << " -> " << last["loss_entropy"] << ", sigma 1.000001 -> " << sigma << ", " << run.result.seconds << " s\n";
+  EXPECT_GT(first["loss_entropy"].get<double>(), 0.0);
+  EXPECT_GT(std::abs(sigma - 1.000001), 1e-4);
+  EXPECT_LT(last["loss"].get<double>(), first["loss"].get<double>());
+
+  // The pairs of one training batch, as the term forms them.
+  const auto file = join_path(kWork, "idadet_eight.yaml");
+  const auto data = engine::make_dataset(engine::parse_recipe(file).data);
+  const auto source = data->open(lowbit::data::Split::Train);
+  engine::Batch batch;
+  ASSERT_TRUE(source->epoch(0, 0)->next(batch));
+  const std::vector<std::string> patterns = {R"(^neck\.p[2-6]$)", R"(^rpn_head\.proposals$)"};
+  lowbit::taps::TapRecord student, teacher_taps;
+  {
+    torch::NoGradGuard no_grad;
+    run.result.model->train();
+    run.result.teacher->eval();
+    lowbit::taps::TapRecorder s(*run.result.model, student, patterns), t(*run.result.teacher, teacher_taps, patterns);
+    run.result.model->forward(batch);
+    run.result.teacher->forward(batch);
+  }
+  const auto& sizes = batch.meta.at("image_sizes");
+  int64_t pairs = 0;
+  for (int64_t b = 0; b < batch.size(); ++b) {
+    const auto of_image = [&](const lowbit::taps::TapRecord& record) {
+      const auto& all = record.at("rpn_head.proposals");
+      return all.index_select(0, torch::nonzero(all.select(1, 0) == b).view(-1)).slice(1, 1);
+    };
+    const auto boxes = lowbit::losses::ida_pair_boxes(of_image(student), of_image(teacher_taps), 0.85, 0.1);
+    const int64_t n = boxes.size(0);
+    pairs += n;
+    for (const auto* level : {"neck.p2", "neck.p4", "neck.p6"}) {
+      const auto eps = lowbit::losses::ida_discrepancy(teacher_taps.at(level)[b], student.at(level)[b], boxes,
+                                                       {sizes[b][0].item<double>(), sizes[b][1].item<double>()},
+                                                       lowbit::losses::IdaGeometry::Official).to(torch::kDouble);
+      const std::vector<double> values(eps.data_ptr<double>(), eps.data_ptr<double>() + eps.numel());
+      EXPECT_EQ(static_cast<int64_t>(lowbit::losses::ida_select(values, 0.6).size()),
+                static_cast<int64_t>(std::nearbyint(0.6 * static_cast<double>(n))))
+          << "image " << b << ", " << level << ", " << n << " pairs";
+    }
+  }
+  std::cout << "idadet: " << pairs << " proposal pairs in the batch of " << batch.size() << " images\n";
+  EXPECT_GT(pairs, 0);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // IDa-Det's entropy term named in a recipe's distill: section and trained by `lowbit train`'s
 // engine: its sigma and adapters are parameters of the task, updated by the optimizer, saved in
-// the checkpoint and restored on resume. There is no detector in lowbit yet, so the test
-// registers a small CNN that publishes what a detector would: an FPN-like map (`neck.p2`) and
-// RPN-like proposals (`rpn_head.proposals`).
+// the checkpoint and restored on resume. To stay fast, the test registers a small CNN that
+// publishes what the Faster R-CNN publishes (modules/detection/faster_rcnn.h): an FPN-like map
+// (`neck.p2`) and RPN-like proposals (`rpn_head.proposals`); the detector itself is distilled in
+// detection_training_test.cpp.
 #include <lowbit/csrc/engine/build.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/recipe/recipe.h>

@@ -127,3 +127,13 @@ TEST(OfficialNameMaps, TorchvisionResNet50And101AsDetrBackbones) {
     for (const auto& name : report.missing) EXPECT_NE(name.rfind("backbone.0.body.", 0), 0u) << name;
   }
 }
+
+// mmdetection v2's Faster R-CNN R101-FPN (IDa-Det's VOC teacher) loads into the teacher recipe's
+// model, every key renamed or kept; torchvision's ImageNet ResNet-101 into its backbone (fc dropped).
+TEST(OfficialNameMaps, MmdetFasterRcnnAndTorchvisionResNetBackbone) {
+  expect_loads({"mmdet_faster_rcnn_r101_voc", "mmdet_faster_rcnn.yaml", "recipes/idadet/voc_r101.yaml", 0, 0});
+  auto model = last_stage_model("recipes/idadet/voc_r101.yaml");
+  const auto report = load_official(*model, "torchvision_resnet101", "torchvision_resnet_faster_rcnn.yaml");
+  EXPECT_EQ(report.dropped.size(), 2u);  // fc
+  for (const auto& name : report.missing) EXPECT_NE(name.rfind("backbone.", 0), 0u) << name;
+}

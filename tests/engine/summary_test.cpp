@@ -1,5 +1,6 @@
 // `lowbit summary`: per-layer accounting, with the layers nested in residual blocks counted.
 #include <lowbit/csrc/engine/summary.h>
+#include <lowbit/modules/detection/registry.h>
 #include <lowbit/modules/models/registry.h>
 
 #include <gtest/gtest.h>
@@ -92,4 +93,42 @@ TEST(Summary, QuantizerStateIsListedApartFromTheModelsSize) {
   std::ostringstream out;
   lowbit::engine::print_summary(s, out);
   EXPECT_NE(out.str().find("MB quantizer state"), std::string::npos) << out.str();
+}
+
+// A detector: one row per part, its layers as details; the RPN conv shared by the 5 FPN levels is
+// counted at every level, the box head for every proposal of the image.
+TEST(Summary, OneBitFasterRcnnCountsEveryPartTheSharedRpnConvPerLevelAndTheBoxHeadPerProposal) {
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"idadet", {}};
+  policy.input = {"rsign", {}};
+  const lowbit::Params options{{"neck_channels", int64_t{32}}, {"rpn_channels", int64_t{32}},
+                               {"fc_channels", int64_t{64}},   {"classes", int64_t{3}}};
+  auto detector = lowbit::detection::make("bi_faster_rcnn", options, policy);
+  const auto images = torch::randn({1, 3, 64, 64});
+  const auto mask = torch::zeros({1, 64, 64}, torch::kBool);
+  int64_t proposals = 0;
+  const auto s = lowbit::engine::summarize(*detector, [&] {
+    const auto out = detector->forward(images, mask);
+    proposals = out.at("proposals").size(0);
+    detector->postprocess(out, torch::tensor({{64, 64}}, torch::kLong));
+  });
+  std::vector<std::string> parts;
+  for (const auto& layer : s.layers) {
+    if (!layer.detail) parts.push_back(layer.name);
+  }
+  EXPECT_EQ(parts, (std::vector<std::string>{"backbone", "neck", "rpn_head", "roi_head"}));
+  // Binary 3x3 32 -> 32 on the 16², 8², 4², 2², 1² levels.
+  EXPECT_EQ(row(s, "rpn_head.conv").binary_macs, (256 + 64 + 16 + 4 + 1) * 32 * 32 * 9);
+  EXPECT_EQ(row(s, "rpn_head.cls").other_macs, (256 + 64 + 16 + 4 + 1) * 3 * 32);
+  EXPECT_EQ(row(s, "neck.laterals.0").binary_macs, 16 * 16 * 32 * 64 * 9);  // 3x3 BiConv lateral on C2
+  ASSERT_GT(proposals, 0);
+  EXPECT_EQ(row(s, "roi_head.fc1").other_macs, proposals * 32 * 7 * 7 * 64);
+  EXPECT_EQ(row(s, "roi_head").binary_macs, 0);
+  EXPECT_EQ(row(s, "backbone.conv1").weight_bits, 32);  // the stem stays real
+  EXPECT_EQ(row(s, "backbone.layer2.1.conv").binary_macs, 8 * 8 * 128 * 128 * 9);
+  EXPECT_EQ(s.total.binary_macs, row(s, "backbone").binary_macs + row(s, "neck").binary_macs +
+                                     row(s, "rpn_head").binary_macs);
+  std::ostringstream printed;
+  lowbit::engine::print_summary(s, printed);
+  EXPECT_NE(printed.str().find("OPs (BOPs/64 + FLOPs) per image: "), std::string::npos);
 }

@@ -114,4 +114,18 @@ TEST(Taps, PublishingTwiceIntoOneRecordIsAnError) {
   EXPECT_EQ(record.size(), 4u);
 }
 
+// A module run several times in one forward (a head shared by FPN levels): numbered repeats.
+TEST(Taps, RepeatsAreNumberedWhenTheRecorderAsks) {
+  auto model = two_publishers();
+  TapRecord record;
+  TapRecorder recorder(*model, record, {}, /*number_repeats=*/true);
+  model->forward(torch::ones({1}));
+  model->forward(torch::full({1}, 2.0));
+  model->forward(torch::full({1}, 3.0));
+  EXPECT_EQ(record.size(), 12u);
+  ASSERT_TRUE(record.contains("0.double#2"));
+  EXPECT_EQ(record.at("0.double").item<float>() * 3, record.at("0.double#2").item<float>());
+  EXPECT_FALSE(record.contains("0.double#3"));
+}
+
 }  // namespace

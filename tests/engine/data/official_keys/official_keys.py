@@ -39,6 +39,40 @@ def write(name, state_dict, prefix):
             f.write(f"{prefix}{key} {','.join(str(d) for d in value.shape)}\n")
 
 
+def mmdet_faster_rcnn(depth, classes):
+    """mmdetection v2.0's Faster R-CNN + FPN (configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py; IDa-Det's
+    teachers, configs/voc_tea_faster_rcnn_r101.py), as its runner saves it under "state_dict". The names
+    are spelled from mmdet v2.0's module attributes, since its model classes need its compiled ops:
+    the ResNet backbone has torchvision's names without fc (mmdet/models/backbones/resnet.py), the FPN
+    holds ConvModules (`.conv`) in lateral_convs / fpn_convs (necks/fpn.py), the RPN head rpn_conv,
+    rpn_cls, rpn_reg (dense_heads/rpn_head.py), the box head shared_fcs, fc_cls (classes + 1) and
+    fc_reg (4 classes) (roi_heads/bbox_heads/convfc_bbox_head.py)."""
+    state = collections.OrderedDict()
+    for key, value in getattr(torchvision.models, f"resnet{depth}")().state_dict().items():
+        if not key.startswith("fc."):
+            state["backbone." + key] = value.shape
+    for i, channels in enumerate([64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]):
+        state[f"neck.lateral_convs.{i}.conv.weight"] = (256, channels, 1, 1)
+        state[f"neck.lateral_convs.{i}.conv.bias"] = (256,)
+    for i in range(4):
+        state[f"neck.fpn_convs.{i}.conv.weight"] = (256, 256, 3, 3)
+        state[f"neck.fpn_convs.{i}.conv.bias"] = (256,)
+    for name, shape in (("rpn_conv", (256, 256, 3, 3)), ("rpn_cls", (3, 256, 1, 1)), ("rpn_reg", (12, 256, 1, 1))):
+        state[f"rpn_head.{name}.weight"] = shape
+        state[f"rpn_head.{name}.bias"] = shape[:1]
+    for name, shape in (("fc_cls", (classes + 1, 1024)), ("fc_reg", (4 * classes, 1024)),
+                        ("shared_fcs.0", (1024, 256 * 7 * 7)), ("shared_fcs.1", (1024, 1024))):
+        state[f"roi_head.bbox_head.{name}.weight"] = shape
+        state[f"roi_head.bbox_head.{name}.bias"] = shape[:1]
+    return state
+
+
+def write_shapes(name, shapes):
+    with open(os.path.join(HERE, name + ".txt"), "w") as f:
+        for key, shape in shapes.items():
+            f.write(f"{key} {','.join(str(d) for d in shape)}\n")
+
+
 def main(root):
     collections.Iterable = collections.abc.Iterable  # ReBNN / RBONN's _ntuple, written for Python < 3.10
     reactnet = load(os.path.join(root, "reactnet/birealnet.py"), "reactnet_birealnet")
@@ -58,6 +92,7 @@ def main(root):
     write("adabin_resnet34", adabin34.resnet34_1w1a().state_dict(), "module.")
     for depth in (18, 34, 50, 101):  # torchvision's released files: plain state dicts
         write(f"torchvision_resnet{depth}", getattr(torchvision.models, f"resnet{depth}")().state_dict(), "")
+    write_shapes("mmdet_faster_rcnn_r101_voc", mmdet_faster_rcnn(101, 20))  # IDa-Det's VOC teacher
 
 
 if __name__ == "__main__":
