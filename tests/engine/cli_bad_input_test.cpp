@@ -44,3 +44,18 @@ TEST(CliBadInput, SummaryShowsEveryStage) {
   EXPECT_FALSE(std::regex_search(r.output.substr(0, stage2), binary_conv)) << r.output;
   EXPECT_TRUE(std::regex_search(r.output.substr(stage2), binary_conv)) << r.output;
 }
+
+// A detector's summary: one row per part, binary and real MACs per image of the evaluation size.
+TEST(CliBadInput, SummaryOfTheOneBitFasterRcnnCountsBinaryAndRealOperations) {
+  const auto r = lowbit::testing::run_cli(
+      {"summary", std::string(LOWBIT_SOURCE_DIR) + "/recipes/idadet/coco_sample_bires18.yaml"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find(", stage 1 (train), one 256x256 image"), std::string::npos) << r.output;
+  for (const auto* part : {"\nbackbone ", "\nneck ", "\nrpn_head ", "\nroi_head "}) {
+    EXPECT_NE(r.output.find(part), std::string::npos) << part << r.output;
+  }
+  // The binary rows (backbone units, FPN, RPN conv) and the real ones (stem, box head).
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\n  neck\.laterals\.0 +QConv2d +1 +1 +\d+ +[1-9]\d* +0 )"))) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\n  roi_head\.fc1 +QLinear +32 +32 +\d+ +0 +[1-9]\d* )"))) << r.output;
+  EXPECT_NE(r.output.find("OPs (BOPs/64 + FLOPs) per image: "), std::string::npos) << r.output;
+}
