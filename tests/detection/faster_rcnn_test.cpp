@@ -249,4 +249,27 @@ TEST(FasterRCNN, LossRejectsTargetsWithoutBoxes) {
   EXPECT_THROW(detector->forward(b.images, b.mask.narrow(2, 0, 90)), c10::Error);
 }
 
+// COCO's images without annotations stay in the data (docs/detection.md): their anchors and RoIs
+// are all negatives, with no box loss from them.
+TEST(FasterRCNN, AnImageWithoutObjectsTrainsItsNegativesOnly) {
+  torch::manual_seed(0);
+  auto detector = make("faster_rcnn", small());
+  detector->train();
+  Batch b;
+  auto t = targets();
+  t[1] = {{"boxes", torch::zeros({0, 4})}, {"labels", torch::zeros({0}, torch::kLong)}};
+  const auto losses = detector->loss(detector->forward(b.images, b.mask), t);
+  auto total = torch::zeros({});
+  for (const auto& [name, value] : losses) {
+    EXPECT_TRUE(std::isfinite(value.item<double>())) << name;
+    total = total + value;
+  }
+  total.backward();
+  EXPECT_GT(detector->roi_head->cls->weight.grad().abs().sum().item<double>(), 0.0);
+  const auto none = detector->loss(detector->forward(b.images, b.mask),
+                                   {t[1], t[1]});  // no object in the batch: no box loss at all
+  EXPECT_EQ(none[1].second.item<double>(), 0.0);
+  EXPECT_EQ(none[3].second.item<double>(), 0.0);
+}
+
 }  // namespace faster_rcnn_test
