@@ -8,20 +8,17 @@
 namespace lowbit::detection {
 namespace {
 
-std::vector<torch::Tensor> levels_of(const NamedTensors& outputs, const std::string& prefix, int64_t count) {
-  std::vector<torch::Tensor> levels;
-  for (int64_t l = 0; l < count; ++l) {
-    const auto it = outputs.find(prefix + std::to_string(l));
-    TORCH_CHECK(it != outputs.end(), "FasterRCNN: the outputs have no '", prefix, l, "' (not this detector's forward?)");
-    levels.push_back(it->second);
-  }
-  return levels;
-}
-
 const torch::Tensor& named(const NamedTensors& outputs, const std::string& name) {
   const auto it = outputs.find(name);
   TORCH_CHECK(it != outputs.end(), "FasterRCNN: the outputs have no '", name, "' (not this detector's forward?)");
   return it->second;
+}
+
+// outputs "<prefix>0" .. "<prefix><count - 1>".
+std::vector<torch::Tensor> levels_of(const NamedTensors& outputs, const std::string& prefix, int64_t count) {
+  std::vector<torch::Tensor> levels;
+  for (int64_t l = 0; l < count; ++l) levels.push_back(named(outputs, prefix + std::to_string(l)));
+  return levels;
 }
 
 std::vector<ImageSize> image_sizes_of(const NamedTensors& outputs) {

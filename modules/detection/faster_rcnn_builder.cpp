@@ -127,10 +127,36 @@ int64_t positive(ParamReader& p, const std::string& key, int64_t fallback) {
   return value;
 }
 
+RPNHeadOptions read_rpn(ParamReader& p, int64_t in_channels, double loss_weight) {
+  const auto nms = fraction(p, "rpn_nms_iou", 0.7);
+  return RPNHeadOptions()
+      .in_channels(in_channels)
+      .sampler(RandomSamplerOptions()
+                   .num(positive(p, "rpn_samples", 256))
+                   .pos_fraction(fraction(p, "rpn_positive_fraction", 0.5)))
+      .loss_weight(loss_weight)
+      .train_proposals(read_proposals(p, "rpn_train_proposals", {2000, 1000, 1000}, nms))
+      .test_proposals(read_proposals(p, "rpn_test_proposals", {1000, 1000, 1000}, nms));
+}
+
+RoIHeadOptions read_roi(ParamReader& p, int64_t classes, int64_t in_channels, double loss_weight) {
+  return RoIHeadOptions(classes)
+      .in_channels(in_channels)
+      .fc_channels(positive(p, "fc_channels", 1024))
+      .sampler(RandomSamplerOptions()
+                   .num(positive(p, "rcnn_samples", 512))
+                   .pos_fraction(fraction(p, "rcnn_positive_fraction", 0.25)))
+      .loss_weight(loss_weight)
+      .score_thr(p.get<double>("score_thr", 0.05))
+      .nms_iou(fraction(p, "nms_iou", 0.5))
+      .max_per_image(positive(p, "max_per_image", 100));
+}
+
 std::shared_ptr<Detector> build(ParamReader& p, const models::QuantPolicy& policy, const Defaults& d) {
   const auto parts = read_parts(p);
   auto backbone = read_backbone(p, policy, d, parts.count("backbone") > 0);
-  const auto channels = p.get<std::vector<int64_t>>("backbone_channels", default_channels(p.get<std::string>("backbone", d.backbone)));
+  const auto channels =
+      p.get<std::vector<int64_t>>("backbone_channels", default_channels(p.get<std::string>("backbone", d.backbone)));
   LOWBIT_CHECK_OPTION(static_cast<int64_t>(channels.size()) == backbone->stages(), "backbone_channels",
                       "faster_rcnn: backbone_channels needs one width per stage (", backbone->stages(), "), got ",
                       channels.size());
@@ -162,30 +188,12 @@ std::shared_ptr<Detector> build(ParamReader& p, const models::QuantPolicy& polic
                   .weight_quantizer(neck_weight)
                   .input_quantizer(neck_input);
 
-  const auto rpn_nms = fraction(p, "rpn_nms_iou", 0.7);
-  auto rpn = RPNHeadOptions()
-                 .in_channels(neck_channels)
-                 .feat_channels(rpn_channels)
-                 .activation(rpn_activation)
-                 .weight_quantizer(rpn_weight)
-                 .input_quantizer(rpn_input)
-                 .sampler(RandomSamplerOptions()
-                              .num(positive(p, "rpn_samples", 256))
-                              .pos_fraction(fraction(p, "rpn_positive_fraction", 0.5)))
-                 .loss_weight(loss_weight)
-                 .train_proposals(read_proposals(p, "rpn_train_proposals", {2000, 1000, 1000}, rpn_nms))
-                 .test_proposals(read_proposals(p, "rpn_test_proposals", {1000, 1000, 1000}, rpn_nms));
-
-  auto roi = RoIHeadOptions(classes)
-                 .in_channels(neck_channels)
-                 .fc_channels(positive(p, "fc_channels", 1024))
-                 .sampler(RandomSamplerOptions()
-                              .num(positive(p, "rcnn_samples", 512))
-                              .pos_fraction(fraction(p, "rcnn_positive_fraction", 0.25)))
-                 .loss_weight(loss_weight)
-                 .score_thr(p.get<double>("score_thr", 0.05))
-                 .nms_iou(fraction(p, "nms_iou", 0.5))
-                 .max_per_image(positive(p, "max_per_image", 100));
+  const auto rpn = read_rpn(p, neck_channels, loss_weight)
+                       .feat_channels(rpn_channels)
+                       .activation(rpn_activation)
+                       .weight_quantizer(rpn_weight)
+                       .input_quantizer(rpn_input);
+  const auto roi = read_roi(p, classes, neck_channels, loss_weight);
   const auto size_divisor = positive(p, "size_divisor", 32);
   return FasterRCNN(std::move(backbone), FasterRCNNOptions(neck, rpn, roi).size_divisor(size_divisor)).ptr();
 }
