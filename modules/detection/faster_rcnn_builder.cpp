@@ -4,7 +4,8 @@
 //
 //   option                  default (faster_rcnn / bi_faster_rcnn)   meaning
 //   backbone                resnet50 / reactnet_resnet18       a ResNet of modules/models: its stages
-//   backbone_options        {} / {conv_bias: true}             that model's options (as its recipe keys)
+//   backbone_options        {} / {conv_bias: true}             that model's options (as its recipe keys),
+//                                                              over the defaults
 //   backbone_channels       [256, 512, 1024, 2048] for         the stages' output channels
 //                           resnet50/101, else [64, 128, 256, 512]
 //   frozen_stages           1                                  stem and layer1 frozen (resnet_features.h)
@@ -70,7 +71,8 @@ std::set<std::string> read_parts(ParamReader& p) {
 
 ResNetFeatures read_backbone(ParamReader& p, const models::QuantPolicy& policy, const Defaults& d, bool quantized) {
   const auto name = p.get<std::string>("backbone", d.backbone);
-  const auto options = p.get<Params>("backbone_options", d.backbone_options);
+  auto options = d.backbone_options;  // the recipe's options over the defaults
+  for (auto& [key, value] : p.get<Params>("backbone_options", {})) options[key] = value;
   const auto features = ResNetFeaturesOptions()
                             .frozen_stages(p.get<int64_t>("frozen_stages", 1))
                             .norm_eval(p.get<bool>("norm_eval", true));

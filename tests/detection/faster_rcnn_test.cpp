@@ -20,6 +20,13 @@ using lowbit::Params;
 using lowbit::detection::FasterRCNNImpl;
 using lowbit::detection::NamedTensors;
 
+// A nested option map, as a recipe gives it.
+c10::IValue mapping(const Params& params) {
+  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [key, value] : params) dict.insert(key, value);
+  return dict;
+}
+
 // A narrow Faster R-CNN on ResNet-18 for 3 classes.
 Params small(Params extra = {}) {
   Params p{{"backbone", "resnet18"},        {"neck_channels", int64_t{32}}, {"rpn_channels", int64_t{32}},
@@ -193,6 +200,10 @@ TEST(FasterRCNN, TheOneBitStudentQuantizesBackboneNeckAndRpnConvolutionsOnly) {
     }
   }
   EXPECT_EQ(binary_units, 16);  // 4 per stage, as ResNet_REACT-18
+  // The recipe's backbone options add to the defaults (conv_bias stays).
+  auto other = make("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"},
+                                             {"backbone_options", mapping({{"init", "fan_out"}})}}), policy);
+  EXPECT_TRUE(other->named_parameters().contains("backbone.layer1.0.conv.bias"));
   EXPECT_EQ(detector->neck->options.lateral_kernel(), 3);
   EXPECT_EQ(detector->roi_head->options.loss_weight(), 5.0);
   Batch b;
@@ -203,13 +214,6 @@ TEST(FasterRCNN, TheOneBitStudentQuantizesBackboneNeckAndRpnConvolutionsOnly) {
   const auto& grad = detector->named_parameters()["backbone.layer2.0.conv.weight"].grad();
   ASSERT_TRUE(grad.defined());
   EXPECT_GT(grad.abs().sum().item<double>(), 0.0);
-}
-
-// A nested option map, as a recipe gives it.
-c10::IValue mapping(const Params& params) {
-  c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
-  for (const auto& [key, value] : params) dict.insert(key, value);
-  return dict;
 }
 
 // The OptionError's key path, or "" when `params` build.
