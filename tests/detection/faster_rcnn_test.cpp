@@ -10,6 +10,8 @@
 #include <lowbit/modules/quant/rsign.h>
 #include <lowbit/modules/quant/sign.h>
 
+#include "support/require_gpu.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -37,7 +39,7 @@ Params small(Params extra = {}) {
   return p;
 }
 
-std::shared_ptr<FasterRCNNImpl> make(const std::string& name, const Params& params,
+std::shared_ptr<FasterRCNNImpl> build_detector(const std::string& name, const Params& params,
                                      const lowbit::models::QuantPolicy& policy = {}) {
   auto detector = std::dynamic_pointer_cast<FasterRCNNImpl>(lowbit::detection::make(name, params, policy));
   EXPECT_TRUE(detector);
@@ -61,7 +63,7 @@ std::vector<NamedTensors> targets() {
 
 TEST(FasterRCNN, OutputsEveryLevelTheUnpaddedSizesAndProposalsInsideEachImage) {
   torch::manual_seed(0);
-  auto detector = make("faster_rcnn", small());
+  auto detector = build_detector("faster_rcnn", small());
   detector->eval();
   Batch b;
   const auto out = detector->forward(b.images, b.mask);
@@ -94,7 +96,7 @@ TEST(FasterRCNN, OutputsEveryLevelTheUnpaddedSizesAndProposalsInsideEachImage) {
 
 TEST(FasterRCNN, FourLossesReachEveryTrainedPartAndNoFrozenOne) {
   torch::manual_seed(0);
-  auto detector = make("faster_rcnn", small());
+  auto detector = build_detector("faster_rcnn", small());
   detector->train();
   Batch b;
   const auto losses = detector->loss(detector->forward(b.images, b.mask), targets());
@@ -129,7 +131,7 @@ TEST(FasterRCNN, FourLossesReachEveryTrainedPartAndNoFrozenOne) {
 TEST(FasterRCNN, NormEvalKeepsTheBackbonesRunningStatistics) {
   for (const bool norm_eval : {true, false}) {
     torch::manual_seed(0);
-    auto detector = make("faster_rcnn", small({{"norm_eval", norm_eval}, {"frozen_stages", int64_t{-1}}}));
+    auto detector = build_detector("faster_rcnn", small({{"norm_eval", norm_eval}, {"frozen_stages", int64_t{-1}}}));
     detector->train();
     auto& bn = *detector->named_modules()["backbone.layer3.0.bn1"]->as<lowbit::layers::BatchNormImpl>();
     EXPECT_EQ(bn.is_training(), !norm_eval);
@@ -143,7 +145,7 @@ TEST(FasterRCNN, NormEvalKeepsTheBackbonesRunningStatistics) {
 
 TEST(FasterRCNN, PostprocessScalesTheDetectionsToTheOriginalSizesAndMarksUnusedRows) {
   torch::manual_seed(0);
-  auto detector = make("faster_rcnn", small());
+  auto detector = build_detector("faster_rcnn", small());
   detector->eval();
   Batch b;
   auto out = detector->forward(b.images, b.mask);
@@ -180,7 +182,7 @@ TEST(FasterRCNN, TheOneBitStudentQuantizesBackboneNeckAndRpnConvolutionsOnly) {
   lowbit::models::QuantPolicy policy;
   policy.weight = {"idadet", {}};
   policy.input = {"rsign", {}};
-  auto detector = make("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"}}), policy);
+  auto detector = build_detector("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"}}), policy);
   int64_t binary_units = 0;
   for (const auto& m : detector->named_modules()) {
     const auto& name = m.key();
@@ -201,7 +203,7 @@ TEST(FasterRCNN, TheOneBitStudentQuantizesBackboneNeckAndRpnConvolutionsOnly) {
   }
   EXPECT_EQ(binary_units, 16);  // 4 per stage, as ResNet_REACT-18
   // The recipe's backbone options add to the defaults (conv_bias stays).
-  auto other = make("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"},
+  auto other = build_detector("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"},
                                              {"backbone_options", mapping({{"init", "fan_out"}})}}), policy);
   EXPECT_TRUE(other->named_parameters().contains("backbone.layer1.0.conv.bias"));
   EXPECT_EQ(detector->neck->options.lateral_kernel(), 3);
@@ -243,7 +245,7 @@ TEST(FasterRCNN, BuilderErrorsNameTheOption) {
 }
 
 TEST(FasterRCNN, LossRejectsTargetsWithoutBoxes) {
-  auto detector = make("faster_rcnn", small());
+  auto detector = build_detector("faster_rcnn", small());
   Batch b;
   const auto out = detector->forward(b.images, b.mask);
   auto bad = targets();
@@ -257,7 +259,7 @@ TEST(FasterRCNN, LossRejectsTargetsWithoutBoxes) {
 // are all negatives, with no box loss from them.
 TEST(FasterRCNN, AnImageWithoutObjectsTrainsItsNegativesOnly) {
   torch::manual_seed(0);
-  auto detector = make("faster_rcnn", small());
+  auto detector = build_detector("faster_rcnn", small());
   detector->train();
   Batch b;
   auto t = targets();
@@ -274,6 +276,47 @@ TEST(FasterRCNN, AnImageWithoutObjectsTrainsItsNegativesOnly) {
                                    {t[1], t[1]});  // no object in the batch: no box loss at all
   EXPECT_EQ(none[1].second.item<double>(), 0.0);
   EXPECT_EQ(none[3].second.item<double>(), 0.0);
+}
+
+// On a GPU (run by scripts/gpu-check): the 1-bit detector's outputs and proposals match the CPU's,
+// and a training step's losses are finite with gradients in every trained part.
+TEST(FasterRCNN, CudaMatchesCpuAndTrains) {
+  REQUIRE_GPU();
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"idadet", {}};
+  policy.input = {"rsign", {}};
+  torch::manual_seed(0);
+  auto detector = build_detector("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"}}), policy);
+  detector->eval();
+  Batch b;
+  const auto cpu = detector->forward(b.images, b.mask);
+  detector->to(torch::kCUDA);
+  const auto gpu = detector->forward(b.images.cuda(), b.mask.cuda());
+  for (const auto* name : {"features.0", "features.4", "rpn_objectness.2", "rpn_deltas.1"}) {
+    EXPECT_TRUE(torch::allclose(gpu.at(name).cpu(), cpu.at(name), 1e-3, 1e-4)) << name;
+  }
+  EXPECT_TRUE(torch::equal(gpu.at("image_sizes").cpu(), cpu.at("image_sizes")));
+  EXPECT_EQ(gpu.at("proposals").size(0), cpu.at("proposals").size(0));
+  const auto detections = detector->postprocess(gpu, torch::tensor({{64, 96}, {64, 64}}, torch::kLong).cuda());
+  EXPECT_TRUE(detections.at("boxes").is_cuda());
+  detector->train();
+  auto t = targets();
+  for (auto& target : t) {
+    for (auto& [key, value] : target) value = value.cuda();
+  }
+  const auto losses = detector->loss(detector->forward(b.images.cuda(), b.mask.cuda()), t);
+  auto total = torch::zeros({}, torch::kCUDA);
+  for (const auto& [name, value] : losses) {
+    EXPECT_TRUE(std::isfinite(value.item<double>())) << name;
+    total = total + value;
+  }
+  total.backward();
+  for (const auto* name : {"backbone.layer2.0.conv.weight", "neck.laterals.0.weight", "rpn_head.conv.weight",
+                           "roi_head.fc1.weight"}) {
+    const auto& grad = detector->named_parameters()[name].grad();
+    ASSERT_TRUE(grad.defined()) << name;
+    EXPECT_GT(grad.abs().sum().item<double>(), 0.0) << name;
+  }
 }
 
 }  // namespace faster_rcnn_test
