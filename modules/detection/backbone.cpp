@@ -1,5 +1,7 @@
 #include <lowbit/modules/detection/backbone.h>
 
+#include <lowbit/modules/detection/detector.h>
+
 #include <torch/torch.h>
 
 namespace lowbit::detection {
@@ -89,12 +91,7 @@ void BackboneImpl::reset() {
 }
 
 Features BackboneImpl::forward(const torch::Tensor& images, const torch::Tensor& mask) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "DETR backbone: expected images [B, 3, H, W], got ",
-              images.sizes());
-  TORCH_CHECK(mask.dim() == 3 && mask.scalar_type() == torch::kBool && mask.size(0) == images.size(0) &&
-                  mask.size(1) == images.size(2) && mask.size(2) == images.size(3),
-              "DETR backbone: expected a bool mask [B, H, W] = [", images.size(0), ", ", images.size(2), ", ",
-              images.size(3), "], got ", mask.scalar_type(), " ", mask.sizes());
+  check_images_and_mask(images, mask, "DETR backbone");
   auto map = body(images);
   namespace F = torch::nn::functional;
   const auto small = F::interpolate(mask.unsqueeze(0).to(map.scalar_type()),

@@ -27,6 +27,9 @@ namespace lowbit::detection {
 using NamedTensors = std::map<std::string, torch::Tensor>;
 using NamedLosses = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// Checks a detector's input: images [B, 3, H, W] and a bool mask [B, H, W]; errors start with `who`.
+void check_images_and_mask(const torch::Tensor& images, const torch::Tensor& mask, const std::string& who);
+
 class Detector : public torch::nn::Module {
  public:
   using torch::nn::Module::Module;

@@ -53,12 +53,7 @@ FasterRCNNImpl::FasterRCNNImpl(ResNetFeatures backbone_, FasterRCNNOptions optio
 }
 
 NamedTensors FasterRCNNImpl::forward(const torch::Tensor& images, const torch::Tensor& mask) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "FasterRCNN: expected images [B, 3, H, W], got ",
-              images.sizes());
-  TORCH_CHECK(mask.dim() == 3 && mask.scalar_type() == torch::kBool && mask.size(0) == images.size(0) &&
-                  mask.size(1) == images.size(2) && mask.size(2) == images.size(3),
-              "FasterRCNN: expected a bool mask [B, H, W] = [", images.size(0), ", ", images.size(2), ", ",
-              images.size(3), "], got ", mask.scalar_type(), " ", mask.sizes());
+  check_images_and_mask(images, mask, "FasterRCNN");
   // Padding is at the bottom and right: the height is column 0's unpadded rows, the width row 0's.
   const auto inside = mask.logical_not();
   const auto sizes = torch::stack({inside.select(2, 0).sum(1), inside.select(1, 0).sum(1)}, 1).to(torch::kLong);

@@ -1,9 +1,9 @@
-// IDa-Det's entropy distillation in a training loop. There is no detector in lowbit yet, so the
-// "detector" is the binary small_cnn of the baseline test and its "FPN level" the 32-channel
-// 14 x 14 map of its second stage; a real-valued small_cnn, trained first, is the teacher. The
-// "RPN proposals" of both models are the box around the garment (pixels above the background)
-// and a random box per image, all confident; selection, masks, adapter and sigma are the
-// real thing (modules/losses/entropy.h).
+// IDa-Det's entropy distillation in a training loop, kept small and fast (the Faster R-CNN itself
+// is distilled in tests/engine/detection_training_test.cpp): the "detector" is the binary
+// small_cnn of the baseline test and its "FPN level" the 32-channel 14 x 14 map of its second
+// stage; a real-valued small_cnn, trained first, is the teacher. The "RPN proposals" of both
+// models are the box around the garment (pixels above the background) and a random box per image,
+// all confident; selection, masks, adapter and sigma are the real thing (modules/losses/entropy.h).
 #include <lowbit/modules/losses/entropy.h>
 #include <lowbit/modules/models/registry.h>
 
