@@ -67,13 +67,9 @@ NamedTensors FasterRCNNImpl::forward(const torch::Tensor& images, const torch::T
     out["rpn_deltas." + level] = rpn.deltas[l];
   }
   const auto per_image = rpn_head->proposals(rpn, image_sizes_of(out));
-  std::vector<torch::Tensor> rows;
-  for (size_t i = 0; i < per_image.size(); ++i) {
-    rows.push_back(torch::cat({torch::full({per_image[i].size(0), 1}, static_cast<double>(i), per_image[i].options()),
-                               per_image[i]},
-                              1));
-  }
-  out["proposals"] = torch::cat(rows);
+  std::vector<torch::Tensor> scores;
+  for (const auto& p : per_image) scores.push_back(p.slice(1, 4));
+  out["proposals"] = torch::cat({rois_of(per_image), torch::cat(scores)}, 1);
   taps::publish(*rpn_head, "proposals", out["proposals"]);
   return out;
 }

@@ -6,8 +6,6 @@
 //   backbone                resnet50 / reactnet_resnet18       a ResNet of modules/models: its stages
 //   backbone_options        {} / {conv_bias: true}             that model's options (as its recipe keys),
 //                                                              over the defaults
-//   backbone_channels       [256, 512, 1024, 2048] for         the stages' output channels
-//                           resnet50/101, else [64, 128, 256, 512]
 //   frozen_stages           1                                  stem and layer1 frozen (resnet_features.h)
 //   norm_eval               true                               backbone batch norms in eval mode
 //   neck                    fpn / fpn_react_3x3                1x1 laterals, no activation / 3x3 laterals
@@ -51,14 +49,6 @@ struct Defaults {
 };
 
 const std::vector<std::string> kParts = {"backbone", "neck", "rpn"};
-
-std::vector<int64_t> default_channels(const std::string& backbone) {
-  const auto ends_with = [&](const std::string& tail) {
-    return backbone.size() >= tail.size() && backbone.compare(backbone.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  if (ends_with("50") || ends_with("101")) return {256, 512, 1024, 2048};
-  return {64, 128, 256, 512};
-}
 
 std::set<std::string> read_parts(ParamReader& p) {
   const auto parts = p.get<std::vector<std::string>>("quantize", kParts);
@@ -157,11 +147,6 @@ RoIHeadOptions read_roi(ParamReader& p, int64_t classes, int64_t in_channels, do
 std::shared_ptr<Detector> build(ParamReader& p, const models::QuantPolicy& policy, const Defaults& d) {
   const auto parts = read_parts(p);
   auto backbone = read_backbone(p, policy, d, parts.count("backbone") > 0);
-  const auto channels =
-      p.get<std::vector<int64_t>>("backbone_channels", default_channels(p.get<std::string>("backbone", d.backbone)));
-  LOWBIT_CHECK_OPTION(static_cast<int64_t>(channels.size()) == backbone->stages(), "backbone_channels",
-                      "faster_rcnn: backbone_channels needs one width per stage (", backbone->stages(), "), got ",
-                      channels.size());
   const auto neck_channels = positive(p, "neck_channels", 256), rpn_channels = positive(p, "rpn_channels", 256);
   const bool react_neck = p.choice("neck", d.neck, {"fpn", "fpn_react_3x3"}) == 1;
   const auto rpn_activation = p.parsed("rpn_activation", d.rpn_activation, layers::parse_activation);
@@ -183,7 +168,7 @@ std::shared_ptr<Detector> build(ParamReader& p, const models::QuantPolicy& polic
   };
   const auto [neck_weight, neck_input] = quantizers("neck", neck_channels);
   const auto [rpn_weight, rpn_input] = quantizers("rpn", rpn_channels);
-  auto neck = FPNOptions(channels)
+  auto neck = FPNOptions(backbone->channels())
                   .out_channels(neck_channels)
                   .lateral_kernel(react_neck ? 3 : 1)
                   .activation(react_neck ? layers::Activation::PReLU : layers::Activation::None)

@@ -1,6 +1,7 @@
 #include <lowbit/modules/detection/resnet_features.h>
 
 #include <lowbit/modules/layers/batch_norm.h>
+#include <lowbit/modules/layers/qconv2d.h>
 
 #include <torch/nn/modules/batchnorm.h>
 
@@ -22,6 +23,14 @@ ResNetFeaturesImpl::ResNetFeaturesImpl(const torch::nn::Sequential& net, ResNetF
     if (!stage || static_cast<int64_t>(stages_.size()) <= options.frozen_stages()) frozen_.push_back(module.ptr());
   }
   TORCH_CHECK_VALUE(!stages_.empty(), "ResNetFeatures: the network has no child named layer1");
+  for (const auto& stage : stages_) {
+    int64_t out = 0;
+    for (const auto& m : stage.ptr()->modules()) {
+      if (const auto* conv = dynamic_cast<const layers::QConv2dImpl*>(m.get())) out = conv->weight.size(0);
+    }
+    TORCH_CHECK_VALUE(out > 0, "ResNetFeatures: stage ", channels_.size() + 1, " has no convolution");
+    channels_.push_back(out);
+  }
   TORCH_CHECK_VALUE(options.frozen_stages() <= static_cast<int64_t>(stages_.size()), "ResNetFeatures: frozen_stages ",
                     options.frozen_stages(), " but the network has ", stages_.size(), " stages");
   if (options.frozen_stages() < 0) frozen_.clear();

@@ -7,6 +7,8 @@
 //             (torchvision's, mmdet's backbone.*, or lowbit's own ImageNet run) loads by name; the
 //             head (avgpool, flatten, bn2, fc) is dropped
 //   forward   images [B, 3, H, W] -> the output of every stage (C2 .. C5: strides 4, 8, 16, 32)
+//   channels  each stage's output channels: the filters of its last convolution (the last
+//             block's conv2 / conv3 / binary conv; in a one-block stage its shortcut's, the same)
 //   frozen_stages = k >= 0: the stem and layer1 .. layer k get requires_grad = false and stay in
 //             eval mode (mmdet's _freeze_stages; IDa-Det and mmdet's Faster R-CNN: 1); -1 none
 //   norm_eval: every batch norm stays in eval mode while the detector trains (mmdet's default):
@@ -34,12 +36,14 @@ class ResNetFeaturesImpl : public torch::nn::Module {
   std::vector<torch::Tensor> forward(const torch::Tensor& images);
   void train(bool on = true) override;
   int64_t stages() const { return static_cast<int64_t>(stages_.size()); }
+  const std::vector<int64_t>& channels() const { return channels_; }
 
   const ResNetFeaturesOptions options;
 
  private:
   std::vector<torch::nn::AnyModule> stem_, stages_;
   std::vector<std::shared_ptr<torch::nn::Module>> frozen_;
+  std::vector<int64_t> channels_;
 };
 TORCH_MODULE(ResNetFeatures);
 

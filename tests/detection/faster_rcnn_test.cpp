@@ -94,6 +94,17 @@ TEST(FasterRCNN, OutputsEveryLevelTheUnpaddedSizesAndProposalsInsideEachImage) {
   }
 }
 
+TEST(FasterRCNN, TheNeckTakesTheBackbonesStageWidths) {
+  EXPECT_EQ(build_detector("faster_rcnn", small({{"backbone", "resnet50"}}))->neck->options.in_channels(),
+            (std::vector<int64_t>{256, 512, 1024, 2048}));
+  auto narrow = build_detector(
+      "faster_rcnn", small({{"backbone_options", mapping({{"widths", std::vector<int64_t>{16, 32, 48, 64}}})}}));
+  EXPECT_EQ(narrow->neck->options.in_channels(), (std::vector<int64_t>{16, 32, 48, 64}));
+  narrow->eval();
+  Batch b;
+  EXPECT_EQ(narrow->forward(b.images, b.mask).at("features.0").sizes(), torch::IntArrayRef({2, 32, 16, 24}));
+}
+
 TEST(FasterRCNN, FourLossesReachEveryTrainedPartAndNoFrozenOne) {
   torch::manual_seed(0);
   auto detector = build_detector("faster_rcnn", small());
@@ -202,6 +213,7 @@ TEST(FasterRCNN, TheOneBitStudentQuantizesBackboneNeckAndRpnConvolutionsOnly) {
     }
   }
   EXPECT_EQ(binary_units, 16);  // 4 per stage, as ResNet_REACT-18
+  EXPECT_EQ(detector->neck->options.in_channels(), (std::vector<int64_t>{64, 128, 256, 512}));
   // The recipe's backbone options add to the defaults (conv_bias stays).
   auto other = build_detector("bi_faster_rcnn", small({{"backbone", "reactnet_resnet18"},
                                              {"backbone_options", mapping({{"init", "fan_out"}})}}), policy);
@@ -232,7 +244,7 @@ TEST(FasterRCNN, BuilderErrorsNameTheOption) {
   EXPECT_EQ(error_key("faster_rcnn", small({{"backbone", "resnet19"}})), "backbone");
   EXPECT_EQ(error_key("faster_rcnn", small({{"backbone", "small_cnn"}})), "backbone");  // no stages
   EXPECT_EQ(error_key("faster_rcnn", small({{"backbone_options", mapping({{"blocks", "two"}})}})), "backbone_options.blocks");
-  EXPECT_EQ(error_key("faster_rcnn", small({{"backbone_channels", std::vector<int64_t>{64, 128}}})), "backbone_channels");
+  EXPECT_EQ(error_key("faster_rcnn", small({{"backbone_channels", std::vector<int64_t>{64, 128}}})), "backbone_channels");  // unknown
   EXPECT_EQ(error_key("faster_rcnn", small({{"quantize", std::vector<std::string>{"head"}}})), "quantize");
   EXPECT_EQ(error_key("faster_rcnn", small({{"neck", "bifpn"}})), "neck");
   EXPECT_EQ(error_key("faster_rcnn", small({{"neck_input_quantizer", mapping({{"name", "rsign"}})}})), "neck_input_quantizer");
