@@ -69,21 +69,18 @@ LOWBIT_HOST_DEVICE inline BilinearTerms<T> bilinear_terms(T g, T w, T kappa, T a
 
 // DoReFa k-bit weights (ops/dorefa.h), from t = tanh(w) and the tensor's M = max |t|:
 //   y = 2 round((t / (2M) + 1/2) levels) / levels - 1,    levels = 2^k - 1 (round: half to even)
+// computed with the reciprocals 1 / (2M) and 2 / levels (no division per element).
 // Backward (round straight through, the max's gradient shared evenly by the `ties` entries with
-// |t| = M, as torch's max): dz = (2g / levels) levels,  dt = dz / (2M) + 1[|t| = M] sign(t) dM / ties,
-// dM = -2 sum_j dz_j t_j / (2M)^2 (a row sum the caller passes as `grad_max`), dL/dw = dt (1 - t^2).
+// |t| = M, as torch's max): dt = g / M + 1[|t| = M] sign(t) dM / ties,  dM = -sum_j g_j t_j / M^2
+// (a tensor sum the caller passes as `grad_max_per_tie`), dL/dw = dt (1 - t^2).
 template <typename T>
-LOWBIT_HOST_DEVICE inline T dorefa_weight_value(T t, T two_max, T levels) {
-  const T z = t / two_max + T(0.5);
-  return T(2) * (lsq_round(z * levels) / levels) - T(1);
+LOWBIT_HOST_DEVICE inline T dorefa_weight_value(T t, T inv_two_max, T levels, T two_over_levels) {
+  const T z = t * inv_two_max + T(0.5);
+  return lsq_round(z * levels) * two_over_levels - T(1);
 }
 template <typename T>
-LOWBIT_HOST_DEVICE inline T dorefa_weight_dz(T g, T levels) {
-  return (T(2) * g / levels) * levels;
-}
-template <typename T>
-LOWBIT_HOST_DEVICE inline T dorefa_weight_grad(T g, T t, T max, T two_max, T levels, T grad_max_per_tie) {
-  T dt = dorefa_weight_dz(g, levels) / two_max;
+LOWBIT_HOST_DEVICE inline T dorefa_weight_grad(T g, T t, T max, T inv_max, T grad_max_per_tie) {
+  T dt = g * inv_max;
   if (magnitude_of(t) == max) dt += sign_of(t) * grad_max_per_tie;
   return dt * (T(1) - t * t);
 }

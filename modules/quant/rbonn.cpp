@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/loss_scale.h>
+#include <lowbit/csrc/ops/recurrent_shift.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
@@ -61,11 +62,9 @@ torch::Tensor RbonnImpl::recurrent_weight(const torch::Tensor& w) const {
       drelu_count(options.channels(), options.tau()) == 0) {
     return w;
   }
-  const auto m = ops::output_channel_view(drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select()),
-                                          w.dim());
-  // m * G_prev first: a product without autograd history, so that no graph node saves the buffer
-  // itself, which the hook in forward() replaces during this backward.
-  return w - ops::output_channel_view(u, w.dim()) * (m * previous_grad);
+  const auto m = drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select());
+  // u m G_prev as (u m) G_prev: m is 0 or 1, the same numbers in one pass (ops/recurrent_shift.h).
+  return ops::recurrent_shift(w, u.flatten() * m, previous_grad);
 }
 
 void RbonnImpl::settle() {

@@ -1,42 +1,33 @@
 #pragma once
 // tanh for the vectorised CPU loops (the library call does not vectorise; ATen's vectorised tanh is
-// not reachable from lowbit's kernels). float: the Cephes tanhf / expf approximations (single-
-// precision, a few units in the last place from the correctly rounded value); double: std::tanh.
-//   |x| < 0.625: x + x^3 P(x^2)                    (odd minimax polynomial)
-//   otherwise  : sign(x) (1 - 2 / (exp(2|x|) + 1)),  exp(r + n ln2) = 2^n E(r), |r| <= ln2 / 2
+// not reachable from lowbit's kernels). float: the odd/even minimax rational form Eigen uses
+// (Eigen/src/Core/MathFunctionsImpl.h, generic_fast_tanh_float):
+//   tanh x = x P(x^2) / Q(x^2),  x clamped to +-7.90531 (where the ratio is exactly +-1),
+//   tanh x = x for |x| < 0.0004;
+// measured against tanh in double over every float in [0, 12]: at most 2.9e-7 relative (the
+// Cephes exp-based formula it replaced: 1.4e-7, at twice the cost and a division in both
+// branches). NaN stays NaN. double: std::tanh.
 
 #include <cmath>
-#include <cstdint>
 
 namespace lowbit::kernels::cpu {
 
-inline float fast_exp(float x) {  // x in [-88, 88]
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f;
-  r -= n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
-  return p * __builtin_bit_cast(float, bits);
-}
-
 inline float fast_tanh(float x) {
-  const float magnitude = std::fabs(x);
-  const float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  const float small = p * z * x + x;
-  const float e = fast_exp(2.0f * (magnitude < 9.0f ? magnitude : 9.0f));  // tanh(9) rounds to 1 in float
-  const float large = std::copysign(1.0f - 2.0f / (e + 1.0f), x);
-  return magnitude < 0.625f ? small : large;
+  constexpr float kClamp = 7.90531110763549805f;
+  const float c = x < -kClamp ? -kClamp : (x > kClamp ? kClamp : x);  // comparisons keep NaN
+  const float c2 = c * c;
+  float p = -2.76076847742355e-16f;
+  p = p * c2 + 2.00018790482477e-13f;
+  p = p * c2 - 8.60467152213735e-11f;
+  p = p * c2 + 5.12229709037114e-08f;
+  p = p * c2 + 1.48572235717979e-05f;
+  p = p * c2 + 6.37261928875436e-04f;
+  p = p * c2 + 4.89352455891786e-03f;
+  float q = 1.19825839466702e-06f;
+  q = q * c2 + 1.18534705686654e-04f;
+  q = q * c2 + 2.26843463243900e-03f;
+  q = q * c2 + 4.89352518554385e-03f;
+  return std::fabs(x) < 0.0004f ? x : c * p / q;
 }
 
 inline double fast_tanh(double x) { return std::tanh(x); }

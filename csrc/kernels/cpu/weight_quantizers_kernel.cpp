@@ -22,7 +22,7 @@ RowChunks rows_of(const at::Tensor& w, bool per_row) {
 
 template <typename T>
 LOWBIT_CPU_CLONES std::array<double, 1> sum_magnitudes(const T* w, int64_t n) {
-  return lane_sums<1>(n, [&](int64_t i) { return std::array<double, 1>{static_cast<double>(ops::magnitude_of(w[i]))}; });
+  return lane_sums<1>(n, [&](int64_t i) { return std::array<T, 1>{ops::magnitude_of(w[i])}; });
 }
 
 template <typename T>
@@ -30,7 +30,7 @@ LOWBIT_CPU_CLONES std::array<double, 2> sum_kept_magnitudes(const T* w, int64_t 
   return lane_sums<2>(n, [&](int64_t i) {
     const T magnitude = ops::magnitude_of(w[i]);
     const bool kept = magnitude > threshold;
-    return std::array<double, 2>{kept ? static_cast<double>(magnitude) : 0.0, kept ? 1.0 : 0.0};
+    return std::array<T, 2>{kept ? magnitude : T(0), kept ? T(1) : T(0)};  // counts exact: blocks of 4 per lane
   });
 }
 
@@ -87,35 +87,31 @@ LOWBIT_CPU_CLONES void tanh_loop(const T* w, T* t, int64_t n) {
 }
 
 template <typename T>
-LOWBIT_CPU_CLONES void dorefa_weight_loop(const T* t, T* out, int64_t n, T two_max, T levels) {
+LOWBIT_CPU_CLONES void dorefa_weight_loop(const T* t, T* out, int64_t n, T inv_two_max, T levels, T two_over_levels) {
   LOWBIT_SIMD
-  for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_value(t[i], two_max, levels);
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_value(t[i], inv_two_max, levels, two_over_levels);
 }
 
+// dL/dw without the max's share (written into `out`), and the chunk's sum g t and count of ties.
 template <typename T>
-LOWBIT_CPU_CLONES std::array<double, 1> sum_dz_t(const T* g, const T* t, int64_t n, T levels) {
-  return lane_sums<1>(n, [&](int64_t i) {
-    return std::array<double, 1>{static_cast<double>(ops::dorefa_weight_dz(g[i], levels) * t[i])};
+LOWBIT_CPU_CLONES std::array<double, 2> dorefa_weight_grad_loop(const T* g, const T* t, T* out, int64_t n, T max,
+                                                                T inv_max) {
+  return lane_sums<2>(n, [&](int64_t i) {
+    out[i] = ops::dorefa_weight_grad(g[i], t[i], max, inv_max, T(0));
+    return std::array<double, 2>{static_cast<double>(g[i] * t[i]), ops::magnitude_of(t[i]) == max ? 1.0 : 0.0};
   });
 }
 
 template <typename T>
-LOWBIT_CPU_CLONES void dorefa_weight_grad_loop(const T* g, const T* t, T* out, int64_t n, T max, T two_max, T levels,
-                                               T per_tie) {
-  LOWBIT_SIMD
-  for (int64_t i = 0; i < n; ++i) out[i] = ops::dorefa_weight_grad(g[i], t[i], max, two_max, levels, per_tie);
-}
-
-template <typename T>
 LOWBIT_CPU_CLONES std::array<double, 1> sum_values(const T* w, int64_t n) {
-  return lane_sums<1>(n, [&](int64_t i) { return std::array<double, 1>{static_cast<double>(w[i])}; });
+  return lane_sums<1>(n, [&](int64_t i) { return std::array<T, 1>{w[i]}; });
 }
 
 template <typename T>
 LOWBIT_CPU_CLONES std::array<double, 1> sum_squared_deviations(const T* w, int64_t n, T centre) {
   return lane_sums<1>(n, [&](int64_t i) {
     const T d = w[i] - centre;
-    return std::array<double, 1>{static_cast<double>(d * d)};
+    return std::array<T, 1>{d * d};
   });
 }
 
@@ -125,29 +121,18 @@ LOWBIT_CPU_CLONES void adabin_loop(const T* w, T* out, int64_t n, T beta, T alph
   for (int64_t i = 0; i < n; ++i) out[i] = ops::adabin_value(w[i], beta, alpha);
 }
 
-// e (ops::adabin_e), written into `e`; t u as (t / alpha) d (within a rounding of t (d / alpha),
-// in a gradient only, and a division per element would bound the loop).
+// e (ops::adabin_e), written into `e`, and the row sums of g, g sign(u), e, e d and d. In these
+// gradient terms t u is (t / alpha) d (within a rounding of t (d / alpha)) and sign(u) is sign(d)
+// (alpha > 0; they differ only where d / alpha underflows to 0, a denormal d): a division per
+// element would bound the loop.
 template <typename T>
-LOWBIT_CPU_CLONES void adabin_e_loop(const T* g, const T* w, T* e, int64_t n, T beta, T alpha, T kt, T t_over_alpha) {
-  LOWBIT_SIMD
-  for (int64_t i = 0; i < n; ++i) e[i] = ops::adabin_e(g[i], alpha, kt, fast_tanh(t_over_alpha * (w[i] - beta)));
-}
-
-// The row sums of g, g sign(u), e, e d and d.
-template <typename T>
-LOWBIT_CPU_CLONES std::array<double, 5> adabin_grad_sums(const T* g, const T* w, const T* e, int64_t n, T beta,
-                                                        T alpha) {
-  double sum_g = 0, sum_gs = 0, sum_e = 0, sum_ed = 0, sum_d = 0;
-  LOWBIT_SIMD_SUM(sum_g, sum_gs, sum_e, sum_ed, sum_d)
-  for (int64_t i = 0; i < n; ++i) {
+LOWBIT_CPU_CLONES std::array<double, 5> adabin_e_sums(const T* g, const T* w, T* e, int64_t n, T beta, T alpha, T kt,
+                                                     T t_over_alpha) {
+  return lane_sums<5>(n, [&](int64_t i) {
     const T d = w[i] - beta;
-    sum_g += static_cast<double>(g[i]);
-    sum_gs += static_cast<double>(g[i] * ops::sign_of(d / alpha));
-    sum_e += static_cast<double>(e[i]);
-    sum_ed += static_cast<double>(e[i] * d);
-    sum_d += static_cast<double>(d);
-  }
-  return {sum_g, sum_gs, sum_e, sum_ed, sum_d};
+    e[i] = ops::adabin_e(g[i], alpha, kt, fast_tanh(t_over_alpha * d));
+    return std::array<T, 5>{g[i], g[i] * ops::sign_of(d), e[i], e[i] * d, d};  // float blocks (simd.h)
+  });
 }
 
 // dL/dw = e a + d b + c, e read from (and dL/dw written over) `grad_w`.
@@ -317,18 +302,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::T
     }
     max_ties.mutable_data_ptr<double>()[0] = max;
     max_ties.mutable_data_ptr<double>()[1] = ties;
-    const auto two_max = static_cast<scalar_t>(2) * static_cast<scalar_t>(max);
+    const auto m = static_cast<scalar_t>(max), lv = static_cast<scalar_t>(levels);
+    const auto inv_two_max = static_cast<scalar_t>(1) / (static_cast<scalar_t>(2) * m);
+    const auto two_over_levels = static_cast<scalar_t>(2) / lv;
     rows.for_each([&](int64_t, int64_t, int64_t first, int64_t last) {
-      dorefa_weight_loop(tp + first, op + first, last - first, two_max, static_cast<scalar_t>(levels));
+      dorefa_weight_loop(tp + first, op + first, last - first, inv_two_max, lv, two_over_levels);
     });
   });
   return {out.to(w.scalar_type()), t, max_ties};
 }
 
+// One pass writes dL/dw without the max's share and sums g t per chunk; the chunks holding a tie of
+// the max then rewrite their ties with it (torch's max shares its gradient among the ties).
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits) {
   check_same_shape("dorefa_weight_backward", grad, t);
-  const double levels = quantization_levels("dorefa_weight", bits, 2);
+  quantization_levels("dorefa_weight", bits, 2);  // checks bits
   const auto input = computable(t);
   const auto g = computable(grad).to(input.scalar_type());
   const RowChunks rows(1, input.numel());
@@ -339,14 +328,21 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* tp = input.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    const auto lv = static_cast<scalar_t>(levels);
-    const auto m = static_cast<scalar_t>(max), two_max = static_cast<scalar_t>(2) * m;
-    const auto s = rows.sums([&](int64_t, int64_t first, int64_t last) { return sum_dz_t(gp + first, tp + first, last - first, lv); });
-    const double grad_max = -2.0 * s[0][0] / (static_cast<double>(two_max) * static_cast<double>(two_max));
-    const auto per_tie = static_cast<scalar_t>(ties > 0 ? grad_max / ties : 0.0);
-    rows.for_each([&](int64_t, int64_t, int64_t first, int64_t last) {
-      dorefa_weight_grad_loop(gp + first, tp + first, op + first, last - first, m, two_max, lv, per_tie);
+    const auto m = static_cast<scalar_t>(max), inv_max = static_cast<scalar_t>(1) / m;
+    std::vector<std::array<double, 2>> partial(static_cast<size_t>(rows.per_row));
+    rows.for_each([&](int64_t, int64_t chunk, int64_t first, int64_t last) {
+      partial[chunk] = dorefa_weight_grad_loop(gp + first, tp + first, op + first, last - first, m, inv_max);
     });
+    double gt = 0;
+    for (const auto& p : partial) gt += p[0];
+    const auto per_tie = static_cast<scalar_t>(ties > 0 ? -gt / (max * max) / ties : 0.0);
+    for (int64_t chunk = 0; chunk < rows.per_row; ++chunk) {
+      if (partial[chunk][1] == 0) continue;
+      const int64_t last = std::min(rows.cols, (chunk + 1) * rows.length);
+      for (int64_t i = chunk * rows.length; i < last; ++i) {
+        if (ops::magnitude_of(tp[i]) == m) op[i] = ops::dorefa_weight_grad(gp[i], tp[i], m, inv_max, per_tie);
+      }
+    }
   });
   return out.to(grad.scalar_type());
 }
@@ -406,9 +402,7 @@ at::Tensor adabin_weight_backward(const at::Tensor& grad, const at::Tensor& w, c
         },
         reduction(
             [&](int64_t r, int64_t first, int64_t last) {
-              const int64_t n = last - first;
-              adabin_e_loop(gp + first, wp + first, op + first, n, bp[r], ap[r], kt, t_value / ap[r]);
-              return adabin_grad_sums(gp + first, wp + first, op + first, n, bp[r], ap[r]);
+              return adabin_e_sums(gp + first, wp + first, op + first, last - first, bp[r], ap[r], kt, t_value / ap[r]);
             },
             [&](int64_t r, const std::array<double, 5>& s) {
               const double alpha_r = static_cast<double>(ap[r]);

@@ -117,15 +117,15 @@ void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w,
                                    cudaStream_t stream);
 // partial [rows, chunks, 2]: max |t| over the chunk (NaN skipped) and the count of its ties.
 void launch_dorefa_max_ties(DType dtype, const void* t, double* partial, const RowLaunch& shape, cudaStream_t stream);
-// y = dorefa_weight_value(t, T(2) T(M), T(levels)), max_ties = {M, ties}.
+// y = dorefa_weight_value(t, 1 / (2M), levels, 2 / levels) in T, max_ties = {M, ties}.
 void launch_dorefa_weight_forward(DType dtype, const void* t, const double* max_ties, double levels, void* y,
                                   int64_t n, cudaStream_t stream);
-// partial [rows, chunks, 1]: sum dorefa_weight_dz(g, T(levels)) t.
-void launch_dorefa_dz_sums(DType dtype, const void* grad, const void* t, double levels, double* partial,
-                           const RowLaunch& shape, cudaStream_t stream);
-// dL/dw = dorefa_weight_grad(g, t, M, 2M, levels, T(dM / ties)), dM = -2 dz_sum[0] / (2M)^2 in double.
+// partial [rows, chunks, 1]: sum g t.
+void launch_dorefa_gt_sums(DType dtype, const void* grad, const void* t, double* partial, const RowLaunch& shape,
+                           cudaStream_t stream);
+// dL/dw = dorefa_weight_grad(g, t, M, 1 / M, T(dM / ties)), dM = -gt_sum[0] / M^2 in double.
 void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t, const double* max_ties,
-                                   const double* dz_sum, double levels, void* grad_w, int64_t n, cudaStream_t stream);
+                                   const double* gt_sum, void* grad_w, int64_t n, cudaStream_t stream);
 // AdaBin weights (adabin_value, adabin_e), per row: beta = mean w, alpha = sqrt(max(mean (w - beta)^2, 1e-24)).
 // partial [rows, chunks, 1]: sum w.
 void launch_adabin_weight_sums(DType dtype, const void* w, double* partial, const RowLaunch& shape,

@@ -406,7 +406,7 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
   check_same_shape("dorefa_weight_backward", grad, t);
   TORCH_CHECK(max_ties.numel() == 2, "lowbit::dorefa_weight_backward: max_ties has ", max_ties.numel(),
               " elements, expected 2 (max |t|, ties)");
-  const double levels = quantization_levels("dorefa_weight", bits, 2);
+  quantization_levels("dorefa_weight", bits, 2);  // checks bits
   const c10::cuda::CUDAGuard guard(t.device());
   const auto input = computable(t);
   const auto g = matching(computable(grad), input);
@@ -417,11 +417,11 @@ at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, c
     const auto stream = c10::cuda::getCurrentCUDAStream();
     const RowLaunch shape{1, n, row_chunks(n)};
     auto partial = row_partial(shape, 1, input);
-    launch_dorefa_dz_sums(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), levels,
+    launch_dorefa_gt_sums(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(),
                           partial.mutable_data_ptr<double>(), shape, stream);
-    const auto dz_sum = row_totals(partial);  // [1, 1]
+    const auto gt_sum = row_totals(partial);  // [1, 1]
     launch_dorefa_weight_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(),
-                                  stats.const_data_ptr<double>(), dz_sum.const_data_ptr<double>(), levels,
+                                  stats.const_data_ptr<double>(), gt_sum.const_data_ptr<double>(),
                                   out.mutable_data_ptr(), n, stream);
   }
   return out.to(grad.scalar_type());

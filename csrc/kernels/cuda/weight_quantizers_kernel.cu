@@ -99,13 +99,12 @@ struct BilinearGrad {  // writes dL/dw; sums g w and r b
 };
 
 template <typename T>
-struct DzSum {  // sum dz t
+struct GradTSum {  // sum g t
   const T* grad;
   const T* t;
-  typename Acc<T>::type levels;
   __device__ void operator()(int64_t, int64_t i, double (&v)[1]) const {
     using acc_t = typename Acc<T>::type;
-    v[0] += static_cast<double>(ops::dorefa_weight_dz(acc_t(grad[i]), levels) * acc_t(t[i]));
+    v[0] += static_cast<double>(acc_t(grad[i]) * acc_t(t[i]));
   }
 };
 
@@ -319,29 +318,27 @@ __global__ void bilinear_forward_kernel(const T* w, const T* alpha, typename Acc
   }
 }
 
-// max_ties = {M, ties} on the device; two_max = 2 M in T, as the CPU kernel.
+// max_ties = {M, ties} on the device; M in T, its reciprocals as the CPU kernel takes them.
 template <typename T>
 __global__ void dorefa_forward_kernel(const T* t, const double* max_ties, typename Acc<T>::type levels, T* y,
                                       int64_t n) {
   using acc_t = typename Acc<T>::type;
-  const acc_t two_max = acc_t(2) * acc_t(max_ties[0]);
+  const acc_t inv_two_max = acc_t(1) / (acc_t(2) * acc_t(max_ties[0])), two_over_levels = acc_t(2) / levels;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    y[i] = T(ops::dorefa_weight_value(acc_t(t[i]), two_max, levels));
+    y[i] = T(ops::dorefa_weight_value(acc_t(t[i]), inv_two_max, levels, two_over_levels));
   }
 }
 
-// dM = -2 S / (2M)^2 in double, shared evenly by the ties (none: 0).
+// dM = -S / M^2 in double (S = sum g t), shared evenly by the ties (none: 0).
 template <typename T>
-__global__ void dorefa_backward_kernel(const T* grad, const T* t, const double* max_ties, const double* dz_sum,
-                                       typename Acc<T>::type levels, T* grad_w, int64_t n) {
+__global__ void dorefa_backward_kernel(const T* grad, const T* t, const double* max_ties, const double* gt_sum,
+                                       T* grad_w, int64_t n) {
   using acc_t = typename Acc<T>::type;
   const acc_t max = acc_t(max_ties[0]);
-  const acc_t two_max = acc_t(2) * max;
-  const double ties = max_ties[1];
-  const double grad_max = -2.0 * dz_sum[0] / (static_cast<double>(two_max) * static_cast<double>(two_max));
-  const acc_t per_tie = acc_t(ties > 0 ? grad_max / ties : 0.0);
+  const double ties = max_ties[1], m = static_cast<double>(max);
+  const acc_t per_tie = acc_t(ties > 0 ? -gt_sum[0] / (m * m) / ties : 0.0);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    grad_w[i] = T(ops::dorefa_weight_grad(acc_t(grad[i]), acc_t(t[i]), max, two_max, levels, per_tie));
+    grad_w[i] = T(ops::dorefa_weight_grad(acc_t(grad[i]), acc_t(t[i]), max, acc_t(1) / max, per_tie));
   }
 }
 
@@ -492,28 +489,24 @@ void launch_dorefa_weight_forward(DType dtype, const void* t, const double* max_
   check_launch("dorefa_weight_forward");
 }
 
-void launch_dorefa_dz_sums(DType dtype, const void* grad, const void* t, double levels, double* partial,
-                           const RowLaunch& shape, cudaStream_t stream) {
+void launch_dorefa_gt_sums(DType dtype, const void* grad, const void* t, double* partial, const RowLaunch& shape,
+                           cudaStream_t stream) {
   if (empty(shape)) return;
   check_chunks(shape);
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    using acc_t = typename Acc<T>::type;
-    launch_row_sums<1>(DzSum<T>{static_cast<const T*>(grad), static_cast<const T*>(t), acc_t(levels)}, partial, shape,
-                       stream);
+    launch_row_sums<1>(GradTSum<T>{static_cast<const T*>(grad), static_cast<const T*>(t)}, partial, shape, stream);
   });
-  check_launch("dorefa_dz_sums");
+  check_launch("dorefa_gt_sums");
 }
 
 void launch_dorefa_weight_backward(DType dtype, const void* grad, const void* t, const double* max_ties,
-                                   const double* dz_sum, double levels, void* grad_w, int64_t n, cudaStream_t stream) {
+                                   const double* gt_sum, void* grad_w, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
-    using acc_t = typename Acc<T>::type;
     dorefa_backward_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(static_cast<const T*>(grad), static_cast<const T*>(t),
-                                                                  max_ties, dz_sum, acc_t(levels),
-                                                                  static_cast<T*>(grad_w), n);
+                                                                  max_ties, gt_sum, static_cast<T*>(grad_w), n);
   });
   check_launch("dorefa_weight_backward");
 }
