@@ -7,6 +7,7 @@
 // computes in float and returns its inputs' dtype.
 #include <lowbit/config.h>
 #include <lowbit/csrc/kernels/activation_quantizers.h>
+#include <lowbit/csrc/kernels/binary_gemm.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/lsq.h>
@@ -72,6 +73,8 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
   m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
+  m.def("pack_sign_bits(Tensor x) -> Tensor");
+  m.def("binary_gemm(Tensor a_bits, Tensor b_bits, int k) -> Tensor");
   m.def("unpack_signs(Tensor planes, int[] sizes, ScalarType dtype) -> Tensor");
   m.def("mask_by_plane(Tensor grad, Tensor planes) -> Tensor");
   m.def("scaled_sign_forward(Tensor w) -> (Tensor, Tensor)");
@@ -159,7 +162,12 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.impl("adabin_activation_forward", &ns::adabin_activation_forward);                                         \
   m.impl("adabin_activation_backward", &ns::adabin_activation_backward)
 
-TORCH_LIBRARY_IMPL(lowbit, CPU, m) { LOWBIT_DEVICE_KERNELS(cpu); }
+TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
+  LOWBIT_DEVICE_KERNELS(cpu);
+  // The bit kernels: CPU only so far.
+  m.impl("pack_sign_bits", &cpu::pack_sign_bits);
+  m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t k) { return cpu::binary_gemm(a, b, k, cpu_binary_isa()); });
+}
 #ifdef LOWBIT_WITH_CUDA
 TORCH_LIBRARY_IMPL(lowbit, CUDA, m) { LOWBIT_DEVICE_KERNELS(cuda); }
 #endif
@@ -209,6 +217,11 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& shift, int64_t) {
     return Tensors2{meta::like(g), at::empty({shift.numel()}, g.options().dtype(at::kDouble))};
+  });
+  m.impl("pack_sign_bits",
+         [](const Tensor& x) { return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong)); });
+  m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t) {
+    return at::empty({a.size(0), b.size(0)}, a.options().dtype(at::kInt));
   });
   m.impl("pack_planes", [](const Tensor& x, int64_t kind) {
     return at::empty({ops::plane_count(static_cast<ops::Planes>(kind)), ops::plane_bytes(x.numel())},
@@ -482,6 +495,25 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
 
 at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
   return LOWBIT_OP("pack_planes", Tensor(const Tensor&, int64_t)).call(x, static_cast<int64_t>(kind));
+}
+
+at::Tensor pack_sign_bits(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && at::isFloatingType(x.scalar_type()),
+              "lowbit::pack_sign_bits: expected a floating-point matrix [rows, K], got ", x.scalar_type(), " ",
+              x.sizes());
+  return LOWBIT_OP("pack_sign_bits", Tensor(const Tensor&)).call(x);
+}
+
+at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k) {
+  const int64_t words = (k + 63) / 64;
+  for (const auto* t : {&a_bits, &b_bits}) {
+    TORCH_CHECK(t->scalar_type() == at::kLong && t->dim() == 2 && t->size(1) == words && k >= 1,
+                "lowbit::binary_gemm: expected int64 packed rows [rows, ", words, "] for K = ", k, " (pack_sign_bits), got ",
+                t->scalar_type(), " ", t->sizes());
+  }
+  TORCH_CHECK(a_bits.device() == b_bits.device(), "lowbit::binary_gemm: operands on ", a_bits.device(), " and ",
+              b_bits.device());
+  return LOWBIT_OP("binary_gemm", Tensor(const Tensor&, const Tensor&, int64_t)).call(a_bits, b_bits, k);
 }
 
 at::Tensor unpack_signs(const at::Tensor& planes, at::IntArrayRef sizes, at::ScalarType dtype) {

@@ -1,0 +1,37 @@
+#pragma once
+// Binary GEMM on bit-packed +-1 values (XNOR-Net, Rastegari et al. 2016): for rows a, b of K
+// values in {-1, +1}, packed one bit per value (bit = 1 for -1),
+//   a . b = K - 2 popcount(a XOR b)
+// exactly, in integers. Rows are packed along K into 64-bit words (the last word's unused bits 0 in
+// both operands, so they add nothing to the count).
+// CPU: three paths, chosen at run time from CPUID (cpu_binary_isa): AVX-512 VPOPCNTDQ (8 words per
+// instruction), the POPCNT instruction on one word (x86-64 with AVX2), and a portable reference
+// (a byte table, no popcount instruction; the others are tested against it). Each computes 4 x 4
+// output tiles with the B rows blocked to stay in L2, rows of A split over threads.
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace lowbit::kernels {
+
+enum class BinaryIsa { Reference, Popcnt, Avx512 };
+
+// The fastest path this CPU runs.
+BinaryIsa cpu_binary_isa();
+std::string to_string(BinaryIsa isa);
+
+// x: [rows, K] floating point -> int64 [rows, ceil(K / 64)], bit j of word w set where
+// x[r, 64 w + j] < 0 (0 counts as +1, as XNOR-Net's and Larq's deployed sign).
+at::Tensor pack_sign_bits(const at::Tensor& x);
+
+// a_bits [M, W], b_bits [N, W] (pack_sign_bits of [M, K] and [N, K]) -> int32 [M, N] of the dot
+// products of the +-1 rows: a @ b^T. `k` is K (W = ceil(K / 64)).
+at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k);
+
+namespace cpu {
+at::Tensor pack_sign_bits(const at::Tensor& x);
+at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, BinaryIsa isa);
+}  // namespace cpu
+
+}  // namespace lowbit::kernels
