@@ -26,7 +26,8 @@ std::string to_string(BinaryIsa isa);
 at::Tensor pack_sign_bits(const at::Tensor& x);
 
 // a_bits [M, W], b_bits [N, W] (pack_sign_bits of [M, K] and [N, K]) -> int32 [M, N] of the dot
-// products of the +-1 rows: a @ b^T. `k` is K (W = ceil(K / 64)).
+// products of the +-1 rows: a @ b^T. `k` is K, the number of values; W >= ceil(K / 64), with every
+// bit beyond the K values 0 in both operands (binary_conv.h pads each tap's run to whole words).
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k);
 
 namespace cpu {

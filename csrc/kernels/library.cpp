@@ -507,9 +507,11 @@ at::Tensor pack_sign_bits(const at::Tensor& x) {
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k) {
   const int64_t words = (k + 63) / 64;
   for (const auto* t : {&a_bits, &b_bits}) {
-    TORCH_CHECK(t->scalar_type() == at::kLong && t->dim() == 2 && t->size(1) == words && k >= 1,
-                "lowbit::binary_gemm: expected int64 packed rows [rows, ", words, "] for K = ", k, " (pack_sign_bits), got ",
-                t->scalar_type(), " ", t->sizes());
+    TORCH_CHECK(t->scalar_type() == at::kLong && t->dim() == 2 && t->size(1) >= words && t->size(1) == a_bits.size(1) &&
+                    k >= 1,
+                "lowbit::binary_gemm: expected int64 packed rows of one width >= ", words, " words for K = ", k,
+                " (pack_sign_bits), got ", a_bits.scalar_type(), " ", a_bits.sizes(), " and ", b_bits.scalar_type(),
+                " ", b_bits.sizes());
   }
   TORCH_CHECK(a_bits.device() == b_bits.device(), "lowbit::binary_gemm: operands on ", a_bits.device(), " and ",
               b_bits.device());

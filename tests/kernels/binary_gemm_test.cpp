@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-namespace {
+namespace binary_gemm_test {  // named: unity builds join test files
 
 using lowbit::kernels::BinaryIsa;
 
@@ -26,7 +26,11 @@ std::vector<BinaryIsa> runnable_paths() {
 // +-1 with 0 counted as +1, as the packing reads it.
 torch::Tensor plus_minus_one(const torch::Tensor& x) { return torch::where(x < 0, -1.0, 1.0).to(torch::kDouble); }
 
-}  // namespace
+}  // namespace binary_gemm_test
+
+using binary_gemm_test::plus_minus_one;
+using binary_gemm_test::runnable_paths;
+using lowbit::kernels::BinaryIsa;
 
 TEST(BinaryGemm, PacksSignBitsAlongKWithTheLastWordPaddedByZeros) {
   auto x = torch::ones({2, 70});
@@ -73,11 +77,13 @@ TEST(BinaryGemm, BadOperandsNameTheExpectedLayout) {
   const auto b = lowbit::kernels::pack_sign_bits(torch::randn({4, 200}));
   try {
     (void)lowbit::kernels::binary_gemm(a, b, 100);
-    FAIL() << "mismatched K accepted";
+    FAIL() << "operands of different widths accepted";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("expected int64 packed rows [rows, 2] for K = 100"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected int64 packed rows of one width >= 2 words for K = 100"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW((void)lowbit::kernels::binary_gemm(a.to(torch::kInt), a, 100), c10::Error);
+  EXPECT_THROW((void)lowbit::kernels::binary_gemm(a, a, 200), c10::Error);  // 2 words hold at most 128 values
   EXPECT_THROW((void)lowbit::kernels::pack_sign_bits(torch::randn({2, 3, 4})), c10::Error);
   EXPECT_THROW((void)lowbit::kernels::pack_sign_bits(torch::ones({2, 3}, torch::kInt)), c10::Error);
 }

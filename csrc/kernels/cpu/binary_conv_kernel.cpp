@@ -1,0 +1,102 @@
+#include <lowbit/csrc/kernels/binary_conv.h>
+
+#include <lowbit/csrc/kernels/binary_gemm.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cstring>
+
+namespace lowbit::kernels {
+namespace binary_conv_detail {  // named: unity builds join files
+
+int64_t words_of(int64_t channels) { return (channels + 63) / 64; }
+
+int64_t output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
+}  // namespace binary_conv_detail
+
+std::tuple<at::Tensor, at::Tensor> pack_conv_weight(const at::Tensor& w) {
+  TORCH_CHECK(w.dim() == 4 && at::isFloatingType(w.scalar_type()),
+              "pack_conv_weight: expected a floating-point weight [C_out, C_in, kh, kw], got ", w.scalar_type(), " ",
+              w.sizes());
+  const int64_t out = w.size(0), in = w.size(1), taps = w.size(2) * w.size(3);
+  const auto per_tap = w.permute({0, 2, 3, 1}).reshape({out * taps, in});  // rows (o, ky, kx), C_in along them
+  const auto bits = pack_sign_bits(per_tap).reshape({out, -1});
+  const auto tap_sums = at::where(per_tap < 0, -1, 1).sum(1).reshape({out, taps}).to(at::kInt);
+  return {bits, tap_sums};
+}
+
+at::Tensor pack_pixels(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && at::isFloatingType(x.scalar_type()),
+              "pack_pixels: expected a floating-point input [N, C, H, W], got ", x.scalar_type(), " ", x.sizes());
+  const int64_t c = x.size(1);
+  return pack_sign_bits(x.permute({0, 2, 3, 1}).reshape({-1, c})).reshape({x.size(0), x.size(2), x.size(3), -1});
+}
+
+at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
+                         const BinaryConvGeometry& g) {
+  namespace d = binary_conv_detail;
+  const int64_t words = d::words_of(g.in_channels), taps = g.kernel[0] * g.kernel[1];
+  TORCH_CHECK(x_pixels.dim() == 4 && x_pixels.scalar_type() == at::kLong && x_pixels.size(3) == words,
+              "binary_conv2d: expected packed pixels int64 [N, H, W, ", words, "] for ", g.in_channels,
+              " input channels (pack_pixels), got ", x_pixels.scalar_type(), " ", x_pixels.sizes());
+  TORCH_CHECK(w_bits.dim() == 2 && w_bits.scalar_type() == at::kLong && w_bits.size(1) == taps * words,
+              "binary_conv2d: expected a packed weight int64 [C_out, ", taps * words, "] (pack_conv_weight), got ",
+              w_bits.scalar_type(), " ", w_bits.sizes());
+  TORCH_CHECK(tap_sums.scalar_type() == at::kInt && tap_sums.sizes() == at::IntArrayRef({w_bits.size(0), taps}),
+              "binary_conv2d: expected tap sums int32 [", w_bits.size(0), ", ", taps, "] (pack_conv_weight), got ",
+              tap_sums.scalar_type(), " ", tap_sums.sizes());
+  const int64_t n = x_pixels.size(0), h = x_pixels.size(1), w = x_pixels.size(2), out = w_bits.size(0);
+  const int64_t oh = d::output_size(h, g.kernel[0], g.stride[0], g.padding[0]);
+  const int64_t ow = d::output_size(w, g.kernel[1], g.stride[1], g.padding[1]);
+  TORCH_CHECK(oh > 0 && ow > 0, "binary_conv2d: a ", h, "x", w, " input is smaller than the ", g.kernel[0], "x",
+              g.kernel[1], " kernel with padding ", g.padding[0], "x", g.padding[1]);
+  const auto x = x_pixels.contiguous();
+  auto cols = at::empty({n * oh * ow, taps * words}, x.options());
+  const auto* xp = x.const_data_ptr<int64_t>();
+  int64_t* cp = cols.mutable_data_ptr<int64_t>();
+  // Packed im2col: each output position's taps, a word run per tap; padded taps all +1 (0 bits).
+  at::parallel_for(0, n * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / oh, oy = row % oh;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        int64_t* dst = cp + (row * ow + ox) * taps * words;
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += words) {
+            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, words * sizeof(int64_t));
+            else std::memcpy(dst, xp + ((b * h + iy) * w + ix) * words, words * sizeof(int64_t));
+          }
+        }
+      }
+    }
+  });
+  auto y = binary_gemm(cols, w_bits, taps * g.in_channels).view({n, oh, ow, out});
+  // The padded taps counted +1 x w: subtract their tap sums, at the border positions only.
+  const auto* sums = tap_sums.contiguous().const_data_ptr<int32_t>();
+  int32_t* yp = y.mutable_data_ptr<int32_t>();
+  at::parallel_for(0, n * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t oy = row % oh;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
+            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) continue;
+            int32_t* dst = yp + (row * ow + ox) * out;
+            const int64_t tap = ky * g.kernel[1] + kx;
+            for (int64_t o = 0; o < out; ++o) dst[o] -= sums[o * taps + tap];
+          }
+        }
+      }
+    }
+  });
+  return y;
+}
+
+}  // namespace lowbit::kernels
