@@ -1,0 +1,218 @@
+#include <lowbit/csrc/deploy/lbm_format.h>
+
+#include <lowbit/csrc/util/crc32c.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <set>
+#include <string_view>
+
+namespace lowbit::deploy {
+namespace lbm_detail {  // named: unity builds join files
+
+constexpr char kMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'M', '\0'};
+constexpr size_t kMaxName = 1024, kMaxDims = 8;
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+const char* kind_name(LbmKind kind) {
+  switch (kind) {
+    case LbmKind::Float32: return "float32";
+    case LbmKind::Binary: return "binary";
+    case LbmKind::Ternary: return "ternary";
+    case LbmKind::Text: return "text";
+  }
+  return "unknown";
+}
+
+std::string shape_text(const std::vector<int64_t>& dims) {
+  std::string text = "[";
+  for (size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+// Reads little-endian fields from [data, data + size), each checked against the bytes left.
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size, std::string source) : data_(data), size_(size), source_(std::move(source)) {}
+
+  template <typename T>
+  T next(const std::string& what) {
+    T value;
+    std::memcpy(&value, take(sizeof(T), what), sizeof(T));
+    return value;
+  }
+  const uint8_t* take(uint64_t bytes, const std::string& what) {
+    if (bytes > size_ - offset_) {
+      fail("truncated: " + what + " needs " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset_) +
+           ", " + std::to_string(size_ - offset_) + " are left");
+    }
+    const uint8_t* at = data_ + offset_;
+    offset_ += bytes;
+    return at;
+  }
+  size_t offset() const { return offset_; }
+  [[noreturn]] void fail(const std::string& message) const { throw LbmError(source_ + ": " + message); }
+
+ private:
+  const uint8_t* data_;
+  size_t size_, offset_ = 0;
+  std::string source_;
+};
+
+class Writer {
+ public:
+  template <typename T>
+  void put(const T& value) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&value);
+    out.insert(out.end(), bytes, bytes + sizeof(T));
+  }
+  void put_bytes(const void* data, size_t size) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), bytes, bytes + size);
+  }
+  std::vector<uint8_t> out;
+};
+
+uint32_t checksum(const uint8_t* data, size_t size) {
+  return util::crc32c(std::string_view(reinterpret_cast<const char*>(data), size));
+}
+
+// Everything of a record but its payload, checked; `where` prefixes the errors.
+void check_record(const LbmRecord& r, const std::string& where, const std::function<void(const std::string&)>& fail) {
+  if (r.name.empty() || r.name.size() > kMaxName) fail(where + "name of " + std::to_string(r.name.size()) + " bytes, expected 1 to 1024");
+  const uint64_t payload = lbm_payload_bytes(r.kind, r.dims);
+  const bool packed = r.kind == LbmKind::Binary || r.kind == LbmKind::Ternary;
+  const int64_t rows = r.dims.empty() ? 0 : r.dims[0];
+  if (!r.scales.empty() && !(packed && (r.scales.size() == 1 || static_cast<int64_t>(r.scales.size()) == rows))) {
+    fail(where + std::to_string(r.scales.size()) + " scales for a " + kind_name(r.kind) + " " + shape_text(r.dims) +
+         ", expected " + (packed ? "0, 1 or " + std::to_string(rows) : std::string("none")));
+  }
+  for (const float scale : r.scales) {
+    if (!std::isfinite(scale)) fail(where + "a scale of " + std::to_string(scale) + ", expected finite scales");
+  }
+  if (r.payload.size() != payload) {
+    fail(where + "payload of " + std::to_string(r.payload.size()) + " bytes, expected " + std::to_string(payload) +
+         " for a " + kind_name(r.kind) + " " + shape_text(r.dims));
+  }
+}
+
+}  // namespace lbm_detail
+
+uint64_t lbm_payload_bytes(LbmKind kind, const std::vector<int64_t>& dims) {
+  namespace d = lbm_detail;
+  if (dims.empty() || dims.size() > d::kMaxDims) {
+    throw LbmError("a tensor of " + std::to_string(dims.size()) + " dims, expected 1 to 8");
+  }
+  int64_t numel = 1;
+  for (const int64_t size : dims) {
+    if (size < 0 || size > d::kMaxElements) throw LbmError("dimension " + std::to_string(size) + " in " + d::shape_text(dims));
+    numel = size == 0 ? 0 : numel;
+    if (numel != 0 && size != 0 && numel > d::kMaxElements / size) throw LbmError(d::shape_text(dims) + " has over 2^40 elements");
+    numel *= size;
+  }
+  switch (kind) {
+    case LbmKind::Float32: return static_cast<uint64_t>(numel) * 4;
+    case LbmKind::Text:
+      if (dims.size() != 1) throw LbmError("a text record of shape " + d::shape_text(dims) + ", expected [bytes]");
+      return static_cast<uint64_t>(numel);
+    case LbmKind::Binary:
+    case LbmKind::Ternary: {
+      const int64_t rows = dims[0], cols = rows == 0 ? 0 : numel / rows;
+      const uint64_t plane = static_cast<uint64_t>(rows) * static_cast<uint64_t>((cols + 63) / 64) * 8;
+      return kind == LbmKind::Binary ? plane : 2 * plane;
+    }
+  }
+  throw LbmError("unknown record kind " + std::to_string(static_cast<int>(kind)));
+}
+
+std::vector<uint8_t> serialize_lbm(const std::vector<LbmRecord>& records) {
+  namespace d = lbm_detail;
+  d::Writer w;
+  w.put_bytes(d::kMagic, sizeof(d::kMagic));
+  w.put(kLbmVersion);
+  w.put(static_cast<uint32_t>(records.size()));
+  std::set<std::string> names;
+  for (const auto& r : records) {
+    d::check_record(r, "record '" + r.name + "': ", [](const std::string& m) { throw LbmError(m); });
+    if (!names.insert(r.name).second) throw LbmError("record '" + r.name + "' appears twice");
+    w.put(static_cast<uint16_t>(r.name.size()));
+    w.put_bytes(r.name.data(), r.name.size());
+    w.put(static_cast<uint8_t>(r.kind));
+    w.put(static_cast<uint8_t>(r.dims.size()));
+    for (const int64_t size : r.dims) w.put(size);
+    w.put(static_cast<uint32_t>(r.scales.size()));
+    w.put_bytes(r.scales.data(), r.scales.size() * sizeof(float));
+    w.put(static_cast<uint64_t>(r.payload.size()));
+    w.put_bytes(r.payload.data(), r.payload.size());
+  }
+  w.put(d::checksum(w.out.data(), w.out.size()));
+  return std::move(w.out);
+}
+
+std::vector<LbmRecord> parse_lbm(const uint8_t* data, size_t size, const std::string& source, bool verify_checksum) {
+  namespace d = lbm_detail;
+  d::Reader in(data, size, source);
+  if (std::memcmp(in.take(sizeof(d::kMagic), "the magic"), d::kMagic, sizeof(d::kMagic)) != 0) {
+    in.fail("not a lowbit model (.lbm): the file does not start with \"LOWBITM\"");
+  }
+  const auto version = in.next<uint32_t>("the version");
+  if (version != kLbmVersion) {
+    in.fail("format version " + std::to_string(version) + ", this lowbit reads version " + std::to_string(kLbmVersion));
+  }
+  if (size < 4 + in.offset()) in.fail("truncated: no room for the checksum");
+  if (verify_checksum) {
+    uint32_t stored;
+    std::memcpy(&stored, data + size - 4, 4);
+    const uint32_t computed = d::checksum(data, size - 4);
+    if (stored != computed) {
+      in.fail("checksum mismatch (stored " + std::to_string(stored) + ", computed " + std::to_string(computed) +
+              "): the file is corrupted or was cut short");
+    }
+  }
+  d::Reader body(data, size - 4, source);  // the records end where the checksum starts
+  body.take(in.offset(), "the header");
+  const auto count = body.next<uint32_t>("the record count");
+  std::vector<LbmRecord> records;
+  std::set<std::string> names;
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string where = "record " + std::to_string(i) + ": ";
+    LbmRecord r;
+    const auto name_size = body.next<uint16_t>(where + "the name length");
+    const auto* name = body.take(name_size, where + "the name");
+    r.name.assign(reinterpret_cast<const char*>(name), name_size);
+    const std::string named = "record " + std::to_string(i) + " '" + r.name + "': ";
+    const auto kind = body.next<uint8_t>(named + "the kind");
+    if (kind > static_cast<uint8_t>(LbmKind::Text)) body.fail(named + "unknown kind " + std::to_string(kind));
+    r.kind = static_cast<LbmKind>(kind);
+    const auto ndim = body.next<uint8_t>(named + "the dims count");
+    if (ndim == 0 || ndim > d::kMaxDims) body.fail(named + std::to_string(ndim) + " dims, expected 1 to 8");
+    for (uint8_t k = 0; k < ndim; ++k) r.dims.push_back(body.next<int64_t>(named + "the dims"));
+    const auto scale_count = body.next<uint32_t>(named + "the scale count");
+    const auto* scales = body.take(uint64_t{scale_count} * sizeof(float), named + "the scales");
+    r.scales.resize(scale_count);
+    if (scale_count > 0) std::memcpy(r.scales.data(), scales, r.scales.size() * sizeof(float));
+    const auto payload_size = body.next<uint64_t>(named + "the payload size");
+    uint64_t expected = 0;
+    try {
+      expected = lbm_payload_bytes(r.kind, r.dims);
+    } catch (const LbmError& e) {
+      body.fail(named + e.what());
+    }
+    if (payload_size != expected) {
+      body.fail(named + "payload of " + std::to_string(payload_size) + " bytes, expected " + std::to_string(expected) +
+                " for a " + d::kind_name(r.kind) + " " + d::shape_text(r.dims));
+    }
+    const auto* payload = body.take(payload_size, named + "the payload");
+    r.payload.assign(payload, payload + payload_size);
+    d::check_record(r, named, [&](const std::string& m) { body.fail(m); });
+    if (!names.insert(r.name).second) body.fail(named + "a second record of that name");
+    records.push_back(std::move(r));
+  }
+  if (body.offset() != size - 4) {
+    body.fail(std::to_string(size - 4 - body.offset()) + " bytes after the last record, before the checksum");
+  }
+  return records;
+}
+
+}  // namespace lowbit::deploy
