@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -19,7 +20,7 @@ namespace binary_gemm_detail {  // named: unity builds join files
 namespace {
 
 constexpr int kTile = 4;             // output tile: kTile rows of A x kTile rows of B
-constexpr int64_t kBlockBytes = 256 << 10;  // the B rows one task walks: half of a 512 KiB L2
+constexpr int64_t kBlockBytes = 256 << 10;  // the B rows one task walks, to stay in L2 (>= 512 KiB on x86 today)
 
 // ---- packing ----
 
@@ -77,7 +78,8 @@ void pack_row_on([[maybe_unused]] BinaryIsa isa, const float* x, int64_t k, uint
   pack_row(x, k, words);
 }
 
-// ---- popcount tiles: pops[i][j] = popcount(a_i XOR b_j) over `words` words ----
+// ---- popcount tiles, one struct per path: Tile::run<RA, RB> sets pops[i][j] = popcount(a_i XOR b_j)
+// over `words` words for RA x RB rows ----
 
 struct Operands {
   const uint64_t* a;  // row i at a + i * words
@@ -93,33 +95,37 @@ int popcount_reference(uint64_t v) {  // no popcount instruction: a nibble table
   return count;
 }
 
-template <int RA, int RB>
-void tile_reference(const Operands& o, Pops& pops) {
-  for (int i = 0; i < RA; ++i) {
-    for (int j = 0; j < RB; ++j) {
-      int64_t count = 0;
-      for (int64_t w = 0; w < o.words; ++w) count += popcount_reference(o.a[i * o.words + w] ^ o.b[j * o.words + w]);
-      pops[i][j] = count;
+struct ReferenceTile {
+  template <int RA, int RB>
+  static void run(const Operands& o, Pops& pops) {
+    for (int i = 0; i < RA; ++i) {
+      for (int j = 0; j < RB; ++j) {
+        int64_t count = 0;
+        for (int64_t w = 0; w < o.words; ++w) count += popcount_reference(o.a[i * o.words + w] ^ o.b[j * o.words + w]);
+        pops[i][j] = count;
+      }
     }
   }
-}
+};
 
 #if LOWBIT_X86
-template <int RA, int RB>
-__attribute__((target("popcnt,avx2"))) void tile_popcnt(const Operands& o, Pops& pops) {
-  int64_t acc[RA][RB] = {};
-  for (int64_t w = 0; w < o.words; ++w) {
-    uint64_t bw[RB];
-    for (int j = 0; j < RB; ++j) bw[j] = o.b[j * o.words + w];
+struct PopcntTile {
+  template <int RA, int RB>
+  __attribute__((target("popcnt,avx2"))) static void run(const Operands& o, Pops& pops) {
+    int64_t acc[RA][RB] = {};
+    for (int64_t w = 0; w < o.words; ++w) {
+      uint64_t bw[RB];
+      for (int j = 0; j < RB; ++j) bw[j] = o.b[j * o.words + w];
+      for (int i = 0; i < RA; ++i) {
+        const uint64_t aw = o.a[i * o.words + w];
+        for (int j = 0; j < RB; ++j) acc[i][j] += __builtin_popcountll(aw ^ bw[j]);
+      }
+    }
     for (int i = 0; i < RA; ++i) {
-      const uint64_t aw = o.a[i * o.words + w];
-      for (int j = 0; j < RB; ++j) acc[i][j] += __builtin_popcountll(aw ^ bw[j]);
+      for (int j = 0; j < RB; ++j) pops[i][j] = acc[i][j];
     }
   }
-  for (int i = 0; i < RA; ++i) {
-    for (int j = 0; j < RB; ++j) pops[i][j] = acc[i][j];
-  }
-}
+};
 
 // GCC 12's AVX-512 intrinsics merge into _mm512_undefined_*() values, which -Wuninitialized flags.
 #pragma GCC diagnostic push
@@ -140,63 +146,55 @@ __attribute__((target("avx512f"))) inline __m512i lane_sums8(__m512i v0, __m512i
   return half_sums(half_sums(pair_sums(v0, v1), pair_sums(v2, v3)), half_sums(pair_sums(v4, v5), pair_sums(v6, v7)));
 }
 
-template <int RA, int RB>
-__attribute__((target("avx512f,avx512vpopcntdq"))) void tile_avx512(const Operands& o, Pops& pops) {
-  __m512i acc[kTile][kTile];  // those beyond RA x RB stay 0
-  for (int i = 0; i < kTile; ++i) {
-    for (int j = 0; j < kTile; ++j) acc[i][j] = _mm512_setzero_si512();
-  }
-  for (int64_t w = 0; w < o.words; w += 8) {
-    const __mmask8 mask = o.words - w >= 8 ? __mmask8(0xff) : static_cast<__mmask8>((1u << (o.words - w)) - 1);
-    __m512i av[RA], bv[RB];
-    for (int i = 0; i < RA; ++i) av[i] = _mm512_maskz_loadu_epi64(mask, o.a + i * o.words + w);
-    for (int j = 0; j < RB; ++j) bv[j] = _mm512_maskz_loadu_epi64(mask, o.b + j * o.words + w);
-    for (int i = 0; i < RA; ++i) {
-      for (int j = 0; j < RB; ++j) {
-        acc[i][j] = _mm512_add_epi64(acc[i][j], _mm512_popcnt_epi64(_mm512_xor_si512(av[i], bv[j])));
+struct Avx512Tile {
+  template <int RA, int RB>
+  __attribute__((target("avx512f,avx512vpopcntdq"))) static void run(const Operands& o, Pops& pops) {
+    __m512i acc[kTile][kTile];  // those beyond RA x RB stay 0
+    for (int i = 0; i < kTile; ++i) {
+      for (int j = 0; j < kTile; ++j) acc[i][j] = _mm512_setzero_si512();
+    }
+    for (int64_t w = 0; w < o.words; w += 8) {
+      const __mmask8 mask = o.words - w >= 8 ? __mmask8(0xff) : static_cast<__mmask8>((1u << (o.words - w)) - 1);
+      __m512i av[RA], bv[RB];
+      for (int i = 0; i < RA; ++i) av[i] = _mm512_maskz_loadu_epi64(mask, o.a + i * o.words + w);
+      for (int j = 0; j < RB; ++j) bv[j] = _mm512_maskz_loadu_epi64(mask, o.b + j * o.words + w);
+      for (int i = 0; i < RA; ++i) {
+        for (int j = 0; j < RB; ++j) {
+          acc[i][j] = _mm512_add_epi64(acc[i][j], _mm512_popcnt_epi64(_mm512_xor_si512(av[i], bv[j])));
+        }
       }
     }
+    static_assert(kTile == 4, "two lane_sums8 per tile");
+    alignas(64) int64_t sums[kTile * kTile];
+    _mm512_store_si512(sums, lane_sums8(acc[0][0], acc[0][1], acc[0][2], acc[0][3], acc[1][0], acc[1][1], acc[1][2], acc[1][3]));
+    _mm512_store_si512(sums + 8, lane_sums8(acc[2][0], acc[2][1], acc[2][2], acc[2][3], acc[3][0], acc[3][1], acc[3][2], acc[3][3]));
+    for (int i = 0; i < RA; ++i) {
+      for (int j = 0; j < RB; ++j) pops[i][j] = sums[i * kTile + j];
+    }
   }
-  static_assert(kTile == 4, "two lane_sums8 per tile");
-  alignas(64) int64_t sums[kTile * kTile];
-  _mm512_store_si512(sums, lane_sums8(acc[0][0], acc[0][1], acc[0][2], acc[0][3], acc[1][0], acc[1][1], acc[1][2], acc[1][3]));
-  _mm512_store_si512(sums + 8, lane_sums8(acc[2][0], acc[2][1], acc[2][2], acc[2][3], acc[3][0], acc[3][1], acc[3][2], acc[3][3]));
-  for (int i = 0; i < RA; ++i) {
-    for (int j = 0; j < RB; ++j) pops[i][j] = sums[i * kTile + j];
-  }
-}
+};
 #pragma GCC diagnostic pop
 #endif
 
 // The tile function of a path for ra x rb rows (1..kTile each).
 using TileFn = void (*)(const Operands&, Pops&);
 
-#define LOWBIT_TILE_WRAPPER(name)                                  \
-  template <int RA, int RB>                                        \
-  struct name##_t {                                                \
-    static void run(const Operands& o, Pops& p) { name<RA, RB>(o, p); } \
-  };
-LOWBIT_TILE_WRAPPER(tile_reference)
-#if LOWBIT_X86
-LOWBIT_TILE_WRAPPER(tile_popcnt)
-LOWBIT_TILE_WRAPPER(tile_avx512)
-#endif
-#undef LOWBIT_TILE_WRAPPER
-
-template <template <int, int> class Tile, int... R>
+template <typename Tile, int... R>
 std::array<std::array<TileFn, kTile>, kTile> tiles_of(std::integer_sequence<int, R...>) {
   std::array<std::array<TileFn, kTile>, kTile> table{};
-  ((table[R] = {&Tile<R + 1, 1>::run, &Tile<R + 1, 2>::run, &Tile<R + 1, 3>::run, &Tile<R + 1, 4>::run}), ...);
+  ((table[R] = {&Tile::template run<R + 1, 1>, &Tile::template run<R + 1, 2>, &Tile::template run<R + 1, 3>,
+                &Tile::template run<R + 1, 4>}),
+   ...);
   return table;
 }
 
 std::array<std::array<TileFn, kTile>, kTile> tiles_for(BinaryIsa isa) {
   const auto rows = std::make_integer_sequence<int, kTile>{};
 #if LOWBIT_X86
-  if (isa == BinaryIsa::Avx512) return tiles_of<tile_avx512_t>(rows);
-  if (isa == BinaryIsa::Popcnt) return tiles_of<tile_popcnt_t>(rows);
+  if (isa == BinaryIsa::Avx512) return tiles_of<Avx512Tile>(rows);
+  if (isa == BinaryIsa::Popcnt) return tiles_of<PopcntTile>(rows);
 #endif
-  return tiles_of<tile_reference_t>(rows);
+  return tiles_of<ReferenceTile>(rows);
 }
 
 }  // namespace
