@@ -2,7 +2,10 @@
 // Binary GEMM on bit-packed +-1 values (XNOR-Net, Rastegari et al. 2016): for rows a, b of K
 // values in {-1, +1}, packed one bit per value (bit = 1 for -1),
 //   a . b = K - 2 popcount(a XOR b)
-// exactly, in integers. Rows are packed along K into 64-bit words (the last word's unused bits 0 in
+// exactly, in integers. Ternary rows (values in {-1, 0, +1}) add a plane of nonzero bits; with
+// x = a_sign XOR b_sign and m = the nonzero plane(s) of the ternary operand(s),
+//   a . b = popcount(m AND NOT x) - popcount(m AND x)
+// (ternary x binary, binary x ternary, ternary x ternary). Rows are packed along K into 64-bit words (the last word's unused bits 0 in
 // both operands, so they add nothing to the count).
 // CPU: three paths, chosen at run time from CPUID (cpu_binary_isa): AVX-512 VPOPCNTDQ (8 words per
 // instruction), the POPCNT instruction on one word (x86-64 with AVX2), and a portable reference
@@ -25,13 +28,19 @@ std::string to_string(BinaryIsa isa);
 // x[r, 64 w + j] < 0 (0 counts as +1, as XNOR-Net's and Larq's deployed sign).
 at::Tensor pack_sign_bits(const at::Tensor& x);
 
-// a_bits [M, W], b_bits [N, W] (pack_sign_bits of [M, K] and [N, K]) -> int32 [M, N] of the dot
-// products of the +-1 rows: a @ b^T. `k` is K, the number of values; W >= ceil(K / 64), with every
-// bit beyond the K values 0 in both operands (binary_conv.h pads each tap's run to whole words).
+// x: [rows, K] floating point -> int64 [rows, 2, ceil(K / 64)]: the sign plane as pack_sign_bits,
+// then the nonzero plane (bit set where x != 0).
+at::Tensor pack_ternary_bits(const at::Tensor& x);
+
+// a_bits [M, W] or [M, 2, W], b_bits [N, W] or [N, 2, W] (pack_sign_bits / pack_ternary_bits of
+// [M, K] and [N, K]) -> int32 [M, N] of the dot products of the rows: a @ b^T. `k` is K, the number
+// of values; W >= ceil(K / 64), with every bit beyond the K values 0 in both operands
+// (binary_conv.h pads each tap's run to whole words).
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k);
 
 namespace cpu {
 at::Tensor pack_sign_bits(const at::Tensor& x);
+at::Tensor pack_ternary_bits(const at::Tensor& x);
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, BinaryIsa isa);
 }  // namespace cpu
 

@@ -74,6 +74,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
   m.def("pack_sign_bits(Tensor x) -> Tensor");
+  m.def("pack_ternary_bits(Tensor x) -> Tensor");
   m.def("binary_gemm(Tensor a_bits, Tensor b_bits, int k) -> Tensor");
   m.def("unpack_signs(Tensor planes, int[] sizes, ScalarType dtype) -> Tensor");
   m.def("mask_by_plane(Tensor grad, Tensor planes) -> Tensor");
@@ -166,6 +167,7 @@ TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
   LOWBIT_DEVICE_KERNELS(cpu);
   // The bit kernels: CPU only so far.
   m.impl("pack_sign_bits", &cpu::pack_sign_bits);
+  m.impl("pack_ternary_bits", &cpu::pack_ternary_bits);
   m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t k) { return cpu::binary_gemm(a, b, k, cpu_binary_isa()); });
 }
 #ifdef LOWBIT_WITH_CUDA
@@ -220,6 +222,9 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   });
   m.impl("pack_sign_bits",
          [](const Tensor& x) { return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong)); });
+  m.impl("pack_ternary_bits", [](const Tensor& x) {
+    return at::empty({x.size(0), 2, (x.size(1) + 63) / 64}, x.options().dtype(at::kLong));
+  });
   m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t) {
     return at::empty({a.size(0), b.size(0)}, a.options().dtype(at::kInt));
   });
@@ -497,21 +502,34 @@ at::Tensor pack_planes(const at::Tensor& x, ops::Planes kind) {
   return LOWBIT_OP("pack_planes", Tensor(const Tensor&, int64_t)).call(x, static_cast<int64_t>(kind));
 }
 
+namespace {
+
+void check_bit_matrix(const char* op, const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && at::isFloatingType(x.scalar_type()), "lowbit::", op,
+              ": expected a floating-point matrix [rows, K], got ", x.scalar_type(), " ", x.sizes());
+}
+
+}  // namespace
+
 at::Tensor pack_sign_bits(const at::Tensor& x) {
-  TORCH_CHECK(x.dim() == 2 && at::isFloatingType(x.scalar_type()),
-              "lowbit::pack_sign_bits: expected a floating-point matrix [rows, K], got ", x.scalar_type(), " ",
-              x.sizes());
+  check_bit_matrix("pack_sign_bits", x);
   return LOWBIT_OP("pack_sign_bits", Tensor(const Tensor&)).call(x);
+}
+
+at::Tensor pack_ternary_bits(const at::Tensor& x) {
+  check_bit_matrix("pack_ternary_bits", x);
+  return LOWBIT_OP("pack_ternary_bits", Tensor(const Tensor&)).call(x);
 }
 
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k) {
   const int64_t words = (k + 63) / 64;
   for (const auto* t : {&a_bits, &b_bits}) {
-    TORCH_CHECK(t->scalar_type() == at::kLong && t->dim() == 2 && t->size(1) >= words && t->size(1) == a_bits.size(1) &&
-                    k >= 1,
-                "lowbit::binary_gemm: expected int64 packed rows of one width >= ", words, " words for K = ", k,
-                " (pack_sign_bits), got ", a_bits.scalar_type(), " ", a_bits.sizes(), " and ", b_bits.scalar_type(),
-                " ", b_bits.sizes());
+    const bool planes_ok = t->dim() == 2 || (t->dim() == 3 && t->size(1) == 2);
+    TORCH_CHECK(t->scalar_type() == at::kLong && planes_ok && t->size(-1) >= words &&
+                    t->size(-1) == a_bits.size(-1) && k >= 1,
+                "lowbit::binary_gemm: expected int64 packed rows [rows, W] or [rows, 2, W] of one width W >= ", words,
+                " words for K = ", k, " (pack_sign_bits, pack_ternary_bits), got ", a_bits.scalar_type(), " ",
+                a_bits.sizes(), " and ", b_bits.scalar_type(), " ", b_bits.sizes());
   }
   TORCH_CHECK(a_bits.device() == b_bits.device(), "lowbit::binary_gemm: operands on ", a_bits.device(), " and ",
               b_bits.device());

@@ -72,6 +72,36 @@ TEST(BinaryGemm, EveryPathEqualsTheReferenceAndTheFloatMatmulOfTheSigns) {
   }
 }
 
+TEST(BinaryGemm, TernaryOperandsGiveTheDotProductsWithTheirZeros) {
+  torch::manual_seed(1);
+  // Values in {-1, 0, +1}, about a third of them 0 (TWN's threshold leaves many).
+  const auto ternary = [](int64_t rows, int64_t k) { return torch::randint(-1, 2, {rows, k}).to(torch::kFloat); };
+  const auto packed = lowbit::kernels::pack_ternary_bits(torch::tensor({{-1.f, 0.f, 2.f, -0.f, -3.f}}));
+  ASSERT_EQ(packed.sizes(), (std::vector<int64_t>{1, 2, 1}));
+  const auto* w = reinterpret_cast<const uint64_t*>(packed.const_data_ptr<int64_t>());
+  EXPECT_EQ(w[0], 0b10001u);  // signs: -1 and -3
+  EXPECT_EQ(w[1], 0b10101u);  // nonzeros: -1, 2, -3
+  const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {{1, 1, 1}, {5, 7, 63}, {13, 9, 130}, {1, 37, 700}, {9, 30, 64}};
+  for (const auto& [m, n, k] : shapes) {
+    const auto ta = ternary(m, k), tb = ternary(n, k), ba = torch::randn({m, k}), bb = torch::randn({n, k});
+    using lowbit::kernels::pack_sign_bits;
+    using lowbit::kernels::pack_ternary_bits;
+    const std::vector<std::tuple<std::string, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor>> pairs = {
+        {"ternary x binary", pack_ternary_bits(ta), pack_sign_bits(bb), ta.to(torch::kDouble), plus_minus_one(bb)},
+        {"binary x ternary", pack_sign_bits(ba), pack_ternary_bits(tb), plus_minus_one(ba), tb.to(torch::kDouble)},
+        {"ternary x ternary", pack_ternary_bits(ta), pack_ternary_bits(tb), ta.to(torch::kDouble), tb.to(torch::kDouble)}};
+    for (const auto& [what, a_bits, b_bits, a, b] : pairs) {
+      SCOPED_TRACE(what + " " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+      const auto expected = torch::matmul(a, b.t()).to(torch::kInt);
+      for (const auto isa : runnable_paths()) {
+        SCOPED_TRACE(lowbit::kernels::to_string(isa));
+        EXPECT_TRUE(torch::equal(lowbit::kernels::cpu::binary_gemm(a_bits, b_bits, k, isa), expected));
+      }
+      EXPECT_TRUE(torch::equal(lowbit::kernels::binary_gemm(a_bits, b_bits, k), expected));
+    }
+  }
+}
+
 TEST(BinaryGemm, BadOperandsNameTheExpectedLayout) {
   const auto a = lowbit::kernels::pack_sign_bits(torch::randn({3, 100}));
   const auto b = lowbit::kernels::pack_sign_bits(torch::randn({4, 200}));
@@ -79,7 +109,7 @@ TEST(BinaryGemm, BadOperandsNameTheExpectedLayout) {
     (void)lowbit::kernels::binary_gemm(a, b, 100);
     FAIL() << "operands of different widths accepted";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("expected int64 packed rows of one width >= 2 words for K = 100"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("[rows, W] or [rows, 2, W] of one width W >= 2 words for K = 100"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW((void)lowbit::kernels::binary_gemm(a.to(torch::kInt), a, 100), c10::Error);
