@@ -26,7 +26,7 @@ struct BinaryConvGeometry {
   std::array<int64_t, 2> kernel, stride, padding;
 };
 
-// -> int32 [N, H_out, W_out, C_out] (channels-last), the exact +-1 convolution.
+// -> int32 [N, H_out, W_out, C_out] (channels-last), the exact +-1 convolution. CPU tensors.
 at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
                          const BinaryConvGeometry& geometry);
 

@@ -49,6 +49,9 @@ at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, c
   TORCH_CHECK(tap_sums.scalar_type() == at::kInt && tap_sums.sizes() == at::IntArrayRef({w_bits.size(0), taps}),
               "binary_conv2d: expected tap sums int32 [", w_bits.size(0), ", ", taps, "] (pack_conv_weight), got ",
               tap_sums.scalar_type(), " ", tap_sums.sizes());
+  TORCH_CHECK(x_pixels.is_cpu() && w_bits.is_cpu() && tap_sums.is_cpu(),
+              "binary_conv2d: CPU tensors only so far, got the input on ", x_pixels.device(), ", the weight on ",
+              w_bits.device());
   const int64_t n = x_pixels.size(0), h = x_pixels.size(1), w = x_pixels.size(2), out = w_bits.size(0);
   const int64_t oh = d::output_size(h, g.kernel[0], g.stride[0], g.padding[0]);
   const int64_t ow = d::output_size(w, g.kernel[1], g.stride[1], g.padding[1]);
