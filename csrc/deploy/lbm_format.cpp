@@ -97,6 +97,41 @@ void check_record(const LbmRecord& r, const std::string& where, const std::funct
   }
 }
 
+// Record `i` at the reader's position, every field checked before it is read.
+LbmRecord parse_record(Reader& body, uint32_t i) {
+  const std::string where = "record " + std::to_string(i) + ": ";
+  LbmRecord r;
+  const auto name_size = body.next<uint16_t>(where + "the name length");
+  const auto* name = body.take(name_size, where + "the name");
+  r.name.assign(reinterpret_cast<const char*>(name), name_size);
+  const std::string named = "record " + std::to_string(i) + " '" + r.name + "': ";
+  const auto kind = body.next<uint8_t>(named + "the kind");
+  if (kind > static_cast<uint8_t>(LbmKind::Text)) body.fail(named + "unknown kind " + std::to_string(kind));
+  r.kind = static_cast<LbmKind>(kind);
+  const auto ndim = body.next<uint8_t>(named + "the dims count");
+  if (ndim == 0 || ndim > kMaxDims) body.fail(named + std::to_string(ndim) + " dims, expected 1 to 8");
+  for (uint8_t k = 0; k < ndim; ++k) r.dims.push_back(body.next<int64_t>(named + "the dims"));
+  const auto scale_count = body.next<uint32_t>(named + "the scale count");
+  const auto* scales = body.take(uint64_t{scale_count} * sizeof(float), named + "the scales");
+  r.scales.resize(scale_count);
+  if (scale_count > 0) std::memcpy(r.scales.data(), scales, r.scales.size() * sizeof(float));
+  const auto payload_size = body.next<uint64_t>(named + "the payload size");
+  uint64_t expected = 0;
+  try {
+    expected = lbm_payload_bytes(r.kind, r.dims);
+  } catch (const LbmError& e) {
+    body.fail(named + e.what());
+  }
+  if (payload_size != expected) {
+    body.fail(named + "payload of " + std::to_string(payload_size) + " bytes, expected " + std::to_string(expected) +
+              " for a " + kind_name(r.kind) + " " + shape_text(r.dims));
+  }
+  const auto* payload = body.take(payload_size, named + "the payload");
+  r.payload.assign(payload, payload + payload_size);
+  check_record(r, named, [&](const std::string& m) { body.fail(m); });
+  return r;
+}
+
 }  // namespace lbm_detail
 
 uint64_t lbm_payload_bytes(LbmKind kind, const std::vector<int64_t>& dims) {
@@ -176,36 +211,8 @@ std::vector<LbmRecord> parse_lbm(const uint8_t* data, size_t size, const std::st
   std::vector<LbmRecord> records;
   std::set<std::string> names;
   for (uint32_t i = 0; i < count; ++i) {
-    const std::string where = "record " + std::to_string(i) + ": ";
-    LbmRecord r;
-    const auto name_size = body.next<uint16_t>(where + "the name length");
-    const auto* name = body.take(name_size, where + "the name");
-    r.name.assign(reinterpret_cast<const char*>(name), name_size);
+    LbmRecord r = d::parse_record(body, i);
     const std::string named = "record " + std::to_string(i) + " '" + r.name + "': ";
-    const auto kind = body.next<uint8_t>(named + "the kind");
-    if (kind > static_cast<uint8_t>(LbmKind::Text)) body.fail(named + "unknown kind " + std::to_string(kind));
-    r.kind = static_cast<LbmKind>(kind);
-    const auto ndim = body.next<uint8_t>(named + "the dims count");
-    if (ndim == 0 || ndim > d::kMaxDims) body.fail(named + std::to_string(ndim) + " dims, expected 1 to 8");
-    for (uint8_t k = 0; k < ndim; ++k) r.dims.push_back(body.next<int64_t>(named + "the dims"));
-    const auto scale_count = body.next<uint32_t>(named + "the scale count");
-    const auto* scales = body.take(uint64_t{scale_count} * sizeof(float), named + "the scales");
-    r.scales.resize(scale_count);
-    if (scale_count > 0) std::memcpy(r.scales.data(), scales, r.scales.size() * sizeof(float));
-    const auto payload_size = body.next<uint64_t>(named + "the payload size");
-    uint64_t expected = 0;
-    try {
-      expected = lbm_payload_bytes(r.kind, r.dims);
-    } catch (const LbmError& e) {
-      body.fail(named + e.what());
-    }
-    if (payload_size != expected) {
-      body.fail(named + "payload of " + std::to_string(payload_size) + " bytes, expected " + std::to_string(expected) +
-                " for a " + d::kind_name(r.kind) + " " + d::shape_text(r.dims));
-    }
-    const auto* payload = body.take(payload_size, named + "the payload");
-    r.payload.assign(payload, payload + payload_size);
-    d::check_record(r, named, [&](const std::string& m) { body.fail(m); });
     if (!names.insert(r.name).second) body.fail(named + "a second record of that name");
     records.push_back(std::move(r));
   }

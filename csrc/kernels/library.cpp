@@ -182,6 +182,17 @@ Tensor rows_of(const Tensor& w, int64_t rows) { return at::empty({rows}, w.optio
 
 }  // namespace meta
 
+TORCH_LIBRARY_IMPL(lowbit, Meta, m) {  // the bit kernels
+  m.impl("pack_sign_bits",
+         [](const Tensor& x) { return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong)); });
+  m.impl("pack_ternary_bits", [](const Tensor& x) {
+    return at::empty({x.size(0), 2, (x.size(1) + 63) / 64}, x.options().dtype(at::kLong));
+  });
+  m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t) {
+    return at::empty({a.size(0), b.size(0)}, a.options().dtype(at::kInt));
+  });
+}
+
 TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("ste_backward", [](const Tensor& g, const Tensor&, int64_t) { return meta::like(g); });
   m.impl("lsq_forward", [](const Tensor& x, const Tensor&, const OptionalTensor&, double, double, int64_t, bool) {
@@ -219,14 +230,6 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("shifted_sign_forward", [](const Tensor& x, const Tensor&) { return meta::like(x); });
   m.impl("shifted_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& shift, int64_t) {
     return Tensors2{meta::like(g), at::empty({shift.numel()}, g.options().dtype(at::kDouble))};
-  });
-  m.impl("pack_sign_bits",
-         [](const Tensor& x) { return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong)); });
-  m.impl("pack_ternary_bits", [](const Tensor& x) {
-    return at::empty({x.size(0), 2, (x.size(1) + 63) / 64}, x.options().dtype(at::kLong));
-  });
-  m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t) {
-    return at::empty({a.size(0), b.size(0)}, a.options().dtype(at::kInt));
   });
   m.impl("pack_planes", [](const Tensor& x, int64_t kind) {
     return at::empty({ops::plane_count(static_cast<ops::Planes>(kind)), ops::plane_bytes(x.numel())},

@@ -16,6 +16,59 @@ int64_t output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding)
   return (in + 2 * padding - kernel) / stride + 1;
 }
 
+
+// [N * oh * ow, taps * words]: each output position's taps, a word run per tap; padded taps all +1
+// (0 bits).
+at::Tensor packed_im2col(const at::Tensor& x, const BinaryConvGeometry& g, int64_t oh, int64_t ow) {
+  const int64_t n = x.size(0), h = x.size(1), w = x.size(2), words = x.size(3), taps = g.kernel[0] * g.kernel[1];
+  auto cols = at::empty({n * oh * ow, taps * words}, x.options());
+  const auto* xp = x.const_data_ptr<int64_t>();
+  int64_t* cp = cols.mutable_data_ptr<int64_t>();
+  at::parallel_for(0, n * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / oh, oy = row % oh;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        int64_t* dst = cp + (row * ow + ox) * taps * words;
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += words) {
+            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, words * sizeof(int64_t));
+            else std::memcpy(dst, xp + ((b * h + iy) * w + ix) * words, words * sizeof(int64_t));
+          }
+        }
+      }
+    }
+  });
+  return cols;
+}
+
+// y [N, oh, ow, C_out] counted each padded tap as +1 x w: subtracts its tap sums, at the border
+// positions only (h, w: the input's size).
+void subtract_padded_taps(at::Tensor& y, const at::Tensor& tap_sums, const BinaryConvGeometry& g, int64_t h,
+                          int64_t w) {
+  const int64_t oh = y.size(1), ow = y.size(2), out = y.size(3), taps = g.kernel[0] * g.kernel[1];
+  const auto* sums = tap_sums.const_data_ptr<int32_t>();
+  int32_t* yp = y.mutable_data_ptr<int32_t>();
+  at::parallel_for(0, y.size(0) * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t oy = row % oh;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
+            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) continue;
+            int32_t* dst = yp + (row * ow + ox) * out;
+            const int64_t tap = ky * g.kernel[1] + kx;
+            for (int64_t o = 0; o < out; ++o) dst[o] -= sums[o * taps + tap];
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace binary_conv_detail
 
 std::tuple<at::Tensor, at::Tensor> pack_conv_weight(const at::Tensor& w) {
@@ -57,48 +110,9 @@ at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, c
   const int64_t ow = d::output_size(w, g.kernel[1], g.stride[1], g.padding[1]);
   TORCH_CHECK(oh > 0 && ow > 0, "binary_conv2d: a ", h, "x", w, " input is smaller than the ", g.kernel[0], "x",
               g.kernel[1], " kernel with padding ", g.padding[0], "x", g.padding[1]);
-  const auto x = x_pixels.contiguous();
-  auto cols = at::empty({n * oh * ow, taps * words}, x.options());
-  const auto* xp = x.const_data_ptr<int64_t>();
-  int64_t* cp = cols.mutable_data_ptr<int64_t>();
-  // Packed im2col: each output position's taps, a word run per tap; padded taps all +1 (0 bits).
-  at::parallel_for(0, n * oh, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / oh, oy = row % oh;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        int64_t* dst = cp + (row * ow + ox) * taps * words;
-        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
-          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
-          for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += words) {
-            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
-            if (iy < 0 || iy >= h || ix < 0 || ix >= w) std::memset(dst, 0, words * sizeof(int64_t));
-            else std::memcpy(dst, xp + ((b * h + iy) * w + ix) * words, words * sizeof(int64_t));
-          }
-        }
-      }
-    }
-  });
+  const auto cols = d::packed_im2col(x_pixels.contiguous(), g, oh, ow);
   auto y = binary_gemm(cols, w_bits, taps * g.in_channels).view({n, oh, ow, out});
-  // The padded taps counted +1 x w: subtract their tap sums, at the border positions only.
-  const auto* sums = tap_sums.contiguous().const_data_ptr<int32_t>();
-  int32_t* yp = y.mutable_data_ptr<int32_t>();
-  at::parallel_for(0, n * oh, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t oy = row % oh;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
-          const int64_t iy = oy * g.stride[0] - g.padding[0] + ky;
-          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
-            const int64_t ix = ox * g.stride[1] - g.padding[1] + kx;
-            if (iy >= 0 && iy < h && ix >= 0 && ix < w) continue;
-            int32_t* dst = yp + (row * ow + ox) * out;
-            const int64_t tap = ky * g.kernel[1] + kx;
-            for (int64_t o = 0; o < out; ++o) dst[o] -= sums[o * taps + tap];
-          }
-        }
-      }
-    }
-  });
+  d::subtract_padded_taps(y, tap_sums.contiguous(), g, h, w);
   return y;
 }
 
