@@ -1,5 +1,6 @@
 // Forward + backward time of every quantizer on a 64x256x56x56 activation and a 512x512x3x3
-// weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run. The C heap
+// weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run, just
+// before that quantizer. The C heap
 // keeps freed memory, as `lowbit train` has it (csrc/util/heap.h).
 //   build/bench/quantizers_bench [--device cuda] [--repeats N]
 #include <lowbit/csrc/util/heap.h>
@@ -81,9 +82,10 @@ int main(int argc, char** argv) {
   std::printf("%-24s %-18s %12s %12s %8s\n", "quantizer", "tensor", "quant ms", "copy ms", "ratio");
   for (const auto* tensor : {&activation, &weight}) {
     const bool is_activation = tensor == &activation;
-    const double copy = median_seconds([&] { (void)tensor->clone(); }, repeats, device);
     for (const auto& s : subjects) {
       if (s.activation != is_activation) continue;
+      // The copy timed next to each quantizer: one copy timing per tensor swung up to 5x on a shared VM.
+      const double copy = median_seconds([&] { (void)tensor->clone(); }, repeats, device);
       auto q = lowbit::quant::make(s.quantizer, s.params);
       q->to(device);
       const auto input = tensor->detach().requires_grad_(true);
