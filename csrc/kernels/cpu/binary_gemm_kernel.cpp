@@ -24,20 +24,22 @@ constexpr int64_t kBlockBytes = 256 << 10;  // the B rows one task walks, to sta
 
 // ---- packing ----
 
-template <typename T>
-uint64_t pack_word(const T* x, int64_t count) {  // count <= 64 values; bit j: x[j] < 0
+// The bits of count <= 64 values: bit j = bit(x[j]).
+template <typename T, typename Bit>
+uint64_t pack_word(const T* x, int64_t count, const Bit& bit) {
   uint64_t word = 0;
-  for (int64_t j = 0; j < count; ++j) word |= static_cast<uint64_t>(x[j] < T(0)) << j;
+  for (int64_t j = 0; j < count; ++j) word |= static_cast<uint64_t>(bit(x[j])) << j;
   return word;
 }
-
 template <typename T>
-void pack_nonzero_row(const T* x, int64_t k, uint64_t* words) {  // bit j of word w: x[64 w + j] != 0
-  for (int64_t w = 0; w * 64 < k; ++w) {
-    uint64_t word = 0;
-    for (int64_t j = 0; j < std::min<int64_t>(64, k - w * 64); ++j) word |= static_cast<uint64_t>(x[w * 64 + j] != T(0)) << j;
-    words[w] = word;
-  }
+bool is_negative(T v) { return v < T(0); }
+template <typename T>
+bool is_nonzero(T v) { return v != T(0); }
+
+// A row of k values into words (the last one's unused bits 0), bit = bit(value).
+template <typename T, typename Bit>
+void pack_row(const T* x, int64_t k, uint64_t* words, const Bit& bit) {
+  for (int64_t w = 0; w * 64 < k; ++w) words[w] = pack_word(x + w * 64, std::min<int64_t>(64, k - w * 64), bit);
 }
 
 #if LOWBIT_X86
@@ -52,7 +54,7 @@ __attribute__((target("avx512f"))) void pack_row_avx512(const float* x, int64_t 
     }
     words[w] = word;
   }
-  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64);
+  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64, is_negative<float>);
 }
 
 __attribute__((target("avx2"))) void pack_row_avx2(const float* x, int64_t k, uint64_t* words) {
@@ -66,25 +68,20 @@ __attribute__((target("avx2"))) void pack_row_avx2(const float* x, int64_t k, ui
     }
     words[w] = word;
   }
-  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64);
+  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64, is_negative<float>);
 }
 #endif
 
 template <typename T>
-void pack_row(const T* x, int64_t k, uint64_t* words) {
-  for (int64_t w = 0; w * 64 < k; ++w) words[w] = pack_word(x + w * 64, std::min<int64_t>(64, k - w * 64));
-}
-
-template <typename T>
 void pack_row_on(BinaryIsa, const T* x, int64_t k, uint64_t* words) {
-  pack_row(x, k, words);
+  pack_row(x, k, words, is_negative<T>);
 }
 void pack_row_on([[maybe_unused]] BinaryIsa isa, const float* x, int64_t k, uint64_t* words) {
 #if LOWBIT_X86
   if (isa == BinaryIsa::Avx512) return pack_row_avx512(x, k, words);
   if (isa == BinaryIsa::Popcnt) return pack_row_avx2(x, k, words);
 #endif
-  pack_row(x, k, words);
+  pack_row(x, k, words, is_negative<float>);
 }
 
 // ---- popcount tiles, one struct per path: Tile::run<RA, RB, PA, PB> writes the RA x RB dot
@@ -282,7 +279,7 @@ at::Tensor pack_planes_of(const at::Tensor& x, int64_t planes) {
     at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k)), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         pack_row_on(isa, xp + r * k, k, bits + r * planes * words);
-        if (planes == 2) pack_nonzero_row(xp + r * k, k, bits + (r * planes + 1) * words);
+        if (planes == 2) pack_row(xp + r * k, k, bits + (r * planes + 1) * words, is_nonzero<scalar_t>);
       }
     });
   });
