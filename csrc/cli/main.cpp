@@ -1,7 +1,10 @@
 // The lowbit command line: train (or check a recipe with train --dry-run), eval, summary, quantizers,
-// cocoeval. Errors in what was asked (recipe, override, data path, cocoeval's files) print one
+// cocoeval, export, infer. Errors in what was asked (recipe, override, data path, cocoeval's files) print one
 // message and exit with status 2 before anything is written.
+#include <lowbit/csrc/deploy/export.h>
+#include <lowbit/csrc/deploy/model.h>
 #include <lowbit/csrc/engine/build.h>
+#include <lowbit/csrc/engine/task/classifier.h>
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
 #include <lowbit/csrc/engine/dist/launch.h>
 #include <lowbit/csrc/engine/dry_run.h>
@@ -124,10 +127,13 @@ int run_train(const TrainArgs& args) {
 
 // The model of a run's checkpoint, or without one the recipe's model.init (e.g. an official
 // checkpoint through its name map, configs/name_maps/) in the model of the recipe's last stage.
-std::shared_ptr<engine::Model> eval_model(const engine::Recipe& recipe, const std::string& checkpoint) {
+std::shared_ptr<engine::Model> eval_model(const engine::Recipe& recipe, const std::string& checkpoint,
+                                          const std::string& command) {
   const auto task = engine::build_task(recipe);
   if (checkpoint.empty()) {
-    if (!recipe.model.init) throw engine::RecipeError(recipe.file + ": eval needs --checkpoint or the recipe's model.init");
+    if (!recipe.model.init) {
+      throw engine::RecipeError(recipe.file + ": " + command + " needs --checkpoint or the recipe's model.init");
+    }
     auto model = engine::build_model(recipe, *task, recipe.stages.size() - 1);
     engine::load_weights(recipe, *recipe.model.init, *model);
     return model;
@@ -143,7 +149,7 @@ int run_eval(const std::string& recipe_path, const std::vector<std::string>& ove
   // model.init is read below, into the last stage's model (validate would read it into the first's).
   engine::validate(recipe, checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);
   const auto task = engine::build_task(recipe);
-  auto model = eval_model(recipe, checkpoint);
+  auto model = eval_model(recipe, checkpoint, "eval");
   const auto device = engine::device_of(recipe);
   model->to(device);
   auto test = engine::build_dataset(recipe)->open(lowbit::data::Split::Test);
@@ -175,6 +181,97 @@ int run_summary(const std::string& recipe_path, const std::vector<std::string>& 
     engine::print_summary(engine::summarize(*model, [&] { model->predict(example); }), std::cout);
   }
   return 0;
+}
+
+struct ExportArgs {
+  std::string recipe, checkpoint, output;
+  std::vector<std::string> overrides;
+};
+
+CLI::App* add_export(CLI::App& app, ExportArgs& args) {
+  auto* command = app.add_subcommand("export", "Write a trained classifier as a packed .lbm model (docs/export.md)");
+  command->add_option("recipe", args.recipe, "recipe YAML")->required();
+  command->add_option("--checkpoint", args.checkpoint,
+                      "checkpoint.pt of a run (default: the recipe's model.init in its last stage's model)");
+  command->add_option("-o,--output", args.output, "the .lbm file to write")->required();
+  command->add_option("--set", args.overrides, "override a recipe key")->take_all();
+  return command;
+}
+
+// Bad model files and networks the deploy runtime cannot run are mistakes in what was asked (status 2).
+template <typename Command>
+int deploy_command(Command&& command) {
+  try {
+    return command();
+  } catch (const lowbit::deploy::LbmError& e) {
+    throw lowbit::InputError(e.what());
+  } catch (const std::invalid_argument& e) {
+    throw lowbit::InputError(e.what());
+  }
+}
+
+int run_export(const ExportArgs& args) {
+  const auto recipe = engine::parse_recipe(args.recipe, args.overrides);
+  if (recipe.task != "classification") recipe.fail("task", recipe.task + ": `lowbit export` exports classifiers only so far");
+  engine::validate(recipe, args.checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);
+  auto model = eval_model(recipe, args.checkpoint, "export");
+  auto* classifier = dynamic_cast<engine::Classifier*>(model.get());
+  TORCH_CHECK(classifier, "lowbit export: the recipe's model is not a classifier");
+  const auto data = engine::build_dataset(recipe);
+  const auto example = data->example(1).images;
+  lowbit::deploy::ModelInput input;
+  input.channels = example.size(1);
+  input.height = example.size(2);
+  input.width = example.size(3);
+  if (const auto pipeline = data->eval_pipeline()) {
+    input.pipeline = "imagenet";
+    input.interpolation = pipeline->interpolation == lowbit::data::Interpolation::Bicubic ? "bicubic" : "bilinear";
+    input.crop_pct = pipeline->crop_pct;
+  }
+  return deploy_command([&] {
+    model->to(torch::kCPU);
+    const auto records = lowbit::deploy::export_network(classifier->network(), recipe.model.name, input);
+    const auto bytes = lowbit::deploy::write_lbm(args.output, records);
+    const auto sizes = lowbit::deploy::packed_sizes(records);
+    std::cout << "lowbit: wrote " << args.output << " (" << std::fixed << std::setprecision(2)
+              << bytes / 1048576.0 << " MiB); binary and ternary weights "
+              << sizes.packed / 1048576.0 << " MiB, " << std::setprecision(1)
+              << (sizes.packed > 0 ? static_cast<double>(sizes.float32) / sizes.packed : 0.0) << "x smaller than float32\n";
+    return 0;
+  });
+}
+
+struct InferArgs {
+  std::string model;
+  std::vector<std::string> images;
+  int64_t top = 5;
+};
+
+CLI::App* add_infer(CLI::App& app, InferArgs& args) {
+  auto* command = app.add_subcommand("infer", "Classify images with a packed .lbm model on the bit kernels");
+  command->add_option("model", args.model, ".lbm file (lowbit export)")->required();
+  command->add_option("images", args.images, "JPEG files")->required();
+  command->add_option("--top", args.top, "classes printed per image")->check(CLI::PositiveNumber)->capture_default_str();
+  return command;
+}
+
+int run_infer(const InferArgs& args) {
+  return deploy_command([&] {
+    const auto model = lowbit::deploy::Model::load(args.model);
+    std::vector<at::Tensor> inputs;
+    for (const auto& image : args.images) inputs.push_back(model.prepare_image(image));
+    const auto probabilities = at::softmax(model.forward(at::stack(inputs)), 1);
+    const auto [p, index] = probabilities.topk(std::min<int64_t>(args.top, probabilities.size(1)), 1);
+    for (size_t i = 0; i < args.images.size(); ++i) {
+      std::cout << args.images[i] << ":";
+      for (int64_t k = 0; k < p.size(1); ++k) {
+        std::cout << " " << index[static_cast<int64_t>(i)][k].item<int64_t>() << " (" << std::fixed << std::setprecision(3)
+                  << p[static_cast<int64_t>(i)][k].item<float>() << ")";
+      }
+      std::cout << "\n";
+    }
+    return 0;
+  });
 }
 
 struct CocoEvalArgs {
@@ -245,6 +342,10 @@ int main(int argc, char** argv) {
 
   CocoEvalArgs cocoeval_args;
   auto* cocoeval = add_cocoeval(app, cocoeval_args);
+  ExportArgs export_args;
+  auto* export_command = add_export(app, export_args);
+  InferArgs infer_args;
+  auto* infer = add_infer(app, infer_args);
 
   try {
     app.parse(argc, argv);
@@ -257,6 +358,8 @@ int main(int argc, char** argv) {
         if (*eval) return run_eval(eval_recipe, eval_overrides, eval_checkpoint);
         if (*summary) return run_summary(summary_recipe, summary_overrides);
         if (*cocoeval) return run_cocoeval(cocoeval_args);
+        if (*export_command) return run_export(export_args);
+        if (*infer) return run_infer(infer_args);
         if (*quantizers) {
           for (const auto& name : lowbit::quant::registered_quantizers()) std::cout << name << "\n";
           return 0;

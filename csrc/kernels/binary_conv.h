@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <optional>
 #include <tuple>
 
 namespace lowbit::kernels {
@@ -18,8 +19,9 @@ namespace lowbit::kernels {
 // int32 [C_out, kh kw]): signs as pack_sign_bits reads them (x < 0 is -1), tap by tap (ky, kx).
 std::tuple<at::Tensor, at::Tensor> pack_conv_weight(const at::Tensor& w);
 
-// x [N, C, H, W] floating point -> int64 [N, H, W, ceil(C / 64)]: each pixel's channel signs.
-at::Tensor pack_pixels(const at::Tensor& x);
+// x [N, C, H, W] floating point -> int64 [N, H, W, ceil(C / 64)]: each pixel's channel signs, of
+// x + shift with `shift` [C] (pack_sign_bits). A channels-last x is read in place.
+at::Tensor pack_pixels(const at::Tensor& x, const std::optional<at::Tensor>& shift = std::nullopt);
 
 struct BinaryConvGeometry {
   int64_t in_channels;
@@ -29,5 +31,18 @@ struct BinaryConvGeometry {
 // -> int32 [N, H_out, W_out, C_out] (channels-last), the exact +-1 convolution. CPU tensors.
 at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
                          const BinaryConvGeometry& geometry);
+
+// The per-channel float [C] constants turning a binary convolution's sums into its layer's output.
+struct ConvEpilogue {
+  at::Tensor alpha;         // the weight's scale per output channel
+  at::Tensor scale, shift;  // the batch norm after it, folded: x scale + shift
+  at::Tensor gamma, slope, offset;  // RPReLU after the residual addition (gamma 0, slope 1, offset 0: none)
+};
+
+// acc int32 [N, H, W, C] (binary_conv2d) and `residual` (float [N, C, H, W], or undefined for none)
+// -> float [N, C, H, W] in channels-last memory, one pass, rounded step by step as the training
+// graph's ops round them (csrc/ops/rprelu_math.h):
+//   c = acc alpha,  x = c scale + shift,  t = (x + residual) + gamma,  y = (t > 0 ? t : slope t) + offset
+at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual);
 
 }  // namespace lowbit::kernels

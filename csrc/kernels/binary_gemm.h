@@ -14,6 +14,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <string>
 
 namespace lowbit::kernels {
@@ -25,8 +26,10 @@ BinaryIsa cpu_binary_isa();
 std::string to_string(BinaryIsa isa);
 
 // x: [rows, K] floating point -> int64 [rows, ceil(K / 64)], bit j of word w set where
-// x[r, 64 w + j] < 0 (0 counts as +1, as XNOR-Net's and Larq's deployed sign).
-at::Tensor pack_sign_bits(const at::Tensor& x);
+// x[r, 64 w + j] < 0 (0 counts as +1, as XNOR-Net's and Larq's deployed sign). With `shift` ([K],
+// one value per column, e.g. RSign's per-channel bias over pixels' channels), the signs of
+// x + shift, the sum rounded to x's dtype as the shifted sign (csrc/ops/shifted_sign.h) rounds it.
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift = std::nullopt);
 
 // x: [rows, K] floating point -> int64 [rows, 2, ceil(K / 64)]: the sign plane as pack_sign_bits,
 // then the nonzero plane (bit set where x != 0).
@@ -39,7 +42,7 @@ at::Tensor pack_ternary_bits(const at::Tensor& x);
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k);
 
 namespace cpu {
-at::Tensor pack_sign_bits(const at::Tensor& x);
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift);
 at::Tensor pack_ternary_bits(const at::Tensor& x);
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, BinaryIsa isa);
 }  // namespace cpu

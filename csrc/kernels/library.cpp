@@ -73,7 +73,7 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("shifted_sign_forward(Tensor x, Tensor shift) -> Tensor");
   m.def("shifted_sign_backward(Tensor grad, Tensor x, Tensor shift, int ste) -> (Tensor, Tensor)");
   m.def("pack_planes(Tensor x, int kind) -> Tensor");
-  m.def("pack_sign_bits(Tensor x) -> Tensor");
+  m.def("pack_sign_bits(Tensor x, Tensor? shift=None) -> Tensor");
   m.def("pack_ternary_bits(Tensor x) -> Tensor");
   m.def("binary_gemm(Tensor a_bits, Tensor b_bits, int k) -> Tensor");
   m.def("unpack_signs(Tensor planes, int[] sizes, ScalarType dtype) -> Tensor");
@@ -183,8 +183,9 @@ Tensor rows_of(const Tensor& w, int64_t rows) { return at::empty({rows}, w.optio
 }  // namespace meta
 
 TORCH_LIBRARY_IMPL(lowbit, Meta, m) {  // the bit kernels
-  m.impl("pack_sign_bits",
-         [](const Tensor& x) { return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong)); });
+  m.impl("pack_sign_bits", [](const Tensor& x, const std::optional<Tensor>&) {
+    return at::empty({x.size(0), (x.size(1) + 63) / 64}, x.options().dtype(at::kLong));
+  });
   m.impl("pack_ternary_bits", [](const Tensor& x) {
     return at::empty({x.size(0), 2, (x.size(1) + 63) / 64}, x.options().dtype(at::kLong));
   });
@@ -514,9 +515,12 @@ void check_bit_matrix(const char* op, const at::Tensor& x) {
 
 }  // namespace
 
-at::Tensor pack_sign_bits(const at::Tensor& x) {
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift) {
   check_bit_matrix("pack_sign_bits", x);
-  return LOWBIT_OP("pack_sign_bits", Tensor(const Tensor&)).call(x);
+  TORCH_CHECK(!shift || (shift->dim() == 1 && shift->size(0) == x.size(1) && shift->device() == x.device()),
+              "lowbit::pack_sign_bits: expected a shift [", x.size(1), "] on ", x.device(), ", got ",
+              shift ? shift->sizes() : at::IntArrayRef{}, shift ? " on " + shift->device().str() : std::string());
+  return LOWBIT_OP("pack_sign_bits", Tensor(const Tensor&, const std::optional<Tensor>&)).call(x, shift);
 }
 
 at::Tensor pack_ternary_bits(const at::Tensor& x) {

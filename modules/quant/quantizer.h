@@ -16,6 +16,13 @@
 
 namespace lowbit::quant {
 
+// A weight as a deployed model stores it: q = scales[o] * codes[o, ...] exactly, one scale per slice
+// along dim 0 (the output channels), codes in {-1, 0, +1} (int8).
+struct ExportedWeight {
+  torch::Tensor codes, scales;
+  int64_t bits;
+};
+
 // A quantizer's output, with the LSQ grid its values lie on where it has one.
 struct QuantizedTensor {
   torch::Tensor values;
@@ -50,6 +57,13 @@ class QuantizerImpl : public torch::nn::Module {
   // a layer then keeps x (which the quantizer's backward keeps anyway) instead of the values, and
   // recomputes them in its backward (csrc/ops/kept_operands.h).
   virtual QuantizedTensor forward_with_grid(const torch::Tensor& x) { return {forward(x), std::nullopt}; }
+
+  // The weight this quantizer gives `w` (its eval-mode forward, no gradient) as codes and scales,
+  // for quantizers whose outputs_scaled_signs(): scales[o] = max |q[o]|, codes = sign(q) (0
+  // where q is 0, so a binary quantizer's output holding a zero comes back with codes of three
+  // values). nullopt for the others (multi-bit grids: LSQ, DoReFa; AdaBin's offset levels).
+  // Throws if the output is not such a tensor.
+  virtual std::optional<ExportedWeight> export_weight(const torch::Tensor& w);
 
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;

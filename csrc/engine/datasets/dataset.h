@@ -14,12 +14,14 @@
 // exactly the batches the interrupted one would have.
 
 #include <lowbit/csrc/data/image_set.h>
+#include <lowbit/csrc/data/imagenet_pipelines.h>
 #include <lowbit/csrc/data/ordered_batches.h>
 #include <lowbit/csrc/engine/datasets/batch.h>
 #include <lowbit/csrc/util/params.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,10 @@ class DataSet {
   virtual std::unique_ptr<DataSource> open(data::Split split) const = 0;
   // `count` zero samples shaped as the data set delivers them, for summaries and dry runs.
   virtual Batch example(int64_t count) const = 0;
+  // How an evaluation image file becomes a sample (the imagenet set's eval_transform), for a
+  // deployed model to apply (`lowbit export` writes it into the file); nullopt for data sets
+  // without image files (the in-memory sets).
+  virtual std::optional<data::EvalPipeline> eval_pipeline() const { return std::nullopt; }
 };
 
 // `spec.root`, else `fallback`; neither: OptionError at "root" asking for one.

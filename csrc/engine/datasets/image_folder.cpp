@@ -127,6 +127,8 @@ class ImageFolderSet : public DataSet {
     return batch;
   }
 
+  std::optional<data::EvalPipeline> eval_pipeline() const override { return options_.augmentation.eval; }
+
  private:
   data::ImageFolder scan(bool train) const {
     try {

@@ -82,11 +82,52 @@ std::tuple<at::Tensor, at::Tensor> pack_conv_weight(const at::Tensor& w) {
   return {bits, tap_sums};
 }
 
-at::Tensor pack_pixels(const at::Tensor& x) {
+at::Tensor pack_pixels(const at::Tensor& x, const std::optional<at::Tensor>& shift) {
   TORCH_CHECK(x.dim() == 4 && at::isFloatingType(x.scalar_type()),
               "pack_pixels: expected a floating-point input [N, C, H, W], got ", x.scalar_type(), " ", x.sizes());
   const int64_t c = x.size(1);
-  return pack_sign_bits(x.permute({0, 2, 3, 1}).reshape({-1, c})).reshape({x.size(0), x.size(2), x.size(3), -1});
+  return pack_sign_bits(x.permute({0, 2, 3, 1}).reshape({-1, c}), shift)
+      .reshape({x.size(0), x.size(2), x.size(3), -1});
+}
+
+at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual) {
+  TORCH_CHECK(acc.dim() == 4 && acc.scalar_type() == at::kInt && acc.is_cpu(),
+              "binary_conv_epilogue: expected CPU int32 sums [N, H, W, C], got ", acc.scalar_type(), " ", acc.sizes());
+  const int64_t n = acc.size(0), h = acc.size(1), w = acc.size(2), c = acc.size(3);
+  std::array<at::Tensor, 6> k = {e.alpha, e.scale, e.shift, e.gamma, e.slope, e.offset};
+  for (auto& t : k) {
+    TORCH_CHECK(t.defined() && t.numel() == c, "binary_conv_epilogue: expected ", c, " values per constant, got ",
+                t.defined() ? t.numel() : 0);
+    t = t.to(at::kFloat).contiguous();
+  }
+  auto y = at::empty({n, c, h, w}, acc.options().dtype(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
+  at::Tensor r;
+  if (residual.defined()) {
+    TORCH_CHECK(residual.sizes() == y.sizes(), "binary_conv_epilogue: residual shape ", residual.sizes(),
+                " != output shape ", y.sizes());
+    r = residual.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  const auto sums = acc.contiguous();
+  const int32_t* ap = sums.const_data_ptr<int32_t>();
+  const float* rp = r.defined() ? r.const_data_ptr<float>() : nullptr;
+  float* yp = y.mutable_data_ptr<float>();
+  const float *alpha = k[0].const_data_ptr<float>(), *scale = k[1].const_data_ptr<float>(),
+              *shift = k[2].const_data_ptr<float>(), *gamma = k[3].const_data_ptr<float>(),
+              *slope = k[4].const_data_ptr<float>(), *offset = k[5].const_data_ptr<float>();
+  at::parallel_for(0, n * h * w, std::max<int64_t>(1, 16384 / c), [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int32_t* a = ap + p * c;
+      float* out = yp + p * c;
+      const float* res = rp ? rp + p * c : nullptr;
+#pragma omp simd
+      for (int64_t o = 0; o < c; ++o) {
+        const float x = static_cast<float>(a[o]) * alpha[o] * scale[o] + shift[o];
+        const float t = (res ? x + res[o] : x) + gamma[o];
+        out[o] = (t > 0.f ? t : slope[o] * t) + offset[o];
+      }
+    }
+  });
+  return y;
 }
 
 at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,

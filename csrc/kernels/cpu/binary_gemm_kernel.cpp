@@ -32,8 +32,6 @@ uint64_t pack_word(const T* x, int64_t count, const Bit& bit) {
   return word;
 }
 template <typename T>
-bool is_negative(T v) { return v < T(0); }
-template <typename T>
 bool is_nonzero(T v) { return v != T(0); }
 
 // A row of k values into words (the last one's unused bits 0), bit = bit(value).
@@ -42,46 +40,65 @@ void pack_row(const T* x, int64_t k, uint64_t* words, const Bit& bit) {
   for (int64_t w = 0; w * 64 < k; ++w) words[w] = pack_word(x + w * 64, std::min<int64_t>(64, k - w * 64), bit);
 }
 
+// A row of k values, shifted by shift[j] (null: none), into sign words: bit j = x[j] + shift[j] < 0,
+// the sum rounded to T as the shifted sign's kernel rounds it (csrc/ops/shifted_sign.h).
+template <typename T>
+void pack_shifted_tail(const T* x, const T* shift, int64_t begin, int64_t k, uint64_t* words) {
+  for (int64_t w = begin / 64; w * 64 < k; ++w) {
+    uint64_t word = 0;
+    for (int64_t j = w * 64; j < std::min<int64_t>(k, w * 64 + 64); ++j) {
+      const T v = shift ? T(x[j] + shift[j]) : x[j];
+      word |= static_cast<uint64_t>(v < T(0)) << (j - w * 64);
+    }
+    words[w] = word;
+  }
+}
+
 #if LOWBIT_X86
-__attribute__((target("avx512f"))) void pack_row_avx512(const float* x, int64_t k, uint64_t* words) {
+__attribute__((target("avx512f"))) void pack_row_avx512(const float* x, const float* shift, int64_t k,
+                                                       uint64_t* words) {
   const __m512 zero = _mm512_setzero_ps();
   int64_t w = 0;
   for (; (w + 1) * 64 <= k; ++w) {
     uint64_t word = 0;
     for (int q = 0; q < 4; ++q) {
-      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + w * 64 + q * 16), zero, _CMP_LT_OQ);
+      __m512 v = _mm512_loadu_ps(x + w * 64 + q * 16);
+      if (shift) v = _mm512_add_ps(v, _mm512_loadu_ps(shift + w * 64 + q * 16));
+      const __mmask16 m = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
       word |= static_cast<uint64_t>(m) << (16 * q);
     }
     words[w] = word;
   }
-  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64, is_negative<float>);
+  pack_shifted_tail(x, shift, w * 64, k, words);
 }
 
-__attribute__((target("avx2"))) void pack_row_avx2(const float* x, int64_t k, uint64_t* words) {
+__attribute__((target("avx2"))) void pack_row_avx2(const float* x, const float* shift, int64_t k, uint64_t* words) {
   const __m256 zero = _mm256_setzero_ps();
   int64_t w = 0;
   for (; (w + 1) * 64 <= k; ++w) {
     uint64_t word = 0;
     for (int q = 0; q < 8; ++q) {
-      const int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + w * 64 + q * 8), zero, _CMP_LT_OQ));
+      __m256 v = _mm256_loadu_ps(x + w * 64 + q * 8);
+      if (shift) v = _mm256_add_ps(v, _mm256_loadu_ps(shift + w * 64 + q * 8));
+      const int m = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ));
       word |= static_cast<uint64_t>(static_cast<uint32_t>(m)) << (8 * q);
     }
     words[w] = word;
   }
-  if (w * 64 < k) words[w] = pack_word(x + w * 64, k - w * 64, is_negative<float>);
+  pack_shifted_tail(x, shift, w * 64, k, words);
 }
 #endif
 
 template <typename T>
-void pack_row_on(BinaryIsa, const T* x, int64_t k, uint64_t* words) {
-  pack_row(x, k, words, is_negative<T>);
+void pack_row_on(BinaryIsa, const T* x, const T* shift, int64_t k, uint64_t* words) {
+  pack_shifted_tail(x, shift, 0, k, words);
 }
-void pack_row_on([[maybe_unused]] BinaryIsa isa, const float* x, int64_t k, uint64_t* words) {
+void pack_row_on([[maybe_unused]] BinaryIsa isa, const float* x, const float* shift, int64_t k, uint64_t* words) {
 #if LOWBIT_X86
-  if (isa == BinaryIsa::Avx512) return pack_row_avx512(x, k, words);
-  if (isa == BinaryIsa::Popcnt) return pack_row_avx2(x, k, words);
+  if (isa == BinaryIsa::Avx512) return pack_row_avx512(x, shift, k, words);
+  if (isa == BinaryIsa::Popcnt) return pack_row_avx2(x, shift, k, words);
 #endif
-  pack_row(x, k, words, is_negative<float>);
+  pack_shifted_tail(x, shift, 0, k, words);
 }
 
 // ---- popcount tiles, one struct per path: Tile::run<RA, RB, PA, PB> writes the RA x RB dot
@@ -267,18 +284,21 @@ TileTable tiles_for(BinaryIsa isa, int planes_a, int planes_b) {
 
 namespace binary_gemm_detail {
 
-// x [rows, K] -> int64 [rows, planes, words]: the sign plane, then (planes 2) the nonzero plane.
-at::Tensor pack_planes_of(const at::Tensor& x, int64_t planes) {
+// x [rows, K] -> int64 [rows, planes, words]: the sign plane (of x + shift where shift, [K], is
+// defined), then (planes 2) the nonzero plane.
+at::Tensor pack_planes_of(const at::Tensor& x, int64_t planes, const at::Tensor& shift = {}) {
   const auto input = x.contiguous();
+  const auto shifts = shift.defined() ? shift.to(input.scalar_type()).contiguous() : shift;
   const int64_t rows = input.size(0), k = input.size(1), words = (k + 63) / 64;
   auto out = at::empty({rows, planes, words}, input.options().dtype(at::kLong));
   auto* bits = reinterpret_cast<uint64_t*>(out.mutable_data_ptr<int64_t>());
   const BinaryIsa isa = cpu_binary_isa();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "pack_planes_cpu", [&] {
     const scalar_t* xp = input.const_data_ptr<scalar_t>();
+    const scalar_t* sp = shifts.defined() ? shifts.const_data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, k)), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        pack_row_on(isa, xp + r * k, k, bits + r * planes * words);
+        pack_row_on(isa, xp + r * k, sp, k, bits + r * planes * words);
         if (planes == 2) pack_row(xp + r * k, k, bits + (r * planes + 1) * words, is_nonzero<scalar_t>);
       }
     });
@@ -288,7 +308,9 @@ at::Tensor pack_planes_of(const at::Tensor& x, int64_t planes) {
 
 }  // namespace binary_gemm_detail
 
-at::Tensor pack_sign_bits(const at::Tensor& x) { return binary_gemm_detail::pack_planes_of(x, 1).squeeze(1); }
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift) {
+  return binary_gemm_detail::pack_planes_of(x, 1, shift.value_or(at::Tensor())).squeeze(1);
+}
 
 at::Tensor pack_ternary_bits(const at::Tensor& x) { return binary_gemm_detail::pack_planes_of(x, 2); }
 

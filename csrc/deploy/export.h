@@ -1,0 +1,37 @@
+#pragma once
+// `lowbit export`: a trained classification network (a models:: Sequential) as the records of a
+// .lbm file (docs/export.md): a YAML description of its layers (deploy/layers.h) and their tensors.
+// Binary and ternary weights go in as bit planes with one scale per output channel (the weight
+// quantizers' export_weight, modules/quant/quantizer.h), every batch norm folded into a
+// per-channel scale and shift, the real-valued layers in float32; training-only state (latent
+// weights, the weight quantizers' own state, running statistics) stays behind.
+//
+// Supported: Sequential / Stage, QConv2d and QLinear (weights full precision or from a binary or
+// ternary weight quantizer; inputs full precision or from sign / rsign), BatchNorm, ReLU, Hardtanh, RPReLU,
+// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or
+// avgpool_conv / conv shortcuts; activation none or rprelu) and BasicBlock: the ResNets of
+// torchvision, Bi-Real Net and ReActNet, and small_cnn. Anything else throws, naming the module and its type.
+
+#include <lowbit/csrc/deploy/lbm_format.h>
+#include <lowbit/csrc/deploy/model.h>
+
+#include <torch/nn/module.h>
+
+#include <string>
+#include <vector>
+
+namespace lowbit::deploy {
+
+std::vector<LbmRecord> export_network(torch::nn::Module& network, const std::string& model_name,
+                                      const ModelInput& input);
+
+// Writes the file (under a temporary name, then renamed: never half-written); returns its size in bytes.
+int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records);
+
+// Bytes of the binary and ternary records (payload + scales) and of the same weights in float32.
+struct PackedSizes {
+  int64_t packed = 0, float32 = 0;
+};
+PackedSizes packed_sizes(const std::vector<LbmRecord>& records);
+
+}  // namespace lowbit::deploy

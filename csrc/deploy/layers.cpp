@@ -1,0 +1,394 @@
+#include <lowbit/csrc/deploy/layers.h>
+
+#include <lowbit/csrc/kernels/binary_conv.h>
+#include <lowbit/csrc/kernels/binary_gemm.h>
+
+#include <ATen/ATen.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cstring>
+#include <functional>
+
+namespace lowbit::deploy {
+namespace deploy_layers {  // named: unity builds join files
+
+[[noreturn]] void fail(const std::string& where, const std::string& message) { throw LbmError(where + ": " + message); }
+
+// Typed fields of one layer's description, every error naming the layer.
+struct Fields {
+  const YAML::Node& node;
+  std::string where;
+
+  YAML::Node at(const std::string& key) const {
+    const auto value = node[key];
+    if (!value) fail(where, "missing '" + key + "'");
+    return value;
+  }
+  template <typename T>
+  T get(const std::string& key) const {
+    try {
+      return at(key).as<T>();
+    } catch (const YAML::Exception&) {
+      fail(where, "'" + key + "' has the wrong type: " + YAML::Dump(at(key)));
+    }
+  }
+  template <typename T>
+  T get(const std::string& key, T fallback) const {
+    return node[key] ? get<T>(key) : fallback;
+  }
+  // [a, b] of non-negative (positive: `min` 1) integers.
+  std::array<int64_t, 2> pair(const std::string& key, std::array<int64_t, 2> fallback, int64_t min) const {
+    if (!node[key]) return fallback;
+    const auto v = get<std::vector<int64_t>>(key);
+    if (v.size() != 2 || v[0] < min || v[1] < min) {
+      fail(where, "'" + key + "' must be two integers >= " + std::to_string(min) + ", got " + YAML::Dump(at(key)));
+    }
+    return {v[0], v[1]};
+  }
+};
+
+int64_t product(const std::vector<int64_t>& dims, size_t from) {
+  int64_t n = 1;
+  for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+// A binary or ternary record's values as float [rows, cols]: its codes (-1, 0, +1) and, with
+// `scaled`, times its scales.
+at::Tensor unpack(const LbmRecord& r, bool scaled) {
+  const int64_t rows = r.dims.at(0), cols = product(r.dims, 1), words = (cols + 63) / 64;
+  const int64_t plane = rows * words;
+  std::vector<uint64_t> bits(static_cast<size_t>(r.kind == LbmKind::Ternary ? 2 * plane : plane));
+  std::memcpy(bits.data(), r.payload.data(), bits.size() * sizeof(uint64_t));
+  auto out = at::empty({rows, cols}, at::kFloat);
+  float* v = out.data_ptr<float>();
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t word = i * words + j / 64, bit = j % 64;
+      const bool negative = (bits[static_cast<size_t>(word)] >> bit) & 1U;
+      const bool zero = r.kind == LbmKind::Ternary && !((bits[static_cast<size_t>(plane + word)] >> bit) & 1U);
+      v[i * cols + j] = zero ? 0.f : (negative ? -1.f : 1.f);
+    }
+  }
+  if (!scaled || r.scales.empty()) return out;
+  const auto s = at::tensor(r.scales, at::kFloat);
+  return out * (r.scales.size() == 1 ? s : s.view({rows, 1}));
+}
+
+// The scales of a binary record per row (ones where it has none).
+at::Tensor row_scales(const LbmRecord& r) {
+  const int64_t rows = r.dims.at(0);
+  if (r.scales.empty()) return at::ones({rows}, at::kFloat);
+  const auto s = at::tensor(r.scales, at::kFloat);
+  return r.scales.size() == 1 ? s.expand({rows}).contiguous() : s;
+}
+
+bool sign_input(const Fields& f) {
+  const auto input = f.get<std::string>("input", "float");
+  if (input != "float" && input != "sign") fail(f.where, "'input' must be float or sign, got '" + input + "'");
+  return input == "sign";
+}
+
+at::Tensor shift_of(const Records& records, const std::string& name, const std::string& layer, int64_t channels) {
+  return records.find(name + ".input_shift") ? records.floats(name + ".input_shift", layer, channels) : at::Tensor();
+}
+
+at::Tensor signs(const at::Tensor& x, const at::Tensor& shift, int64_t channel_dim) {
+  if (!shift.defined()) return at::where(x < 0, -1.f, 1.f);
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[static_cast<size_t>(channel_dim)] = shift.numel();
+  return at::where(x + shift.view(shape) < 0, -1.f, 1.f);
+}
+
+std::vector<int64_t> channel_shape(const at::Tensor& x, const at::Tensor& values) {
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape.at(1) = values.numel();
+  return shape;
+}
+
+class Conv2dLayer : public Layer {
+ public:
+  Conv2dLayer(const Fields& f, const Records& records) : where_(f.where) {
+    const auto name = f.get<std::string>("name");
+    const auto stride = f.pair("stride", {1, 1}, 1), padding = f.pair("padding", {0, 0}, 0);
+    stride_ = {stride[0], stride[1]};
+    padding_ = {padding[0], padding[1]};
+    const auto dilation = f.pair("dilation", {1, 1}, 1);
+    dilation_ = {dilation[0], dilation[1]};
+    groups_ = f.get<int64_t>("groups", 1);
+    sign_input_ = sign_input(f);
+    const auto& w = records.get(name + ".weight", f.where);
+    if (w.dims.size() != 4 || groups_ < 1) fail(f.where, "a conv2d weight needs 4 dims and groups >= 1");
+    const int64_t out = w.dims[0];
+    if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, out);
+    if (w.kind == LbmKind::Float32) {
+      weight_ = records.floats(name + ".weight", f.where).contiguous(at::MemoryFormat::ChannelsLast);
+      in_channels_ = w.dims[1] * groups_;
+    } else {
+      // Binary and ternary weights are stored [C_out, kh, kw, C_in] (docs/export.md).
+      if (groups_ != 1) fail(f.where, "a binary or ternary conv2d weight needs groups 1");
+      in_channels_ = w.dims[3];
+      const auto codes = unpack(w, /*scaled=*/false).view({out, w.dims[1], w.dims[2], in_channels_}).permute({0, 3, 1, 2});
+      packed_ = sign_input_ && w.kind == LbmKind::Binary && dilation == std::array<int64_t, 2>{1, 1};
+      if (packed_) {
+        std::tie(bits_, tap_sums_) = kernels::pack_conv_weight(codes.contiguous());
+        alpha_ = row_scales(w);
+        geometry_ = {in_channels_, {w.dims[1], w.dims[2]}, stride, padding};
+      } else {
+        weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
+      }
+    }
+    if (sign_input_) shift_ = shift_of(records, name, f.where, in_channels_);
+  }
+
+  bool packed() const { return packed_; }
+  const at::Tensor& alpha() const { return alpha_; }
+  const at::Tensor& bias() const { return bias_; }
+
+  // The packed convolution's integer sums, int32 [N, H_out, W_out, C_out].
+  at::Tensor sums(const at::Tensor& x) const {
+    check_input(x);
+    return kernels::binary_conv2d(kernels::pack_pixels(x, shift_.defined() ? std::optional(shift_) : std::nullopt),
+                                  bits_, tap_sums_, geometry_);
+  }
+
+  at::Tensor run(const at::Tensor& x) const override {
+    if (packed_) {
+      const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
+      return kernels::binary_conv_epilogue(sums(x), {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros},
+                                           at::Tensor());
+    }
+    check_input(x);
+    return at::conv2d(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
+  }
+
+ private:
+  void check_input(const at::Tensor& x) const {
+    TORCH_CHECK(x.dim() == 4 && x.size(1) == in_channels_, where_, ": expected an input [N, ", in_channels_,
+                ", H, W], got ", x.sizes());
+  }
+
+  std::string where_;
+  std::vector<int64_t> stride_, padding_, dilation_;
+  int64_t groups_ = 1, in_channels_ = 0;
+  bool sign_input_ = false, packed_ = false;
+  at::Tensor weight_, bias_, shift_, bits_, tap_sums_, alpha_;
+  kernels::BinaryConvGeometry geometry_{};
+};
+
+class LinearLayer : public Layer {
+ public:
+  LinearLayer(const Fields& f, const Records& records) : where_(f.where) {
+    const auto name = f.get<std::string>("name");
+    sign_input_ = sign_input(f);
+    const auto& w = records.get(name + ".weight", f.where);
+    if (w.dims.size() != 2) fail(f.where, "a linear weight needs 2 dims");
+    in_features_ = w.dims[1];
+    if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, w.dims[0]);
+    if (sign_input_) shift_ = shift_of(records, name, f.where, in_features_);
+    if (w.kind == LbmKind::Float32) {
+      weight_ = records.floats(name + ".weight", f.where);
+    } else if (sign_input_ && w.kind == LbmKind::Binary) {
+      bits_ = kernels::pack_sign_bits(unpack(w, /*scaled=*/false));
+      alpha_ = row_scales(w);
+    } else {
+      weight_ = unpack(w, /*scaled=*/true);
+    }
+  }
+
+  at::Tensor run(const at::Tensor& x) const override {
+    TORCH_CHECK(x.dim() == 2 && x.size(1) == in_features_, where_, ": expected an input [N, ", in_features_, "], got ",
+                x.sizes());
+    if (!bits_.defined()) return at::linear(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_);
+    const auto bits = kernels::pack_sign_bits(x, shift_.defined() ? std::optional(shift_) : std::nullopt);
+    const auto y = kernels::binary_gemm(bits, bits_, in_features_).to(at::kFloat) * alpha_;
+    return bias_.defined() ? y + bias_ : y;
+  }
+
+ private:
+  std::string where_;
+  int64_t in_features_ = 0;
+  bool sign_input_ = false;
+  at::Tensor weight_, bias_, shift_, bits_, alpha_;
+};
+
+// y = x scale_c + shift_c: a batch norm folded as ATen's CPU kernel forms it.
+class AffineLayer : public Layer {
+ public:
+  AffineLayer(const Fields& f, const Records& records) {
+    const auto name = f.get<std::string>("name");
+    scale = records.floats(name + ".scale", f.where);
+    shift = records.floats(name + ".shift", f.where, scale.numel());
+  }
+  at::Tensor run(const at::Tensor& x) const override {
+    const auto shape = channel_shape(x, scale);
+    return at::addcmul(shift.view(shape), x, scale.view(shape));
+  }
+  at::Tensor scale, shift;
+};
+
+// ReActNet's RPReLU: y = PReLU_slope(x + gamma_c) + offset_c.
+class RPReLULayer : public Layer {
+ public:
+  RPReLULayer(const Fields& f, const Records& records) {
+    const auto name = f.get<std::string>("name");
+    gamma = records.floats(name + ".gamma", f.where);
+    slope = records.floats(name + ".slope", f.where, gamma.numel());
+    offset = records.floats(name + ".offset", f.where, gamma.numel());
+  }
+  at::Tensor run(const at::Tensor& x) const override {
+    const auto shape = channel_shape(x, gamma);
+    return at::prelu(x + gamma.view(shape), slope) + offset.view(shape);
+  }
+  at::Tensor gamma, slope, offset;
+};
+
+// A layer that is one ATen call with the description's options.
+class FunctionLayer : public Layer {
+ public:
+  explicit FunctionLayer(std::function<at::Tensor(const at::Tensor&)> f) : f_(std::move(f)) {}
+  at::Tensor run(const at::Tensor& x) const override { return f_(x); }
+
+ private:
+  std::function<at::Tensor(const at::Tensor&)> f_;
+};
+
+std::unique_ptr<Layer> pooling(const std::string& op, const Fields& f) {
+  f.at("kernel");
+  const auto kernel = f.pair("kernel", {1, 1}, 1);
+  const auto stride = f.pair("stride", kernel, 1), padding = f.pair("padding", {0, 0}, 0);
+  const bool ceil_mode = f.get<bool>("ceil_mode", false);
+  const std::vector<int64_t> k(kernel.begin(), kernel.end()), s(stride.begin(), stride.end()),
+      p(padding.begin(), padding.end());
+  if (op == "max_pool2d") {
+    return std::make_unique<FunctionLayer>(
+        [=](const at::Tensor& x) { return at::max_pool2d(x, k, s, p, {1, 1}, ceil_mode); });
+  }
+  const bool count_include_pad = f.get<bool>("count_include_pad", true);
+  return std::make_unique<FunctionLayer>(
+      [=](const at::Tensor& x) { return at::avg_pool2d(x, k, s, p, ceil_mode, count_include_pad); });
+}
+
+// y = after(body(x) + shortcut(x)); a packed binary convolution, its batch norm and an optional
+// RPReLU run as the convolution's sums and one epilogue pass (kernels::binary_conv_epilogue).
+class ResidualLayer : public Layer {
+ public:
+  ResidualLayer(const Fields& f, const Records& records) {
+    body_ = make_layers(f.node["body"], records, f.where + ".body");
+    shortcut_ = make_layers(f.node["shortcut"], records, f.where + ".shortcut");
+    after_ = make_layers(f.node["after"], records, f.where + ".after");
+    if (body_.empty()) fail(f.where, "a residual needs a body");
+    fuse();
+  }
+
+  at::Tensor run(const at::Tensor& x) const override {
+    const auto residual = shortcut_.empty() ? x : run_layers(shortcut_, x);
+    if (conv_) return kernels::binary_conv_epilogue(conv_->sums(x), epilogue_, residual);
+    return run_layers(after_, run_layers(body_, x) + residual);
+  }
+
+ private:
+  void fuse() {
+    auto* conv = dynamic_cast<Conv2dLayer*>(body_.front().get());
+    auto* bn = body_.size() == 2 ? dynamic_cast<AffineLayer*>(body_.back().get()) : nullptr;
+    auto* act = after_.size() == 1 ? dynamic_cast<RPReLULayer*>(after_.front().get()) : nullptr;
+    if (!conv || !conv->packed() || conv->bias().defined() || !bn || (!after_.empty() && !act)) return;
+    conv_ = conv;
+    const auto c = conv->alpha().numel();
+    epilogue_ = {conv->alpha(), bn->scale, bn->shift, act ? act->gamma : at::zeros({c}, at::kFloat),
+                 act ? act->slope : at::ones({c}, at::kFloat),
+                 act ? act->offset : at::zeros({c}, at::kFloat)};
+  }
+
+  Layers body_, shortcut_, after_;
+  const Conv2dLayer* conv_ = nullptr;
+  kernels::ConvEpilogue epilogue_;
+};
+
+std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records, const std::string& where) {
+  const Fields f{node, where};
+  if (!node.IsMap()) fail(where, "expected a mapping {op: ...}, got " + YAML::Dump(node));
+  const auto op = f.get<std::string>("op");
+  if (op == "conv2d") return std::make_unique<Conv2dLayer>(f, records);
+  if (op == "linear") return std::make_unique<LinearLayer>(f, records);
+  if (op == "affine") return std::make_unique<AffineLayer>(f, records);
+  if (op == "rprelu") return std::make_unique<RPReLULayer>(f, records);
+  if (op == "residual") return std::make_unique<ResidualLayer>(f, records);
+  if (op == "max_pool2d" || op == "avg_pool2d") return pooling(op, f);
+  if (op == "relu") return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return at::relu(x); });
+  if (op == "hardtanh") {
+    const auto low = f.get<double>("min", -1.0), high = f.get<double>("max", 1.0);
+    return std::make_unique<FunctionLayer>([=](const at::Tensor& x) { return at::hardtanh(x, low, high); });
+  }
+  if (op == "global_avg_pool") {
+    return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return at::adaptive_avg_pool2d(x, {1, 1}); });
+  }
+  if (op == "flatten") return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return x.flatten(1); });
+  fail(where, "unknown op '" + op +
+                  "' (this lowbit runs conv2d, linear, affine, relu, hardtanh, rprelu, max_pool2d, avg_pool2d, "
+                  "global_avg_pool, flatten, residual)");
+}
+
+}  // namespace deploy_layers
+
+Records::Records(std::vector<LbmRecord> records, std::string source) : source_(std::move(source)) {
+  for (auto& r : records) {
+    used_[r.name] = false;
+    records_.emplace(r.name, std::move(r));
+  }
+}
+
+const LbmRecord* Records::find(const std::string& name) const {
+  const auto it = records_.find(name);
+  if (it == records_.end()) return nullptr;
+  used_[name] = true;
+  return &it->second;
+}
+
+const LbmRecord& Records::get(const std::string& name, const std::string& layer) const {
+  const auto* r = find(name);
+  if (!r) deploy_layers::fail(layer, "the file has no record '" + name + "'");
+  if (r->kind == LbmKind::Text) deploy_layers::fail(layer, "record '" + name + "' is text, expected a tensor");
+  return *r;
+}
+
+at::Tensor Records::floats(const std::string& name, const std::string& layer, int64_t numel) const {
+  const auto& r = get(name, layer);
+  if (r.kind != LbmKind::Float32) deploy_layers::fail(layer, "record '" + name + "' must be float32");
+  const int64_t n = deploy_layers::product(r.dims, 0);
+  if (numel >= 0 && n != numel) {
+    deploy_layers::fail(layer, "record '" + name + "' has " + std::to_string(n) + " values, expected " +
+                                   std::to_string(numel));
+  }
+  auto t = at::empty(r.dims, at::kFloat);
+  if (n > 0) std::memcpy(t.data_ptr<float>(), r.payload.data(), static_cast<size_t>(n) * sizeof(float));
+  return t;
+}
+
+void Records::check_all_used() const {
+  for (const auto& [name, used] : used_) {
+    if (!used && records_.at(name).kind != LbmKind::Text) {
+      throw LbmError(source_ + ": record '" + name + "' is not used by any layer of the description");
+    }
+  }
+}
+
+Layers make_layers(const YAML::Node& list, const Records& records, const std::string& where) {
+  Layers layers;
+  if (!list || list.IsNull()) return layers;
+  if (!list.IsSequence()) deploy_layers::fail(where, "expected a list of layers");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto name = list[i]["name"] && list[i]["name"].IsScalar() ? " (" + list[i]["name"].Scalar() + ")" : "";
+    layers.push_back(deploy_layers::make_layer(list[i], records, where + "[" + std::to_string(i) + "]" + name));
+  }
+  return layers;
+}
+
+at::Tensor run_layers(const Layers& layers, const at::Tensor& x) {
+  auto y = x;
+  for (const auto& layer : layers) y = layer->run(y);
+  return y;
+}
+
+}  // namespace lowbit::deploy

@@ -1,0 +1,70 @@
+#pragma once
+// The layers of a deployed network (docs/export.md "Layers"): what `lowbit::deploy::Model` runs,
+// built from the description in a .lbm file and its tensor records. Activations are float32
+// [N, C, H, W] tensors in channels-last memory (the binary kernels' layout, read in place), or
+// [N, F] after `flatten`.
+//
+//   conv2d     y = conv2d(x or sign(x + input_shift), W) + b; a binary W with a sign input runs
+//              on the packed kernels (kernels/binary_conv.h), the integer sums times W's scales
+//   linear     y = x W^T + b, likewise (kernels/binary_gemm.h)
+//   affine     y = x scale_c + shift_c (a batch norm, folded)
+//   relu, hardtanh, rprelu (ReActNet: y = PReLU_slope(x + gamma_c) + offset_c), max_pool2d, avg_pool2d,
+//   global_avg_pool, flatten
+//   residual   y = after(body(x) + shortcut(x)) (shortcut empty: x); a body [binary conv2d,
+//              affine] with after [] or [rprelu] runs as one binary convolution and one pass of
+//              kernels::binary_conv_epilogue
+//
+// sign(0): the packed code has two values, so x + input_shift = 0 counts as +1; the training
+// graph's sign gives 0 there (csrc/ops/ste.h). Such exact zeros are where a deployed output can
+// differ from the training graph's beyond rounding.
+
+#include <lowbit/csrc/deploy/lbm_format.h>
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace YAML {
+class Node;
+}
+
+namespace lowbit::deploy {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual at::Tensor run(const at::Tensor& x) const = 0;
+};
+using Layers = std::vector<std::unique_ptr<Layer>>;
+
+// The tensor records of a file by name, and which of them the layers used.
+class Records {
+ public:
+  Records(std::vector<LbmRecord> records, std::string source);
+  // The record `name`; throws LbmError naming the source, the layer and the record when absent
+  // or of another kind / shape than `what` says.
+  const LbmRecord& get(const std::string& name, const std::string& layer) const;
+  const LbmRecord* find(const std::string& name) const;
+  // Float32 records as tensors: `name` with `numel` values (-1: any), viewed as its dims.
+  at::Tensor floats(const std::string& name, const std::string& layer, int64_t numel = -1) const;
+  const std::string& source() const { return source_; }
+  // Throws naming the first record no layer read (a file whose description misses a layer).
+  void check_all_used() const;
+
+ private:
+  std::map<std::string, LbmRecord> records_;
+  mutable std::map<std::string, bool> used_;
+  std::string source_;
+};
+
+// The layers of a description's list (`layers:` and a residual's `body:` / `shortcut:` /
+// `after:`), `where` naming the list in errors ("model.lbm: layers[3] (layer1.0)").
+Layers make_layers(const YAML::Node& list, const Records& records, const std::string& where);
+
+// Runs `layers` in order.
+at::Tensor run_layers(const Layers& layers, const at::Tensor& x);
+
+}  // namespace lowbit::deploy

@@ -1,0 +1,198 @@
+// lowbit export + lowbit::deploy::Model: exported networks run on the packed kernels and give the
+// training graph's eval-mode outputs; bad files and unsupported networks fail naming the culprit.
+#include <lowbit/csrc/deploy/export.h>
+#include <lowbit/csrc/deploy/model.h>
+#include <lowbit/modules/layers/batch_norm.h>
+#include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/models/registry.h>
+#include <lowbit/modules/quant/registry.h>
+#include <lowbit/modules/quant/rsign.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <regex>
+
+namespace deploy_model_test {  // named: unity builds join test files
+
+using lowbit::deploy::LbmError;
+using lowbit::deploy::LbmKind;
+using lowbit::deploy::LbmRecord;
+using lowbit::deploy::Model;
+
+lowbit::models::QuantPolicy policy(const std::string& weight, const std::string& input, lowbit::Params wp = {}) {
+  return {{weight, std::move(wp)}, {input, {}}, true};
+}
+
+// Every parameter and buffer of `net` drawn at random (batch-norm variances positive), so that
+// signs, thresholds and slopes all matter.
+void randomise(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.named_parameters()) p.value().normal_(0, 0.5);
+  for (auto& b : net.named_buffers()) {
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.5);
+  }
+}
+
+Model round_trip(torch::nn::Module& net, const std::string& name, int64_t channels, int64_t size) {
+  lowbit::deploy::ModelInput input;
+  input.channels = channels;
+  input.height = input.width = size;
+  const auto bytes = lowbit::deploy::serialize_lbm(lowbit::deploy::export_network(net, name, input));
+  return Model::parse(bytes, name + ".lbm");
+}
+
+// The deployed model's output against the eval-mode network's: 1e-4 relative to the output's scale.
+void expect_same_outputs(torch::nn::Sequential net, const Model& model, const torch::Tensor& images) {
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto expected = net->forward(images);
+  const auto actual = model.forward(images);
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  const double scale = expected.abs().max().item<double>();
+  EXPECT_GT(scale, 0.0);
+  EXPECT_LE((actual - expected).abs().max().item<double>(), 1e-4 * scale)
+      << "max |deploy - eval| " << (actual - expected).abs().max().item<double>() << " at output scale " << scale;
+}
+
+lowbit::Params small_resnet() {
+  return {{"widths", std::vector<int64_t>{16, 32, 64, 128}}, {"small_input", true}, {"classes", int64_t{10}}};
+}
+
+TEST(DeployModel, ReActNetRunsOnPackedKernelsWithTheTrainingGraphsOutputs) {
+  torch::manual_seed(0);
+  auto net = lowbit::models::make("reactnet_resnet18", small_resnet(),
+                                  policy("xnor", "rsign", {{"scale_grad", std::string("detached")}}));
+  randomise(*net);
+  const auto model = round_trip(*net, "reactnet_resnet18", 3, 32);
+  expect_same_outputs(net, model, torch::randn({3, 3, 32, 32}));
+  EXPECT_NE(model.description().find("input: sign"), std::string::npos) << model.description();
+}
+
+TEST(DeployModel, BiRealWithSignInputsAndNoActivation) {
+  torch::manual_seed(1);
+  auto net = lowbit::models::make("bireal_resnet18", small_resnet(), policy("xnor", "sign"));
+  randomise(*net);
+  expect_same_outputs(net, round_trip(*net, "bireal_resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
+}
+
+TEST(DeployModel, TernaryWeightsAndFullPrecisionResNet) {
+  torch::manual_seed(2);
+  auto ternary = lowbit::models::make("reactnet_resnet18", small_resnet(), policy("ternary", "rsign"));
+  randomise(*ternary);
+  lowbit::deploy::ModelInput input;
+  input.height = input.width = 32;
+  const auto records = lowbit::deploy::export_network(*ternary, "ternary", input);
+  int64_t ternary_records = 0;
+  for (const auto& r : records) ternary_records += r.kind == LbmKind::Ternary;
+  EXPECT_EQ(ternary_records, 16);  // the 16 units' 3x3 convolutions
+  expect_same_outputs(ternary, Model::parse(lowbit::deploy::serialize_lbm(records), "t.lbm"), torch::randn({2, 3, 32, 32}));
+
+  auto real = lowbit::models::make("resnet18", small_resnet(), policy("identity", "identity"));
+  randomise(*real);
+  expect_same_outputs(real, round_trip(*real, "resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
+}
+
+TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
+  torch::manual_seed(3);
+  auto p = policy("xnor", "sign");
+  p.full_precision_ends = false;  // the classifier binary too, on the packed GEMM
+  auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 70}}}, p);
+  randomise(*net);
+  expect_same_outputs(net, round_trip(*net, "small_cnn", 1, 28), torch::randn({4, 1, 28, 28}));
+}
+
+TEST(DeployModel, BinaryLayersAreAtLeast31TimesSmallerThanFloat32) {
+  torch::manual_seed(4);
+  auto net = lowbit::models::make("reactnet_resnet18", {}, policy("xnor", "rsign"));
+  randomise(*net);
+  const auto records = lowbit::deploy::export_network(*net, "reactnet_resnet18", {});
+  const auto sizes = lowbit::deploy::packed_sizes(records);
+  // 10.99M binary weights of 16 convolutions: 1 bit each plus a float scale per output channel.
+  EXPECT_EQ(sizes.float32, 4 * int64_t{10985472});
+  EXPECT_GE(static_cast<double>(sizes.float32) / sizes.packed, 31.0);
+}
+
+TEST(ExportWeight, ScaledSignQuantizersGiveCodesAndScalesThatRebuildTheirOutput) {
+  torch::manual_seed(5);
+  const auto w = torch::randn({6, 5, 3, 3});
+  for (const std::string name : {"xnor", "ternary"}) {
+    auto q = name == "xnor" ? lowbit::quant::make(name) : lowbit::quant::make(name, {{"channels", int64_t{6}}});
+    const auto exported = q->export_weight(w);
+    ASSERT_TRUE(exported) << name;
+    EXPECT_EQ(exported->bits, name == "xnor" ? 1 : 2);
+    EXPECT_EQ(exported->codes.scalar_type(), torch::kChar);
+    EXPECT_EQ(exported->scales.sizes(), torch::IntArrayRef({6}));
+    q->eval();
+    const auto rebuilt = exported->codes.to(torch::kFloat) * exported->scales.view({6, 1, 1, 1});
+    EXPECT_TRUE(torch::equal(rebuilt, q->forward(w).detach())) << name;
+  }
+  EXPECT_FALSE(lowbit::quant::make("lsq", {{"bits", int64_t{2}}})->export_weight(w));
+}
+
+std::vector<uint8_t> edited(std::vector<LbmRecord> records, const std::function<void(std::vector<LbmRecord>&)>& edit) {
+  edit(records);
+  return lowbit::deploy::serialize_lbm(records);
+}
+
+std::string error_of(const std::vector<uint8_t>& bytes) {
+  try {
+    Model::parse(bytes, "m.lbm");
+  } catch (const LbmError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(DeployModel, BadDescriptionsAndRecordsNameTheLayerAndRecord) {
+  torch::manual_seed(6);
+  auto net = lowbit::models::make("reactnet_resnet18", small_resnet(), policy("xnor", "rsign"));
+  lowbit::deploy::ModelInput input;
+  const auto records = lowbit::deploy::export_network(*net, "r", input);
+  const auto text = [](std::vector<LbmRecord>& rs, const std::function<std::string(std::string)>& f) {
+    auto& d = rs.front();
+    auto s = f(std::string(d.payload.begin(), d.payload.end()));
+    d.payload.assign(s.begin(), s.end());
+    d.dims = {static_cast<int64_t>(s.size())};
+  };
+  const auto missing = error_of(edited(records, [](auto& rs) {
+    rs.erase(std::find_if(rs.begin(), rs.end(), [](const LbmRecord& r) { return r.name == "layer2.1.bn.shift"; }));
+  }));
+  EXPECT_NE(missing.find("m.lbm: layers[7] (layer2.1).body[1] (layer2.1.bn): the file has no record 'layer2.1.bn.shift'"),
+            std::string::npos)
+      << missing;
+  const auto unknown = error_of(edited(records, [&](auto& rs) {
+    text(rs, [](std::string s) { return std::regex_replace(s, std::regex("op: global_avg_pool"), "op: global_pool"); });
+  }));
+  EXPECT_NE(unknown.find("m.lbm: layers[18]: unknown op 'global_pool'"), std::string::npos) << unknown;
+  const auto version = error_of(edited(records, [&](auto& rs) {
+    text(rs, [](std::string s) { return std::regex_replace(s, std::regex("version: 1"), "version: 2"); });
+  }));
+  EXPECT_NE(version.find("version 2, this lowbit reads 'lowbit-deploy' version 1"), std::string::npos) << version;
+  const auto shape = error_of(edited(records, [](auto& rs) {
+    for (auto& r : rs) {
+      if (r.name == "layer1.0.activation.slope") r.dims = {8}, r.payload.resize(32);
+    }
+  }));
+  EXPECT_NE(shape.find("record 'layer1.0.activation.slope' has 8 values, expected 16"), std::string::npos) << shape;
+  const auto unused = error_of(edited(records, [](auto& rs) {
+    rs.push_back({"stray.weight", LbmKind::Float32, {1}, {}, std::vector<uint8_t>(4)});
+  }));
+  EXPECT_NE(unused.find("record 'stray.weight' is not used by any layer"), std::string::npos) << unused;
+}
+
+TEST(DeployExport, UnsupportedModulesAreNamed) {
+  auto adabin = lowbit::models::make("adabin_resnet18", small_resnet(), policy("adabin", "adabin_act"));
+  try {
+    lowbit::deploy::export_network(*adabin, "adabin_resnet18", {});
+    FAIL() << "adabin exported";
+  } catch (const std::invalid_argument& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("lowbit export: activation (lowbit::layers::Maxout"), std::string::npos) << message;
+    EXPECT_NE(message.find("no deploy layer for this module yet"), std::string::npos) << message;
+  }
+}
+
+}  // namespace deploy_model_test
