@@ -1,6 +1,7 @@
 // Bit packing and the binary GEMM (kernels/binary_gemm.h): the packed bits of known values, and every
 // CPU path this machine runs against the portable reference path and against the float matmul of the
-// same +-1 values, exactly (integers), at shapes with partial words, partial tiles and one row (GEMV).
+// same +-1 values, exactly (integers), at shapes with partial words, partial tiles and one row (GEMV);
+// on AVX-512 both the narrow path (B transposed, up to 384 KiB) and the 4 x 4 tiles (a larger B).
 #include <lowbit/csrc/kernels/binary_gemm.h>
 
 #include <gtest/gtest.h>
@@ -56,7 +57,8 @@ TEST(BinaryGemm, PacksSignBitsAlongKWithTheLastWordPaddedByZeros) {
 TEST(BinaryGemm, EveryPathEqualsTheReferenceAndTheFloatMatmulOfTheSigns) {
   torch::manual_seed(0);
   const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {
-      {1, 1, 1}, {5, 7, 63}, {13, 9, 64}, {17, 33, 65}, {4, 4, 1000}, {1, 37, 4096}, {64, 70, 513}, {9, 600, 130}};
+      {1, 1, 1}, {5, 7, 63}, {13, 9, 64}, {17, 33, 65}, {4, 4, 1000}, {1, 37, 4096}, {64, 70, 513}, {9, 600, 130},
+      {6, 800, 4096}};
   for (const auto& [m, n, k] : shapes) {
     SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
     const auto a = torch::randn({m, k}), b = torch::randn({n, k});

@@ -1,6 +1,7 @@
 #include <lowbit/csrc/kernels/binary_conv.h>
 
 #include <lowbit/csrc/kernels/binary_gemm.h>
+#include <lowbit/csrc/kernels/cpu/simd.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -90,6 +91,31 @@ at::Tensor pack_pixels(const at::Tensor& x, const std::optional<at::Tensor>& shi
       .reshape({x.size(0), x.size(2), x.size(3), -1});
 }
 
+namespace binary_conv_detail {
+
+struct EpilogueConstants {
+  const float *alpha, *scale, *shift, *gamma, *slope, *offset;
+};
+
+// `rows` pixels of c channels (binary_conv_epilogue's formula), vectorised along the channels.
+template <bool kResidual>
+LOWBIT_CPU_CLONES void epilogue_rows(const int32_t* __restrict acc, const float* __restrict residual,
+                                     float* __restrict out, int64_t rows, int64_t c, EpilogueConstants k) {
+  const float *__restrict alpha = k.alpha, *__restrict scale = k.scale, *__restrict shift = k.shift,
+              *__restrict gamma = k.gamma, *__restrict slope = k.slope, *__restrict offset = k.offset;
+  for (int64_t p = 0; p < rows; ++p) {
+    const int64_t base = p * c;
+    LOWBIT_SIMD
+    for (int64_t o = 0; o < c; ++o) {
+      const float x = static_cast<float>(acc[base + o]) * alpha[o] * scale[o] + shift[o];
+      const float t = (kResidual ? x + residual[base + o] : x) + gamma[o];
+      out[base + o] = (t > 0.f ? t : slope[o] * t) + offset[o];
+    }
+  }
+}
+
+}  // namespace binary_conv_detail
+
 at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual) {
   TORCH_CHECK(acc.dim() == 4 && acc.scalar_type() == at::kInt && acc.is_cpu(),
               "binary_conv_epilogue: expected CPU int32 sums [N, H, W, C], got ", acc.scalar_type(), " ", acc.sizes());
@@ -111,20 +137,15 @@ at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, co
   const int32_t* ap = sums.const_data_ptr<int32_t>();
   const float* rp = r.defined() ? r.const_data_ptr<float>() : nullptr;
   float* yp = y.mutable_data_ptr<float>();
-  const float *alpha = k[0].const_data_ptr<float>(), *scale = k[1].const_data_ptr<float>(),
-              *shift = k[2].const_data_ptr<float>(), *gamma = k[3].const_data_ptr<float>(),
-              *slope = k[4].const_data_ptr<float>(), *offset = k[5].const_data_ptr<float>();
+  const binary_conv_detail::EpilogueConstants constants{k[0].const_data_ptr<float>(), k[1].const_data_ptr<float>(),
+                                                        k[2].const_data_ptr<float>(), k[3].const_data_ptr<float>(),
+                                                        k[4].const_data_ptr<float>(), k[5].const_data_ptr<float>()};
   at::parallel_for(0, n * h * w, std::max<int64_t>(1, 16384 / c), [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const int32_t* a = ap + p * c;
-      float* out = yp + p * c;
-      const float* res = rp ? rp + p * c : nullptr;
-#pragma omp simd
-      for (int64_t o = 0; o < c; ++o) {
-        const float x = static_cast<float>(a[o]) * alpha[o] * scale[o] + shift[o];
-        const float t = (res ? x + res[o] : x) + gamma[o];
-        out[o] = (t > 0.f ? t : slope[o] * t) + offset[o];
-      }
+    const int64_t at = begin * c;
+    if (rp) {
+      binary_conv_detail::epilogue_rows<true>(ap + at, rp + at, yp + at, end - begin, c, constants);
+    } else {
+      binary_conv_detail::epilogue_rows<false>(ap + at, nullptr, yp + at, end - begin, c, constants);
     }
   });
   return y;

@@ -1,0 +1,102 @@
+// The deploy runtime (csrc/deploy) against the training graph in eval mode on LibTorch float32,
+// measured in the same run: ReActNet ResNet-18 (binary weights alpha sign(W), RSign inputs, RPReLU)
+// at 224x224, batch 1 and 16, random weights. Prints the median times and the ratio eval / deploy,
+// the largest output difference, and the export's sizes: the binarized layers packed against
+// float32, and the whole .lbm file against the float32 checkpoint (torch::save of the network).
+//   build/bench/deploy_bench [--repeats N] [--batches 1,16]
+#include <lowbit/csrc/deploy/export.h>
+#include <lowbit/csrc/deploy/model.h>
+#include <lowbit/csrc/util/heap.h>
+#include <lowbit/modules/models/registry.h>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+double median_seconds(const std::function<void()>& fn, int repeats) {
+  fn();
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
+  return times[repeats / 2];
+}
+
+// Random weights with every part mattering: latent weights, RSign and RPReLU shifts, BN statistics.
+void randomise(torch::nn::Module& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net.named_parameters()) p.value().normal_(0, 0.1);
+  for (auto& b : net.named_buffers()) {
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
+  }
+}
+
+std::vector<int64_t> parse_list(const std::string& text) {
+  std::vector<int64_t> values;
+  std::stringstream s(text);
+  for (std::string item; std::getline(s, item, ',');) values.push_back(std::stoll(item));
+  return values;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lowbit::util::keep_freed_memory_in_heap();  // as the lowbit command: no page faults per forward
+  int repeats = 7;
+  std::vector<int64_t> batches = {1, 16};
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = i + 1 < argc ? argv[i] : "";
+    if (flag == "--repeats") {
+      repeats = std::max(1, std::stoi(argv[i + 1]));
+    } else if (flag == "--batches") {
+      batches = parse_list(argv[i + 1]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--repeats N] [--batches 1,16]\n", argv[0]);
+      return 2;
+    }
+  }
+  torch::manual_seed(0);
+  const lowbit::models::QuantPolicy policy{{"xnor", {{"scale_grad", std::string("detached")}}}, {"rsign", {}}, true};
+  auto net = lowbit::models::make("reactnet_resnet18", {}, policy);
+  randomise(*net);
+  net->eval();
+  const auto records = lowbit::deploy::export_network(*net, "reactnet_resnet18", {});
+  const auto bytes = lowbit::deploy::serialize_lbm(records);
+  const auto model = lowbit::deploy::Model::parse(bytes, "reactnet_resnet18.lbm");
+
+  std::ostringstream checkpoint;
+  torch::save(net, checkpoint);
+  const auto sizes = lowbit::deploy::packed_sizes(records);
+  std::printf("ReActNet ResNet-18 export: binarized layers %.2f MiB float32 -> %.3f MiB packed (%.1fx); "
+              "file %.2f MiB vs float32 checkpoint %.2f MiB (%.1fx)\n",
+              sizes.float32 / 1048576.0, sizes.packed / 1048576.0, static_cast<double>(sizes.float32) / sizes.packed,
+              bytes.size() / 1048576.0, checkpoint.str().size() / 1048576.0,
+              static_cast<double>(checkpoint.str().size()) / bytes.size());
+
+  std::printf("%d threads, median of %d runs, 224x224\n", torch::get_num_threads(), repeats);
+  std::printf("%-6s %12s %12s %12s %14s\n", "batch", "eval ms", "deploy ms", "eval/deploy", "max |diff|");
+  torch::NoGradGuard no_grad;
+  for (const auto batch : batches) {
+    const auto images = torch::randn({batch, 3, 224, 224});
+    const auto expected = net->forward(images);
+    const auto actual = model.forward(images);
+    const double eval = median_seconds([&] { (void)net->forward(images); }, repeats);
+    const double deploy = median_seconds([&] { (void)model.forward(images); }, repeats);
+    std::printf("%-6lld %12.2f %12.2f %12.2f %14.3g (output scale %.3g)\n", static_cast<long long>(batch), eval * 1e3,
+                deploy * 1e3, eval / deploy, (actual - expected).abs().max().item<double>(),
+                expected.abs().max().item<double>());
+  }
+  return 0;
+}
