@@ -154,18 +154,18 @@ class Conv2dLayer : public Layer {
   const at::Tensor& alpha() const { return alpha_; }
   const at::Tensor& bias() const { return bias_; }
 
-  // The packed convolution's integer sums, int32 [N, H_out, W_out, C_out].
-  at::Tensor sums(const at::Tensor& x) const {
+  // The packed convolution through `e`, with `residual` (undefined: none): kernels::binary_conv2d_epilogue.
+  at::Tensor run_packed(const at::Tensor& x, const kernels::ConvEpilogue& e, const at::Tensor& residual) const {
     check_input(x);
-    return kernels::binary_conv2d(kernels::pack_pixels(x, shift_.defined() ? std::optional(shift_) : std::nullopt),
-                                  bits_, tap_sums_, geometry_);
+    return kernels::binary_conv2d_epilogue(
+        kernels::pack_pixels(x, shift_.defined() ? std::optional(shift_) : std::nullopt), bits_, tap_sums_, geometry_, e,
+        residual);
   }
 
   at::Tensor run(const at::Tensor& x) const override {
     if (packed_) {
       const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
-      return kernels::binary_conv_epilogue(sums(x), {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros},
-                                           at::Tensor());
+      return run_packed(x, {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros}, at::Tensor());
     }
     check_input(x);
     return at::conv2d(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
@@ -292,7 +292,7 @@ class ResidualLayer : public Layer {
 
   at::Tensor run(const at::Tensor& x) const override {
     const auto residual = shortcut_.empty() ? x : run_layers(shortcut_, x);
-    if (conv_) return kernels::binary_conv_epilogue(conv_->sums(x), epilogue_, residual);
+    if (conv_) return conv_->run_packed(x, epilogue_, residual);
     return run_layers(after_, run_layers(body_, x) + residual);
   }
 

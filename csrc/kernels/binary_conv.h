@@ -45,4 +45,11 @@ struct ConvEpilogue {
 //   c = acc alpha,  x = c scale + shift,  t = (x + residual) + gamma,  y = (t > 0 ? t : slope t) + offset
 at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual);
 
+// binary_conv_epilogue(binary_conv2d(...), e, residual) in one pass: where the binary GEMM's
+// narrow path takes the weight (an AVX-512 VPOPCNTDQ CPU, the weight transposed within 384 KiB:
+// cpu/narrow_gemm.h), the integer sums go from the GEMM's registers through the padding
+// correction and the epilogue into the float output, never stored; elsewhere the two calls.
+at::Tensor binary_conv2d_epilogue(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
+                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual);
+
 }  // namespace lowbit::kernels

@@ -23,7 +23,7 @@ TEST(BinaryConv, EqualsTheFloatConvolutionOfTheSignsWithZeroPadding) {
         for (const int64_t pad : {0, 1}) {
           SCOPED_TRACE("C_in " + std::to_string(in) + " k " + std::to_string(k) + " stride " + std::to_string(stride) +
                        " pad " + std::to_string(pad));
-          const auto x = torch::randn({2, in, 9, 7}), w = torch::randn({5, in, k, k});
+          const auto x = torch::randn({2, in, 9, 7}), w = torch::randn({in == 64 ? 24 : 5, in, k, k});
           const auto expected =
               torch::conv2d(binary_conv_test::plus_minus_one(x), binary_conv_test::plus_minus_one(w), {}, stride, pad).permute({0, 2, 3, 1}).to(torch::kInt);
           const auto [bits, tap_sums] = lowbit::kernels::pack_conv_weight(w);
@@ -31,6 +31,40 @@ TEST(BinaryConv, EqualsTheFloatConvolutionOfTheSignsWithZeroPadding) {
                                                         {in, {k, k}, {stride, stride}, {pad, pad}});
           ASSERT_EQ(y.sizes(), expected.sizes());
           EXPECT_TRUE(torch::equal(y, expected)) << (y - expected).abs().max();
+        }
+      }
+    }
+  }
+}
+
+// binary_conv2d_epilogue (the narrow GEMM storing through the padding correction and the epilogue,
+// on AVX-512 VPOPCNTDQ CPUs; elsewhere the two calls) against the two calls: exactly with a unit
+// epilogue (the integer sums as floats), within float rounding with random constants and a residual.
+TEST(BinaryConv, FusedEpilogueEqualsTheSumsThroughTheEpilogue) {
+  torch::manual_seed(1);
+  for (const int64_t in : {3, 64, 70}) {
+    for (const int64_t k : {1, 3}) {
+      for (const int64_t stride : {1, 2}) {
+        for (const int64_t pad : {0, 1, 2}) {
+          SCOPED_TRACE("C_in " + std::to_string(in) + " k " + std::to_string(k) + " stride " + std::to_string(stride) +
+                       " pad " + std::to_string(pad));
+          const int64_t out = 20;
+          const auto x = torch::randn({2, in, 9, 7}), w = torch::randn({out, in, k, k});
+          const auto [bits, tap_sums] = lowbit::kernels::pack_conv_weight(w);
+          const lowbit::kernels::BinaryConvGeometry g{in, {k, k}, {stride, stride}, {pad, pad}};
+          const auto pixels = lowbit::kernels::pack_pixels(x);
+          const auto sums = lowbit::kernels::binary_conv2d(pixels, bits, tap_sums, g);
+          const auto ones = torch::ones({out}), zeros = torch::zeros({out});
+          const auto unit = lowbit::kernels::binary_conv2d_epilogue(pixels, bits, tap_sums, g,
+                                                                    {ones, ones, zeros, zeros, ones, zeros}, {});
+          EXPECT_TRUE(torch::equal(unit, sums.permute({0, 3, 1, 2}).to(torch::kFloat)));
+          const lowbit::kernels::ConvEpilogue e{torch::rand({out}), torch::randn({out}), torch::randn({out}),
+                                                torch::randn({out}), torch::rand({out}), torch::randn({out})};
+          const auto residual = torch::randn(unit.sizes());
+          const auto fused = lowbit::kernels::binary_conv2d_epilogue(pixels, bits, tap_sums, g, e, residual);
+          const auto two_calls = lowbit::kernels::binary_conv_epilogue(sums, e, residual);
+          EXPECT_TRUE(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
+          EXPECT_TRUE(torch::allclose(fused, two_calls, 1e-6, 1e-5)) << (fused - two_calls).abs().max();
         }
       }
     }

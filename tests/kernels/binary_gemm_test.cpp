@@ -54,6 +54,19 @@ TEST(BinaryGemm, PacksSignBitsAlongKWithTheLastWordPaddedByZeros) {
   }
 }
 
+// A shift per column packs the signs of x + shift, the sum rounded to x's dtype (RSign's order).
+TEST(BinaryGemm, ShiftedPackingIsThePackingOfTheShiftedValues) {
+  torch::manual_seed(3);
+  for (const auto dtype : {torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16}) {
+    for (const int64_t k : {5, 64, 200}) {
+      const auto x = torch::randn({7, k}).to(dtype), shift = torch::randn({k}).to(dtype);
+      EXPECT_TRUE(torch::equal(lowbit::kernels::pack_sign_bits(x, shift), lowbit::kernels::pack_sign_bits(x + shift)))
+          << dtype << " K " << k;
+    }
+  }
+  EXPECT_THROW((void)lowbit::kernels::pack_sign_bits(torch::randn({2, 5}), torch::randn({4})), c10::Error);
+}
+
 TEST(BinaryGemm, EveryPathEqualsTheReferenceAndTheFloatMatmulOfTheSigns) {
   torch::manual_seed(0);
   const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {

@@ -1,12 +1,15 @@
 #include <lowbit/csrc/kernels/binary_conv.h>
 
 #include <lowbit/csrc/kernels/binary_gemm.h>
+#include <lowbit/csrc/kernels/cpu/narrow_gemm.h>
 #include <lowbit/csrc/kernels/cpu/simd.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace lowbit::kernels {
 namespace binary_conv_detail {  // named: unity builds join files
@@ -114,47 +117,43 @@ LOWBIT_CPU_CLONES void epilogue_rows(const int32_t* __restrict acc, const float*
   }
 }
 
-}  // namespace binary_conv_detail
+// The output [n, c, h, w] (channels-last), the residual as float channels-last and the constants
+// as float pointers (kept alive by `tensors`), checked against c channels.
+struct EpilogueOperands {
+  at::Tensor y, residual;
+  std::array<at::Tensor, 6> tensors;
+  EpilogueConstants constants() const {
+    return {tensors[0].const_data_ptr<float>(), tensors[1].const_data_ptr<float>(), tensors[2].const_data_ptr<float>(),
+            tensors[3].const_data_ptr<float>(), tensors[4].const_data_ptr<float>(), tensors[5].const_data_ptr<float>()};
+  }
+};
 
-at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual) {
-  TORCH_CHECK(acc.dim() == 4 && acc.scalar_type() == at::kInt && acc.is_cpu(),
-              "binary_conv_epilogue: expected CPU int32 sums [N, H, W, C], got ", acc.scalar_type(), " ", acc.sizes());
-  const int64_t n = acc.size(0), h = acc.size(1), w = acc.size(2), c = acc.size(3);
-  std::array<at::Tensor, 6> k = {e.alpha, e.scale, e.shift, e.gamma, e.slope, e.offset};
-  for (auto& t : k) {
+EpilogueOperands epilogue_operands(const ConvEpilogue& e, const at::Tensor& residual, int64_t n, int64_t c, int64_t h,
+                                   int64_t w) {
+  EpilogueOperands o;
+  o.tensors = {e.alpha, e.scale, e.shift, e.gamma, e.slope, e.offset};
+  for (auto& t : o.tensors) {
     TORCH_CHECK(t.defined() && t.numel() == c, "binary_conv_epilogue: expected ", c, " values per constant, got ",
                 t.defined() ? t.numel() : 0);
     t = t.to(at::kFloat).contiguous();
   }
-  auto y = at::empty({n, c, h, w}, acc.options().dtype(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
-  at::Tensor r;
+  o.y = at::empty({n, c, h, w}, at::TensorOptions(at::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
   if (residual.defined()) {
-    TORCH_CHECK(residual.sizes() == y.sizes(), "binary_conv_epilogue: residual shape ", residual.sizes(),
-                " != output shape ", y.sizes());
-    r = residual.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
+    TORCH_CHECK(residual.sizes() == o.y.sizes(), "binary_conv_epilogue: residual shape ", residual.sizes(),
+                " != output shape ", o.y.sizes());
+    o.residual = residual.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   }
-  const auto sums = acc.contiguous();
-  const int32_t* ap = sums.const_data_ptr<int32_t>();
-  const float* rp = r.defined() ? r.const_data_ptr<float>() : nullptr;
-  float* yp = y.mutable_data_ptr<float>();
-  const binary_conv_detail::EpilogueConstants constants{k[0].const_data_ptr<float>(), k[1].const_data_ptr<float>(),
-                                                        k[2].const_data_ptr<float>(), k[3].const_data_ptr<float>(),
-                                                        k[4].const_data_ptr<float>(), k[5].const_data_ptr<float>()};
-  at::parallel_for(0, n * h * w, std::max<int64_t>(1, 16384 / c), [&](int64_t begin, int64_t end) {
-    const int64_t at = begin * c;
-    if (rp) {
-      binary_conv_detail::epilogue_rows<true>(ap + at, rp + at, yp + at, end - begin, c, constants);
-    } else {
-      binary_conv_detail::epilogue_rows<false>(ap + at, nullptr, yp + at, end - begin, c, constants);
-    }
-  });
-  return y;
+  return o;
 }
 
-at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
-                         const BinaryConvGeometry& g) {
-  namespace d = binary_conv_detail;
-  const int64_t words = d::words_of(g.in_channels), taps = g.kernel[0] * g.kernel[1];
+// The shapes of a binary convolution, its operands checked.
+struct ConvShape {
+  int64_t n, h, w, out, oh, ow, words, taps;
+};
+
+ConvShape conv_shape(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
+                     const BinaryConvGeometry& g) {
+  const int64_t words = words_of(g.in_channels), taps = g.kernel[0] * g.kernel[1];
   TORCH_CHECK(x_pixels.dim() == 4 && x_pixels.scalar_type() == at::kLong && x_pixels.size(3) == words,
               "binary_conv2d: expected packed pixels int64 [N, H, W, ", words, "] for ", g.in_channels,
               " input channels (pack_pixels), got ", x_pixels.scalar_type(), " ", x_pixels.sizes());
@@ -167,15 +166,169 @@ at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, c
   TORCH_CHECK(x_pixels.is_cpu() && w_bits.is_cpu() && tap_sums.is_cpu(),
               "binary_conv2d: CPU tensors only so far, got the input on ", x_pixels.device(), ", the weight on ",
               w_bits.device());
-  const int64_t n = x_pixels.size(0), h = x_pixels.size(1), w = x_pixels.size(2), out = w_bits.size(0);
-  const int64_t oh = d::output_size(h, g.kernel[0], g.stride[0], g.padding[0]);
-  const int64_t ow = d::output_size(w, g.kernel[1], g.stride[1], g.padding[1]);
+  const int64_t h = x_pixels.size(1), w = x_pixels.size(2);
+  const int64_t oh = output_size(h, g.kernel[0], g.stride[0], g.padding[0]);
+  const int64_t ow = output_size(w, g.kernel[1], g.stride[1], g.padding[1]);
   TORCH_CHECK(oh > 0 && ow > 0, "binary_conv2d: a ", h, "x", w, " input is smaller than the ", g.kernel[0], "x",
               g.kernel[1], " kernel with padding ", g.padding[0], "x", g.padding[1]);
-  const auto cols = d::packed_im2col(x_pixels.contiguous(), g, oh, ow);
-  auto y = binary_gemm(cols, w_bits, taps * g.in_channels).view({n, oh, ow, out});
-  d::subtract_padded_taps(y, tap_sums.contiguous(), g, h, w);
+  return {x_pixels.size(0), h, w, w_bits.size(0), oh, ow, words, taps};
+}
+
+// What the padded taps of an output position added (counted as +1 x w): output rows fall into
+// classes by which kernel rows, and which kernel columns, lie outside the image; per pair of
+// classes, the sum of those taps' tap_sums per output channel. Interior positions: none.
+class PaddingCorrection {
+ public:
+  PaddingCorrection(const at::Tensor& tap_sums, const BinaryConvGeometry& g, const ConvShape& s) : out_(s.out) {
+    const auto ys = classes(s.oh, g.kernel[0], g.stride[0], g.padding[0], s.h, y_class_);
+    const auto xs = classes(s.ow, g.kernel[1], g.stride[1], g.padding[1], s.w, x_class_);
+    x_classes_ = static_cast<int64_t>(xs.size());
+    table_.assign(ys.size() * xs.size() * static_cast<size_t>(out_), 0);
+    const auto sums = tap_sums.contiguous();
+    const int32_t* ts = sums.const_data_ptr<int32_t>();
+    for (size_t yc = 0; yc < ys.size(); ++yc) {
+      for (size_t xc = 0; xc < xs.size(); ++xc) {
+        int32_t* row = table_.data() + (yc * xs.size() + xc) * static_cast<size_t>(out_);
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
+            if (!((ys[yc] >> ky) & 1U) && !((xs[xc] >> kx) & 1U)) continue;
+            for (int64_t o = 0; o < out_; ++o) row[o] += ts[o * s.taps + ky * g.kernel[1] + kx];
+          }
+        }
+      }
+    }
+  }
+
+  // The correction of output position (oy, ox), or null where no tap is padded.
+  const int32_t* at(int64_t oy, int64_t ox) const {
+    const int64_t yc = y_class_[static_cast<size_t>(oy)], xc = x_class_[static_cast<size_t>(ox)];
+    return yc == 0 && xc == 0 ? nullptr : table_.data() + (yc * x_classes_ + xc) * out_;
+  }
+
+ private:
+  // Per output index, the class of its set of kernel offsets outside [0, size); class 0: none.
+  static std::vector<uint64_t> classes(int64_t outputs, int64_t kernel, int64_t stride, int64_t padding, int64_t size,
+                                       std::vector<int64_t>& class_of) {
+    TORCH_CHECK(kernel <= 64, "binary_conv2d: kernels up to 64 wide, got ", kernel);
+    std::vector<uint64_t> sets = {0};
+    for (int64_t o = 0; o < outputs; ++o) {
+      uint64_t set = 0;
+      for (int64_t k = 0; k < kernel; ++k) {
+        const int64_t i = o * stride - padding + k;
+        if (i < 0 || i >= size) set |= uint64_t{1} << k;
+      }
+      const auto it = std::find(sets.begin(), sets.end(), set);
+      class_of.push_back(it - sets.begin());
+      if (it == sets.end()) sets.push_back(set);
+    }
+    return sets;
+  }
+
+  int64_t out_, x_classes_ = 1;
+  std::vector<int64_t> y_class_, x_class_;
+  std::vector<int32_t> table_;
+};
+
+#if LOWBIT_NARROW_GEMM
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The narrow GEMM's store (cpu/narrow_gemm.h) for binary_conv2d_epilogue: the padding correction,
+// then binary_conv_epilogue's formula, 8 channels per vector, into the float output.
+struct EpilogueStore {
+  EpilogueConstants k;
+  const float* residual;
+  float* out;
+  int64_t channels, oh, ow;
+  const PaddingCorrection* padding;
+
+  struct Row {
+    const float* residual;
+    float* out;
+    const int32_t* correction;
+  };
+
+  LOWBIT_NARROW_TARGET Row row(int64_t i) const {
+    const int64_t ox = i % ow, oy = (i / ow) % oh;
+    return {residual ? residual + i * channels : nullptr, out + i * channels, padding->at(oy, ox)};
+  }
+
+  LOWBIT_NARROW_TARGET void store(const Row& r, int64_t j, __m256i dots, __mmask8 m) const {
+    if (r.correction) dots = _mm256_sub_epi32(dots, _mm256_maskz_loadu_epi32(m, r.correction + j));
+    const __m256 c = _mm256_mul_ps(_mm256_cvtepi32_ps(dots), _mm256_maskz_loadu_ps(m, k.alpha + j));
+    const __m256 x = _mm256_add_ps(_mm256_mul_ps(c, _mm256_maskz_loadu_ps(m, k.scale + j)),
+                                   _mm256_maskz_loadu_ps(m, k.shift + j));
+    const __m256 sum = r.residual ? _mm256_add_ps(x, _mm256_maskz_loadu_ps(m, r.residual + j)) : x;
+    const __m256 t = _mm256_add_ps(sum, _mm256_maskz_loadu_ps(m, k.gamma + j));
+    const __mmask8 positive = _mm256_cmp_ps_mask(t, _mm256_setzero_ps(), _CMP_GT_OQ);
+    const __m256 p = _mm256_mask_blend_ps(positive, _mm256_mul_ps(_mm256_maskz_loadu_ps(m, k.slope + j), t), t);
+    _mm256_mask_storeu_ps(r.out + j, m, _mm256_add_ps(p, _mm256_maskz_loadu_ps(m, k.offset + j)));
+  }
+};
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace binary_conv_detail
+
+at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, const at::Tensor& residual) {
+  TORCH_CHECK(acc.dim() == 4 && acc.scalar_type() == at::kInt && acc.is_cpu(),
+              "binary_conv_epilogue: expected CPU int32 sums [N, H, W, C], got ", acc.scalar_type(), " ", acc.sizes());
+  const int64_t n = acc.size(0), h = acc.size(1), w = acc.size(2), c = acc.size(3);
+  const auto o = binary_conv_detail::epilogue_operands(e, residual, n, c, h, w);
+  const auto sums = acc.contiguous();
+  const int32_t* ap = sums.const_data_ptr<int32_t>();
+  const float* rp = o.residual.defined() ? o.residual.const_data_ptr<float>() : nullptr;
+  float* yp = o.y.mutable_data_ptr<float>();
+  const auto constants = o.constants();
+  at::parallel_for(0, n * h * w, std::max<int64_t>(1, 16384 / c), [&](int64_t begin, int64_t end) {
+    const int64_t at = begin * c;
+    if (rp) {
+      binary_conv_detail::epilogue_rows<true>(ap + at, rp + at, yp + at, end - begin, c, constants);
+    } else {
+      binary_conv_detail::epilogue_rows<false>(ap + at, nullptr, yp + at, end - begin, c, constants);
+    }
+  });
+  return o.y;
+}
+
+at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
+                         const BinaryConvGeometry& g) {
+  namespace d = binary_conv_detail;
+  const auto s = d::conv_shape(x_pixels, w_bits, tap_sums, g);
+  const auto cols = d::packed_im2col(x_pixels.contiguous(), g, s.oh, s.ow);
+  auto y = binary_gemm(cols, w_bits, s.taps * g.in_channels).view({s.n, s.oh, s.ow, s.out});
+  d::subtract_padded_taps(y, tap_sums.contiguous(), g, s.h, s.w);
   return y;
+}
+
+at::Tensor binary_conv2d_epilogue(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
+                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual) {
+  namespace d = binary_conv_detail;
+  const auto s = d::conv_shape(x_pixels, w_bits, tap_sums, g);
+  const int64_t rows = s.n * s.oh * s.ow;
+#if LOWBIT_NARROW_GEMM
+  if (cpu_binary_isa() == BinaryIsa::Avx512 && cpu::narrow_gemm_fits(rows, s.out, s.taps * s.words)) {
+    const auto o = d::epilogue_operands(e, residual, s.n, s.out, s.oh, s.ow);
+    const auto cols = d::packed_im2col(x_pixels.contiguous(), g, s.oh, s.ow);
+    const auto bt = w_bits.t().contiguous();
+    const d::PaddingCorrection padding(tap_sums, g, s);
+    const d::EpilogueStore store{o.constants(),
+                                 o.residual.defined() ? o.residual.const_data_ptr<float>() : nullptr,
+                                 o.y.mutable_data_ptr<float>(),
+                                 s.out,
+                                 s.oh,
+                                 s.ow,
+                                 &padding};
+    const auto* ap = reinterpret_cast<const uint64_t*>(cols.const_data_ptr<int64_t>());
+    const auto* bp = reinterpret_cast<const uint64_t*>(bt.const_data_ptr<int64_t>());
+    at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+      cpu::narrow::rows(ap, bp, s.taps * s.words, s.out, s.taps * g.in_channels, begin, end, store);
+    });
+    return o.y;
+  }
+#endif
+  (void)rows;
+  return binary_conv_epilogue(binary_conv2d(x_pixels, w_bits, tap_sums, g), e, residual);
 }
 
 }  // namespace lowbit::kernels

@@ -1,5 +1,7 @@
 #include <lowbit/csrc/kernels/binary_gemm.h>
 
+#include <lowbit/csrc/kernels/cpu/narrow_gemm.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -21,7 +23,6 @@ namespace {
 
 constexpr int kTile = 4;             // output tile: kTile rows of A x kTile rows of B
 constexpr int64_t kBlockBytes = 256 << 10;  // the B rows one task walks, to stay in L2 (>= 512 KiB on x86 today)
-constexpr int64_t kNarrowBytes = 384 << 10;  // the largest transposed B of the narrow path
 
 // ---- packing ----
 
@@ -249,58 +250,8 @@ struct Avx512Tile {
     }
   }
 };
-// Binary x binary with B small enough to stay in L2 (a convolution's weight): B transposed to
-// words x N, so that a vector holds word w of 8 B rows; an A word is broadcast against it and each
-// lane counts for its own column. C's values come out 8 per vector, with no horizontal sums, and
-// no lanes are masked off when a row's words are not a multiple of 8 (a 3x3 convolution over 64
-// channels has 9 words: the tiles' vectors cover 9 of 16).
-// RA rows of A x JB vectors (8 JB columns) per step.
-template <int RA, int JB>
-__attribute__((target("avx512f,avx512vl,avx512vpopcntdq"))) void narrow_rows(const uint64_t* a, const uint64_t* bt,
-                                                                            int64_t words, int64_t n, int64_t k,
-                                                                            int32_t* c, int64_t ldc, int64_t j0,
-                                                                            __mmask8 last) {
-  __m512i acc[RA][JB];
-  for (int i = 0; i < RA; ++i) {
-    for (int v = 0; v < JB; ++v) acc[i][v] = _mm512_setzero_si512();
-  }
-  for (int64_t w = 0; w < words; ++w) {
-    __m512i b[JB];
-    for (int v = 0; v < JB; ++v) {
-      b[v] = _mm512_maskz_loadu_epi64(v == JB - 1 ? last : __mmask8(0xff), bt + w * n + j0 + 8 * v);
-    }
-    for (int i = 0; i < RA; ++i) {
-      const __m512i x = _mm512_set1_epi64(static_cast<int64_t>(a[i * words + w]));
-      for (int v = 0; v < JB; ++v) acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_xor_si512(x, b[v])));
-    }
-  }
-  const __m256i kk = _mm256_set1_epi32(static_cast<int32_t>(k));
-  for (int i = 0; i < RA; ++i) {
-    for (int v = 0; v < JB; ++v) {
-      const __m256i dot = _mm256_sub_epi32(kk, _mm256_slli_epi32(_mm512_cvtepi64_epi32(acc[i][v]), 1));
-      _mm256_mask_storeu_epi32(c + i * ldc + j0 + 8 * v, v == JB - 1 ? last : __mmask8(0xff), dot);
-    }
-  }
-}
 #pragma GCC diagnostic pop
 
-// C rows [i_begin, i_end) of the narrow path, 4 at a time, columns 32 at a time.
-void narrow_block(const uint64_t* a, const uint64_t* bt, int64_t words, int64_t n, int64_t k, int32_t* c,
-                  int64_t i_begin, int64_t i_end) {
-  constexpr int kRows = 4, kVectors = 4;
-  using Fn = void (*)(const uint64_t*, const uint64_t*, int64_t, int64_t, int64_t, int32_t*, int64_t, int64_t, __mmask8);
-  static constexpr Fn kFull[kVectors] = {narrow_rows<kRows, 1>, narrow_rows<kRows, 2>, narrow_rows<kRows, 3>,
-                                         narrow_rows<kRows, 4>};
-  static constexpr Fn kOne[kVectors] = {narrow_rows<1, 1>, narrow_rows<1, 2>, narrow_rows<1, 3>, narrow_rows<1, 4>};
-  for (int64_t j0 = 0; j0 < n; j0 += 8 * kVectors) {
-    const int64_t columns = std::min<int64_t>(8 * kVectors, n - j0);
-    const int vectors = static_cast<int>((columns + 7) / 8);
-    const auto last = static_cast<__mmask8>((1u << (columns - 8 * (vectors - 1))) - 1);
-    int64_t i = i_begin;
-    for (; i + kRows <= i_end; i += kRows) kFull[vectors - 1](a + i * words, bt, words, n, k, c + i * n, n, j0, last);
-    for (; i < i_end; ++i) kOne[vectors - 1](a + i * words, bt, words, n, k, c + i * n, n, j0, last);
-  }
-}
 #endif
 
 // The tile function of a path for ra x rb rows (1..kTile each) of PA- and PB-plane operands.
@@ -373,14 +324,14 @@ at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64
   const int64_t m = a.size(0), n = b.size(0), words = a.size(-1);
   auto out = at::empty({m, n}, a.options().dtype(at::kInt));
 #if LOWBIT_X86
-  // Binary operands whose transposed B fits in L2 with room to spare, at least 8 columns: the
-  // narrow path (measured on 3x3 convolutions of 64 to 512 channels: 1.1 to 1.5x the tiles).
-  if (isa == BinaryIsa::Avx512 && planes_a == 1 && planes_b == 1 && words * n * 8 <= d::kNarrowBytes && n >= 8 && m > 1) {
+  // The narrow path (cpu/narrow_gemm.h) where B is small: measured on 3x3 convolutions of 64 to
+  // 512 channels, 1.1 to 1.5x the tiles.
+  if (isa == BinaryIsa::Avx512 && planes_a == 1 && planes_b == 1 && narrow_gemm_fits(m, n, words)) {
     const auto bt = b.t().contiguous();
     const auto* ap = reinterpret_cast<const uint64_t*>(a.const_data_ptr<int64_t>());
     const auto* btp = reinterpret_cast<const uint64_t*>(bt.const_data_ptr<int64_t>());
-    int32_t* cp = out.mutable_data_ptr<int32_t>();
-    at::parallel_for(0, m, 64, [&](int64_t begin, int64_t end) { d::narrow_block(ap, btp, words, n, k, cp, begin, end); });
+    const narrow::Int32Store store{out.mutable_data_ptr<int32_t>(), n};
+    at::parallel_for(0, m, 64, [&](int64_t begin, int64_t end) { narrow::rows(ap, btp, words, n, k, begin, end, store); });
     return out;
   }
 #endif
