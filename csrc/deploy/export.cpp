@@ -12,6 +12,8 @@
 #include <lowbit/modules/quant/rsign.h>
 
 #include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
@@ -70,22 +72,23 @@ class Exporter {
     records.push_back(std::move(r));
   }
 
-  // The weight and input of a QConv2d / QLinear: `node`'s input field and the records.
+  // The weight and input of a convolution or linear layer: `node`'s input field and the records.
+  // wq / iq null: full precision (torch::nn::Conv2d / Linear).
   void quantized(const std::string& name, torch::nn::Module& layer, const torch::Tensor& weight, const torch::Tensor& bias,
-                 quant::QuantizerImpl& wq, quant::QuantizerImpl& iq, YAML::Node& node) {
-    if (dynamic_cast<quant::IdentityImpl*>(&iq)) {
+                 quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& node) {
+    if (!iq || dynamic_cast<quant::IdentityImpl*>(iq)) {
       node["input"] = "float";
-    } else if (iq.outputs_signs()) {
+    } else if (iq->outputs_signs()) {
       node["input"] = "sign";
-      if (auto* rsign = dynamic_cast<quant::RSignImpl*>(&iq)) floats(name + ".input_shift", rsign->bias.flatten());
+      if (auto* rsign = dynamic_cast<quant::RSignImpl*>(iq)) floats(name + ".input_shift", rsign->bias.flatten());
     } else {
-      unsupported(name, layer, "input quantizer " + iq.name() + " has no deploy form (identity, sign and rsign do)");
+      unsupported(name, layer, "input quantizer " + iq->name() + " has no deploy form (identity, sign and rsign do)");
     }
-    if (dynamic_cast<quant::IdentityImpl*>(&wq)) {
+    if (!wq || dynamic_cast<quant::IdentityImpl*>(wq)) {
       floats(name + ".weight", weight);
     } else {
-      const auto exported = wq.export_weight(weight);
-      if (!exported) unsupported(name, layer, "weight quantizer " + wq.name() + " exports no binary or ternary codes");
+      const auto exported = wq->export_weight(weight);
+      if (!exported) unsupported(name, layer, "weight quantizer " + wq->name() + " exports no binary or ternary codes");
       auto dims = weight.sizes().vec();
       auto codes = exported->codes;
       if (weight.dim() == 4) {  // stored [C_out, kh, kw, C_in]: the packed kernels' tap order
@@ -97,8 +100,9 @@ class Exporter {
     if (bias.defined()) floats(name + ".bias", bias);
   }
 
-  void conv(const std::string& name, layers::QConv2dImpl& c, YAML::Node& list) {
-    const auto& o = c.options;
+  template <typename Options>
+  void conv(const std::string& name, torch::nn::Module& c, const Options& o, const torch::Tensor& weight,
+            const torch::Tensor& bias, quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& list) {
     const auto* padding = std::get_if<torch::ExpandingArray<2>>(&o.padding());
     if (!padding) unsupported(name, c, "padding 'same' / 'valid' has no deploy form; give it in pixels");
     YAML::Node node;
@@ -108,21 +112,28 @@ class Exporter {
     node["padding"] = list_of(pair(*padding));
     node["dilation"] = list_of(pair(o.dilation()));
     node["groups"] = o.groups();
-    quantized(name, c, c.weight, c.bias, *c.weight_quantizer, *c.input_quantizer, node);
+    quantized(name, c, weight, bias, wq, iq, node);
     list.push_back(flow(node));
   }
 
-  void linear(const std::string& name, layers::QLinearImpl& l, YAML::Node& list) {
+  void conv(const std::string& name, layers::QConv2dImpl& c, YAML::Node& list) {
+    conv(name, c, c.options, c.weight, c.bias, c.weight_quantizer.get(), c.input_quantizer.get(), list);
+  }
+
+  void linear(const std::string& name, torch::nn::Module& l, const torch::Tensor& weight, const torch::Tensor& bias,
+              quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& list) {
     YAML::Node node;
     node["op"] = "linear";
     node["name"] = name;
-    quantized(name, l, l.weight, l.bias, *l.weight_quantizer, *l.input_quantizer, node);
+    quantized(name, l, weight, bias, wq, iq, node);
     list.push_back(flow(node));
   }
 
   // A batch norm in eval mode as ATen's CPU kernel applies it: x scale + shift, scale = weight /
   // sqrt(running_var + eps), shift = bias - running_mean scale (float).
-  void batch_norm(const std::string& name, layers::BatchNormImpl& bn, YAML::Node& list) {
+  // Both layers::BatchNorm and torch::nn::BatchNorm1d / 2d.
+  template <typename BatchNorm>
+  void batch_norm(const std::string& name, BatchNorm& bn, YAML::Node& list) {
     if (!bn.running_mean.defined()) unsupported(name, bn, "a batch norm without running statistics");
     torch::NoGradGuard no_grad;
     const auto invstd = 1 / torch::sqrt(bn.running_var.to(torch::kFloat) + static_cast<float>(bn.options.eps()));
@@ -234,10 +245,21 @@ void Exporter::add(const std::string& name, torch::nn::Module& m, YAML::Node& li
     for (const auto& child : m.named_children()) add(join(name, child.key()), *child.value(), list);
   } else if (auto* c = dynamic_cast<layers::QConv2dImpl*>(&m)) {
     conv(name, *c, list);
+  } else if (auto* tc = dynamic_cast<torch::nn::Conv2dImpl*>(&m)) {
+    if (!std::holds_alternative<torch::enumtype::kZeros>(tc->options.padding_mode())) {
+      unsupported(name, m, "padding modes other than zeros");
+    }
+    conv(name, *tc, tc->options, tc->weight, tc->bias, nullptr, nullptr, list);
   } else if (auto* l = dynamic_cast<layers::QLinearImpl*>(&m)) {
-    linear(name, *l, list);
+    linear(name, *l, l->weight, l->bias, l->weight_quantizer.get(), l->input_quantizer.get(), list);
+  } else if (auto* tl = dynamic_cast<torch::nn::LinearImpl*>(&m)) {
+    linear(name, *tl, tl->weight, tl->bias, nullptr, nullptr, list);
   } else if (auto* bn = dynamic_cast<layers::BatchNormImpl*>(&m)) {
     batch_norm(name, *bn, list);
+  } else if (auto* bn2 = dynamic_cast<torch::nn::BatchNorm2dImpl*>(&m)) {
+    batch_norm(name, *bn2, list);
+  } else if (auto* bn1 = dynamic_cast<torch::nn::BatchNorm1dImpl*>(&m)) {
+    batch_norm(name, *bn1, list);
   } else if (auto* a = dynamic_cast<layers::RPReLUImpl*>(&m)) {
     rprelu(name, *a, list);
   } else if (!pooling(name, m, list) && !residual(name, m, list)) {

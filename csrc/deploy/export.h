@@ -7,7 +7,8 @@
 // weights, the weight quantizers' own state, running statistics) stays behind.
 //
 // Supported: Sequential / Stage, QConv2d and QLinear (weights full precision or from a binary or
-// ternary weight quantizer; inputs full precision or from sign / rsign), BatchNorm, ReLU, Hardtanh, RPReLU,
+// ternary weight quantizer; inputs full precision or from sign / rsign), torch::nn::Conv2d and
+// Linear, BatchNorm (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU,
 // MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or
 // avgpool_conv / conv shortcuts; activation none or rprelu) and BasicBlock: the ResNets of
 // torchvision, Bi-Real Net and ReActNet, and small_cnn. Anything else throws, naming the module and its type.

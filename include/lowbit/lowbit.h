@@ -66,6 +66,10 @@
 #include <lowbit/modules/losses/kd.h>
 #include <lowbit/modules/losses/ranking.h>
 
+// Deployment: export to the packed .lbm format and its runtime on the bit kernels (docs/export.md).
+#include <lowbit/csrc/deploy/export.h>
+#include <lowbit/csrc/deploy/model.h>
+
 // The training engine: recipes, the Runner and its hooks, tasks and the model contract, loss
 // terms and the Distiller, metrics, data sets (docs/architecture.md, docs/extending.md).
 #include <lowbit/csrc/engine/build.h>

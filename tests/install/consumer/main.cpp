@@ -1,6 +1,6 @@
 // An outside program using the installed lowbit package: a small binary network built by hand
-// (forward, backward, one SGD step), then trained for an epoch by the engine's Runner on a data
-// set of its own.
+// (forward, backward, one SGD step), exported to the packed format and run by the deploy runtime,
+// then trained for an epoch by the engine's Runner on a data set of its own.
 #include <lowbit/lowbit.h>
 
 #include <iostream>
@@ -60,6 +60,17 @@ int main() {
   sgd.step();
   const bool moved = !torch::equal(before, binary->weight);
 
+  net->eval();
+  deploy::ModelInput input;
+  input.channels = 1;
+  input.height = input.width = 8;
+  const auto model = deploy::Model::parse(deploy::serialize_lbm(deploy::export_network(*net, "binary_net", input)),
+                                          "binary_net.lbm");
+  const auto images = torch::randn({4, 1, 8, 8});
+  const auto logits = net->forward(images).detach();
+  const double deploy_diff = (model.forward(images) - logits).abs().max().item<double>();
+  const bool deployed = deploy_diff <= 1e-4 * logits.abs().max().item<double>();
+
   ::mkdir("consumer-run", 0755);  // in the working directory the test gives it
   engine::RunnerOptions o;
   o.stages = {engine::StageOptions()};
@@ -71,7 +82,8 @@ int main() {
   const bool ran = trained.steps == 4 && trained.final_eval.samples == 16;
 
   std::cout << "lowbit " << LOWBIT_VERSION << ": loss " << loss.item<double>() << ", binary conv grad norm "
-            << grad_norm << (moved ? ", weights updated" : ", weights NOT updated") << "; Runner: " << trained.steps
+            << grad_norm << (moved ? ", weights updated" : ", weights NOT updated") << "; deployed, max |diff| "
+            << deploy_diff << "; Runner: " << trained.steps
             << " steps, test " << trained.task->describe(trained.final_eval.values) << "\n";
-  return std::isfinite(loss.item<double>()) && grad_norm > 0 && moved && ran ? 0 : 1;
+  return std::isfinite(loss.item<double>()) && grad_norm > 0 && moved && deployed && ran ? 0 : 1;
 }
