@@ -28,6 +28,7 @@
 
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 namespace {
 
@@ -210,6 +211,15 @@ int deploy_command(Command&& command) {
   }
 }
 
+// "4.08 MiB", "141.2 KiB".
+std::string size_text(int64_t bytes) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(bytes >= 1048576 ? 2 : 1);
+  if (bytes >= 1048576) s << bytes / 1048576.0 << " MiB";
+  else s << bytes / 1024.0 << " KiB";
+  return s.str();
+}
+
 int run_export(const ExportArgs& args) {
   const auto recipe = engine::parse_recipe(args.recipe, args.overrides);
   if (recipe.task != "classification") recipe.fail("task", recipe.task + ": `lowbit export` exports classifiers only so far");
@@ -233,9 +243,8 @@ int run_export(const ExportArgs& args) {
     const auto records = lowbit::deploy::export_network(classifier->network(), recipe.model.name, input);
     const auto bytes = lowbit::deploy::write_lbm(args.output, records);
     const auto sizes = lowbit::deploy::packed_sizes(records);
-    std::cout << "lowbit: wrote " << args.output << " (" << std::fixed << std::setprecision(2)
-              << bytes / 1048576.0 << " MiB); binary and ternary weights "
-              << sizes.packed / 1048576.0 << " MiB, " << std::setprecision(1)
+    std::cout << "lowbit: wrote " << args.output << " (" << size_text(bytes) << "); binary and ternary weights "
+              << size_text(sizes.packed) << ", " << std::fixed << std::setprecision(1)
               << (sizes.packed > 0 ? static_cast<double>(sizes.float32) / sizes.packed : 0.0) << "x smaller than float32\n";
     return 0;
   });
@@ -259,7 +268,13 @@ int run_infer(const InferArgs& args) {
   return deploy_command([&] {
     const auto model = lowbit::deploy::Model::load(args.model);
     std::vector<at::Tensor> inputs;
-    for (const auto& image : args.images) inputs.push_back(model.prepare_image(image));
+    for (const auto& image : args.images) {
+      try {
+        inputs.push_back(model.prepare_image(image));
+      } catch (const c10::Error& e) {  // an unreadable image: bad input, as a bad model file
+        throw lowbit::InputError(e.msg());
+      }
+    }
     const auto probabilities = at::softmax(model.forward(at::stack(inputs)), 1);
     const auto [p, index] = probabilities.topk(std::min<int64_t>(args.top, probabilities.size(1)), 1);
     for (size_t i = 0; i < args.images.size(); ++i) {

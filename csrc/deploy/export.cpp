@@ -204,7 +204,7 @@ bool Exporter::pooling(const std::string& name, torch::nn::Module& m, YAML::Node
 }
 
 bool Exporter::residual(const std::string& name, torch::nn::Module& m, YAML::Node& list) {
-  YAML::Node body, shortcut, after;
+  YAML::Node body(YAML::NodeType::Sequence), shortcut(YAML::NodeType::Sequence), after(YAML::NodeType::Sequence);
   torch::nn::Sequential downsample{nullptr};
   if (auto* u = dynamic_cast<layers::BinaryResidualUnitImpl*>(&m)) {
     if (u->options.shortcut() == layers::Shortcut::ZeroPad && !u->downsample &&

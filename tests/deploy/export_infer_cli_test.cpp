@@ -81,6 +81,10 @@ TEST_F(ExportInferCli, ExportedReActNetClassifiesJpegsAsTheTrainingGraph) {
     const auto line = images[i] + ": " + std::to_string(top[static_cast<int64_t>(i)].item<int64_t>()) + " (";
     EXPECT_NE(inferred.output.find(line), std::string::npos) << line << "\n" << inferred.output;
   }
+  dir.write("not.jpg", "GIF89a");
+  const auto not_jpeg = lowbit::testing::run_cli({"infer", dir.file("m.lbm"), dir.file("not.jpg")});
+  EXPECT_EQ(not_jpeg.status, 2) << not_jpeg.output;
+  EXPECT_NE(not_jpeg.output.find("not.jpg: not a JPEG file"), std::string::npos) << not_jpeg.output;
 }
 
 TEST_F(ExportInferCli, BadFilesAndModelsWithoutAnImagePipelineFailWithStatus2) {
