@@ -8,7 +8,10 @@
 // util::CpuMemoryCounter, on CUDA by the caching allocator's statistics. The times are medians
 // of alternating steps of the two networks. A step is the engine's (engine/optim/optim_step.h);
 // --amp runs the forward under autocast as train.amp does (fp16: CUDA, with loss scaling; bf16).
-// The C heap keeps freed memory, as `lowbit train` has it (csrc/util/heap.h).
+// The C heap keeps freed memory, as `lowbit train` has it (csrc/util/heap.h). The ReActNet pairs
+// run twice: with the binary convolutions' forward on the packed kernels (ops::conv2d_of, the
+// default where the CPU has AVX-512 VPOPCNTDQ) and with it off (at::conv2d), each row its own
+// alternating run.
 //   build/bench/train_step_bench [--device cpu|cuda] [--repeats N] [--only resnet_cifar|resnet_imagenet|deit]
 //                                [--cifar-batch 128] [--imagenet-batch 32] [--amp off|fp16|bf16]
 #include <lowbit/csrc/util/heap.h>
@@ -198,15 +201,21 @@ int main(int argc, char** argv) {
   }
   std::printf("device %s, amp %s, %d intra-op threads, median of %d alternating steps; low-bit / real-valued\n",
               device.str().c_str(), lowbit::engine::to_string(amp).c_str(), at::get_num_threads(), repeats);
-  std::printf("%-16s %-26s %6s %10s %10s %7s %11s %11s %7s\n", "pair", "low-bit model", "batch", "low ms", "real ms",
+  std::printf("%-16s %-32s %6s %10s %10s %7s %11s %11s %7s\n", "pair", "low-bit model", "batch", "low ms", "real ms",
               "time", "low MiB", "real MiB", "memory");
   for (const auto& pair : pairs(cifar_batch, imagenet_batch)) {
     if (!only.empty() && pair.label != only) continue;
-    const auto low_peak = peak_bytes(pair.low_bit, pair, device, amp), real_peak = peak_bytes(pair.real, pair, device, amp);
-    const auto [low, real] = step_seconds(pair, device, repeats, amp);
-    std::printf("%-16s %-26s %6lld %10.1f %10.1f %6.3fx %11.1f %11.1f %6.3fx\n", pair.label.c_str(),
-                pair.low_bit.model.c_str(), static_cast<long long>(pair.batch), low * 1e3, real * 1e3, low / real,
-                low_peak / 1048576.0, real_peak / 1048576.0, static_cast<double>(low_peak) / static_cast<double>(real_peak));
+    const bool binary = pair.low_bit.policy.weight.name == "xnor";
+    for (const bool packed : binary ? std::vector<bool>{true, false} : std::vector<bool>{true}) {
+      lowbit::ops::set_packed_binary_forward(packed);
+      const auto low_peak = peak_bytes(pair.low_bit, pair, device, amp), real_peak = peak_bytes(pair.real, pair, device, amp);
+      const auto [low, real] = step_seconds(pair, device, repeats, amp);
+      const auto label = pair.low_bit.model + (binary ? (packed ? " (packed fwd)" : " (float fwd)") : "");
+      std::printf("%-16s %-32s %6lld %10.1f %10.1f %6.3fx %11.1f %11.1f %6.3fx\n", pair.label.c_str(), label.c_str(),
+                  static_cast<long long>(pair.batch), low * 1e3, real * 1e3, low / real, low_peak / 1048576.0,
+                  real_peak / 1048576.0, static_cast<double>(low_peak) / static_cast<double>(real_peak));
+    }
   }
+  lowbit::ops::set_packed_binary_forward(true);
   return 0;
 }

@@ -1,16 +1,22 @@
 #include <lowbit/csrc/ops/kept_operands.h>
 
+#include <lowbit/csrc/kernels/binary_conv.h>
+#include <lowbit/csrc/kernels/binary_gemm.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <string>
 #include <vector>
 
 namespace lowbit::ops {
 namespace {
+
+std::atomic<bool> packed_binary_forward_on{true};
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -70,9 +76,52 @@ struct Restored {
   at::Tensor first, second, bias;  // the operands in the gradient's dtype
 };
 
-void keep_all(AutogradContext* ctx, const Operand& first, const Operand& second, const std::optional<at::Tensor>& bias) {
+// Saves both operands and the bias; returns what each operand keeps (keep()).
+std::array<std::array<at::Tensor, kSavedPerOperand>, 2> keep_all(AutogradContext* ctx, const Operand& first,
+                                                                  const Operand& second,
+                                                                  const std::optional<at::Tensor>& bias) {
   const auto i = keep(ctx, "first", first), w = keep(ctx, "second", second);
   ctx->save_for_backward({i[0], i[1], i[2], w[0], w[1], w[2], bias.value_or(at::Tensor())});
+  return {i, w};
+}
+
+// Whether Signs planes (csrc/ops/bit_planes.h) of n values have no 0: plane 1 all ones.
+bool no_zero(const at::Tensor& planes, int64_t n) {
+  const auto* nonzero = planes.const_data_ptr<uint8_t>() + planes.size(1);
+  const int64_t full = n / 8;
+  for (int64_t b = 0; b < full; ++b) {
+    if (nonzero[b] != 0xFF) return false;
+  }
+  const int tail = static_cast<int>(n % 8);
+  return tail == 0 || (nonzero[full] & ((1 << tail) - 1)) == (1 << tail) - 1;
+}
+
+// A W1A1 convolution's forward on the packed kernels (kernels/binary_conv.h), where it applies:
+// float32 CPU operands, x in {-1, +1} (kept as Signs) and w = s_o sign(W) (ScaledSigns) without a
+// 0 (the packed code has two values; `kept` holds their planes and magnitudes), one group,
+// dilation 1, a CPU with AVX-512 VPOPCNTDQ:
+//   y = s_o (x (*) sign(W)) + b,  the integer sums exact (at::conv2d rounds its float sums).
+std::optional<at::Tensor> packed_forward(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                                         const Operand& input, const Operand& weight, const Conv2dArgs& args,
+                                         const std::array<std::array<at::Tensor, kSavedPerOperand>, 2>& kept) {
+  const auto ones = [](const std::vector<int64_t>& v) {
+    return std::all_of(v.begin(), v.end(), [](int64_t d) { return d == 1; });
+  };
+  if (!packed_binary_forward() || input.kept != Kept::Signs || weight.kept != Kept::ScaledSigns ||
+      x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.is_cpu() || !w.is_cpu() ||
+      args.groups != 1 || !ones(args.dilation) || args.stride.size() != 2 || args.padding.size() != 2 ||
+      (bias && bias->scalar_type() != at::kFloat) || kernels::cpu_binary_isa() != kernels::BinaryIsa::Avx512 ||
+      !no_zero(kept[0][0], x.numel()) || !no_zero(kept[1][0], w.numel())) {
+    return std::nullopt;
+  }
+  const auto [bits, tap_sums] = kernels::pack_conv_weight(w);
+  const auto& alpha = kept[1][1];
+  const auto zeros = at::zeros_like(alpha), unit = at::ones_like(alpha);
+  const kernels::BinaryConvGeometry g{x.size(1), {w.size(2), w.size(3)}, {args.stride[0], args.stride[1]},
+                                      {args.padding[0], args.padding[1]}};
+  const auto y = kernels::binary_conv2d_epilogue(kernels::pack_pixels(x), bits, tap_sums, g,
+                                                 {alpha, unit, bias ? *bias : zeros, zeros, unit, zeros}, at::Tensor());
+  return y.contiguous(x.suggest_memory_format());
 }
 
 Restored restore_all(AutogradContext* ctx, const at::Tensor& grad) {
@@ -105,11 +154,12 @@ class Conv2dOf : public torch::autograd::Function<Conv2dOf> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
                             const std::optional<at::Tensor>& bias, const Operand& input, const Operand& weight,
                             const Conv2dArgs& args) {
-    keep_all(ctx, input, weight, bias);
+    const auto kept = keep_all(ctx, input, weight, bias);
     ctx->saved_data["stride"] = args.stride;
     ctx->saved_data["padding"] = args.padding;
     ctx->saved_data["dilation"] = args.dilation;
     ctx->saved_data["groups"] = args.groups;
+    if (auto packed = packed_forward(x, w, bias, input, weight, args, kept)) return *packed;
     return at::conv2d(x, w, bias, args.stride, args.padding, args.dilation, args.groups);
   }
 
@@ -177,6 +227,9 @@ std::optional<at::Tensor> optional_tensor(const at::Tensor& t) {
 }
 
 }  // namespace
+
+void set_packed_binary_forward(bool on) { packed_binary_forward_on = on; }
+bool packed_binary_forward() { return packed_binary_forward_on; }
 
 at::Tensor conv2d_of(const Operand& input, const Operand& weight, const at::Tensor& bias, const Conv2dArgs& args) {
   return Conv2dOf::apply(input.values, weight.values, optional_tensor(bias), input, weight, args);

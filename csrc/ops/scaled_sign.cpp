@@ -51,6 +51,8 @@ at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad) {
   return ScaledSignFunction::apply(w, static_cast<int64_t>(scale_grad));
 }
 
+std::string to_string(ScaleGrad grad) { return kScaleGradNames.at(static_cast<size_t>(grad)); }
+
 ScaleGrad parse_scale_grad(const std::string& name) {
   return static_cast<ScaleGrad>(util::choose("scale gradient", name, kScaleGradNames));
 }

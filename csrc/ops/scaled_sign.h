@@ -23,5 +23,6 @@ enum class ScaleGrad : int { Detached = 0, MagnitudeAware = 1, Xnor = 2 };
 at::Tensor scaled_sign(const at::Tensor& w, ScaleGrad scale_grad);
 
 ScaleGrad parse_scale_grad(const std::string& name);  // "detached", "magnitude_aware", "xnor"
+std::string to_string(ScaleGrad grad);
 
 }  // namespace lowbit::ops

@@ -67,6 +67,15 @@ AdaBinActForm parse_adabin_act_form(const std::string& name) {
   return static_cast<AdaBinActForm>(util::choose("adabin_act form", name, {"code", "paper"}));
 }
 
+Params AdaBinImpl::config() const {
+  const auto& o = options;
+  return {{"k", o.k()}, {"t", o.t()}, {"progressive", o.progressive()}, {"t_min", o.t_min()}, {"t_max", o.t_max()}};
+}
+
+Params AdaBinActImpl::config() const {
+  return {{"form", std::string(options.form() == AdaBinActForm::Code ? "code" : "paper")}};
+}
+
 LOWBIT_REGISTER_QUANTIZER(adabin, [](ParamReader& p) {
   const AdaBinOptions defaults;
   return Quantizer(AdaBin(AdaBinOptions()

@@ -66,6 +66,8 @@ class AdaBinImpl : public QuantizerCloneable<AdaBinImpl>, public hooks::Training
   int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   void on_epoch_begin(int64_t epoch, int64_t epochs) override;
+  std::string registry_name() const override { return "adabin"; }
+  Params config() const override;
   AdaBinOptions options;
   torch::Tensor k, t;  // 0-dim buffers
 };
@@ -83,6 +85,8 @@ class AdaBinActImpl : public QuantizerCloneable<AdaBinActImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return 1; }
+  std::string registry_name() const override { return "adabin_act"; }
+  Params config() const override;
   AdaBinActOptions options;
   torch::Tensor alpha_a, beta_a;  // 0-dim parameters, official names
 };

@@ -16,6 +16,11 @@ torch::Tensor DorefaImpl::forward(const torch::Tensor& x) {
                                                   : ops::dorefa_activation(x, options.bits());
 }
 
+Params DorefaImpl::config() const {
+  return {{"bits", options.bits()},
+          {"target", std::string(options.target() == DorefaTarget::Weight ? "weight" : "activation")}};
+}
+
 LOWBIT_REGISTER_QUANTIZER(dorefa, [](ParamReader& p) {
   const auto target = p.choice("target", "weight", {"weight", "activation"});
   return Quantizer(Dorefa(DorefaOptions(p.require<int64_t>("bits")).target(static_cast<DorefaTarget>(target))));

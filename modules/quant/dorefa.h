@@ -23,6 +23,8 @@ class DorefaImpl : public QuantizerCloneable<DorefaImpl> {
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return options.bits(); }
+  std::string registry_name() const override { return "dorefa"; }
+  Params config() const override;
   DorefaOptions options;
 };
 TORCH_MODULE(Dorefa);

@@ -32,6 +32,10 @@ void IdaDetImpl::pretty_print(std::ostream& stream) const {
          << ", mu=" << options.mu() << ")";
 }
 
+Params IdaDetImpl::config() const {
+  return {{"channels", options.channels()}, {"kappa", options.kappa()}, {"mu", options.mu()}};
+}
+
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(idadet, [](ParamReader& p) {
   IdaDetOptions o(p.require<int64_t>("channels"));
   return Quantizer(IdaDet(o.kappa(p.get<double>("kappa", o.kappa())).mu(p.get<double>("mu", o.mu()))));

@@ -34,6 +34,8 @@ class IdaDetImpl : public QuantizerCloneable<IdaDetImpl> {
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;
 
+  std::string registry_name() const override { return "idadet"; }
+  Params config() const override;
   IdaDetOptions options;
   torch::Tensor scale;
 };

@@ -12,6 +12,8 @@ class IdentityImpl : public QuantizerCloneable<IdentityImpl> {
   explicit IdentityImpl(IdentityOptions options = {}) : QuantizerCloneable("lowbit::quant::Identity") {}
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override { return x; }
+  std::string registry_name() const override { return "identity"; }
+  Params config() const override { return {}; }
   IdentityOptions options;
 };
 TORCH_MODULE(Identity);

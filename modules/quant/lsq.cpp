@@ -122,6 +122,18 @@ void LsqImpl::pretty_print(std::ostream& stream) const {
          << ", per_channel=" << options.per_channel() << ", offset=" << options.offset() << ")";
 }
 
+Params LsqImpl::config() const {
+  const auto& o = options;
+  return {{"bits", o.bits()},
+          {"signed", o.is_signed()},
+          {"per_channel", o.per_channel()},
+          {"channels", o.channels()},
+          {"channel_dim", o.channel_dim()},
+          {"offset", o.offset()},
+          {"init_per_channel", o.init_per_channel()},
+          {"init", kInitNames.at(static_cast<size_t>(o.init()))}};
+}
+
 namespace {
 
 // The options in `p`, each defaulting to its value in `defaults` (bits has none: required).

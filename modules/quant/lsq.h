@@ -66,6 +66,9 @@ class LsqImpl : public QuantizerCloneable<LsqImpl> {
   // Sets step (and offset) from `x` by options.init, and marks the quantizer initialised.
   void initialize_from(const torch::Tensor& x);
 
+  // "lsq" for lsq_plus too, its defaults written out.
+  std::string registry_name() const override { return "lsq"; }
+  Params config() const override;
   LsqOptions options;
   torch::Tensor step, offset, initialized;
 

@@ -5,6 +5,7 @@
 // `Quantizer` holder; concrete quantizers derive from QuantizerCloneable<Self>.
 
 #include <lowbit/csrc/ops/lsq.h>
+#include <lowbit/csrc/util/params.h>
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
@@ -64,6 +65,12 @@ class QuantizerImpl : public torch::nn::Module {
   // values). nullopt for the others (multi-bit grids: LSQ, DoReFa; AdaBin's offset levels).
   // Throws if the output is not such a tensor.
   virtual std::optional<ExportedWeight> export_weight(const torch::Tensor& w);
+
+  // The name this quantizer is registered under and the options that rebuild it:
+  // quant::make(q->registry_name(), q->config()) is a quantizer with the same options (its learned
+  // state is copy_state's). "" and {} for quantizers that do not describe themselves.
+  virtual std::string registry_name() const { return ""; }
+  virtual Params config() const { return {}; }
 
   // (Re)creates all parameters, buffers and submodules, as torch::nn::Cloneable::reset.
   virtual void reset() = 0;

@@ -76,6 +76,10 @@ void QvitActImpl::pretty_print(std::ostream& stream) const {
          << ", channel_dim=" << options.channel_dim() << ")";
 }
 
+Params QvitActImpl::config() const {
+  return {{"bits", options.bits()}, {"channels", options.channels()}, {"channel_dim", options.channel_dim()}};
+}
+
 LOWBIT_REGISTER_CHANNEL_DIM_QUANTIZER(qvit_act, [](ParamReader& p) {
   return Quantizer(QvitAct(QvitActOptions(p.require<int64_t>("bits"))
                                .channels(p.get<int64_t>("channels", 1))

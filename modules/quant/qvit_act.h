@@ -69,6 +69,8 @@ class QvitActImpl : public QuantizerCloneable<QvitActImpl> {
   bool initialized() { return init_flag_.get(init_state); }
   bool is_signed() { return signed_flag_.get(signed_); }
 
+  std::string registry_name() const override { return "qvit_act"; }
+  Params config() const override;
   QvitActOptions options;
   torch::Tensor alpha, zero_point, init_state, signed_;
 

@@ -100,6 +100,16 @@ void RbonnImpl::pretty_print(std::ostream& stream) const {
          << ", recurrent=" << options.recurrent() << ")";
 }
 
+Params RbonnImpl::config() const {
+  const auto& o = options;
+  return {{"channels", o.channels()},
+          {"kappa", o.kappa()},
+          {"lambda", o.lambda()},
+          {"tau", o.tau()},
+          {"drelu_select", kDreluSelectNames.at(static_cast<size_t>(o.drelu_select()))},
+          {"recurrent", o.recurrent()}};
+}
+
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(rbonn, [](ParamReader& p) {
   RbonnOptions o(p.require<int64_t>("channels"));
   return Quantizer(Rbonn(o.kappa(p.get<double>("kappa", o.kappa()))

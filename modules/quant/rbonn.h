@@ -86,6 +86,8 @@ class RbonnImpl : public QuantizerCloneable<RbonnImpl>, public hooks::TrainingHo
   void settle();
   bool pending() const { return *pending_; }
 
+  std::string registry_name() const override { return "rbonn"; }
+  Params config() const override;
   RbonnOptions options;
   torch::Tensor scale_factor, u;
   torch::Tensor previous_grad;  // G_prev, shaped like the weight; [0] until the first backward

@@ -95,6 +95,17 @@ void ReBnnImpl::pretty_print(std::ostream& stream) const {
          << ", gamma_mode=" << kGammaModeNames.at(static_cast<size_t>(options.gamma_mode())) << ")";
 }
 
+Params ReBnnImpl::config() const {
+  const auto& o = options;
+  return {{"channels", o.channels()},
+          {"kappa", o.kappa()},
+          {"gamma_mode", kGammaModeNames.at(static_cast<size_t>(o.gamma_mode()))},
+          {"gamma", o.gamma()},
+          {"clamp_gamma", o.clamp_gamma()},
+          {"gamma_min", o.gamma_min()},
+          {"gamma_max", o.gamma_max()}};
+}
+
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(rebnn, [](ParamReader& p) {
   ReBnnOptions o(p.require<int64_t>("channels"));
   return Quantizer(ReBnn(o.kappa(p.get<double>("kappa", o.kappa()))

@@ -76,6 +76,8 @@ class ReBnnImpl : public QuantizerCloneable<ReBnnImpl>, public hooks::TrainingHo
   void settle();
   bool pending() const { return pending_grad_->defined(); }
 
+  std::string registry_name() const override { return "rebnn"; }
+  Params config() const override;
   ReBnnOptions options;
   torch::Tensor scaling_factor;
   // paper_dynamic only: sign(W) of the previous training forward ([0] before the first one),

@@ -24,6 +24,8 @@ torch::Tensor RSignImpl::forward(const torch::Tensor& x) {
   return ops::shifted_sign(x, bias, ops::Ste::ApproxSign);
 }
 
+Params RSignImpl::config() const { return {{"channels", options.channels()}}; }
+
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(rsign, [](ParamReader& p) { return Quantizer(RSign(p.require<int64_t>("channels"))); });
 
 }  // namespace lowbit::quant

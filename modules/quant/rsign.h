@@ -25,6 +25,8 @@ class RSignImpl : public QuantizerCloneable<RSignImpl> {
   int64_t bits() const override { return 1; }
   bool outputs_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
+  std::string registry_name() const override { return "rsign"; }
+  Params config() const override;
   RSignOptions options;
   torch::Tensor bias;
 };

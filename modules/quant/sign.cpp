@@ -9,6 +9,8 @@ SignImpl::SignImpl(SignOptions options) : QuantizerCloneable("lowbit::quant::Sig
 
 torch::Tensor SignImpl::forward(const torch::Tensor& x) { return ops::sign(x, options.ste()); }
 
+Params SignImpl::config() const { return {{"ste", ops::to_string(options.ste())}}; }
+
 LOWBIT_REGISTER_QUANTIZER(sign, [](ParamReader& p) {
   return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste))));
 });

@@ -21,6 +21,8 @@ class SignImpl : public QuantizerCloneable<SignImpl> {
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return 1; }
   bool outputs_signs() const override { return true; }
+  std::string registry_name() const override { return "sign"; }
+  Params config() const override;
   SignOptions options;
 };
 TORCH_MODULE(Sign);

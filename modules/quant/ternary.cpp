@@ -69,6 +69,15 @@ void TernaryImpl::pretty_print(std::ostream& stream) const {
          << ", delta=" << options.delta() << ", per_channel=" << options.per_channel() << ")";
 }
 
+Params TernaryImpl::config() const {
+  const auto& o = options;
+  return {{"scale", kScaleNames.at(static_cast<size_t>(o.scale()))},
+          {"delta", o.delta()},
+          {"per_channel", o.per_channel()},
+          {"channels", o.channels()},
+          {"ste", ops::to_string(o.ste())}};
+}
+
 LOWBIT_REGISTER_CHANNEL_QUANTIZER(ternary, [](ParamReader& p) {
   const auto scale = static_cast<TernaryScale>(p.choice("scale", "twn", kScaleNames));
   const bool per_channel = p.get<bool>("per_channel", true);

@@ -51,6 +51,8 @@ class TernaryImpl : public QuantizerCloneable<TernaryImpl> {
   // learnable: sets alpha to the TWN alpha of `w` and marks the quantizer initialised.
   void initialize_from(const torch::Tensor& w);
 
+  std::string registry_name() const override { return "ternary"; }
+  Params config() const override;
   TernaryOptions options;
   torch::Tensor alpha, initialized;  // learnable only
 

@@ -15,6 +15,8 @@ void XnorImpl::check_shape(c10::IntArrayRef shape) const {
   TORCH_CHECK(shape.size() >= 2, "xnor: expects a weight [C_out, ...] with at least 2 dims, got shape ", shape);
 }
 
+Params XnorImpl::config() const { return {{"scale_grad", ops::to_string(options.scale_grad())}}; }
+
 LOWBIT_REGISTER_QUANTIZER(xnor, [](ParamReader& p) {
   return Quantizer(Xnor(XnorOptions().scale_grad(p.parsed("scale_grad", "xnor", ops::parse_scale_grad))));
 });

@@ -24,6 +24,8 @@ class XnorImpl : public QuantizerCloneable<XnorImpl> {
   int64_t bits() const override { return 1; }
   bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
+  std::string registry_name() const override { return "xnor"; }
+  Params config() const override;
   XnorOptions options;
 };
 TORCH_MODULE(Xnor);

@@ -2,6 +2,7 @@
 // bytes the autograd graph holds after the forward, counted by util::CpuMemoryCounter, against
 // the composition every layer used before (the STE kept its float input, the convolution its
 // float ±1 input), with identical outputs and gradients.
+#include <lowbit/csrc/ops/kept_operands.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/util/cpu_memory.h>
@@ -86,7 +87,11 @@ TEST(SavedForBackward, ApproxSignKeepsItsInputAndTheConvolutionOnlyPlanes) {
   EXPECT_GE(unpacked - packed, 3 * input.numel());
 }
 
+// The bits kept for the backward come back exactly: with the forward through at::conv2d too (the
+// packed forward's sums round differently: KeptOperands.BinaryForwardOnPackedKernels...), the
+// same outputs and gradients, bit for bit.
 TEST(SavedForBackward, PackedLayersGiveTheUnpackedOutputsAndGradients) {
+  lowbit::ops::set_packed_binary_forward(false);
   torch::manual_seed(1);
   const auto input = torch::randn({4, 64, 10, 10});
   for (const auto ste : {Ste::Identity, Ste::Clipped, Ste::ApproxSign}) {
@@ -104,6 +109,7 @@ TEST(SavedForBackward, PackedLayersGiveTheUnpackedOutputsAndGradients) {
     EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
     EXPECT_TRUE(torch::equal(grad_w, conv->weight.grad()));
   }
+  lowbit::ops::set_packed_binary_forward(true);
 }
 
 TEST(SavedForBackward, LinearOfSignsKeepsPlanes) {
@@ -142,8 +148,9 @@ TEST(SavedForBackward, QuantizersThatSayScaledSignsOutputThem) {
 }
 
 // Layers with each binary and ternary weight quantizer give the outputs and gradients of the
-// float path, which keeps the weight itself.
+// float path, which keeps the weight itself (the forward through at::conv2d in both).
 TEST(SavedForBackward, ScaledSignWeightsComeBackExactly) {
+  lowbit::ops::set_packed_binary_forward(false);
   for (const char* name : {"xnor", "ternary", "rebnn", "idadet"}) {
     SCOPED_TRACE(name);
     torch::manual_seed(6);
@@ -163,6 +170,7 @@ TEST(SavedForBackward, ScaledSignWeightsComeBackExactly) {
     EXPECT_TRUE(torch::equal(xa.grad(), xb.grad()));
     EXPECT_TRUE(torch::equal(grad_w, conv->weight.grad()));
   }
+  lowbit::ops::set_packed_binary_forward(true);
 }
 
 // Q-ViT's linear layer, 4-bit LSQ activations per feature (qvit_act) and per-channel LSQ weights:

@@ -1,5 +1,6 @@
 // conv2d_of and linear_of (csrc/ops/kept_operands.h) against at::conv2d / at::linear on the same
 // tensors: the same outputs and gradients, with the input kept as bit planes or on its LSQ grid.
+#include <lowbit/csrc/kernels/binary_gemm.h>
 #include <lowbit/csrc/ops/kept_operands.h>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,53 @@ TEST(KeptOperands, ConvolutionOfSignsEqualsConv2dWithItsGradients) {
       }
     }
   }
+}
+
+// A W1A1 convolution (signs x scaled signs) computes its forward on the packed kernels where they
+// apply (an AVX-512 VPOPCNTDQ CPU; elsewhere at::conv2d, and this compares at::conv2d with
+// itself): the output within float rounding of at::conv2d's (whose sums of +-s round), the
+// gradients identical (the backward is at::conv2d's on the same kept operands); with a 0 in the
+// input (sign(0) = 0, which the packed code lacks) at::conv2d's output exactly.
+TEST(KeptOperands, BinaryForwardOnPackedKernelsMatchesConv2d) {
+  torch::manual_seed(4);
+  const auto scaled_signs = [](const torch::Tensor& w) { return Operand{w, Operand::Kept::ScaledSigns}; };
+  for (const bool with_bias : {true, false}) {
+    for (const auto& [stride, padding] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 1}, {1, 0}}) {
+      SCOPED_TRACE("bias " + std::to_string(with_bias) + " stride " + std::to_string(stride) + " padding " +
+                   std::to_string(padding));
+      const auto x = torch::where(torch::randn({2, 70, 9, 8}) < 0, -1.f, 1.f);
+      const auto w = torch::where(torch::randn({24, 70, 3, 3}) < 0, -1.f, 1.f) * torch::rand({24, 1, 1, 1});
+      const auto b = with_bias ? torch::randn({24}) : torch::Tensor();
+      const Conv2dArgs args{{stride, stride}, {padding, padding}, {1, 1}, 1};
+      const auto conv_of = [&](auto x, auto w, auto b) {
+        return lowbit::ops::conv2d_of(signs(x), scaled_signs(w), b, args);
+      };
+      const auto plain_conv = [&](auto x, auto w, auto b) { return at::conv2d(x, w, b, stride, padding); };
+      const auto packed = run(conv_of, x, w, b);
+      const auto plain = run(plain_conv, x, w, b);
+      EXPECT_TRUE(torch::allclose(packed.y, plain.y, 1e-5, 1e-5)) << (packed.y - plain.y).abs().max();
+      if (lowbit::kernels::cpu_binary_isa() == lowbit::kernels::BinaryIsa::Avx512) {
+        // The packed path: the exact integer sums, times the scale, plus the bias, each rounded once.
+        const auto alpha = w.abs().amax({1, 2, 3});
+        const auto sums = at::conv2d(x.to(torch::kDouble), w.sign().to(torch::kDouble), {}, stride, padding).to(torch::kFloat);
+        const auto scaled = sums * alpha.view({1, -1, 1, 1});
+        EXPECT_TRUE(torch::equal(packed.y, with_bias ? scaled + b.view({1, -1, 1, 1}) : scaled));
+      }
+      EXPECT_TRUE(torch::equal(packed.x, plain.x));
+      EXPECT_TRUE(torch::equal(packed.w, plain.w));
+      if (with_bias) EXPECT_TRUE(torch::equal(packed.b, plain.b));
+      auto with_zero = x.clone();
+      with_zero[0][3][4][4] = 0;
+      EXPECT_TRUE(torch::equal(run(conv_of, with_zero, w, b).y, run(plain_conv, with_zero, w, b).y));
+    }
+  }
+  lowbit::ops::set_packed_binary_forward(false);
+  const auto x = torch::where(torch::randn({2, 70, 9, 8}) < 0, -1.f, 1.f);
+  const auto w = torch::where(torch::randn({24, 70, 3, 3}) < 0, -1.f, 1.f) * 0.37f;
+  const Conv2dArgs args{{1, 1}, {1, 1}, {1, 1}, 1};
+  const auto off = run([&](auto x, auto w, auto b) { return lowbit::ops::conv2d_of(signs(x), {w, Operand::Kept::ScaledSigns}, b, args); }, x, w, {});
+  lowbit::ops::set_packed_binary_forward(true);
+  EXPECT_TRUE(torch::equal(off.y, at::conv2d(x, w, {}, 1, 1)));  // off: at::conv2d exactly
 }
 
 TEST(KeptOperands, LinearOfSignsEqualsLinearWithItsGradients) {

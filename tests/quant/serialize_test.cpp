@@ -1,4 +1,5 @@
-// Every registered quantizer: torch::save / torch::load round-trip, and clone() is a deep copy.
+// Every registered quantizer: torch::save / torch::load round-trip, clone() is a deep copy, and
+// registry_name() + config() rebuild it.
 #include <lowbit/modules/quant/registry.h>
 
 #include <gtest/gtest.h>
@@ -83,5 +84,38 @@ TEST(QuantizerState, CloneIsDeepAndEqual) {
     for (const auto& p : original->named_parameters()) {
       EXPECT_FALSE(torch::equal(p.value(), copy->named_parameters()[p.key()])) << label(c) << " " << p.key();
     }
+  }
+}
+
+namespace {
+
+std::string text_of(const lowbit::Params& params) {
+  std::ostringstream s;
+  for (const auto& [key, value] : params) s << key << "=" << value << " ";
+  return s.str();
+}
+
+}  // namespace
+
+TEST(QuantizerState, ConfigRebuildsTheSameQuantizer) {
+  torch::manual_seed(1);
+  const auto x = torch::randn({8, 4, 3, 3});
+  for (const auto& c : cases()) {
+    auto original = lowbit::quant::make(c.name, c.params);
+    ASSERT_FALSE(original->registry_name().empty()) << label(c);
+    original(x);
+    perturb(*original);
+    auto rebuilt = lowbit::quant::make(original->registry_name(), original->config());
+    EXPECT_EQ(text_of(rebuilt->config()), text_of(original->config())) << label(c);
+    for (const auto& [key, value] : c.params) {  // every option given comes back as given
+      std::ostringstream given, reported;
+      given << value;
+      reported << original->config().at(key);
+      EXPECT_EQ(reported.str(), given.str()) << label(c) << " " << key;
+    }
+    lowbit::quant::copy_state(*original, *rebuilt, std::nullopt);
+    original->eval();
+    rebuilt->eval();
+    EXPECT_TRUE(torch::equal(rebuilt->forward(x), original->forward(x))) << label(c);
   }
 }
