@@ -5,7 +5,8 @@
 // that float rounding puts on the other side of its threshold, which the exact integer sums of the
 // deployed model and the float sums of the training graph's convolution can do, changes every
 // later layer of that image); the export's sizes: the binarized layers packed against float32, and
-// the whole .lbm file against the float32 checkpoint (torch::save of the network).
+// the whole .lbm file against the float32 checkpoint (torch::save of the network); TerViT's ternary
+// DeiT-Small's ternary layers packed against float32.
 //   build/bench/deploy_bench [--repeats N] [--batches 1,16]
 #include <lowbit/csrc/deploy/export.h>
 #include <lowbit/csrc/deploy/model.h>
@@ -87,6 +88,18 @@ int main(int argc, char** argv) {
               sizes.float32 / 1048576.0, sizes.packed / 1048576.0, static_cast<double>(sizes.float32) / sizes.packed,
               bytes.size() / 1048576.0, checkpoint.str().size() / 1048576.0,
               static_cast<double>(checkpoint.str().size()) / bytes.size());
+
+  // TerViT's DeiT-Small in its second stage (configs/tervit/imagenet_deit.yaml): ternary weights
+  // (TWN, per channel) with 8-bit activations, the patch embedding and head 8-bit.
+  const lowbit::models::QuantPolicy tervit{{"ternary", {{"scale", std::string("twn")}, {"delta", 0.7}, {"per_channel", true}}},
+                                           {"qvit_act", {{"bits", int64_t{8}}}},
+                                           true};
+  auto deit = lowbit::models::make("deit_small", {{"distilled", true}, {"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}}, tervit);
+  const auto ternary = lowbit::deploy::packed_weight_sizes(*deit);
+  std::printf("TerViT DeiT-Small: ternary layers %.2f MiB float32 -> %.2f MiB packed (%.1fx; the weights packed as "
+              "lowbit export packs them, transformers do not export yet)\n",
+              ternary.float32 / 1048576.0, ternary.packed / 1048576.0,
+              static_cast<double>(ternary.float32) / ternary.packed);
 
   std::printf("%d threads, median of %d runs, 224x224\n", torch::get_num_threads(), repeats);
   std::printf("%-6s %12s %12s %12s %18s %10s\n", "batch", "eval ms", "deploy ms", "eval/deploy", "within 1e-4", "same top1");

@@ -44,6 +44,21 @@ YAML::Node list_of(const std::vector<int64_t>& v) {
 
 std::string join(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
 
+// codes int8 [rows, ...] with values in {-1, 0, +1} as a record of `dims`: binary (no zero) or ternary.
+LbmRecord packed_record(const std::string& name, const torch::Tensor& codes, const torch::Tensor& scales,
+                        std::vector<int64_t> dims) {
+  const auto rows = codes.reshape({codes.size(0), -1}).to(torch::kFloat).contiguous();
+  const bool ternary = (rows == 0).any().item<bool>();
+  const auto packed =
+      ternary ? kernels::pack_ternary_bits(rows).transpose(0, 1).contiguous() : kernels::pack_sign_bits(rows);
+  const auto s = scales.to(torch::kFloat).contiguous();
+  LbmRecord r{name, ternary ? LbmKind::Ternary : LbmKind::Binary, std::move(dims),
+              std::vector<float>(s.const_data_ptr<float>(), s.const_data_ptr<float>() + s.numel()),
+              std::vector<uint8_t>(static_cast<size_t>(packed.nbytes()))};
+  std::memcpy(r.payload.data(), packed.const_data_ptr<int64_t>(), r.payload.size());
+  return r;
+}
+
 class Exporter {
  public:
   std::vector<LbmRecord> records;
@@ -58,18 +73,8 @@ class Exporter {
     records.push_back(std::move(r));
   }
 
-  // codes int8 [rows, ...] with values in {-1, 0, +1}, stored as `dims`: binary (no zero) or ternary.
   void bits(const std::string& name, const torch::Tensor& codes, const torch::Tensor& scales, std::vector<int64_t> dims) {
-    const auto rows = codes.reshape({codes.size(0), -1}).to(torch::kFloat).contiguous();
-    const bool ternary = (rows == 0).any().item<bool>();
-    const auto packed = ternary ? kernels::pack_ternary_bits(rows).transpose(0, 1).contiguous()
-                                : kernels::pack_sign_bits(rows);
-    const auto s = scales.to(torch::kFloat).contiguous();
-    LbmRecord r{name, ternary ? LbmKind::Ternary : LbmKind::Binary, std::move(dims),
-                std::vector<float>(s.const_data_ptr<float>(), s.const_data_ptr<float>() + s.numel()),
-                std::vector<uint8_t>(static_cast<size_t>(packed.nbytes()))};
-    std::memcpy(r.payload.data(), packed.const_data_ptr<int64_t>(), r.payload.size());
-    records.push_back(std::move(r));
+    records.push_back(packed_record(name, codes, scales, std::move(dims)));
   }
 
   // The weight and input of a convolution or linear layer: `node`'s input field and the records.
@@ -310,6 +315,26 @@ int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records
   const auto bytes = serialize_lbm(records);
   util::replace_file(path, std::string(bytes.begin(), bytes.end()));
   return static_cast<int64_t>(bytes.size());
+}
+
+PackedSizes packed_weight_sizes(torch::nn::Module& network) {
+  torch::NoGradGuard no_grad;
+  std::vector<LbmRecord> records;
+  for (const auto& item : network.named_modules()) {
+    torch::Tensor weight;
+    quant::QuantizerImpl* quantizer = nullptr;
+    if (auto* c = dynamic_cast<layers::QConv2dImpl*>(item.value().get())) {
+      weight = c->weight;
+      quantizer = c->weight_quantizer.get();
+    } else if (auto* l = dynamic_cast<layers::QLinearImpl*>(item.value().get())) {
+      weight = l->weight;
+      quantizer = l->weight_quantizer.get();
+    }
+    if (!quantizer) continue;
+    const auto exported = quantizer->export_weight(weight);
+    if (exported) records.push_back(deploy_export::packed_record(item.key(), exported->codes, exported->scales, weight.sizes().vec()));
+  }
+  return packed_sizes(records);
 }
 
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records) {

@@ -34,5 +34,9 @@ struct PackedSizes {
   int64_t packed = 0, float32 = 0;
 };
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records);
+// The same for every QConv2d / QLinear weight of `network` whose quantizer exports binary or
+// ternary codes, packed as export_network packs them: also for networks it cannot describe yet
+// (transformers: TerViT's ternary DeiT).
+PackedSizes packed_weight_sizes(torch::nn::Module& network);
 
 }  // namespace lowbit::deploy

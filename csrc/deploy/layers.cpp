@@ -154,18 +154,30 @@ class Conv2dLayer : public Layer {
   const at::Tensor& alpha() const { return alpha_; }
   const at::Tensor& bias() const { return bias_; }
 
-  // The packed convolution through `e`, with `residual` (undefined: none): kernels::binary_conv2d_epilogue.
-  at::Tensor run_packed(const at::Tensor& x, const kernels::ConvEpilogue& e, const at::Tensor& residual) const {
+  // The input's packed signs (of x + input_shift).
+  at::Tensor pack(const at::Tensor& x) const {
     check_input(x);
-    return kernels::binary_conv2d_epilogue(
-        kernels::pack_pixels(x, shift_.defined() ? std::optional(shift_) : std::nullopt), bits_, tap_sums_, geometry_, e,
-        residual);
+    return kernels::pack_pixels(x, shift());
+  }
+  std::optional<at::Tensor> shift() const { return shift_.defined() ? std::optional(shift_) : std::nullopt; }
+
+  // The packed convolution of `pixels` (pack()) through `e`, with `residual` (undefined: none):
+  // kernels::binary_conv2d_epilogue; with `next`, also the output's packed signs for it.
+  Activation run_packed(const at::Tensor& pixels, const kernels::ConvEpilogue& e, const at::Tensor& residual,
+                        const Conv2dLayer* next) const {
+    Activation out;
+    out.values = kernels::binary_conv2d_epilogue(pixels, bits_, tap_sums_, geometry_, e, residual,
+                                                 next ? &out.pixels : nullptr, next ? next->shift() : std::nullopt);
+    out.pixels_for = next;
+    return out;
   }
 
   at::Tensor run(const at::Tensor& x) const override {
     if (packed_) {
       const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
-      return run_packed(x, {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros}, at::Tensor());
+      return run_packed(pack(x), {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros}, at::Tensor(),
+                        nullptr)
+          .values;
     }
     check_input(x);
     return at::conv2d(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
@@ -290,11 +302,19 @@ class ResidualLayer : public Layer {
     fuse();
   }
 
-  at::Tensor run(const at::Tensor& x) const override {
-    const auto residual = shortcut_.empty() ? x : run_layers(shortcut_, x);
-    if (conv_) return conv_->run_packed(x, epilogue_, residual);
-    return run_layers(after_, run_layers(body_, x) + residual);
+  at::Tensor run(const at::Tensor& x) const override { return forward({x}).values; }
+
+  Activation forward(const Activation& x) const override {
+    const auto residual = shortcut_.empty() ? x.values : run_layers(shortcut_, x.values);
+    if (!conv_) return {run_layers(after_, run_layers(body_, x.values) + residual)};
+    const auto pixels = x.pixels_for == conv_ ? x.pixels : conv_->pack(x.values);
+    return conv_->run_packed(pixels, epilogue_, residual, next_);
   }
+
+  // The packed convolution of a fused residual (null for the others).
+  const Conv2dLayer* fused_conv() const { return conv_; }
+  // Packs the output's signs for `next` on the way (the next layer's fused convolution).
+  void feed(const Conv2dLayer* next) { next_ = next; }
 
  private:
   void fuse() {
@@ -311,6 +331,7 @@ class ResidualLayer : public Layer {
 
   Layers body_, shortcut_, after_;
   const Conv2dLayer* conv_ = nullptr;
+  const Conv2dLayer* next_ = nullptr;
   kernels::ConvEpilogue epilogue_;
 };
 
@@ -393,15 +414,18 @@ Layers make_layers(const YAML::Node& list, const Records& records, const std::st
     auto* conv = layers.empty() ? nullptr : dynamic_cast<d::Conv2dLayer*>(layers.back().get());
     const auto* affine = dynamic_cast<const d::AffineLayer*>(layer.get());
     if (conv && affine && conv->fold(affine->scale, affine->shift)) continue;
+    auto* unit = layers.empty() ? nullptr : dynamic_cast<d::ResidualLayer*>(layers.back().get());
+    const auto* next = dynamic_cast<const d::ResidualLayer*>(layer.get());
+    if (unit && unit->fused_conv() && next && next->fused_conv()) unit->feed(next->fused_conv());
     layers.push_back(std::move(layer));
   }
   return layers;
 }
 
 at::Tensor run_layers(const Layers& layers, const at::Tensor& x) {
-  auto y = x;
-  for (const auto& layer : layers) y = layer->run(y);
-  return y;
+  Activation a{x};
+  for (const auto& layer : layers) a = layer->forward(a);
+  return a.values;
 }
 
 }  // namespace lowbit::deploy

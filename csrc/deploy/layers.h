@@ -11,8 +11,8 @@
 //   relu, hardtanh, rprelu (ReActNet: y = PReLU_slope(x + gamma_c) + offset_c), max_pool2d, avg_pool2d,
 //   global_avg_pool, flatten
 //   residual   y = after(body(x) + shortcut(x)) (shortcut empty: x); a body [binary conv2d,
-//              affine] with after [] or [rprelu] runs as one binary convolution and one pass of
-//              kernels::binary_conv_epilogue
+//              affine] with after [] or [rprelu] runs as one kernels::binary_conv2d_epilogue,
+//              which also packs the output's signs when the next layer is such a residual
 //
 // sign(0): the packed code has two values, so x + input_shift = 0 counts as +1; the training
 // graph's sign gives 0 there (csrc/ops/ste.h). Such exact zeros are where a deployed output can
@@ -33,10 +33,21 @@ class Node;
 
 namespace lowbit::deploy {
 
+// What flows from layer to layer: the values and, where the layer before made them on the way
+// (a fused residual unit followed by another), their packed signs for the next packed
+// convolution, `pixels_for`.
+struct Activation {
+  at::Tensor values;
+  at::Tensor pixels;
+  const void* pixels_for = nullptr;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
   virtual at::Tensor run(const at::Tensor& x) const = 0;
+  // run() on the values; the layers that take or make packed signs override it.
+  virtual Activation forward(const Activation& x) const { return {run(x.values)}; }
 };
 using Layers = std::vector<std::unique_ptr<Layer>>;
 

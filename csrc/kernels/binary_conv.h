@@ -49,7 +49,11 @@ at::Tensor binary_conv_epilogue(const at::Tensor& acc, const ConvEpilogue& e, co
 // narrow path takes the weight (an AVX-512 VPOPCNTDQ CPU, the weight transposed within 384 KiB:
 // cpu/narrow_gemm.h), the integer sums go from the GEMM's registers through the padding
 // correction and the epilogue into the float output, never stored; elsewhere the two calls.
+// With `output_pixels`, also pack_pixels(output, output_shift) (the next binary convolution's
+// input), on the narrow path from the output values in registers.
 at::Tensor binary_conv2d_epilogue(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
-                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual);
+                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual,
+                                  at::Tensor* output_pixels = nullptr,
+                                  const std::optional<at::Tensor>& output_shift = std::nullopt);
 
 }  // namespace lowbit::kernels

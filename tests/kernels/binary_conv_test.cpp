@@ -39,7 +39,8 @@ TEST(BinaryConv, EqualsTheFloatConvolutionOfTheSignsWithZeroPadding) {
 
 // binary_conv2d_epilogue (the narrow GEMM storing through the padding correction and the epilogue,
 // on AVX-512 VPOPCNTDQ CPUs; elsewhere the two calls) against the two calls: exactly with a unit
-// epilogue (the integer sums as floats), within float rounding with random constants and a residual.
+// epilogue (the integer sums as floats), within float rounding with random constants and a residual;
+// the output's packed signs it makes on the way equal pack_pixels of its output.
 TEST(BinaryConv, FusedEpilogueEqualsTheSumsThroughTheEpilogue) {
   torch::manual_seed(1);
   for (const int64_t in : {3, 64, 70}) {
@@ -61,8 +62,13 @@ TEST(BinaryConv, FusedEpilogueEqualsTheSumsThroughTheEpilogue) {
           const lowbit::kernels::ConvEpilogue e{torch::rand({out}), torch::randn({out}), torch::randn({out}),
                                                 torch::randn({out}), torch::rand({out}), torch::randn({out})};
           const auto residual = torch::randn(unit.sizes());
-          const auto fused = lowbit::kernels::binary_conv2d_epilogue(pixels, bits, tap_sums, g, e, residual);
+          torch::Tensor next_pixels;
+          const auto next_shift = torch::randn({out});
+          const auto fused =
+              lowbit::kernels::binary_conv2d_epilogue(pixels, bits, tap_sums, g, e, residual, &next_pixels, next_shift);
           const auto two_calls = lowbit::kernels::binary_conv_epilogue(sums, e, residual);
+          // The output's signs packed on the way: pack_pixels of the output, exactly.
+          EXPECT_TRUE(torch::equal(next_pixels, lowbit::kernels::pack_pixels(fused, next_shift)));
           EXPECT_TRUE(fused.is_contiguous(torch::MemoryFormat::ChannelsLast));
           EXPECT_TRUE(torch::allclose(fused, two_calls, 1e-6, 1e-5)) << (fused - two_calls).abs().max();
         }

@@ -234,23 +234,30 @@ class PaddingCorrection {
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The narrow GEMM's store (cpu/narrow_gemm.h) for binary_conv2d_epilogue: the padding correction,
-// then binary_conv_epilogue's formula, 8 channels per vector, into the float output.
+// then binary_conv_epilogue's formula, 8 channels per vector, into the float output; with
+// `signs`, also the output's signs (of y + signs_shift) packed as pack_pixels packs them, 8
+// channels a byte of the pixel's words.
 struct EpilogueStore {
   EpilogueConstants k;
   const float* residual;
   float* out;
   int64_t channels, oh, ow;
   const PaddingCorrection* padding;
+  uint8_t* signs;             // null: none
+  int64_t sign_bytes;         // per pixel
+  const float* signs_shift;   // null: 0
 
   struct Row {
     const float* residual;
     float* out;
     const int32_t* correction;
+    uint8_t* signs;
   };
 
   LOWBIT_NARROW_TARGET Row row(int64_t i) const {
     const int64_t ox = i % ow, oy = (i / ow) % oh;
-    return {residual ? residual + i * channels : nullptr, out + i * channels, padding->at(oy, ox)};
+    return {residual ? residual + i * channels : nullptr, out + i * channels, padding->at(oy, ox),
+            signs ? signs + i * sign_bytes : nullptr};
   }
 
   LOWBIT_NARROW_TARGET void store(const Row& r, int64_t j, __m256i dots, __mmask8 m) const {
@@ -262,7 +269,12 @@ struct EpilogueStore {
     const __m256 t = _mm256_add_ps(sum, _mm256_maskz_loadu_ps(m, k.gamma + j));
     const __mmask8 positive = _mm256_cmp_ps_mask(t, _mm256_setzero_ps(), _CMP_GT_OQ);
     const __m256 p = _mm256_mask_blend_ps(positive, _mm256_mul_ps(_mm256_maskz_loadu_ps(m, k.slope + j), t), t);
-    _mm256_mask_storeu_ps(r.out + j, m, _mm256_add_ps(p, _mm256_maskz_loadu_ps(m, k.offset + j)));
+    const __m256 y = _mm256_add_ps(p, _mm256_maskz_loadu_ps(m, k.offset + j));
+    _mm256_mask_storeu_ps(r.out + j, m, y);
+    if (r.signs) {
+      const __m256 v = signs_shift ? _mm256_add_ps(y, _mm256_maskz_loadu_ps(m, signs_shift + j)) : y;
+      r.signs[j / 8] = static_cast<uint8_t>(_mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_LT_OQ) & m);
+    }
   }
 };
 #pragma GCC diagnostic pop
@@ -302,23 +314,36 @@ at::Tensor binary_conv2d(const at::Tensor& x_pixels, const at::Tensor& w_bits, c
 }
 
 at::Tensor binary_conv2d_epilogue(const at::Tensor& x_pixels, const at::Tensor& w_bits, const at::Tensor& tap_sums,
-                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual) {
+                                  const BinaryConvGeometry& g, const ConvEpilogue& e, const at::Tensor& residual,
+                                  at::Tensor* output_pixels, const std::optional<at::Tensor>& output_shift) {
   namespace d = binary_conv_detail;
   const auto s = d::conv_shape(x_pixels, w_bits, tap_sums, g);
   const int64_t rows = s.n * s.oh * s.ow;
+  at::Tensor shift;
+  if (output_pixels && output_shift) {
+    TORCH_CHECK(output_shift->numel() == s.out, "binary_conv2d_epilogue: expected an output shift of ", s.out,
+                " values, got ", output_shift->numel());
+    shift = output_shift->to(at::kFloat).contiguous();
+  }
 #if LOWBIT_NARROW_GEMM
   if (cpu_binary_isa() == BinaryIsa::Avx512 && cpu::narrow_gemm_fits(rows, s.out, s.taps * s.words)) {
     const auto o = d::epilogue_operands(e, residual, s.n, s.out, s.oh, s.ow);
     const auto cols = d::packed_im2col(x_pixels.contiguous(), g, s.oh, s.ow);
     const auto bt = w_bits.t().contiguous();
     const d::PaddingCorrection padding(tap_sums, g, s);
+    const int64_t out_words = d::words_of(s.out);
+    if (output_pixels) *output_pixels = at::zeros({s.n, s.oh, s.ow, out_words}, x_pixels.options());
     const d::EpilogueStore store{o.constants(),
                                  o.residual.defined() ? o.residual.const_data_ptr<float>() : nullptr,
                                  o.y.mutable_data_ptr<float>(),
                                  s.out,
                                  s.oh,
                                  s.ow,
-                                 &padding};
+                                 &padding,
+                                 output_pixels ? reinterpret_cast<uint8_t*>(output_pixels->mutable_data_ptr<int64_t>())
+                                               : nullptr,
+                                 out_words * 8,
+                                 shift.defined() ? shift.const_data_ptr<float>() : nullptr};
     const auto* ap = reinterpret_cast<const uint64_t*>(cols.const_data_ptr<int64_t>());
     const auto* bp = reinterpret_cast<const uint64_t*>(bt.const_data_ptr<int64_t>());
     at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
@@ -328,7 +353,9 @@ at::Tensor binary_conv2d_epilogue(const at::Tensor& x_pixels, const at::Tensor& 
   }
 #endif
   (void)rows;
-  return binary_conv_epilogue(binary_conv2d(x_pixels, w_bits, tap_sums, g), e, residual);
+  auto y = binary_conv_epilogue(binary_conv2d(x_pixels, w_bits, tap_sums, g), e, residual);
+  if (output_pixels) *output_pixels = pack_pixels(y, shift.defined() ? std::optional(shift) : std::nullopt);
+  return y;
 }
 
 }  // namespace lowbit::kernels
