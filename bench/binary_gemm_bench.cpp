@@ -10,28 +10,15 @@
 
 #include <torch/torch.h>
 
+#include "median_time.h"
+
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
 
-namespace {
-
-double median_seconds(const std::function<void()>& fn, int repeats) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
-  return times[repeats / 2];
-}
-
-}  // namespace
+using lowbit::bench::median_seconds;
 
 int main(int argc, char** argv) {
   int repeats = 11;

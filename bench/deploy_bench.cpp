@@ -15,8 +15,9 @@
 
 #include <torch/torch.h>
 
+#include "median_time.h"
+
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <sstream>
@@ -25,17 +26,7 @@
 
 namespace {
 
-double median_seconds(const std::function<void()>& fn, int repeats) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
-  return times[repeats / 2];
-}
+using lowbit::bench::median_seconds;
 
 // Random weights with every part mattering: latent weights, RSign and RPReLU shifts, BN statistics.
 void randomise(torch::nn::Module& net) {

@@ -6,8 +6,9 @@
 #include <lowbit/csrc/util/heap.h>
 #include <lowbit/lowbit.h>
 
+#include "median_time.h"
+
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -27,17 +28,7 @@ void synchronize(const torch::Device& device) {
 
 // Median seconds of `repeats` runs of fn after one warm-up run.
 double median_seconds(const std::function<void()>& fn, int repeats, const torch::Device& device) {
-  fn();
-  synchronize(device);
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    synchronize(device);
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
-  return times[repeats / 2];
+  return lowbit::bench::median_seconds(fn, repeats, [&] { synchronize(device); });
 }
 
 }  // namespace

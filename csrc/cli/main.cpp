@@ -184,6 +184,26 @@ int run_summary(const std::string& recipe_path, const std::vector<std::string>& 
   return 0;
 }
 
+CLI::App* add_train(CLI::App& app, TrainArgs& args) {
+  auto* train = app.add_subcommand("train", "Train a recipe (default: the Fashion-MNIST binary CNN)");
+  train->add_option("recipe", args.recipe, "recipe YAML")->capture_default_str();
+  train->add_option("--set", args.overrides, "override a recipe key: --set data.root=/data")->take_all();
+  train->add_option("--resume", args.resume, "continue the run in this directory from its checkpoint");
+  train->add_option("--nproc", args.nproc, "start N data-parallel processes on this machine (docs/distributed.md)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--master-port", args.master_port, "with --nproc: the rendezvous port (default: a free one)")
+      ->check(CLI::Range(1, 65535));
+  auto* dry_run = train->add_flag("--dry-run", args.dry_run,
+                                  "check the recipe: two training steps per stage on random inputs, without the data, "
+                                  "checkpoints or run directory");
+  dry_run->excludes("--resume")->excludes("--nproc");
+  train->add_option("--image-size", args.image_size,
+                    "with --dry-run: square random images of this side (detectors take any size)")
+      ->check(CLI::PositiveNumber)
+      ->needs(dry_run);
+  return train;
+}
+
 struct ExportArgs {
   std::string recipe, checkpoint, output;
   std::vector<std::string> overrides;
@@ -322,22 +342,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   TrainArgs train_args;
-  auto* train = app.add_subcommand("train", "Train a recipe (default: the Fashion-MNIST binary CNN)");
-  train->add_option("recipe", train_args.recipe, "recipe YAML")->capture_default_str();
-  train->add_option("--set", train_args.overrides, "override a recipe key: --set data.root=/data")->take_all();
-  train->add_option("--resume", train_args.resume, "continue the run in this directory from its checkpoint");
-  train->add_option("--nproc", train_args.nproc, "start N data-parallel processes on this machine (docs/distributed.md)")
-      ->check(CLI::PositiveNumber);
-  train->add_option("--master-port", train_args.master_port, "with --nproc: the rendezvous port (default: a free one)")
-      ->check(CLI::Range(1, 65535));
-  auto* dry_run = train->add_flag("--dry-run", train_args.dry_run,
-                                  "check the recipe: two training steps per stage on random inputs, without the data, "
-                                  "checkpoints or run directory");
-  dry_run->excludes("--resume")->excludes("--nproc");
-  train->add_option("--image-size", train_args.image_size,
-                    "with --dry-run: square random images of this side (detectors take any size)")
-      ->check(CLI::PositiveNumber)
-      ->needs(dry_run);
+  auto* train = add_train(app, train_args);
 
   std::string eval_recipe, eval_checkpoint;
   std::vector<std::string> eval_overrides;
