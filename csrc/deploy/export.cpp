@@ -47,11 +47,11 @@ std::string join(const std::string& prefix, const std::string& name) { return pr
 // codes int8 [rows, ...] with values in {-1, 0, +1} as a record of `dims`: binary (no zero) or ternary.
 LbmRecord packed_record(const std::string& name, const torch::Tensor& codes, const torch::Tensor& scales,
                         std::vector<int64_t> dims) {
-  const auto rows = codes.reshape({codes.size(0), -1}).to(torch::kFloat).contiguous();
+  const auto rows = codes.reshape({codes.size(0), -1}).to(torch::kCPU, torch::kFloat).contiguous();
   const bool ternary = (rows == 0).any().item<bool>();
   const auto packed =
       ternary ? kernels::pack_ternary_bits(rows).transpose(0, 1).contiguous() : kernels::pack_sign_bits(rows);
-  const auto s = scales.to(torch::kFloat).contiguous();
+  const auto s = scales.to(torch::kCPU, torch::kFloat).contiguous();
   LbmRecord r{name, ternary ? LbmKind::Ternary : LbmKind::Binary, std::move(dims),
               std::vector<float>(s.const_data_ptr<float>(), s.const_data_ptr<float>() + s.numel()),
               std::vector<uint8_t>(static_cast<size_t>(packed.nbytes()))};

@@ -5,6 +5,7 @@
 #include <lowbit/csrc/kernels/bit_planes.h>
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -97,7 +98,7 @@ bool no_zero(const at::Tensor& planes, int64_t n) {
 }
 
 // A W1A1 convolution's forward on the packed kernels (kernels/binary_conv.h), where it applies:
-// float32 CPU operands, x in {-1, +1} (kept as Signs) and w = s_o sign(W) (ScaledSigns) without a
+// float32 CPU operands outside autocast, x in {-1, +1} (kept as Signs) and w = s_o sign(W) (ScaledSigns) without a
 // 0 (the packed code has two values; `kept` holds their planes and magnitudes), one group,
 // dilation 1, a CPU with AVX-512 VPOPCNTDQ:
 //   y = s_o (x (*) sign(W)) + b,  the integer sums exact (at::conv2d rounds its float sums).
@@ -107,7 +108,9 @@ std::optional<at::Tensor> packed_forward(const at::Tensor& x, const at::Tensor& 
   const auto ones = [](const std::vector<int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](int64_t d) { return d == 1; });
   };
-  if (!packed_binary_forward() || input.kept != Kept::Signs || weight.kept != Kept::ScaledSigns ||
+  // Not under autocast, whose conv2d computes in its lower precision and returns that dtype.
+  if (!packed_binary_forward() || at::autocast::is_autocast_enabled(at::kCPU) || input.kept != Kept::Signs ||
+      weight.kept != Kept::ScaledSigns ||
       x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || !x.is_cpu() || !w.is_cpu() ||
       args.groups != 1 || !ones(args.dilation) || args.stride.size() != 2 || args.padding.size() != 2 ||
       (bias && bias->scalar_type() != at::kFloat) || kernels::cpu_binary_isa() != kernels::BinaryIsa::Avx512 ||

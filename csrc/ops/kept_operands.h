@@ -39,11 +39,12 @@ struct Conv2dArgs {
 };
 
 // A convolution of a Signs input and a ScaledSigns weight (W1A1: sign or rsign inputs, binary
-// weights) computes its forward on the packed kernels where they apply (float32 CPU tensors, no
-// value 0, one group, dilation 1, a CPU with AVX-512 VPOPCNTDQ; kernels/binary_conv.h): the same
-// values up to the float rounding of the sums (the packed sums are exact integers, times the
-// weight's scale), the backward unchanged. Measured by bench/train_step_bench with and without.
-// On by default; set_packed_binary_forward(false) computes every forward with at::conv2d.
+// weights) computes its forward on the packed kernels where they apply (kernels/binary_conv.h:
+// float32 CPU tensors outside autocast, no value 0, one group, dilation 1, a CPU with AVX-512
+// VPOPCNTDQ): the same values up to the float rounding of the sums (the packed sums are exact
+// integers, times the weight's scale), the backward unchanged. Measured by bench/train_step_bench
+// with and without. On by default; set_packed_binary_forward(false) computes every forward with
+// at::conv2d.
 at::Tensor conv2d_of(const Operand& input, const Operand& weight, const at::Tensor& bias, const Conv2dArgs& args);
 void set_packed_binary_forward(bool on);
 bool packed_binary_forward();
