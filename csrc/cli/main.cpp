@@ -241,6 +241,9 @@ std::string size_text(int64_t bytes) {
 }
 
 int run_export(const ExportArgs& args) {
+  const auto slash = args.output.find_last_of('/');
+  const auto folder = slash == std::string::npos ? std::string(".") : args.output.substr(0, std::max<size_t>(slash, 1));
+  if (!lowbit::util::is_directory(folder)) throw lowbit::InputError(args.output + ": no folder " + folder + " to write it in");
   const auto recipe = engine::parse_recipe(args.recipe, args.overrides);
   if (recipe.task != "classification") recipe.fail("task", recipe.task + ": `lowbit export` exports classifiers only so far");
   engine::validate(recipe, args.checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);

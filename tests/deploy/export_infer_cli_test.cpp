@@ -101,6 +101,10 @@ TEST_F(ExportInferCli, BadFilesAndModelsWithoutAnImagePipelineFailWithStatus2) {
                        "model: {name: small_cnn, channels: [8, 16], weight_quantizer: {name: xnor},"
                        " input_quantizer: {name: sign}}\n"
                        "stages: [{epochs: 1}]\n");
+  const auto no_folder = lowbit::testing::run_cli({"export", dir.file("fm.yaml"), "-o", dir.file("missing/fm.lbm")});
+  EXPECT_EQ(no_folder.status, 2) << no_folder.output;
+  EXPECT_NE(no_folder.output.find("fm.lbm: no folder " + dir.file("missing") + " to write it in"), std::string::npos)
+      << no_folder.output;
   const auto no_weights = lowbit::testing::run_cli({"export", dir.file("fm.yaml"), "-o", dir.file("fm.lbm")});
   EXPECT_EQ(no_weights.status, 2) << no_weights.output;
   EXPECT_NE(no_weights.output.find("export needs --checkpoint or the recipe's model.init"), std::string::npos)
