@@ -94,17 +94,16 @@ at::Tensor shift_of(const Records& records, const std::string& name, const std::
   return records.find(name + ".input_shift") ? records.floats(name + ".input_shift", layer, channels) : at::Tensor();
 }
 
-at::Tensor signs(const at::Tensor& x, const at::Tensor& shift, int64_t channel_dim) {
-  if (!shift.defined()) return at::where(x < 0, -1.f, 1.f);
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[static_cast<size_t>(channel_dim)] = shift.numel();
-  return at::where(x + shift.view(shape) < 0, -1.f, 1.f);
-}
-
+// [1, C, 1, ...]: one value per channel (dim 1) of x.
 std::vector<int64_t> channel_shape(const at::Tensor& x, const at::Tensor& values) {
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape.at(1) = values.numel();
   return shape;
+}
+
+// +-1: the signs of x + shift (shift per channel; undefined: none), 0 counting as +1.
+at::Tensor signs(const at::Tensor& x, const at::Tensor& shift) {
+  return at::where((shift.defined() ? x + shift.view(channel_shape(x, shift)) : x) < 0, -1.f, 1.f);
 }
 
 class Conv2dLayer : public Layer {
@@ -135,6 +134,8 @@ class Conv2dLayer : public Layer {
         std::tie(bits_, tap_sums_) = kernels::pack_conv_weight(codes.contiguous());
         alpha_ = row_scales(w);
         geometry_ = {in_channels_, {w.dims[1], w.dims[2]}, stride, padding};
+        const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
+        alone_ = {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros};
       } else {
         weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
       }
@@ -173,14 +174,9 @@ class Conv2dLayer : public Layer {
   }
 
   at::Tensor run(const at::Tensor& x) const override {
-    if (packed_) {
-      const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
-      return run_packed(pack(x), {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros}, at::Tensor(),
-                        nullptr)
-          .values;
-    }
+    if (packed_) return run_packed(pack(x), alone_, at::Tensor(), nullptr).values;
     check_input(x);
-    return at::conv2d(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
+    return at::conv2d(sign_input_ ? signs(x, shift_) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
   }
 
  private:
@@ -195,6 +191,7 @@ class Conv2dLayer : public Layer {
   bool sign_input_ = false, packed_ = false;
   at::Tensor weight_, bias_, shift_, bits_, tap_sums_, alpha_;
   kernels::BinaryConvGeometry geometry_{};
+  kernels::ConvEpilogue alone_;  // packed, not fused into a residual: y = sums alpha + bias
 };
 
 class LinearLayer : public Layer {
@@ -220,7 +217,7 @@ class LinearLayer : public Layer {
   at::Tensor run(const at::Tensor& x) const override {
     TORCH_CHECK(x.dim() == 2 && x.size(1) == in_features_, where_, ": expected an input [N, ", in_features_, "], got ",
                 x.sizes());
-    if (!bits_.defined()) return at::linear(sign_input_ ? signs(x, shift_, 1) : x, weight_, bias_);
+    if (!bits_.defined()) return at::linear(sign_input_ ? signs(x, shift_) : x, weight_, bias_);
     const auto bits = kernels::pack_sign_bits(x, shift_.defined() ? std::optional(shift_) : std::nullopt);
     const auto y = kernels::binary_gemm(bits, bits_, in_features_).to(at::kFloat) * alpha_;
     return bias_.defined() ? y + bias_ : y;
