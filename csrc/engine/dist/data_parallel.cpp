@@ -96,4 +96,23 @@ void DataParallel::before_backward(const torch::Tensor& loss) {
   }
 }
 
+void DataParallel::backward(const std::function<void()>& backward) {
+  const auto failed = [this](const std::string& detail) {
+    return PeerError(group_.rank(), group_.world_size(),
+                     "the gradients' all-reduce failed: another process stopped or did not answer in time (" + detail +
+                         ")");
+  };
+  try {
+    backward();
+  } catch (const PeerError&) {
+    throw;
+  } catch (const c10::DistError& e) {
+    throw failed(e.msg());
+  } catch (const c10::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw failed(e.what());
+  }
+}
+
 }  // namespace lowbit::engine::dist

@@ -45,8 +45,12 @@ void TrainLoop::train_step(const Batch& host_batch) {
     step = state_.task->step(*state_.model, batch);
     step.loss = step.losses.total();
   }
-  if (options_.data_parallel) options_.data_parallel->before_backward(step.loss);
-  (*state_.optim_step)(step.loss);
+  if (options_.data_parallel) {
+    options_.data_parallel->before_backward(step.loss);
+    options_.data_parallel->backward([&] { (*state_.optim_step)(step.loss); });
+  } else {
+    (*state_.optim_step)(step.loss);
+  }
   ++state_.position.batch;
   ++state_.position.step;
   hooks_.after_step(state_, batch, step);

@@ -1,6 +1,7 @@
 // Data-parallel training through the real `lowbit train` (dist/): processes on the loopback with
 // Gloo, started by --nproc or by hand with torchrun's variables.
 #include <lowbit/csrc/engine/checkpoint/checkpoint.h>
+#include <lowbit/csrc/engine/dist/data_parallel.h>
 #include <lowbit/csrc/engine/dist/launch.h>
 #include <lowbit/csrc/util/files.h>
 
@@ -169,6 +170,41 @@ TEST(DataParallel, KillingOneRankStopsTheOtherWithAClearErrorAndTheRunResumes) {
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resumed"), std::string::npos) << resumed.output;
   EXPECT_EQ(lowbit::engine::read_position(checkpoint).epoch, 1);
+}
+
+// A rank killed in the middle of a step reaches the survivor's backward as c10d's DistError or as
+// the transport's own exception (gloo's "Read error ... Connection reset by peer", a
+// std::runtime_error), depending on where the survivor was: both are the peer's failure. Here on a
+// group of one process, the exceptions thrown by hand.
+TEST(DataParallel, ACommunicationFailureInTheBackwardIsAPeerErrorAndOtherErrorsPass) {
+  namespace dist = lowbit::engine::dist;
+  dist::Environment env;
+  env.source = "torchrun";
+  env.master_port = dist::free_port();
+  dist::ProcessGroup group(env, torch::kCPU, {});
+  torch::OrderedDict<std::string, torch::Tensor> parameters;
+  parameters.insert("w", torch::ones({3}, torch::requires_grad()));
+  dist::DataParallel data_parallel(group, parameters, {}, {});
+  const auto message_of = [&](const std::function<void()>& backward) -> std::string {
+    try {
+      data_parallel.backward(backward);
+    } catch (const dist::PeerError& e) {
+      return "PeerError: " + e.msg();
+    } catch (const c10::Error& e) {
+      return "c10::Error: " + e.msg();
+    }
+    return "nothing thrown";
+  };
+  const auto transport = message_of([] { throw std::runtime_error("[gloo/transport/tcp/pair.cc:538] Read error"); });
+  EXPECT_EQ(transport.rfind("PeerError: rank 0 of 1: the gradients' all-reduce failed: another process stopped", 0), 0u)
+      << transport;
+  EXPECT_NE(transport.find("pair.cc:538] Read error)"), std::string::npos) << transport;
+  const auto timeout = message_of([] { C10_THROW_ERROR(DistError, "Timed out"); });
+  EXPECT_EQ(timeout.rfind("PeerError: rank 0 of 1:", 0), 0u) << timeout;
+  EXPECT_NE(timeout.find("(Timed out"), std::string::npos) << timeout;
+  const auto check = message_of([] { TORCH_CHECK(false, "a shape check"); });
+  EXPECT_EQ(check.rfind("c10::Error: a shape check", 0), 0u) << check;
+  EXPECT_EQ(message_of([] {}), "nothing thrown");
 }
 
 TEST(DataParallel, APortInUseIsAClearErrorOfRankZero) {
