@@ -38,7 +38,7 @@ namespace lowbit::deploy {
 // convolution, `pixels_for`.
 struct Activation {
   at::Tensor values;
-  at::Tensor pixels;
+  at::Tensor pixels{};
   const void* pixels_for = nullptr;
 };
 

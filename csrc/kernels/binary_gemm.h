@@ -11,6 +11,9 @@
 // instruction), the POPCNT instruction on one word (x86-64 with AVX2), and a portable reference
 // (a byte table, no popcount instruction; the others are tested against it). Each computes 4 x 4
 // output tiles with the B rows blocked to stay in L2, rows of A split over threads.
+// CUDA (cuda/binary_gemm_kernel.cu): popcounts of 64-bit words on any GPU, binary and ternary; the
+// b1 tensor-core MMA (AND + popcount) on sm_80 and later for binary x binary, which binary_gemm
+// takes there.
 
 #include <ATen/core/Tensor.h>
 
@@ -20,6 +23,7 @@
 namespace lowbit::kernels {
 
 enum class BinaryIsa { Reference, Popcnt, Avx512 };
+enum class CudaBinaryPath { Popcount, TensorCore };
 
 // The fastest path this CPU runs.
 BinaryIsa cpu_binary_isa();
@@ -46,5 +50,13 @@ at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& 
 at::Tensor pack_ternary_bits(const at::Tensor& x);
 at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, BinaryIsa isa);
 }  // namespace cpu
+namespace cuda {
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift);
+at::Tensor pack_ternary_bits(const at::Tensor& x);
+// The path binary_gemm takes for these operands: the tensor cores for binary x binary on sm_80+.
+CudaBinaryPath binary_path(const at::Tensor& a_bits, const at::Tensor& b_bits);
+// TensorCore for another pair of operands, or on an older GPU, is an error.
+at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, CudaBinaryPath path);
+}  // namespace cuda
 
 }  // namespace lowbit::kernels

@@ -165,13 +165,20 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
 
 TORCH_LIBRARY_IMPL(lowbit, CPU, m) {
   LOWBIT_DEVICE_KERNELS(cpu);
-  // The bit kernels: CPU only so far.
+  // The bit kernels (binary_gemm.h).
   m.impl("pack_sign_bits", &cpu::pack_sign_bits);
   m.impl("pack_ternary_bits", &cpu::pack_ternary_bits);
   m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t k) { return cpu::binary_gemm(a, b, k, cpu_binary_isa()); });
 }
 #ifdef LOWBIT_WITH_CUDA
-TORCH_LIBRARY_IMPL(lowbit, CUDA, m) { LOWBIT_DEVICE_KERNELS(cuda); }
+TORCH_LIBRARY_IMPL(lowbit, CUDA, m) {
+  LOWBIT_DEVICE_KERNELS(cuda);
+  m.impl("pack_sign_bits", &cuda::pack_sign_bits);
+  m.impl("pack_ternary_bits", &cuda::pack_ternary_bits);
+  m.impl("binary_gemm", [](const Tensor& a, const Tensor& b, int64_t k) {
+    return cuda::binary_gemm(a, b, k, cuda::binary_path(a, b));
+  });
+}
 #endif
 
 // Shapes and dtypes only: what each kernel returns, for meta (and fake) tensors.

@@ -60,11 +60,9 @@ std::string option_key_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
-}  // namespace
-
-// Outside the anonymous namespace: the test classes derive from it, and in a unity build this file
-// is not the main file (-Wsubobject-linkage).
 class CocoDataSetOnSample : public lowbit::testing::CocoSampleTest {};
+
+}  // namespace
 
 TEST_F(CocoDataSetOnSample, TestBatchesFollowTheDetectionBatchLayout) {
   const auto data = engine::make_dataset(coco_sample_spec());

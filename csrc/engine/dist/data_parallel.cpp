@@ -70,20 +70,16 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
     if (t.numel() > 0) data.push_back(t.detach());  // the same on every rank: their state agrees
   }
   if (data.empty()) return;
-  try {
+  group_.guarded("broadcast from rank 0", [&] {
     torch::NoGradGuard no_grad;
     c10d::broadcast_coalesced(group_.group(), data, kBroadcastBucketBytes, 0);
-  } catch (const std::exception& e) {
-    throw PeerError(group_.rank(), group_.world_size(),
-                    std::string("broadcast from rank 0 failed: another process stopped or did not answer in time (") +
-                        c10::GetExceptionString(e) + ")");
-  }
+  });
 }
 
 void DataParallel::before_forward() {
   reducer_->prepare_for_forward();
   if (options_.broadcast_buffers) broadcast(buffers_);
-  reducer_->rebuild_buckets();
+  group_.guarded("the gradient buckets' rebuild", [&] { reducer_->rebuild_buckets(); });
 }
 
 void DataParallel::before_backward(const torch::Tensor& loss) {
@@ -97,22 +93,7 @@ void DataParallel::before_backward(const torch::Tensor& loss) {
 }
 
 void DataParallel::backward(const std::function<void()>& backward) {
-  const auto failed = [this](const std::string& detail) {
-    return PeerError(group_.rank(), group_.world_size(),
-                     "the gradients' all-reduce failed: another process stopped or did not answer in time (" + detail +
-                         ")");
-  };
-  try {
-    backward();
-  } catch (const PeerError&) {
-    throw;
-  } catch (const c10::DistError& e) {
-    throw failed(e.msg());
-  } catch (const c10::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw failed(e.what());
-  }
+  group_.guarded("the gradients' all-reduce", backward);
 }
 
 }  // namespace lowbit::engine::dist

@@ -53,10 +53,7 @@ class DataParallel {
   // After the forward, before the backward of `loss`.
   void before_backward(const torch::Tensor& loss);
   // Runs `backward` (the loss's backward and the optimiser step), inside which the gradients are
-  // all-reduced. A failure of that communication is a PeerError: c10d's DistError, or an exception
-  // of the transport itself, which reaches here as it was thrown (gloo's IoException, "Read error
-  // ... Connection reset by peer", is a std::runtime_error, not a c10::Error). Other c10 errors (out
-  // of memory, a failed check) pass unchanged.
+  // all-reduced: a failure of that communication is a PeerError (ProcessGroup::guarded).
   void backward(const std::function<void()>& backward);
 
  private:

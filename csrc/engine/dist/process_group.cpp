@@ -79,16 +79,21 @@ ProcessGroup::ProcessGroup(const Environment& env, const c10::Device& device, co
 
 ProcessGroup::~ProcessGroup() = default;
 
-template <typename Call>
-void ProcessGroup::guarded(const char* what, Call call) {
+void ProcessGroup::guarded(const std::string& what, const std::function<void()>& call) const {
+  const auto failed = [&](const std::string& detail) {
+    return PeerError(env_.rank, env_.world_size,
+                     what + " failed: another process stopped or did not answer in time (" + detail + ")");
+  };
   try {
     call();
   } catch (const PeerError&) {
     throw;
+  } catch (const c10::DistError& e) {
+    throw failed(e.msg());
+  } catch (const c10::Error&) {
+    throw;
   } catch (const std::exception& e) {
-    throw PeerError(env_.rank, env_.world_size,
-                    std::string(what) + " failed: another process stopped or did not answer in time (" +
-                        c10::GetExceptionString(e) + ")");
+    throw failed(e.what());
   }
 }
 

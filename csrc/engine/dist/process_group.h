@@ -15,6 +15,7 @@
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -57,9 +58,14 @@ class ProcessGroup : public hooks::Replicas {
 
   const c10::intrusive_ptr<c10d::ProcessGroup>& group() const { return group_; }
 
+  // Runs `call`, which communicates with the other ranks. A failure of that communication is a
+  // PeerError "rank R of W: WHAT failed: another process stopped or did not answer in time
+  // (DETAIL)": c10d's DistError (a timeout, a store connection lost), or the transport's own
+  // exception as it was thrown (gloo's IoException, "Read error ... Connection reset by peer", is a
+  // std::runtime_error, not a c10::Error). Other c10 errors (a failed check, out of memory) pass.
+  void guarded(const std::string& what, const std::function<void()>& call) const;
+
  private:
-  template <typename Call>
-  void guarded(const char* what, Call call);
   at::Tensor sendable(const at::Tensor& tensor) const;
 
   Environment env_;

@@ -85,6 +85,20 @@ void launch_unpack_signs(DType dtype, const uint8_t* planes, int64_t n, void* ou
 void launch_mask_by_plane(DType dtype, const void* grad, const uint8_t* mask, int64_t n, void* out,
                           cudaStream_t stream);
 
+// Bit-packed rows and the binary GEMM (kernels/binary_gemm.h). x [rows, k] -> out [rows, planes,
+// ceil(k / 64)] words: the sign plane (of x + shift where shift, [k], is not null), then (planes 2)
+// the nonzero plane.
+void launch_pack_bits(DType dtype, const void* x, const void* shift, int64_t rows, int64_t k, int planes,
+                      uint64_t* out, cudaStream_t stream);
+// c [m, n] int32 = a [m, planes_a, words] . b [n, planes_b, words] over k values. With `row_counts`
+// (m + n int32 of scratch) on the tensor cores (sm_80+, planes 1 and 1 only), else by popcounts.
+struct BinaryGemmLaunch {
+  int64_t m, n, words, k;
+  int planes_a, planes_b;
+};
+void launch_binary_gemm(const uint64_t* a, const uint64_t* b, int32_t* c, const BinaryGemmLaunch& shape,
+                        int32_t* row_counts, cudaStream_t stream);
+
 // Fused weight quantizers (kernels/weight_quantizers.h, ops/weight_math.h), a weight viewed as
 // [rows, cols]. Row sums are written per (row, chunk) to `partial` [rows, chunks, terms] doubles,
 // for the caller to add over chunks; per-row scalars are [rows] arrays of the weight's dtype;

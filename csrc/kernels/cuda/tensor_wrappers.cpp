@@ -4,6 +4,7 @@
 // Built only with a CUDA LibTorch.
 #include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/arguments.h>
+#include <lowbit/csrc/kernels/binary_gemm.h>
 #include <lowbit/csrc/kernels/bit_planes.h>
 #include <lowbit/csrc/kernels/channel_moments.h>
 #include <lowbit/csrc/kernels/cuda/launch.h>
@@ -15,6 +16,7 @@
 #include <lowbit/csrc/kernels/weight_quantizers.h>
 
 #include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -290,6 +292,54 @@ at::Tensor mask_by_plane(const at::Tensor& grad, const at::Tensor& packed) {
   auto out = at::empty_like(g);
   launch_mask_by_plane(dtype_of(g), g.const_data_ptr(), planes.const_data_ptr<uint8_t>(), g.numel(),
                        out.mutable_data_ptr(), c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+namespace {
+
+// x [rows, K] -> int64 [rows, planes, ceil(K / 64)] (launch_pack_bits).
+at::Tensor pack_bits(const at::Tensor& x, const at::Tensor& shift, int planes) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto input = x.contiguous();
+  const auto shifts = shift.defined() ? shift.to(input.scalar_type()).contiguous() : shift;
+  const int64_t rows = input.size(0), k = input.size(1);
+  auto out = at::empty({rows, planes, (k + 63) / 64}, input.options().dtype(at::kLong));
+  launch_pack_bits(dtype_of(input), input.const_data_ptr(), ptr_or_null(shifts), rows, k, planes,
+                   reinterpret_cast<uint64_t*>(out.mutable_data_ptr<int64_t>()), c10::cuda::getCurrentCUDAStream());
+  return out;
+}
+
+bool has_b1_tensor_cores(const at::Device& device) {
+  return at::cuda::getDeviceProperties(device.index())->major >= 8;
+}
+
+}  // namespace
+
+at::Tensor pack_sign_bits(const at::Tensor& x, const std::optional<at::Tensor>& shift) {
+  return pack_bits(x, shift.value_or(at::Tensor()), 1).squeeze(1);
+}
+
+at::Tensor pack_ternary_bits(const at::Tensor& x) { return pack_bits(x, at::Tensor(), 2); }
+
+CudaBinaryPath binary_path(const at::Tensor& a_bits, const at::Tensor& b_bits) {
+  const bool binary = a_bits.dim() == 2 && b_bits.dim() == 2;
+  return binary && has_b1_tensor_cores(a_bits.device()) ? CudaBinaryPath::TensorCore : CudaBinaryPath::Popcount;
+}
+
+at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64_t k, CudaBinaryPath path) {
+  const c10::cuda::CUDAGuard guard(a_bits.device());
+  const auto a = a_bits.contiguous(), b = b_bits.contiguous();
+  const BinaryGemmLaunch shape{a.size(0), b.size(0), a.size(-1), k, a.dim() == 3 ? 2 : 1, b.dim() == 3 ? 2 : 1};
+  const bool tensor_cores = path == CudaBinaryPath::TensorCore;
+  TORCH_CHECK(!tensor_cores || (shape.planes_a == 1 && shape.planes_b == 1 && has_b1_tensor_cores(a.device())),
+              "lowbit::binary_gemm: the tensor-core path takes binary x binary operands on sm_80 or later, got ",
+              shape.planes_a, " and ", shape.planes_b, " bit planes on ", a.device());
+  auto out = at::empty({shape.m, shape.n}, a.options().dtype(at::kInt));
+  auto counts = tensor_cores ? at::empty({shape.m + shape.n}, a.options().dtype(at::kInt)) : at::Tensor();
+  launch_binary_gemm(reinterpret_cast<const uint64_t*>(a.const_data_ptr<int64_t>()),
+                     reinterpret_cast<const uint64_t*>(b.const_data_ptr<int64_t>()), out.mutable_data_ptr<int32_t>(),
+                     shape, tensor_cores ? counts.mutable_data_ptr<int32_t>() : nullptr,
+                     c10::cuda::getCurrentCUDAStream());
   return out;
 }
 
