@@ -5,8 +5,9 @@
 // that float rounding puts on the other side of its threshold, which the exact integer sums of the
 // deployed model and the float sums of the training graph's convolution can do, changes every
 // later layer of that image); the export's sizes: the binarized layers packed against float32, and
-// the whole .lbm file against the float32 checkpoint (torch::save of the network); TerViT's ternary
-// DeiT-Small's ternary layers packed against float32.
+// the whole .lbm file against the float32 checkpoint (torch::save of the network); the same for
+// TerViT's DeiT-Small (ternary block weights, 8-bit activations; its 8-bit patch embedding and
+// heads stored as float32 values).
 //   build/bench/deploy_bench [--repeats N] [--batches 1,16]
 #include <lowbit/csrc/deploy/export.h>
 #include <lowbit/csrc/deploy/model.h>
@@ -86,11 +87,26 @@ int main(int argc, char** argv) {
                                            {"qvit_act", {{"bits", int64_t{8}}}},
                                            true};
   auto deit = lowbit::models::make("deit_small", {{"distilled", true}, {"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}}, tervit);
-  const auto ternary = lowbit::deploy::packed_weight_sizes(*deit);
-  std::printf("TerViT DeiT-Small: ternary layers %.2f MiB float32 -> %.2f MiB packed (%.1fx; the weights packed as "
-              "lowbit export packs them, transformers do not export yet)\n",
+  deit->eval();
+  const auto deit_records = lowbit::deploy::export_network(*deit, "deit_small", {});
+  const auto deit_bytes = lowbit::deploy::serialize_lbm(deit_records).size();
+  std::ostringstream deit_checkpoint;
+  torch::save(deit, deit_checkpoint);
+  const auto ternary = lowbit::deploy::packed_sizes(deit_records);
+  std::printf("TerViT DeiT-Small export: ternary layers %.2f MiB float32 -> %.2f MiB packed (%.1fx); file %.2f MiB vs "
+              "float32 checkpoint %.2f MiB (%.1fx)\n",
               ternary.float32 / 1048576.0, ternary.packed / 1048576.0,
-              static_cast<double>(ternary.float32) / ternary.packed);
+              static_cast<double>(ternary.float32) / ternary.packed, deit_bytes / 1048576.0,
+              deit_checkpoint.str().size() / 1048576.0, static_cast<double>(deit_checkpoint.str().size()) / deit_bytes);
+  {
+    torch::NoGradGuard no_grad;
+    const auto deit_model = lowbit::deploy::Model::parse(lowbit::deploy::serialize_lbm(deit_records), "deit_small.lbm");
+    const auto images = torch::randn({2, 3, 224, 224});
+    const auto expected = deit->forward(images);
+    std::printf("TerViT DeiT-Small deployed: max |deploy - eval| %.2e at logits' scale %.2e (batch 2)\n",
+                (deit_model.forward(images) - expected).abs().max().item<double>(),
+                expected.abs().max().item<double>());
+  }
 
   std::printf("%d threads, median of %d runs, 224x224\n", torch::get_num_threads(), repeats);
   std::printf("%-6s %12s %12s %12s %18s %10s\n", "batch", "eval ms", "deploy ms", "eval/deploy", "within 1e-4", "same top1");

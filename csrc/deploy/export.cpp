@@ -8,6 +8,7 @@
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/layers/transformer.h>
 #include <lowbit/modules/quant/identity.h>
 #include <lowbit/modules/quant/rsign.h>
 
@@ -16,6 +17,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/pooling.h>
 #include <yaml-cpp/yaml.h>
 
@@ -43,6 +45,14 @@ YAML::Node list_of(const std::vector<int64_t>& v) {
 }
 
 std::string join(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
+
+// A one-line description of op `op` (name omitted where empty).
+YAML::Node named(const std::string& op, const std::string& name) {
+  YAML::Node node;
+  node["op"] = op;
+  if (!name.empty()) node["name"] = name;
+  return flow(node);
+}
 
 // codes int8 [rows, ...] with values in {-1, 0, +1} as a record of `dims`: binary (no zero) or ternary.
 LbmRecord packed_record(const std::string& name, const torch::Tensor& codes, const torch::Tensor& scales,
@@ -77,23 +87,44 @@ class Exporter {
     records.push_back(packed_record(name, codes, scales, std::move(dims)));
   }
 
+  // An activation quantizer as the runtime's InputQuantizer reads it (csrc/deploy/layer_parts.h):
+  // `node`'s field `key` (and `key`_grid), records `prefix`_shift, _step, _offset. `name`, `layer`:
+  // the layer, for errors.
+  void activation(const std::string& name, torch::nn::Module& layer, const std::string& key, const std::string& prefix,
+                  quant::QuantizerImpl* q, YAML::Node& node) {
+    if (!q || dynamic_cast<quant::IdentityImpl*>(q)) {
+      node[key] = "float";
+    } else if (q->outputs_signs()) {
+      node[key] = "sign";
+      if (auto* rsign = dynamic_cast<quant::RSignImpl*>(q)) floats(prefix + "_shift", rsign->bias.flatten());
+    } else if (const auto grid = q->uniform_grid()) {
+      node[key] = "uniform";
+      YAML::Node g;
+      g["qn"] = grid->range.qn;
+      g["qp"] = grid->range.qp;
+      g["sign"] = grid->range.sign;
+      g["channel_dim"] = grid->channel_dim;
+      node[key + "_grid"] = flow(g);
+      floats(prefix + "_step", grid->step.flatten());
+      if (grid->offset.defined()) floats(prefix + "_offset", grid->offset.flatten());
+    } else {
+      unsupported(name, layer, key + " quantizer " + q->name() +
+                                   " has no deploy form (identity, sign, rsign and the LSQ family have)");
+    }
+  }
+
   // The weight and input of a convolution or linear layer: `node`'s input field and the records.
-  // wq / iq null: full precision (torch::nn::Conv2d / Linear).
+  // wq / iq null: full precision (torch::nn::Conv2d / Linear). A weight quantizer without binary
+  // or ternary codes (LSQ, DoReFa, AdaBin) is stored as its output in float32: exact, not packed.
   void quantized(const std::string& name, torch::nn::Module& layer, const torch::Tensor& weight, const torch::Tensor& bias,
                  quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& node) {
-    if (!iq || dynamic_cast<quant::IdentityImpl*>(iq)) {
-      node["input"] = "float";
-    } else if (iq->outputs_signs()) {
-      node["input"] = "sign";
-      if (auto* rsign = dynamic_cast<quant::RSignImpl*>(iq)) floats(name + ".input_shift", rsign->bias.flatten());
-    } else {
-      unsupported(name, layer, "input quantizer " + iq->name() + " has no deploy form (identity, sign and rsign do)");
-    }
+    activation(name, layer, "input", name + ".input", iq, node);
+    const auto exported = wq && !dynamic_cast<quant::IdentityImpl*>(wq) ? wq->export_weight(weight) : std::nullopt;
     if (!wq || dynamic_cast<quant::IdentityImpl*>(wq)) {
       floats(name + ".weight", weight);
+    } else if (!exported) {
+      floats(name + ".weight", wq->forward(weight));
     } else {
-      const auto exported = wq->export_weight(weight);
-      if (!exported) unsupported(name, layer, "weight quantizer " + wq->name() + " exports no binary or ternary codes");
       auto dims = weight.sizes().vec();
       auto codes = exported->codes;
       if (weight.dim() == 4) {  // stored [C_out, kh, kw, C_in]: the packed kernels' tap order
@@ -125,13 +156,28 @@ class Exporter {
     conv(name, c, c.options, c.weight, c.bias, c.weight_quantizer.get(), c.input_quantizer.get(), list);
   }
 
-  void linear(const std::string& name, torch::nn::Module& l, const torch::Tensor& weight, const torch::Tensor& bias,
-              quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& list) {
+  YAML::Node linear(const std::string& name, torch::nn::Module& l, const torch::Tensor& weight, const torch::Tensor& bias,
+                    quant::QuantizerImpl* wq, quant::QuantizerImpl* iq) {
     YAML::Node node;
     node["op"] = "linear";
     node["name"] = name;
     quantized(name, l, weight, bias, wq, iq, node);
-    list.push_back(flow(node));
+    return flow(node);
+  }
+  YAML::Node linear(const std::string& name, layers::QLinearImpl& l) {
+    return linear(name, l, l.weight, l.bias, l.weight_quantizer.get(), l.input_quantizer.get());
+  }
+
+  YAML::Node layer_norm(const std::string& name, torch::nn::LayerNormImpl& n) {
+    const auto& shape = n.options.normalized_shape();
+    if (shape.size() != 1 || !n.options.elementwise_affine()) {
+      unsupported(name, n, "a layer norm over more than the last dim, or without weight and bias");
+    }
+    floats(name + ".weight", n.weight);
+    floats(name + ".bias", n.bias);
+    auto node = named("layer_norm", name);
+    node["eps"] = n.options.eps();
+    return node;
   }
 
   // A batch norm in eval mode as ATen's CPU kernel applies it: x scale + shift, scale = weight /
@@ -157,15 +203,12 @@ class Exporter {
     list.push_back(named("rprelu", name));
   }
 
-  static YAML::Node named(const std::string& op, const std::string& name) {
-    YAML::Node node;
-    node["op"] = op;
-    if (!name.empty()) node["name"] = name;
-    return flow(node);
-  }
 
   bool pooling(const std::string& name, torch::nn::Module& m, YAML::Node& list);
   bool residual(const std::string& name, torch::nn::Module& m, YAML::Node& list);
+  bool transformer(const std::string& name, torch::nn::Module& m, YAML::Node& list);
+  YAML::Node attention(const std::string& name, layers::QAttentionImpl& a);
+  void patch_embed(const std::string& name, layers::PatchEmbedImpl& p, YAML::Node& list);
 };
 
 bool Exporter::pooling(const std::string& name, torch::nn::Module& m, YAML::Node& list) {
@@ -245,6 +288,75 @@ bool Exporter::residual(const std::string& name, torch::nn::Module& m, YAML::Nod
   return true;
 }
 
+// QAttention without windows: the `attention` op with its linears and quantizers as parts.
+YAML::Node Exporter::attention(const std::string& name, layers::QAttentionImpl& a) {
+  if (a.options.window_size() > 0) unsupported(name, a, "window attention (Swin) has no deploy form yet");
+  auto node = named("attention", name);
+  node.SetStyle(YAML::EmitterStyle::Block);
+  node["heads"] = a.options.heads();
+  node["qkv"] = linear(join(name, "qkv"), *a.qkv);
+  node["proj"] = linear(join(name, "proj"), *a.proj);
+  if (a.options.irm()) {
+    node["norm_q"] = layer_norm(join(name, "norm_q"), *a.norm_q);
+    node["norm_k"] = layer_norm(join(name, "norm_k"), *a.norm_k);
+  }
+  for (const auto& [key, q] : {std::pair{"q_act", a.q_act.get()}, std::pair{"k_act", a.k_act.get()},
+                               std::pair{"v_act", a.v_act.get()}, std::pair{"attn_act", a.attn_act.get()}}) {
+    activation(name, a, key, join(name, key), q, node);
+  }
+  return node;
+}
+
+// PatchEmbed with its class token(s): the patch convolution, then `tokens`.
+void Exporter::patch_embed(const std::string& name, layers::PatchEmbedImpl& p, YAML::Node& list) {
+  if (p.options.norm() || !p.options.class_token()) unsupported(name, p, "Swin's patch embedding has no deploy form yet");
+  conv(join(name, "proj"), *p.proj, list);
+  floats(name + ".cls_token", p.cls_token);
+  if (p.options.distilled()) floats(name + ".dist_token", p.dist_token);
+  floats(name + ".pos_embed", p.pos_embed);
+  list.push_back(named("tokens", name));
+}
+
+// A residual branch x + body(x) (a transformer block's halves: drop_path is the identity in eval).
+YAML::Node branch(const std::string& name, YAML::Node body) {
+  auto node = named("residual", name);
+  node.SetStyle(YAML::EmitterStyle::Block);
+  node["body"] = body;
+  node["shortcut"] = YAML::Node(YAML::NodeType::Sequence);
+  node["after"] = YAML::Node(YAML::NodeType::Sequence);
+  return node;
+}
+
+bool Exporter::transformer(const std::string& name, torch::nn::Module& m, YAML::Node& list) {
+  if (auto* p = dynamic_cast<layers::PatchEmbedImpl*>(&m)) {
+    patch_embed(name, *p, list);
+  } else if (auto* b = dynamic_cast<layers::TransformerBlockImpl*>(&m)) {
+    if (b->options.windows().window > 0) unsupported(name, m, "window attention (Swin) has no deploy form yet");
+    YAML::Node attend(YAML::NodeType::Sequence), mlp(YAML::NodeType::Sequence);
+    attend.push_back(layer_norm(join(name, "norm1"), *b->norm1));
+    attend.push_back(attention(join(name, "attn"), *b->attn));
+    mlp.push_back(layer_norm(join(name, "norm2"), *b->norm2));
+    add(join(name, "mlp"), *b->mlp, mlp);
+    list.push_back(branch(join(name, "attn"), attend));
+    list.push_back(branch(join(name, "mlp"), mlp));
+  } else if (auto* mlp = dynamic_cast<layers::QMlpImpl*>(&m)) {
+    list.push_back(linear(join(name, "fc1"), *mlp->fc1));
+    auto gelu = named("gelu", "");
+    gelu["clip"] = mlp->options.gelu_clip();
+    list.push_back(gelu);
+    list.push_back(linear(join(name, "fc2"), *mlp->fc2));
+  } else if (auto* h = dynamic_cast<layers::VitHeadsImpl*>(&m)) {
+    auto node = named("vit_heads", name);
+    node.SetStyle(YAML::EmitterStyle::Block);
+    node["head"] = linear(join(name, "head"), *h->head);
+    if (h->options.distilled()) node["head_dist"] = linear(join(name, "head_dist"), *h->head_dist);
+    list.push_back(node);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void Exporter::add(const std::string& name, torch::nn::Module& m, YAML::Node& list) {
   if (dynamic_cast<torch::nn::SequentialImpl*>(&m)) {
     for (const auto& child : m.named_children()) add(join(name, child.key()), *child.value(), list);
@@ -256,9 +368,11 @@ void Exporter::add(const std::string& name, torch::nn::Module& m, YAML::Node& li
     }
     conv(name, *tc, tc->options, tc->weight, tc->bias, nullptr, nullptr, list);
   } else if (auto* l = dynamic_cast<layers::QLinearImpl*>(&m)) {
-    linear(name, *l, l->weight, l->bias, l->weight_quantizer.get(), l->input_quantizer.get(), list);
+    list.push_back(linear(name, *l));
   } else if (auto* tl = dynamic_cast<torch::nn::LinearImpl*>(&m)) {
-    linear(name, *tl, tl->weight, tl->bias, nullptr, nullptr, list);
+    list.push_back(linear(name, *tl, tl->weight, tl->bias, nullptr, nullptr));
+  } else if (auto* ln = dynamic_cast<torch::nn::LayerNormImpl*>(&m)) {
+    list.push_back(layer_norm(name, *ln));
   } else if (auto* bn = dynamic_cast<layers::BatchNormImpl*>(&m)) {
     batch_norm(name, *bn, list);
   } else if (auto* bn2 = dynamic_cast<torch::nn::BatchNorm2dImpl*>(&m)) {
@@ -267,7 +381,7 @@ void Exporter::add(const std::string& name, torch::nn::Module& m, YAML::Node& li
     batch_norm(name, *bn1, list);
   } else if (auto* a = dynamic_cast<layers::RPReLUImpl*>(&m)) {
     rprelu(name, *a, list);
-  } else if (!pooling(name, m, list) && !residual(name, m, list)) {
+  } else if (!pooling(name, m, list) && !residual(name, m, list) && !transformer(name, m, list)) {
     unsupported(name, m, "no deploy layer for this module yet");
   }
 }
@@ -315,26 +429,6 @@ int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records
   const auto bytes = serialize_lbm(records);
   util::replace_file(path, std::string(bytes.begin(), bytes.end()));
   return static_cast<int64_t>(bytes.size());
-}
-
-PackedSizes packed_weight_sizes(torch::nn::Module& network) {
-  torch::NoGradGuard no_grad;
-  std::vector<LbmRecord> records;
-  for (const auto& item : network.named_modules()) {
-    torch::Tensor weight;
-    quant::QuantizerImpl* quantizer = nullptr;
-    if (auto* c = dynamic_cast<layers::QConv2dImpl*>(item.value().get())) {
-      weight = c->weight;
-      quantizer = c->weight_quantizer.get();
-    } else if (auto* l = dynamic_cast<layers::QLinearImpl*>(item.value().get())) {
-      weight = l->weight;
-      quantizer = l->weight_quantizer.get();
-    }
-    if (!quantizer) continue;
-    const auto exported = quantizer->export_weight(weight);
-    if (exported) records.push_back(deploy_export::packed_record(item.key(), exported->codes, exported->scales, weight.sizes().vec()));
-  }
-  return packed_sizes(records);
 }
 
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records) {

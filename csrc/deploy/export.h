@@ -2,16 +2,19 @@
 // `lowbit export`: a trained classification network (a models:: Sequential) as the records of a
 // .lbm file (docs/export.md): a YAML description of its layers (deploy/layers.h) and their tensors.
 // Binary and ternary weights go in as bit planes with one scale per output channel (the weight
-// quantizers' export_weight, modules/quant/quantizer.h), every batch norm folded into a
+// quantizers' export_weight, modules/quant/quantizer.h), input quantizers as their sign or
+// uniform grid (uniform_grid), every batch norm folded into a
 // per-channel scale and shift, the real-valued layers in float32; training-only state (latent
 // weights, the weight quantizers' own state, running statistics) stays behind.
 //
-// Supported: Sequential / Stage, QConv2d and QLinear (weights full precision or from a binary or
-// ternary weight quantizer; inputs full precision or from sign / rsign), torch::nn::Conv2d and
-// Linear, BatchNorm (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU,
-// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or
-// avgpool_conv / conv shortcuts; activation none or rprelu) and BasicBlock: the ResNets of
-// torchvision, Bi-Real Net and ReActNet, and small_cnn. Anything else throws, naming the module and its type.
+// Supported: Sequential / Stage, QConv2d and QLinear (weights full precision, packed from a binary
+// or ternary weight quantizer, or any other quantizer's output in float32; inputs full precision,
+// sign / rsign, or on an LSQ-family grid), torch::nn::Conv2d, Linear and LayerNorm, BatchNorm
+// (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU, MaxPool2d, AvgPool2d,
+// AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or avgpool_conv / conv shortcuts;
+// activation none or rprelu), BasicBlock, and ViT / DeiT's PatchEmbed, TransformerBlock (no
+// windows), QAttention, QMlp and VitHeads: the ResNets of torchvision, Bi-Real Net and ReActNet,
+// small_cnn, vit and deit_*. Anything else throws, naming the module and its type.
 
 #include <lowbit/csrc/deploy/lbm_format.h>
 #include <lowbit/csrc/deploy/model.h>
@@ -34,9 +37,5 @@ struct PackedSizes {
   int64_t packed = 0, float32 = 0;
 };
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records);
-// The same for every QConv2d / QLinear weight of `network` whose quantizer exports binary or
-// ternary codes, packed as export_network packs them: also for networks it cannot describe yet
-// (transformers: TerViT's ternary DeiT).
-PackedSizes packed_weight_sizes(torch::nn::Module& network);
 
 }  // namespace lowbit::deploy

@@ -1,5 +1,7 @@
 #include <lowbit/csrc/deploy/layers.h>
 
+#include <lowbit/csrc/deploy/layer_parts.h>
+
 #include <lowbit/csrc/kernels/binary_conv.h>
 #include <lowbit/csrc/kernels/binary_gemm.h>
 
@@ -11,42 +13,64 @@
 #include <functional>
 
 namespace lowbit::deploy {
+
+void fail(const std::string& where, const std::string& message) { throw LbmError(where + ": " + message); }
+
+YAML::Node Fields::at(const std::string& key) const {
+  const auto value = node[key];
+  if (!value) fail(where, "missing '" + key + "'");
+  return value;
+}
+
+std::array<int64_t, 2> Fields::pair(const std::string& key, std::array<int64_t, 2> fallback, int64_t min) const {
+  if (!node[key]) return fallback;
+  const auto v = get<std::vector<int64_t>>(key);
+  if (v.size() != 2 || v[0] < min || v[1] < min) {
+    fail(where, "'" + key + "' must be two integers >= " + std::to_string(min) + ", got " + YAML::Dump(at(key)));
+  }
+  return {v[0], v[1]};
+}
+
+Fields Fields::child(const std::string& key) const {
+  const auto value = at(key);
+  if (!value.IsMap()) fail(where, "'" + key + "' must be a mapping, got " + YAML::Dump(value));
+  return Fields{node[key], where + "." + key};
+}
+
+InputQuantizer InputQuantizer::read(const Fields& f, const std::string& key, const Records& records,
+                                    const std::string& prefix, int64_t channels, int64_t channel_dim) {
+  InputQuantizer q;
+  q.channel_dim = channel_dim;
+  const auto kind = f.get<std::string>(key, "float");
+  if (kind == "sign") {
+    q.kind = Kind::Sign;
+    if (records.find(prefix + "_shift")) q.shift = records.floats(prefix + "_shift", f.where, channels);
+  } else if (kind == "uniform") {
+    q.kind = Kind::Uniform;
+    const auto g = f.child(key + "_grid");
+    q.grid = {g.get<double>("qn"), g.get<double>("qp"), g.get<int64_t>("channel_dim"), g.get<bool>("sign")};
+    if (q.grid.qn < 0 || q.grid.qp < 0) fail(g.where, "qn and qp must be >= 0 (the code's range is [-qn, qp])");
+    q.step = records.floats(prefix + "_step", f.where);
+    if (records.find(prefix + "_offset")) q.offset = records.floats(prefix + "_offset", f.where, q.step.numel());
+  } else if (kind != "float") {
+    fail(f.where, "'" + key + "' must be float, sign or uniform, got '" + kind + "'");
+  }
+  return q;
+}
+
+at::Tensor InputQuantizer::apply(const at::Tensor& x) const {
+  if (kind == Kind::Uniform) return kernels::lsq_forward(x, step, offset, grid);
+  if (kind == Kind::Float) return x;
+  auto shifted = x;
+  if (shift.defined()) {
+    std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+    shape.at(static_cast<size_t>(at::maybe_wrap_dim(channel_dim, x.dim()))) = shift.numel();
+    shifted = x + shift.view(shape);
+  }
+  return at::sign(shifted);  // sign(0) = 0, as the training graph's sign
+}
+
 namespace deploy_layers {  // named: unity builds join files
-
-[[noreturn]] void fail(const std::string& where, const std::string& message) { throw LbmError(where + ": " + message); }
-
-// Typed fields of one layer's description, every error naming the layer.
-struct Fields {
-  const YAML::Node& node;
-  std::string where;
-
-  YAML::Node at(const std::string& key) const {
-    const auto value = node[key];
-    if (!value) fail(where, "missing '" + key + "'");
-    return value;
-  }
-  template <typename T>
-  T get(const std::string& key) const {
-    try {
-      return at(key).as<T>();
-    } catch (const YAML::Exception&) {
-      fail(where, "'" + key + "' has the wrong type: " + YAML::Dump(at(key)));
-    }
-  }
-  template <typename T>
-  T get(const std::string& key, T fallback) const {
-    return node[key] ? get<T>(key) : fallback;
-  }
-  // [a, b] of non-negative (positive: `min` 1) integers.
-  std::array<int64_t, 2> pair(const std::string& key, std::array<int64_t, 2> fallback, int64_t min) const {
-    if (!node[key]) return fallback;
-    const auto v = get<std::vector<int64_t>>(key);
-    if (v.size() != 2 || v[0] < min || v[1] < min) {
-      fail(where, "'" + key + "' must be two integers >= " + std::to_string(min) + ", got " + YAML::Dump(at(key)));
-    }
-    return {v[0], v[1]};
-  }
-};
 
 int64_t product(const std::vector<int64_t>& dims, size_t from) {
   int64_t n = 1;
@@ -84,26 +108,11 @@ at::Tensor row_scales(const LbmRecord& r) {
   return r.scales.size() == 1 ? s.expand({rows}).contiguous() : s;
 }
 
-bool sign_input(const Fields& f) {
-  const auto input = f.get<std::string>("input", "float");
-  if (input != "float" && input != "sign") fail(f.where, "'input' must be float or sign, got '" + input + "'");
-  return input == "sign";
-}
-
-at::Tensor shift_of(const Records& records, const std::string& name, const std::string& layer, int64_t channels) {
-  return records.find(name + ".input_shift") ? records.floats(name + ".input_shift", layer, channels) : at::Tensor();
-}
-
 // [1, C, 1, ...]: one value per channel (dim 1) of x.
 std::vector<int64_t> channel_shape(const at::Tensor& x, const at::Tensor& values) {
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape.at(1) = values.numel();
   return shape;
-}
-
-// +-1: the signs of x + shift (shift per channel; undefined: none), 0 counting as +1.
-at::Tensor signs(const at::Tensor& x, const at::Tensor& shift) {
-  return at::where((shift.defined() ? x + shift.view(channel_shape(x, shift)) : x) < 0, -1.f, 1.f);
 }
 
 class Conv2dLayer : public Layer {
@@ -116,10 +125,10 @@ class Conv2dLayer : public Layer {
     const auto dilation = f.pair("dilation", {1, 1}, 1);
     dilation_ = {dilation[0], dilation[1]};
     groups_ = f.get<int64_t>("groups", 1);
-    sign_input_ = sign_input(f);
     const auto& w = records.get(name + ".weight", f.where);
     if (w.dims.size() != 4 || groups_ < 1) fail(f.where, "a conv2d weight needs 4 dims and groups >= 1");
     const int64_t out = w.dims[0];
+    const bool sign_input = f.get<std::string>("input", "float") == "sign";
     if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, out);
     if (w.kind == LbmKind::Float32) {
       weight_ = records.floats(name + ".weight", f.where).contiguous(at::MemoryFormat::ChannelsLast);
@@ -129,7 +138,7 @@ class Conv2dLayer : public Layer {
       if (groups_ != 1) fail(f.where, "a binary or ternary conv2d weight needs groups 1");
       in_channels_ = w.dims[3];
       const auto codes = unpack(w, /*scaled=*/false).view({out, w.dims[1], w.dims[2], in_channels_}).permute({0, 3, 1, 2});
-      packed_ = sign_input_ && w.kind == LbmKind::Binary && dilation == std::array<int64_t, 2>{1, 1};
+      packed_ = sign_input && w.kind == LbmKind::Binary && dilation == std::array<int64_t, 2>{1, 1};
       if (packed_) {
         std::tie(bits_, tap_sums_) = kernels::pack_conv_weight(codes.contiguous());
         alpha_ = row_scales(w);
@@ -140,14 +149,14 @@ class Conv2dLayer : public Layer {
         weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
       }
     }
-    if (sign_input_) shift_ = shift_of(records, name, f.where, in_channels_);
+    input_ = InputQuantizer::read(f, "input", records, name + ".input", in_channels_, 1);
   }
 
   bool packed() const { return packed_; }
   // A float convolution with a real-valued input takes a following y = x scale + shift into its
   // weight and bias (w scale_o, b scale_o + shift_o): one pass less, a rounding apart.
   bool fold(const at::Tensor& scale, const at::Tensor& shift) {
-    if (packed_ || sign_input_ || !weight_.defined() || scale.numel() != weight_.size(0)) return false;
+    if (packed_ || !weight_.defined() || scale.numel() != weight_.size(0)) return false;
     weight_ = (weight_ * scale.view({-1, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
     bias_ = bias_.defined() ? bias_ * scale + shift : shift.clone();
     return true;
@@ -160,7 +169,9 @@ class Conv2dLayer : public Layer {
     check_input(x);
     return kernels::pack_pixels(x, shift());
   }
-  std::optional<at::Tensor> shift() const { return shift_.defined() ? std::optional(shift_) : std::nullopt; }
+  std::optional<at::Tensor> shift() const {
+    return input_.shift.defined() ? std::optional(input_.shift) : std::nullopt;
+  }
 
   // The packed convolution of `pixels` (pack()) through `e`, with `residual` (undefined: none):
   // kernels::binary_conv2d_epilogue; with `next`, also the output's packed signs for it.
@@ -176,7 +187,7 @@ class Conv2dLayer : public Layer {
   at::Tensor run(const at::Tensor& x) const override {
     if (packed_) return run_packed(pack(x), alone_, at::Tensor(), nullptr).values;
     check_input(x);
-    return at::conv2d(sign_input_ ? signs(x, shift_) : x, weight_, bias_, stride_, padding_, dilation_, groups_);
+    return at::conv2d(input_.apply(x), weight_, bias_, stride_, padding_, dilation_, groups_);
   }
 
  private:
@@ -188,25 +199,26 @@ class Conv2dLayer : public Layer {
   std::string where_;
   std::vector<int64_t> stride_, padding_, dilation_;
   int64_t groups_ = 1, in_channels_ = 0;
-  bool sign_input_ = false, packed_ = false;
-  at::Tensor weight_, bias_, shift_, bits_, tap_sums_, alpha_;
+  bool packed_ = false;
+  InputQuantizer input_;
+  at::Tensor weight_, bias_, bits_, tap_sums_, alpha_;
   kernels::BinaryConvGeometry geometry_{};
   kernels::ConvEpilogue alone_;  // packed, not fused into a residual: y = sums alpha + bias
 };
 
+// Inputs [..., F]: a token batch [B, N, F] too.
 class LinearLayer : public Layer {
  public:
   LinearLayer(const Fields& f, const Records& records) : where_(f.where) {
     const auto name = f.get<std::string>("name");
-    sign_input_ = sign_input(f);
     const auto& w = records.get(name + ".weight", f.where);
     if (w.dims.size() != 2) fail(f.where, "a linear weight needs 2 dims");
     in_features_ = w.dims[1];
     if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, w.dims[0]);
-    if (sign_input_) shift_ = shift_of(records, name, f.where, in_features_);
+    input_ = InputQuantizer::read(f, "input", records, name + ".input", in_features_, -1);
     if (w.kind == LbmKind::Float32) {
       weight_ = records.floats(name + ".weight", f.where);
-    } else if (sign_input_ && w.kind == LbmKind::Binary) {
+    } else if (input_.kind == InputQuantizer::Kind::Sign && w.kind == LbmKind::Binary) {
       bits_ = kernels::pack_sign_bits(unpack(w, /*scaled=*/false));
       alpha_ = row_scales(w);
     } else {
@@ -215,19 +227,27 @@ class LinearLayer : public Layer {
   }
 
   at::Tensor run(const at::Tensor& x) const override {
-    TORCH_CHECK(x.dim() == 2 && x.size(1) == in_features_, where_, ": expected an input [N, ", in_features_, "], got ",
-                x.sizes());
-    if (!bits_.defined()) return at::linear(sign_input_ ? signs(x, shift_) : x, weight_, bias_);
-    const auto bits = kernels::pack_sign_bits(x, shift_.defined() ? std::optional(shift_) : std::nullopt);
-    const auto y = kernels::binary_gemm(bits, bits_, in_features_).to(at::kFloat) * alpha_;
-    return bias_.defined() ? y + bias_ : y;
+    TORCH_CHECK(x.dim() >= 2 && x.size(-1) == in_features_, where_, ": expected an input [..., ", in_features_,
+                "], got ", x.sizes());
+    if (!bits_.defined()) return at::linear(input_.apply(x), weight_, bias_);
+    const auto rows = x.reshape({-1, in_features_});
+    const auto shifted = input_.shift.defined() ? rows + input_.shift : rows;
+    // An exact 0 is a 0 of the training graph's sign (an attention output of zeros under Bi-ViT's
+    // ActBi), which a sign bit cannot hold: such an input goes in as ternary planes.
+    const auto bits =
+        shifted.eq(0).any().item<bool>() ? kernels::pack_ternary_bits(shifted) : kernels::pack_sign_bits(shifted);
+    auto y = kernels::binary_gemm(bits, bits_, in_features_).to(at::kFloat) * alpha_;
+    if (bias_.defined()) y = y + bias_;
+    auto sizes = x.sizes().vec();
+    sizes.back() = y.size(1);
+    return y.view(sizes);
   }
 
  private:
   std::string where_;
   int64_t in_features_ = 0;
-  bool sign_input_ = false;
-  at::Tensor weight_, bias_, shift_, bits_, alpha_;
+  InputQuantizer input_;
+  at::Tensor weight_, bias_, bits_, alpha_;
 };
 
 // y = x scale_c + shift_c: a batch norm folded as ATen's CPU kernel forms it.
@@ -332,7 +352,10 @@ class ResidualLayer : public Layer {
   kernels::ConvEpilogue epilogue_;
 };
 
+}  // namespace deploy_layers
+
 std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records, const std::string& where) {
+  using namespace deploy_layers;
   const Fields f{node, where};
   if (!node.IsMap()) fail(where, "expected a mapping {op: ...}, got " + YAML::Dump(node));
   const auto op = f.get<std::string>("op");
@@ -351,12 +374,11 @@ std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records
     return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return at::adaptive_avg_pool2d(x, {1, 1}); });
   }
   if (op == "flatten") return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return x.flatten(1); });
+  if (auto layer = make_transformer_layer(op, f, records)) return layer;
   fail(where, "unknown op '" + op +
                   "' (this lowbit runs conv2d, linear, affine, relu, hardtanh, rprelu, max_pool2d, avg_pool2d, "
-                  "global_avg_pool, flatten, residual)");
+                  "global_avg_pool, flatten, residual, tokens, layer_norm, gelu, attention, vit_heads)");
 }
-
-}  // namespace deploy_layers
 
 Records::Records(std::vector<LbmRecord> records, std::string source) : source_(std::move(source)) {
   for (auto& r : records) {
@@ -374,17 +396,17 @@ const LbmRecord* Records::find(const std::string& name) const {
 
 const LbmRecord& Records::get(const std::string& name, const std::string& layer) const {
   const auto* r = find(name);
-  if (!r) deploy_layers::fail(layer, "the file has no record '" + name + "'");
-  if (r->kind == LbmKind::Text) deploy_layers::fail(layer, "record '" + name + "' is text, expected a tensor");
+  if (!r) fail(layer, "the file has no record '" + name + "'");
+  if (r->kind == LbmKind::Text) fail(layer, "record '" + name + "' is text, expected a tensor");
   return *r;
 }
 
 at::Tensor Records::floats(const std::string& name, const std::string& layer, int64_t numel) const {
   const auto& r = get(name, layer);
-  if (r.kind != LbmKind::Float32) deploy_layers::fail(layer, "record '" + name + "' must be float32");
+  if (r.kind != LbmKind::Float32) fail(layer, "record '" + name + "' must be float32");
   const int64_t n = deploy_layers::product(r.dims, 0);
   if (numel >= 0 && n != numel) {
-    deploy_layers::fail(layer, "record '" + name + "' has " + std::to_string(n) + " values, expected " +
+    fail(layer, "record '" + name + "' has " + std::to_string(n) + " values, expected " +
                                    std::to_string(numel));
   }
   auto t = at::empty(r.dims, at::kFloat);
@@ -404,10 +426,10 @@ Layers make_layers(const YAML::Node& list, const Records& records, const std::st
   namespace d = deploy_layers;
   Layers layers;
   if (!list || list.IsNull()) return layers;
-  if (!list.IsSequence()) d::fail(where, "expected a list of layers");
+  if (!list.IsSequence()) fail(where, "expected a list of layers");
   for (size_t i = 0; i < list.size(); ++i) {
     const auto name = list[i]["name"] && list[i]["name"].IsScalar() ? " (" + list[i]["name"].Scalar() + ")" : "";
-    auto layer = d::make_layer(list[i], records, where + "[" + std::to_string(i) + "]" + name);
+    auto layer = make_layer(list[i], records, where + "[" + std::to_string(i) + "]" + name);
     auto* conv = layers.empty() ? nullptr : dynamic_cast<d::Conv2dLayer*>(layers.back().get());
     const auto* affine = dynamic_cast<const d::AffineLayer*>(layer.get());
     if (conv && affine && conv->fold(affine->scale, affine->shift)) continue;

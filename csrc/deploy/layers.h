@@ -1,12 +1,13 @@
 #pragma once
 // The layers of a deployed network (docs/export.md "Layers"): what `lowbit::deploy::Model` runs,
 // built from the description in a .lbm file and its tensor records. Activations are float32
-// [N, C, H, W] tensors in channels-last memory (the binary kernels' layout, read in place), or
-// [N, F] after `flatten`.
+// [N, C, H, W] tensors in channels-last memory (the binary kernels' layout, read in place),
+// [N, F] after `flatten`, or tokens [B, N, D] in a transformer.
 //
-//   conv2d     y = conv2d(x or sign(x + input_shift), W) + b; a binary W with a sign input runs
-//              on the packed kernels (kernels/binary_conv.h), the integer sums times W's scales
-//   linear     y = x W^T + b, likewise (kernels/binary_gemm.h)
+//   conv2d     y = conv2d(q(x), W) + b, q the input's quantizer (float, sign(x + input_shift) or a
+//              uniform grid: layer_parts.h InputQuantizer); a binary W with a sign input runs on
+//              the packed kernels (kernels/binary_conv.h), the integer sums times W's scales
+//   linear     y = q(x) W^T + b, likewise (kernels/binary_gemm.h), on [N, F] or tokens [B, N, F]
 //   affine     y = x scale_c + shift_c (a batch norm, folded)
 //   relu, hardtanh, rprelu (ReActNet: y = PReLU_slope(x + gamma_c) + offset_c), max_pool2d, avg_pool2d,
 //   global_avg_pool, flatten
@@ -14,9 +15,12 @@
 //              affine] with after [] or [rprelu] runs as one kernels::binary_conv2d_epilogue,
 //              which also packs the output's signs when the next layer is such a residual
 //
-// sign(0): the packed code has two values, so x + input_shift = 0 counts as +1; the training
-// graph's sign gives 0 there (csrc/ops/ste.h). Such exact zeros are where a deployed output can
-// differ from the training graph's beyond rounding.
+//   tokens, layer_norm, gelu, attention, vit_heads: a vision transformer's (transformer_layers.cpp)
+//
+// sign(0) = 0 as the training graph's sign (csrc/ops/ste.h), except in a packed convolution,
+// whose code has two values: there x + input_shift = 0 counts as +1 (a packed linear takes an
+// input holding a 0 as ternary planes). Such exact zeros are where a deployed output can differ
+// from the training graph's beyond rounding.
 
 #include <lowbit/csrc/deploy/lbm_format.h>
 

@@ -117,6 +117,15 @@ QuantizedTensor LsqImpl::forward_with_grid(const torch::Tensor& x) {
           ops::LsqGrid{step.detach(), offset.defined() ? offset.detach() : torch::Tensor(), range, dim}};
 }
 
+std::optional<ops::LsqGrid> LsqImpl::uniform_grid() {
+  TORCH_CHECK(initialized_flag_.get(initialized), name(),
+              ": the step is not initialised yet (the first forward sets it from its input): train or load the model "
+              "before exporting it");
+  const int64_t dim = options.per_channel() ? options.channel_dim() : 0;
+  return ops::LsqGrid{step.detach().clone(), offset.defined() ? offset.detach().clone() : torch::Tensor(),
+                      ops::lsq_range(options.bits(), options.is_signed()), dim};
+}
+
 void LsqImpl::pretty_print(std::ostream& stream) const {
   stream << "lowbit::quant::Lsq(bits=" << options.bits() << ", signed=" << options.is_signed()
          << ", per_channel=" << options.per_channel() << ", offset=" << options.offset() << ")";

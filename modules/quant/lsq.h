@@ -59,6 +59,7 @@ class LsqImpl : public QuantizerCloneable<LsqImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) override;
   QuantizedTensor forward_with_grid(const torch::Tensor& x) override;
+  std::optional<ops::LsqGrid> uniform_grid() override;
   int64_t bits() const override { return options.bits(); }
   void check_shape(c10::IntArrayRef shape) const override;
   void pretty_print(std::ostream& stream) const override;

@@ -66,6 +66,12 @@ class QuantizerImpl : public torch::nn::Module {
   // Throws if the output is not such a tensor.
   virtual std::optional<ExportedWeight> export_weight(const torch::Tensor& w);
 
+  // The grid of an eval-mode forward, v_hat = L(clamp((x - offset) / step, qn, qp)) step + offset
+  // (ops::lsq_values recomputes the values from it), for the LSQ family (lsq, lsq_plus, qvit_act):
+  // how a deployed network quantizes this activation. nullopt for the others. Throws for an LSQ
+  // quantizer that has not initialised its step yet (its first forward would, from that input).
+  virtual std::optional<ops::LsqGrid> uniform_grid() { return std::nullopt; }
+
   // The name this quantizer is registered under and the options that rebuild it:
   // quant::make(q->registry_name(), q->config()) is a quantizer with the same options (its learned
   // state is copy_state's). "" and {} for quantizers that do not describe themselves.

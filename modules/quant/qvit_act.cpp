@@ -71,6 +71,12 @@ QuantizedTensor QvitActImpl::forward_with_grid(const torch::Tensor& x) {
           ops::LsqGrid{alpha.detach(), offset.detach(), range, options.channel_dim()}};
 }
 
+std::optional<ops::LsqGrid> QvitActImpl::uniform_grid() {
+  torch::NoGradGuard no_grad;
+  return ops::LsqGrid{alpha.detach().clone(), -torch::round(zero_point) * alpha, range_of(options.bits(), is_signed()),
+                      options.channel_dim()};
+}
+
 void QvitActImpl::pretty_print(std::ostream& stream) const {
   stream << "lowbit::quant::QvitAct(bits=" << options.bits() << ", channels=" << options.channels()
          << ", channel_dim=" << options.channel_dim() << ")";
