@@ -119,8 +119,9 @@ class Exporter {
   void quantized(const std::string& name, torch::nn::Module& layer, const torch::Tensor& weight, const torch::Tensor& bias,
                  quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& node) {
     activation(name, layer, "input", name + ".input", iq, node);
-    const auto exported = wq && !dynamic_cast<quant::IdentityImpl*>(wq) ? wq->export_weight(weight) : std::nullopt;
-    if (!wq || dynamic_cast<quant::IdentityImpl*>(wq)) {
+    const bool full_precision = !wq || dynamic_cast<quant::IdentityImpl*>(wq);
+    const auto exported = full_precision ? std::nullopt : wq->export_weight(weight);
+    if (full_precision) {
       floats(name + ".weight", weight);
     } else if (!exported) {
       floats(name + ".weight", wq->forward(weight));
@@ -202,7 +203,6 @@ class Exporter {
     floats(name + ".offset", a.zeta.flatten());
     list.push_back(named("rprelu", name));
   }
-
 
   bool pooling(const std::string& name, torch::nn::Module& m, YAML::Node& list);
   bool residual(const std::string& name, torch::nn::Module& m, YAML::Node& list);

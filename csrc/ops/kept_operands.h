@@ -29,8 +29,8 @@ struct Operand {
   enum class Kept : int { Values = 0, Signs = 1, ScaledSigns = 2, Grid = 3 };
   at::Tensor values;            // what the product uses
   Kept kept = Kept::Values;
-  at::Tensor source;            // Grid: the quantizer's input; values = lsq_values(source, *grid)
-  std::optional<LsqGrid> grid;  // Grid
+  at::Tensor source{};          // Grid: the quantizer's input; values = lsq_values(source, *grid)
+  std::optional<LsqGrid> grid{};  // Grid
 };
 
 struct Conv2dArgs {

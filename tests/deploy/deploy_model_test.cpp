@@ -9,6 +9,8 @@
 #include <lowbit/modules/quant/registry.h>
 #include <lowbit/modules/quant/rsign.h>
 
+#include "support/deployed_outputs.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,6 +22,7 @@ using lowbit::deploy::LbmError;
 using lowbit::deploy::LbmKind;
 using lowbit::deploy::LbmRecord;
 using lowbit::deploy::Model;
+using lowbit::testing::expect_deployed_outputs;
 
 lowbit::models::QuantPolicy policy(const std::string& weight, const std::string& input, lowbit::Params wp = {}) {
   return {{weight, std::move(wp)}, {input, {}}, true};
@@ -44,19 +47,6 @@ Model round_trip(torch::nn::Module& net, const std::string& name, int64_t channe
   return Model::parse(bytes, name + ".lbm");
 }
 
-// The deployed model's output against the eval-mode network's: 1e-4 relative to the output's scale.
-void expect_same_outputs(torch::nn::Sequential net, const Model& model, const torch::Tensor& images) {
-  net->eval();
-  torch::NoGradGuard no_grad;
-  const auto expected = net->forward(images);
-  const auto actual = model.forward(images);
-  ASSERT_EQ(actual.sizes(), expected.sizes());
-  const double scale = expected.abs().max().item<double>();
-  EXPECT_GT(scale, 0.0);
-  EXPECT_LE((actual - expected).abs().max().item<double>(), 1e-4 * scale)
-      << "max |deploy - eval| " << (actual - expected).abs().max().item<double>() << " at output scale " << scale;
-}
-
 lowbit::Params small_resnet() {
   return {{"widths", std::vector<int64_t>{16, 32, 64, 128}}, {"small_input", true}, {"classes", int64_t{10}}};
 }
@@ -67,7 +57,7 @@ TEST(DeployModel, ReActNetRunsOnPackedKernelsWithTheTrainingGraphsOutputs) {
                                   policy("xnor", "rsign", {{"scale_grad", std::string("detached")}}));
   randomise(*net);
   const auto model = round_trip(*net, "reactnet_resnet18", 3, 32);
-  expect_same_outputs(net, model, torch::randn({3, 3, 32, 32}));
+  expect_deployed_outputs(net, model, torch::randn({3, 3, 32, 32}));
   EXPECT_NE(model.description().find("input: sign"), std::string::npos) << model.description();
 }
 
@@ -75,7 +65,7 @@ TEST(DeployModel, BiRealWithSignInputsAndNoActivation) {
   torch::manual_seed(1);
   auto net = lowbit::models::make("bireal_resnet18", small_resnet(), policy("xnor", "sign"));
   randomise(*net);
-  expect_same_outputs(net, round_trip(*net, "bireal_resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
+  expect_deployed_outputs(net, round_trip(*net, "bireal_resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
 }
 
 TEST(DeployModel, TernaryWeightsAndFullPrecisionResNet) {
@@ -88,11 +78,11 @@ TEST(DeployModel, TernaryWeightsAndFullPrecisionResNet) {
   int64_t ternary_records = 0;
   for (const auto& r : records) ternary_records += r.kind == LbmKind::Ternary;
   EXPECT_EQ(ternary_records, 16);  // the 16 units' 3x3 convolutions
-  expect_same_outputs(ternary, Model::parse(lowbit::deploy::serialize_lbm(records), "t.lbm"), torch::randn({2, 3, 32, 32}));
+  expect_deployed_outputs(ternary, Model::parse(lowbit::deploy::serialize_lbm(records), "t.lbm"), torch::randn({2, 3, 32, 32}));
 
   auto real = lowbit::models::make("resnet18", small_resnet(), policy("identity", "identity"));
   randomise(*real);
-  expect_same_outputs(real, round_trip(*real, "resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
+  expect_deployed_outputs(real, round_trip(*real, "resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
 }
 
 TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
@@ -101,7 +91,7 @@ TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
   p.full_precision_ends = false;  // the classifier binary too, on the packed GEMM
   auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 70}}}, p);
   randomise(*net);
-  expect_same_outputs(net, round_trip(*net, "small_cnn", 1, 28), torch::randn({4, 1, 28, 28}));
+  expect_deployed_outputs(net, round_trip(*net, "small_cnn", 1, 28), torch::randn({4, 1, 28, 28}));
 }
 
 TEST(DeployModel, BinaryLayersAreAtLeast31TimesSmallerThanFloat32) {

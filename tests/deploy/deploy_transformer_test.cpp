@@ -6,6 +6,8 @@
 #include <lowbit/csrc/deploy/model.h>
 #include <lowbit/modules/models/registry.h>
 
+#include "support/deployed_outputs.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -47,18 +49,9 @@ std::vector<LbmRecord> exported(torch::nn::Module& net) {
   return lowbit::deploy::export_network(net, "vit", input);
 }
 
-// The deployed model's logits against the eval-mode network's: 1e-4 of the logits' scale.
 void expect_same_outputs(torch::nn::Sequential net, const std::vector<LbmRecord>& records) {
   const auto model = Model::parse(lowbit::deploy::serialize_lbm(records), "vit.lbm");
-  const auto images = torch::randn({3, 1, 28, 28});
-  torch::NoGradGuard no_grad;
-  const auto expected = net->forward(images);
-  const auto actual = model.forward(images);
-  ASSERT_EQ(actual.sizes(), expected.sizes());
-  const double scale = expected.abs().max().item<double>();
-  EXPECT_GT(scale, 0.0);
-  EXPECT_LE((actual - expected).abs().max().item<double>(), 1e-4 * scale)
-      << "max |deploy - eval| " << (actual - expected).abs().max().item<double>() << " at output scale " << scale;
+  lowbit::testing::expect_deployed_outputs(std::move(net), model, torch::randn({3, 1, 28, 28}));
 }
 
 int64_t count(const std::vector<LbmRecord>& records, LbmKind kind) {
