@@ -425,6 +425,10 @@ std::vector<LbmRecord> export_network(torch::nn::Module& network, const std::str
   return records;
 }
 
+Model freeze(torch::nn::Module& network, const std::string& model_name, const ModelInput& input) {
+  return Model::from_records(export_network(network, model_name, input), model_name + " (frozen)");
+}
+
 int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records) {
   const auto bytes = serialize_lbm(records);
   util::replace_file(path, std::string(bytes.begin(), bytes.end()));

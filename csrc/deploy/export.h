@@ -29,6 +29,13 @@ namespace lowbit::deploy {
 std::vector<LbmRecord> export_network(torch::nn::Module& network, const std::string& model_name,
                                       const ModelInput& input);
 
+// A trained network frozen for inference in this process, without a file: its export run by the
+// deploy runtime (packed weights cached, batch norms folded; latent weights, quantizer state and
+// optimizer state left behind). The network itself is unchanged and may go on training.
+//   auto frozen = lowbit::deploy::freeze(*net, "reactnet_resnet18", {});
+//   at::Tensor logits = frozen.forward(images);
+Model freeze(torch::nn::Module& network, const std::string& model_name, const ModelInput& input);
+
 // Writes the file (under a temporary name, then renamed: never half-written); returns its size in bytes.
 int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records);
 

@@ -72,8 +72,11 @@ Model Model::load(const std::string& path) {
 }
 
 Model Model::parse(const std::vector<uint8_t>& bytes, const std::string& source) {
+  return from_records(parse_lbm(bytes.data(), bytes.size(), source), source);
+}
+
+Model Model::from_records(std::vector<LbmRecord> records, const std::string& source) {
   namespace d = deploy_model;
-  auto records = parse_lbm(bytes.data(), bytes.size(), source);
   const auto& text_record = d::description_of(records, source);
   Model m;
   m.source_ = source;

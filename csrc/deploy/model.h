@@ -39,6 +39,8 @@ class Model {
  public:
   static Model load(const std::string& path);
   static Model parse(const std::vector<uint8_t>& bytes, const std::string& source);
+  // From records already in memory (export_network's: deploy::freeze), `source` naming them in errors.
+  static Model from_records(std::vector<LbmRecord> records, const std::string& source);
 
   // images float [N, C, H, W] (any memory format) -> the last layer's output (logits [N, classes]).
   at::Tensor forward(const at::Tensor& images) const;

@@ -85,6 +85,28 @@ TEST(DeployModel, TernaryWeightsAndFullPrecisionResNet) {
   expect_deployed_outputs(real, round_trip(*real, "resnet18", 3, 32), torch::randn({2, 3, 32, 32}));
 }
 
+TEST(DeployModel, FrozenNetworkGivesItsEvalOutputsAndKeepsThemWhileTheNetworkTrainsOn) {
+  torch::manual_seed(4);
+  auto net = lowbit::models::make("reactnet_resnet18", small_resnet(),
+                                  policy("xnor", "rsign", {{"scale_grad", std::string("detached")}}));
+  randomise(*net);
+  net->train();
+  lowbit::deploy::ModelInput input;
+  input.height = input.width = 32;
+  const auto frozen = lowbit::deploy::freeze(*net, "reactnet_resnet18", input);
+  EXPECT_TRUE(net->is_training());
+  EXPECT_EQ(frozen.name(), "reactnet_resnet18");
+  const auto images = torch::randn({2, 3, 32, 32});
+  expect_deployed_outputs(net, frozen, images);
+  const auto before = frozen.forward(images);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 0.1);
+    EXPECT_FALSE(torch::allclose(net->forward(images), before, 1e-3, 1e-3));  // the network moved on
+  }
+  EXPECT_TRUE(torch::equal(frozen.forward(images), before));  // the frozen copy did not
+}
+
 TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
   torch::manual_seed(3);
   auto p = policy("xnor", "sign");
