@@ -10,6 +10,8 @@
 //                  a . b = K - 2 popc(a XOR b) = K - 2 p_a - 2 p_b + 4 popc(a AND b).
 //                128 x 128 outputs per block of 8 warps, each warp 64 x 32 (4 x 4 MMAs), rows staged
 //                1024 bits at a time.
+// Both GEMMs put A's row tiles on gridDim.x (up to 2^31 - 1: an im2col of any batch) and B's on
+// gridDim.y (up to 65535 tiles: 4.2M or 8.4M output columns).
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k256", .b1 elements packed 32 to a
 // .b32 register, element i at bit i; g = lane / 4, t = lane % 4):
 //   A (16 x 256, row):  a0 row g, bits 32 t..; a1 row g + 8, bits 32 t..; a2 row g, bits 128 + 32 t..;
@@ -65,7 +67,7 @@ __global__ void __launch_bounds__(kPopThreads)
   __shared__ uint64_t as[PA][kPopTile][kPopWords + 1];
   __shared__ uint64_t bs[PB][kPopTile][kPopWords + 1];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const int64_t row0 = int64_t(blockIdx.y) * kPopTile, col0 = int64_t(blockIdx.x) * kPopTile;
+  const int64_t row0 = int64_t(blockIdx.x) * kPopTile, col0 = int64_t(blockIdx.y) * kPopTile;
   int acc[4][4] = {};
   for (int64_t w0 = 0; w0 < words; w0 += kPopWords) {
     for (int e = threadIdx.x; e < kPopTile * kPopWords; e += kPopThreads) {
@@ -163,7 +165,7 @@ __global__ void __launch_bounds__(kMmaThreads)
   __shared__ __align__(16) uint32_t bs[kMmaTile * kMmaStride];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int warp_row = (warp / 4) * 64, warp_col = (warp % 4) * 32;
-  const int64_t row0 = int64_t(blockIdx.y) * kMmaTile, col0 = int64_t(blockIdx.x) * kMmaTile;
+  const int64_t row0 = int64_t(blockIdx.x) * kMmaTile, col0 = int64_t(blockIdx.y) * kMmaTile;
   int32_t acc[4][4][4] = {};
   for (int64_t w0 = 0; w0 < words; w0 += kMmaWords) {
     stage_rows(a, m, words, row0, w0, as);
@@ -233,12 +235,12 @@ void launch_binary_gemm(const uint64_t* a, const uint64_t* b, int32_t* c, const 
   if (row_counts) {  // the tensor cores
     row_popcounts_kernel<<<grid_for(m * 32), kBlock, 0, stream>>>(a, m, words, row_counts);
     row_popcounts_kernel<<<grid_for(n * 32), kBlock, 0, stream>>>(b, n, words, row_counts + m);
-    const dim3 grid(blocks_of(n, kMmaTile), blocks_of(m, kMmaTile));
+    const dim3 grid(blocks_of(m, kMmaTile), blocks_of(n, kMmaTile));
     tensor_core_gemm_kernel<<<grid, kMmaThreads, 0, stream>>>(a, b, row_counts, row_counts + m, c, m, n, words, k);
     check_launch("binary_gemm (tensor cores)");
     return;
   }
-  const dim3 grid(blocks_of(n, kPopTile), blocks_of(m, kPopTile));
+  const dim3 grid(blocks_of(m, kPopTile), blocks_of(n, kPopTile));
   const auto run = [&](auto kernel) { kernel<<<grid, kPopThreads, 0, stream>>>(a, b, c, m, n, words, k); };
   if (shape.planes_a == 1 && shape.planes_b == 1) run(popcount_gemm_kernel<1, 1>);
   else if (shape.planes_a == 1) run(popcount_gemm_kernel<1, 2>);

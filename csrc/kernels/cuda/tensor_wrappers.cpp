@@ -334,6 +334,8 @@ at::Tensor binary_gemm(const at::Tensor& a_bits, const at::Tensor& b_bits, int64
   TORCH_CHECK(!tensor_cores || (shape.planes_a == 1 && shape.planes_b == 1 && has_b1_tensor_cores(a.device())),
               "lowbit::binary_gemm: the tensor-core path takes binary x binary operands on sm_80 or later, got ",
               shape.planes_a, " and ", shape.planes_b, " bit planes on ", a.device());
+  TORCH_CHECK(shape.n <= int64_t{65535} * 64, "lowbit::binary_gemm: at most ", int64_t{65535} * 64,
+              " rows of B on CUDA (the grid's y dimension), got ", shape.n);
   auto out = at::empty({shape.m, shape.n}, a.options().dtype(at::kInt));
   auto counts = tensor_cores ? at::empty({shape.m + shape.n}, a.options().dtype(at::kInt)) : at::Tensor();
   launch_binary_gemm(reinterpret_cast<const uint64_t*>(a.const_data_ptr<int64_t>()),
