@@ -42,8 +42,8 @@ struct Fields {
 // The quantizer on an input, described by the field `key` (docs/export.md "Inputs"), its records
 // named `prefix`_shift, `prefix`_step, `prefix`_offset:
 //   float    x
-//   sign     +-1 = sign(x + shift) along `channel_dim` (0 counts as +1); the packed kernels read
-//            x and the shift themselves
+//   sign     sign(x + shift), shift along `channel_dim`, sign(0) = 0 as the training graph's; the
+//            packed kernels read x and the shift themselves (layers.h: where 0 counts as +1)
 //   uniform  the LSQ family's grid (field `key`_grid: qn, qp, sign, channel_dim):
 //            kernels::lsq_forward(x, step, offset, ...), as the training graph's ops::lsq_values
 struct InputQuantizer {

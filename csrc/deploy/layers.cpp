@@ -128,17 +128,18 @@ class Conv2dLayer : public Layer {
     const auto& w = records.get(name + ".weight", f.where);
     if (w.dims.size() != 4 || groups_ < 1) fail(f.where, "a conv2d weight needs 4 dims and groups >= 1");
     const int64_t out = w.dims[0];
-    const bool sign_input = f.get<std::string>("input", "float") == "sign";
+    // Binary and ternary weights are stored [C_out, kh, kw, C_in], float ones [C_out, C_in, kh, kw]
+    // (docs/export.md).
+    in_channels_ = w.kind == LbmKind::Float32 ? w.dims[1] * groups_ : w.dims[3];
+    input_ = InputQuantizer::read(f, "input", records, name + ".input", in_channels_, 1);
     if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, out);
     if (w.kind == LbmKind::Float32) {
       weight_ = records.floats(name + ".weight", f.where).contiguous(at::MemoryFormat::ChannelsLast);
-      in_channels_ = w.dims[1] * groups_;
     } else {
-      // Binary and ternary weights are stored [C_out, kh, kw, C_in] (docs/export.md).
       if (groups_ != 1) fail(f.where, "a binary or ternary conv2d weight needs groups 1");
-      in_channels_ = w.dims[3];
       const auto codes = unpack(w, /*scaled=*/false).view({out, w.dims[1], w.dims[2], in_channels_}).permute({0, 3, 1, 2});
-      packed_ = sign_input && w.kind == LbmKind::Binary && dilation == std::array<int64_t, 2>{1, 1};
+      packed_ = input_.kind == InputQuantizer::Kind::Sign && w.kind == LbmKind::Binary &&
+                dilation == std::array<int64_t, 2>{1, 1};
       if (packed_) {
         std::tie(bits_, tap_sums_) = kernels::pack_conv_weight(codes.contiguous());
         alpha_ = row_scales(w);
@@ -149,7 +150,6 @@ class Conv2dLayer : public Layer {
         weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
       }
     }
-    input_ = InputQuantizer::read(f, "input", records, name + ".input", in_channels_, 1);
   }
 
   bool packed() const { return packed_; }
@@ -406,8 +406,7 @@ at::Tensor Records::floats(const std::string& name, const std::string& layer, in
   if (r.kind != LbmKind::Float32) fail(layer, "record '" + name + "' must be float32");
   const int64_t n = deploy_layers::product(r.dims, 0);
   if (numel >= 0 && n != numel) {
-    fail(layer, "record '" + name + "' has " + std::to_string(n) + " values, expected " +
-                                   std::to_string(numel));
+    fail(layer, "record '" + name + "' has " + std::to_string(n) + " values, expected " + std::to_string(numel));
   }
   auto t = at::empty(r.dims, at::kFloat);
   if (n > 0) std::memcpy(t.data_ptr<float>(), r.payload.data(), static_cast<size_t>(n) * sizeof(float));

@@ -138,13 +138,8 @@ RunnerOptions runner_options(const Recipe& recipe, const std::string& run_dir, b
 
 TrainResult train(const Recipe& recipe, const std::string& run_dir, bool resume, std::ostream& out,
                   std::shared_ptr<dist::ProcessGroup> group) {
-  const auto rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
-  try {
-    return Runner(runner_options(recipe, run_dir, resume, out, std::move(group))).run();
-  } catch (const c10::DistError& e) {  // raised by c10d inside a backward or a collective
-    throw dist::PeerError(rank, world, "a collective failed: another process stopped or did not answer in time (" +
-                                           e.msg() + ")");
-  }
+  // A peer's failure arrives as a PeerError: every communication goes through ProcessGroup::guarded.
+  return Runner(runner_options(recipe, run_dir, resume, out, std::move(group))).run();
 }
 
 }  // namespace lowbit::engine

@@ -27,9 +27,9 @@ namespace lowbit::ops {
 
 struct Operand {
   enum class Kept : int { Values = 0, Signs = 1, ScaledSigns = 2, Grid = 3 };
-  at::Tensor values;            // what the product uses
+  at::Tensor values;              // what the product uses
   Kept kept = Kept::Values;
-  at::Tensor source{};          // Grid: the quantizer's input; values = lsq_values(source, *grid)
+  at::Tensor source{};            // Grid: the quantizer's input; values = lsq_values(source, *grid)
   std::optional<LsqGrid> grid{};  // Grid
 };
 

@@ -110,20 +110,19 @@ torch::Tensor LsqImpl::forward(const torch::Tensor& x) { return forward_with_gri
 QuantizedTensor LsqImpl::forward_with_grid(const torch::Tensor& x) {
   check_shape(x.sizes());
   if (!initialized_flag_.get(initialized)) initialize_from(x);
-  const auto range = ops::lsq_range(options.bits(), options.is_signed());
-  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
-  const int64_t dim = options.per_channel() ? options.channel_dim() : 0;
-  return {ops::lsq_quantize(x, step, offset, range, grad_scale, dim),
-          ops::LsqGrid{step.detach(), offset.defined() ? offset.detach() : torch::Tensor(), range, dim}};
+  auto grid = *uniform_grid();
+  const double grad_scale =
+      1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(grid.range.qp));
+  return {ops::lsq_quantize(x, step, offset, grid.range, grad_scale, grid.channel_dim), std::move(grid)};
 }
 
 std::optional<ops::LsqGrid> LsqImpl::uniform_grid() {
   TORCH_CHECK(initialized_flag_.get(initialized), name(),
               ": the step is not initialised yet (the first forward sets it from its input): train or load the model "
               "before exporting it");
-  const int64_t dim = options.per_channel() ? options.channel_dim() : 0;
-  return ops::LsqGrid{step.detach().clone(), offset.defined() ? offset.detach().clone() : torch::Tensor(),
-                      ops::lsq_range(options.bits(), options.is_signed()), dim};
+  return ops::LsqGrid{step.detach(), offset.defined() ? offset.detach() : torch::Tensor(),
+                      ops::lsq_range(options.bits(), options.is_signed()),
+                      options.per_channel() ? options.channel_dim() : 0};
 }
 
 void LsqImpl::pretty_print(std::ostream& stream) const {

@@ -64,17 +64,21 @@ torch::Tensor QvitActImpl::forward(const torch::Tensor& x) { return forward_with
 QuantizedTensor QvitActImpl::forward_with_grid(const torch::Tensor& x) {
   check_shape(x.sizes());
   if (is_training() && !initialized()) initialize_from(x);
-  const auto range = range_of(options.bits(), is_signed());
-  const double grad_scale = 1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(range.qp));
+  // The grid holds this offset itself (no second tensor kept for the backward).
   const auto offset = -ops::round_ste(zero_point) * alpha;
-  return {ops::lsq_quantize(x, alpha, offset, range, grad_scale, options.channel_dim()),
-          ops::LsqGrid{alpha.detach(), offset.detach(), range, options.channel_dim()}};
+  auto grid = grid_with(offset);
+  const double grad_scale =
+      1.0 / std::sqrt(static_cast<double>(hooks::batch_numel(x)) * static_cast<double>(grid.range.qp));
+  return {ops::lsq_quantize(x, alpha, offset, grid.range, grad_scale, grid.channel_dim), std::move(grid)};
 }
 
 std::optional<ops::LsqGrid> QvitActImpl::uniform_grid() {
   torch::NoGradGuard no_grad;
-  return ops::LsqGrid{alpha.detach().clone(), -torch::round(zero_point) * alpha, range_of(options.bits(), is_signed()),
-                      options.channel_dim()};
+  return grid_with(-torch::round(zero_point) * alpha);
+}
+
+ops::LsqGrid QvitActImpl::grid_with(const torch::Tensor& offset) {
+  return {alpha.detach(), offset.detach(), range_of(options.bits(), is_signed()), options.channel_dim()};
 }
 
 void QvitActImpl::pretty_print(std::ostream& stream) const {

@@ -76,6 +76,8 @@ class QvitActImpl : public QuantizerCloneable<QvitActImpl> {
   torch::Tensor alpha, zero_point, init_state, signed_;
 
  private:
+  // The grid of step alpha and `offset` (-round(zero_point) alpha).
+  ops::LsqGrid grid_with(const torch::Tensor& offset);
   HostFlag init_flag_, signed_flag_;
 };
 TORCH_MODULE(QvitAct);

@@ -11,7 +11,7 @@
 //                128 x 128 outputs per block of 8 warps, each warp 64 x 32 (4 x 4 MMAs), rows staged
 //                1024 bits at a time.
 // Both GEMMs put A's row tiles on gridDim.x (up to 2^31 - 1: an im2col of any batch) and B's on
-// gridDim.y (up to 65535 tiles: 4.2M or 8.4M output columns).
+// gridDim.y (up to 65535 tiles; the wrapper allows at most 65535 x 64 rows of B).
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k256", .b1 elements packed 32 to a
 // .b32 register, element i at bit i; g = lane / 4, t = lane % 4):
 //   A (16 x 256, row):  a0 row g, bits 32 t..; a1 row g + 8, bits 32 t..; a2 row g, bits 128 + 32 t..;
