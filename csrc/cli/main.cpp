@@ -266,9 +266,18 @@ int run_export(const ExportArgs& args) {
     const auto records = lowbit::deploy::export_network(classifier->network(), recipe.model.name, input);
     const auto bytes = lowbit::deploy::write_lbm(args.output, records);
     const auto sizes = lowbit::deploy::packed_sizes(records);
+    const auto ratio = [](int64_t float32, int64_t stored) {
+      std::ostringstream text;
+      text << std::fixed << std::setprecision(1) << (stored > 0 ? static_cast<double>(float32) / stored : 0.0);
+      return text.str();
+    };
     std::cout << "lowbit: wrote " << args.output << " (" << size_text(bytes) << "); binary and ternary weights "
-              << size_text(sizes.packed) << ", " << std::fixed << std::setprecision(1)
-              << (sizes.packed > 0 ? static_cast<double>(sizes.float32) / sizes.packed : 0.0) << "x smaller than float32\n";
+              << size_text(sizes.packed) << ", " << ratio(sizes.float32, sizes.packed) << "x smaller than float32";
+    if (sizes.codes > 0) {
+      std::cout << "; multi-bit weights " << size_text(sizes.codes) << ", " << ratio(sizes.codes_float32, sizes.codes)
+                << "x smaller";
+    }
+    std::cout << "\n";
     return 0;
   });
 }

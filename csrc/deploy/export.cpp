@@ -113,26 +113,41 @@ class Exporter {
     }
   }
 
+  // A multi-bit weight as `bits`-bit codes (u = code - code_min) with its scales and offsets.
+  void codes(const std::string& name, const quant::ExportedWeight& e) {
+    const auto c = e.codes.to(torch::kCPU, torch::kInt).contiguous();
+    const auto list = [](const torch::Tensor& t) {
+      if (!t.defined()) return std::vector<float>();
+      const auto v = t.to(torch::kCPU, torch::kFloat).contiguous();
+      return std::vector<float>(v.const_data_ptr<float>(), v.const_data_ptr<float>() + v.numel());
+    };
+    records.push_back(lbm_codes_record(name, c.sizes().vec(),
+                                       std::vector<int32_t>(c.const_data_ptr<int32_t>(), c.const_data_ptr<int32_t>() + c.numel()),
+                                       static_cast<uint8_t>(e.bits), static_cast<int32_t>(-e.code_min), list(e.scales),
+                                       list(e.offsets)));
+  }
+
   // The weight and input of a convolution or linear layer: `node`'s input field and the records.
-  // wq / iq null: full precision (torch::nn::Conv2d / Linear). A weight quantizer without binary
-  // or ternary codes (LSQ, DoReFa, AdaBin) is stored as its output in float32: exact, not packed.
+  // wq / iq null: full precision (torch::nn::Conv2d / Linear). Codes in {-1, 0, +1} without
+  // offsets are packed as bit planes, other codes of at most 8 bits (LSQ, DoReFa) stored as codes;
+  // a weight quantizer without codes (AdaBin) or with wider ones is stored as its output in float32.
   void quantized(const std::string& name, torch::nn::Module& layer, const torch::Tensor& weight, const torch::Tensor& bias,
                  quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& node) {
     activation(name, layer, "input", name + ".input", iq, node);
-    const bool full_precision = !wq || dynamic_cast<quant::IdentityImpl*>(wq);
-    const auto exported = full_precision ? std::nullopt : wq->export_weight(weight);
-    if (full_precision) {
+    if (!wq || dynamic_cast<quant::IdentityImpl*>(wq)) {
       floats(name + ".weight", weight);
-    } else if (!exported) {
-      floats(name + ".weight", wq->forward(weight));
+    } else if (const auto e = wq->export_weight(weight); !e.codes.defined() || e.bits > 8) {
+      floats(name + ".weight", e.values);
+    } else if (e.code_min < -1 || e.code_max > 1 || e.offsets.defined()) {
+      codes(name + ".weight", e);
     } else {
       auto dims = weight.sizes().vec();
-      auto codes = exported->codes;
+      auto signs = e.codes;
       if (weight.dim() == 4) {  // stored [C_out, kh, kw, C_in]: the packed kernels' tap order
-        codes = codes.permute({0, 2, 3, 1});
-        dims = codes.sizes().vec();
+        signs = signs.permute({0, 2, 3, 1});
+        dims = signs.sizes().vec();
       }
-      bits(name + ".weight", codes, exported->scales, dims);
+      bits(name + ".weight", signs, e.scales, dims);
     }
     if (bias.defined()) floats(name + ".bias", bias);
   }
@@ -438,11 +453,13 @@ int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records) {
   PackedSizes s;
   for (const auto& r : records) {
-    if (r.kind != LbmKind::Binary && r.kind != LbmKind::Ternary) continue;
+    const bool planes = r.kind == LbmKind::Binary || r.kind == LbmKind::Ternary;
+    if (!planes && r.kind != LbmKind::Codes) continue;
     int64_t numel = 1;
     for (const auto d : r.dims) numel *= d;
-    s.packed += static_cast<int64_t>(r.payload.size() + 4 * r.scales.size());
-    s.float32 += 4 * numel;
+    const auto stored = static_cast<int64_t>(r.payload.size() + 4 * (r.scales.size() + r.offsets.size()));
+    (planes ? s.packed : s.codes) += stored;
+    (planes ? s.float32 : s.codes_float32) += 4 * numel;
   }
   return s;
 }

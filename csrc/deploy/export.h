@@ -1,14 +1,16 @@
 #pragma once
 // `lowbit export`: a trained classification network (a models:: Sequential) as the records of a
 // .lbm file (docs/export.md): a YAML description of its layers (deploy/layers.h) and their tensors.
-// Binary and ternary weights go in as bit planes with one scale per output channel (the weight
-// quantizers' export_weight, modules/quant/quantizer.h), input quantizers as their sign or
-// uniform grid (uniform_grid), every batch norm folded into a
-// per-channel scale and shift, the real-valued layers in float32; training-only state (latent
-// weights, the weight quantizers' own state, running statistics) stays behind.
+// Binary and ternary weights go in as bit planes with one scale per output channel, multi-bit ones
+// (LSQ, DoReFa) as codes of up to 8 bits with their scales and offsets (the weight quantizers'
+// export_weight, modules/quant/quantizer.h), input quantizers as their sign or uniform grid
+// (uniform_grid), every batch norm folded into a per-channel scale and shift, the real-valued
+// layers in float32; training-only state (latent weights, the weight quantizers' own state,
+// running statistics) stays behind.
 //
 // Supported: Sequential / Stage, QConv2d and QLinear (weights full precision, packed from a binary
-// or ternary weight quantizer, or any other quantizer's output in float32; inputs full precision,
+// or ternary weight quantizer, codes from a multi-bit grid, or any other quantizer's output in
+// float32; inputs full precision,
 // sign / rsign, or on an LSQ-family grid), torch::nn::Conv2d, Linear and LayerNorm, BatchNorm
 // (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU, MaxPool2d, AvgPool2d,
 // AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or avgpool_conv / conv shortcuts;
@@ -39,9 +41,11 @@ Model freeze(torch::nn::Module& network, const std::string& model_name, const Mo
 // Writes the file (under a temporary name, then renamed: never half-written); returns its size in bytes.
 int64_t write_lbm(const std::string& path, const std::vector<LbmRecord>& records);
 
-// Bytes of the binary and ternary records (payload + scales) and of the same weights in float32.
+// Bytes of the quantized weight records as stored (payload + scales + offsets) and of the same
+// weights in float32: the binary and ternary records, and the multi-bit codes.
 struct PackedSizes {
   int64_t packed = 0, float32 = 0;
+  int64_t codes = 0, codes_float32 = 0;
 };
 PackedSizes packed_sizes(const std::vector<LbmRecord>& records);
 

@@ -229,7 +229,7 @@ class LinearLayer : public Layer {
   at::Tensor run(const at::Tensor& x) const override {
     TORCH_CHECK(x.dim() >= 2 && x.size(-1) == in_features_, where_, ": expected an input [..., ", in_features_,
                 "], got ", x.sizes());
-    if (!bits_.defined()) return at::linear(input_.apply(x), weight_, bias_);
+    if (!bits_.defined()) return float_linear(input_.apply(x));
     const auto rows = x.reshape({-1, in_features_});
     const auto shifted = input_.shift.defined() ? rows + input_.shift : rows;
     // An exact 0 is a 0 of the training graph's sign (an attention output of zeros under Bi-ViT's
@@ -244,6 +244,15 @@ class LinearLayer : public Layer {
   }
 
  private:
+  // As torch::nn::functional::linear, which QLinear and torch::nn::Linear call: addmm for a
+  // matrix, else matmul and then the bias (at::linear would fold tokens [B, N, F] into one addmm,
+  // whose rounding differs, and an 8-bit quantizer after it then rounds some values the other way).
+  at::Tensor float_linear(const at::Tensor& x) const {
+    if (x.dim() == 2 && bias_.defined()) return at::addmm(bias_, x, weight_.t());
+    auto y = at::matmul(x, weight_.t());
+    return bias_.defined() ? y.add_(bias_) : y;
+  }
+
   std::string where_;
   int64_t in_features_ = 0;
   InputQuantizer input_;
@@ -382,6 +391,11 @@ std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records
 
 Records::Records(std::vector<LbmRecord> records, std::string source) : source_(std::move(source)) {
   for (auto& r : records) {
+    if (r.kind == LbmKind::Codes) {  // multi-bit weights run as float32: their values, as training gave them
+      const auto values = lbm_code_values(r);
+      r = LbmRecord{std::move(r.name), LbmKind::Float32, std::move(r.dims), {}, std::vector<uint8_t>(values.size() * sizeof(float))};
+      if (!values.empty()) std::memcpy(r.payload.data(), values.data(), r.payload.size());
+    }
     used_[r.name] = false;
     records_.emplace(r.name, std::move(r));
   }

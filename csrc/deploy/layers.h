@@ -55,7 +55,8 @@ class Layer {
 };
 using Layers = std::vector<std::unique_ptr<Layer>>;
 
-// The tensor records of a file by name, and which of them the layers used.
+// The tensor records of a file by name (codes records as the float32 values they give: the layers
+// run multi-bit weights in float32), and which of them the layers used.
 class Records {
  public:
   Records(std::vector<LbmRecord> records, std::string source);

@@ -16,6 +16,15 @@ torch::Tensor DorefaImpl::forward(const torch::Tensor& x) {
                                                   : ops::dorefa_activation(x, options.bits());
 }
 
+std::optional<WeightGrid> DorefaImpl::weight_grid(const torch::Tensor& w, const torch::Tensor& q) {
+  (void)w;
+  if (options.target() != DorefaTarget::Weight) return std::nullopt;
+  if (options.bits() == 1) return WeightGrid{q.abs().amax(), {}, -1, 1};
+  const int64_t levels = (int64_t{1} << options.bits()) - 1;
+  const float two_over_levels = 2.0f / static_cast<float>(levels);  // the kernels' scalar (ops/weight_math.h)
+  return WeightGrid{torch::full({1}, two_over_levels), torch::full({1}, -1.0f), 0, levels};
+}
+
 Params DorefaImpl::config() const {
   return {{"bits", options.bits()},
           {"target", std::string(options.target() == DorefaTarget::Weight ? "weight" : "activation")}};

@@ -23,6 +23,10 @@ class DorefaImpl : public QuantizerCloneable<DorefaImpl> {
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return options.bits(); }
+  // Weights: k > 1, q = 2 L / levels - 1 (L in [0, levels], levels = 2^k - 1, the scale 2 / levels
+  // as the kernel computes it in float32); k = 1, q = E sign(w / E) (L in {-1, 0, 1}, the scale E
+  // read from q). Activations: none.
+  std::optional<WeightGrid> weight_grid(const torch::Tensor& w, const torch::Tensor& q) override;
   std::string registry_name() const override { return "dorefa"; }
   Params config() const override;
   DorefaOptions options;

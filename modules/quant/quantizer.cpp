@@ -17,20 +17,69 @@ void copy_state(const torch::nn::Module& from, torch::nn::Module& to, const std:
   for (const auto& b : from.named_buffers()) copy(b.value(), to_buffers[b.key()]);
 }
 
-std::optional<ExportedWeight> QuantizerImpl::export_weight(const torch::Tensor& w) {
-  if (!outputs_scaled_signs()) return std::nullopt;
+namespace {
+
+// One value, or one per output channel, as a column that broadcasts against q viewed [rows, cols].
+torch::Tensor per_row(const torch::Tensor& v) { return v.detach().to(torch::kFloat).flatten().view({-1, 1}); }
+
+int64_t bits_for(int64_t levels) {
+  int64_t bits = 1;
+  while ((int64_t{1} << bits) < levels) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+ExportedWeight QuantizerImpl::export_weight(const torch::Tensor& w) {
   torch::NoGradGuard no_grad;
   const bool was_training = is_training();
   eval();
-  const auto q = forward(w).to(torch::kFloat);
+  ExportedWeight out;
+  out.values = forward(w).to(torch::kFloat);
   train(was_training);
-  const auto rows = q.reshape({q.size(0), -1});
-  auto scales = rows.abs().amax(1);
-  auto codes = torch::sign(q).to(torch::kChar);
-  const auto rebuilt = codes.to(torch::kFloat) * scales.view({-1, 1}).expand_as(rows).reshape(q.sizes());
-  TORCH_CHECK(torch::equal(rebuilt, q), name(), ": export_weight: the quantized weight is not one magnitude per output ",
-              "channel times -1, 0 or +1");
-  return ExportedWeight{codes, scales, bits()};
+  const auto rows = out.values.reshape({out.values.size(0), -1});
+  if (outputs_scaled_signs()) {
+    out.scales = rows.abs().amax(1);
+    out.codes = torch::sign(out.values).to(torch::kInt);
+    out.code_min = -1, out.code_max = 1, out.bits = bits();
+    const auto rebuilt = out.codes.view_as(rows).to(torch::kFloat) * out.scales.view({-1, 1});
+    TORCH_CHECK(torch::equal(rebuilt, rows), name(), ": export_weight: the quantized weight is not one magnitude per ",
+                "output channel times -1, 0 or +1");
+    return out;
+  }
+  const auto grid = weight_grid(w, out.values);
+  if (!grid) return out;
+  const auto scale = per_row(grid->scale), offset = grid->offset.defined() ? per_row(grid->offset) : torch::Tensor();
+  TORCH_CHECK(scale.size(0) == 1 || scale.size(0) == rows.size(0), name(), ": export_weight: ", scale.size(0),
+              " scales for a weight of ", rows.size(0), " output channels");
+  const auto shifted = offset.defined() ? rows - offset : rows;
+  const auto codes = torch::where(scale != 0, torch::round(shifted / scale), torch::zeros_like(shifted));
+  // q = code * scale + offset with one or two float32 roundings: |q - exact| <= 2^-23 (|code scale| + |offset|).
+  const auto exact = codes.to(torch::kDouble) * scale.to(torch::kDouble) +
+                     (offset.defined() ? offset.to(torch::kDouble) : torch::zeros({1, 1}, torch::kDouble));
+  const auto bound = (codes.to(torch::kDouble) * scale.to(torch::kDouble)).abs() +
+                     (offset.defined() ? offset.to(torch::kDouble).abs() : torch::zeros({1, 1}, torch::kDouble));
+  const auto miss = ((rows.to(torch::kDouble) - exact).abs() - bound * std::ldexp(1.0, -22)).max().item<double>();
+  TORCH_CHECK(miss <= 0 && codes.min().item<double>() >= static_cast<double>(grid->code_min) &&
+                  codes.max().item<double>() <= static_cast<double>(grid->code_max),
+              name(), ": export_weight: the quantized weight is not on its grid of codes ", grid->code_min, " to ",
+              grid->code_max, " (off by up to ", miss, " beyond a rounding)");
+  out.codes = codes.to(torch::kInt).view_as(out.values);
+  out.scales = scale.flatten();
+  if (offset.defined()) out.offsets = offset.flatten();
+  out.code_min = grid->code_min, out.code_max = grid->code_max;
+  out.bits = bits_for(grid->code_max - grid->code_min + 1);
+  return out;
+}
+
+std::optional<WeightGrid> QuantizerImpl::weight_grid(const torch::Tensor& w, const torch::Tensor& q) {
+  (void)q;
+  const auto grid = uniform_grid();
+  if (!grid || (grid->step.numel() > 1 && (grid->channel_dim != 0 || grid->step.numel() != w.size(0)))) {
+    return std::nullopt;
+  }
+  const auto& r = grid->range;
+  return WeightGrid{grid->step, grid->offset, r.sign ? -1 : -r.qn, r.qp};
 }
 
 Quantizer adopt(const Quantizer& prototype) {

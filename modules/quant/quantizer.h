@@ -17,11 +17,25 @@
 
 namespace lowbit::quant {
 
-// A weight as a deployed model stores it: q = scales[o] * codes[o, ...] exactly, one scale per slice
-// along dim 0 (the output channels), codes in {-1, 0, +1} (int8).
+// A weight as a deployed model stores it (csrc/deploy/export.h): the quantizer's eval-mode values and,
+// where it has them, integer codes with one scale (and offset) per output channel, dim 0, or one
+// for all: values = codes * scales + offsets.
+//   binary / ternary (outputs_scaled_signs): codes in {-1, 0, +1}, no offsets, values exactly the
+//     products; bits 1 or 2;
+//   a multi-bit grid (weight_grid: LSQ, DoReFa): codes in [code_min, code_max], values within one
+//     float32 rounding of the fused multiply-add (checked); bits = ceil(log2(code_max - code_min + 1)).
 struct ExportedWeight {
-  torch::Tensor codes, scales;
-  int64_t bits;
+  torch::Tensor values;                  // float32, the weight's shape
+  torch::Tensor codes, scales, offsets;  // undefined where no codes; offsets undefined where none
+  int64_t code_min = 0, code_max = 0, bits = 32;
+};
+
+// The grid a multi-bit weight quantizer's eval output lies on: q = code * scale + offset, code an
+// integer in [code_min, code_max]; scale and offset one value or one per output channel (dim 0);
+// offset may be undefined (0).
+struct WeightGrid {
+  torch::Tensor scale, offset;
+  int64_t code_min = 0, code_max = 0;
 };
 
 // A quantizer's output, with the LSQ grid its values lie on where it has one.
@@ -59,12 +73,17 @@ class QuantizerImpl : public torch::nn::Module {
   // recomputes them in its backward (csrc/ops/kept_operands.h).
   virtual QuantizedTensor forward_with_grid(const torch::Tensor& x) { return {forward(x), std::nullopt}; }
 
-  // The weight this quantizer gives `w` (its eval-mode forward, no gradient) as codes and scales,
-  // for quantizers whose outputs_scaled_signs(): scales[o] = max |q[o]|, codes = sign(q) (0
+  // The weight this quantizer gives `w` (its eval-mode forward, no gradient) with its codes:
+  // for quantizers whose outputs_scaled_signs(), scales[o] = max |q[o]| and codes = sign(q) (0
   // where q is 0, so a binary quantizer's output holding a zero comes back with codes of three
-  // values). nullopt for the others (multi-bit grids: LSQ, DoReFa; AdaBin's offset levels).
-  // Throws if the output is not such a tensor.
-  virtual std::optional<ExportedWeight> export_weight(const torch::Tensor& w);
+  // values); for those with a weight_grid(), the grid's codes; otherwise the values alone (AdaBin's
+  // offset levels). Throws if the output does not lie on what the quantizer says.
+  ExportedWeight export_weight(const torch::Tensor& w);
+
+  // The grid of this weight quantizer's eval output q for `w` (see WeightGrid): by default the
+  // uniform_grid() of the LSQ family where its steps run along dim 0 or are one; nullopt for the
+  // others. DoReFa's weights override it.
+  virtual std::optional<WeightGrid> weight_grid(const torch::Tensor& w, const torch::Tensor& q);
 
   // The grid of an eval-mode forward, v_hat = L(clamp((x - offset) / step, qn, qp)) step + offset
   // (ops::lsq_values recomputes the values from it), for the LSQ family (lsq, lsq_plus, qvit_act):

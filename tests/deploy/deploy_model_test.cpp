@@ -133,15 +133,77 @@ TEST(ExportWeight, ScaledSignQuantizersGiveCodesAndScalesThatRebuildTheirOutput)
   for (const std::string name : {"xnor", "ternary"}) {
     auto q = name == "xnor" ? lowbit::quant::make(name) : lowbit::quant::make(name, {{"channels", int64_t{6}}});
     const auto exported = q->export_weight(w);
-    ASSERT_TRUE(exported) << name;
-    EXPECT_EQ(exported->bits, name == "xnor" ? 1 : 2);
-    EXPECT_EQ(exported->codes.scalar_type(), torch::kChar);
-    EXPECT_EQ(exported->scales.sizes(), torch::IntArrayRef({6}));
+    ASSERT_TRUE(exported.codes.defined()) << name;
+    EXPECT_EQ(exported.bits, name == "xnor" ? 1 : 2);
+    EXPECT_FALSE(exported.offsets.defined());
+    EXPECT_EQ(exported.scales.sizes(), torch::IntArrayRef({6}));
     q->eval();
-    const auto rebuilt = exported->codes.to(torch::kFloat) * exported->scales.view({6, 1, 1, 1});
+    const auto rebuilt = exported.codes.to(torch::kFloat) * exported.scales.view({6, 1, 1, 1});
     EXPECT_TRUE(torch::equal(rebuilt, q->forward(w).detach())) << name;
+    EXPECT_TRUE(torch::equal(exported.values, rebuilt)) << name;
   }
-  EXPECT_FALSE(lowbit::quant::make("lsq", {{"bits", int64_t{2}}})->export_weight(w));
+  // AdaBin's two levels per channel sit around an offset that is not a grid's: values only.
+  auto adabin = lowbit::quant::make("adabin");
+  const auto levels = adabin->export_weight(w);
+  EXPECT_FALSE(levels.codes.defined());
+  adabin->eval();
+  EXPECT_TRUE(torch::equal(levels.values, adabin->forward(w).detach()));
+}
+
+// LSQ (per channel, per tensor, with LSQ+'s offset) and DoReFa weights as the codes a .lbm stores:
+// in their range, and read back by the runtime (lbm_code_values) as the quantizer's output: exactly
+// for a product (LSQ), within one float32 rounding where an offset is added (DoReFa's -1).
+TEST(ExportWeight, MultiBitGridsGiveCodesTheFileReadsBackAsTheirOutput) {
+  torch::manual_seed(6);
+  const auto w = torch::randn({6, 5, 3, 3}) * 0.3;
+  struct Case {
+    std::string name;
+    lowbit::Params params;
+    int64_t bits, code_min, code_max;
+    bool exact;
+  };
+  const std::vector<Case> cases = {
+      {"lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"channels", int64_t{6}}}, 4, -8, 7, true},
+      {"lsq", {{"bits", int64_t{2}}}, 2, -2, 1, true},
+      {"lsq", {{"bits", int64_t{3}}, {"signed", false}}, 3, 0, 7, true},
+      {"lsq_plus", {{"bits", int64_t{4}}}, 4, 0, 15, false},
+      {"dorefa", {{"bits", int64_t{2}}}, 2, 0, 3, false},
+      {"dorefa", {{"bits", int64_t{5}}}, 5, 0, 31, false},
+      {"dorefa", {{"bits", int64_t{1}}}, 2, -1, 1, true}};  // E sign(w / E): codes -1, 0, 1
+  for (const auto& c : cases) {
+    const auto label = c.name + " " + std::to_string(c.bits) + "-bit";
+    auto q = lowbit::quant::make(c.name, c.params);
+    const auto e = q->export_weight(w);
+    ASSERT_TRUE(e.codes.defined()) << label;
+    EXPECT_EQ(e.bits, c.bits) << label;
+    EXPECT_EQ(e.code_min, c.code_min) << label;
+    EXPECT_EQ(e.code_max, c.code_max) << label;
+    EXPECT_GE(e.codes.min().item<int64_t>(), c.code_min) << label;
+    EXPECT_LE(e.codes.max().item<int64_t>(), c.code_max) << label;
+    EXPECT_GT(std::get<0>(torch::_unique(e.codes)).numel(), 1) << label;
+    const auto c32 = e.codes.contiguous();
+    const auto list = [](const torch::Tensor& t) {
+      return t.defined() ? std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()) : std::vector<float>();
+    };
+    const auto record = lowbit::deploy::lbm_codes_record(
+        "w", c32.sizes().vec(), std::vector<int32_t>(c32.data_ptr<int32_t>(), c32.data_ptr<int32_t>() + c32.numel()),
+        static_cast<uint8_t>(e.bits), static_cast<int32_t>(-e.code_min), list(e.scales.contiguous()),
+        list(e.offsets.defined() ? e.offsets.contiguous() : torch::Tensor()));
+    const auto values = lowbit::deploy::lbm_code_values(record);
+    const auto read = torch::from_blob(const_cast<float*>(values.data()), e.values.sizes(), torch::kFloat).clone();
+    q->eval();
+    const auto expected = q->forward(w).detach();
+    EXPECT_TRUE(torch::equal(e.values, expected)) << label;
+    if (c.exact) {
+      EXPECT_TRUE(torch::equal(read, expected)) << label;
+    } else {
+      EXPECT_LE((read - expected).abs().max().item<double>(), 2.5e-7) << label;  // one rounding of values <= 1 + |offset|
+    }
+  }
+  // Activation quantizers have no weight grid.
+  EXPECT_FALSE(lowbit::quant::make("dorefa", {{"bits", int64_t{2}}, {"target", std::string("activation")}})
+                   ->export_weight(w.abs().clamp_max(1))
+                   .codes.defined());
 }
 
 std::vector<uint8_t> edited(std::vector<LbmRecord> records, const std::function<void(std::vector<LbmRecord>&)>& edit) {

@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
       {"model", LbmKind::Text, {4}, {}, {'r', 'e', 's', 'n'}},
       {"conv.weight", LbmKind::Binary, {2, 70}, {0.5f, 2.f}, std::vector<uint8_t>(2 * 2 * 8, 0x3c)},
       {"attn.weight", LbmKind::Ternary, {3, 8}, {0.25f}, std::vector<uint8_t>(2 * 3 * 8, 0x81)},
-      {"fc.bias", LbmKind::Float32, {2}, {}, std::vector<uint8_t>(8, 0)}};
+      {"fc.bias", LbmKind::Float32, {2}, {}, std::vector<uint8_t>(8, 0)},
+      lowbit::deploy::lbm_codes_record("fc.weight", {2, 3}, {-8, 7, 0, 1, -1, 3}, 4, 8, {0.5f, 0.25f}, {0.1f})};
   const auto bytes = lowbit::deploy::serialize_lbm(records);
   FILE* f = std::fopen(argv[1], "wb");
   if (f == nullptr) return 1;

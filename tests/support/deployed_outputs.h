@@ -8,9 +8,10 @@
 
 namespace lowbit::testing {
 
-// model.forward(images) within 1e-4 of net's eval-mode outputs, relative to their largest magnitude.
+// model.forward(images) within `tolerance` (1e-4; 0: equal) of net's eval-mode outputs, relative to
+// their largest magnitude.
 inline void expect_deployed_outputs(torch::nn::Sequential net, const lowbit::deploy::Model& model,
-                                    const torch::Tensor& images) {
+                                    const torch::Tensor& images, double tolerance = 1e-4) {
   net->eval();
   torch::NoGradGuard no_grad;
   const auto expected = net->forward(images);
@@ -19,7 +20,7 @@ inline void expect_deployed_outputs(torch::nn::Sequential net, const lowbit::dep
   const double scale = expected.abs().max().item<double>();
   EXPECT_GT(scale, 0.0);
   const double difference = (actual - expected).abs().max().item<double>();
-  EXPECT_LE(difference, 1e-4 * scale) << "max |deploy - eval| " << difference << " at output scale " << scale;
+  EXPECT_LE(difference, tolerance * scale) << "max |deploy - eval| " << difference << " at output scale " << scale;
 }
 
 }  // namespace lowbit::testing
