@@ -2,7 +2,7 @@
 // weight, as a ratio to a plain copy of the same tensor (x.clone()) timed in the same run, just
 // before that quantizer. The C heap
 // keeps freed memory, as `lowbit train` has it (csrc/util/heap.h).
-//   build/bench/quantizers_bench [--device cuda] [--repeats N] [--only NAME]
+//   build/bench/quantizers_bench [--device cuda] [--repeats N] [--only TEXT]
 #include <lowbit/csrc/util/heap.h>
 #include <lowbit/lowbit.h>
 
@@ -37,14 +37,14 @@ int main(int argc, char** argv) {
   lowbit::util::keep_freed_memory_in_heap();
   torch::Device device(torch::kCPU);
   int repeats = 5;
-  std::string only;  // a quantizer's name (the subjects' second column): only its rows
+  std::string only;  // only the rows whose label holds this text ("rbonn", "dorefa weight")
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = i + 1 < argc ? argv[i] : "";  // a flag without its value: the usage
     if (flag == "--device") device = torch::Device(argv[i + 1]);
     else if (flag == "--repeats") repeats = std::stoi(argv[i + 1]);
     else if (flag == "--only") only = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--device cpu|cuda] [--repeats N] [--only QUANTIZER]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--device cpu|cuda] [--repeats N] [--only TEXT]\n", argv[0]);
       return 2;
     }
   }
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   for (const auto* tensor : {&activation, &weight}) {
     const bool is_activation = tensor == &activation;
     for (const auto& s : subjects) {
-      if (s.activation != is_activation || (!only.empty() && s.quantizer != only)) continue;
+      if (s.activation != is_activation || s.label.find(only) == std::string::npos) continue;
       // The copy timed next to each quantizer: one copy timing per tensor swung up to 5x on a shared VM.
       const double copy = median_seconds([&] { (void)tensor->clone(); }, repeats, device);
       auto q = lowbit::quant::make(s.quantizer, s.params);
