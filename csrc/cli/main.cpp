@@ -266,18 +266,17 @@ int run_export(const ExportArgs& args) {
     const auto records = lowbit::deploy::export_network(classifier->network(), recipe.model.name, input);
     const auto bytes = lowbit::deploy::write_lbm(args.output, records);
     const auto sizes = lowbit::deploy::packed_sizes(records);
-    const auto ratio = [](int64_t float32, int64_t stored) {
+    // "; binary and ternary weights 1.3 KiB, 20.6x smaller than float32" for each kind present.
+    const auto part = [](const char* what, int64_t float32, int64_t stored) {
+      if (stored == 0) return std::string();
       std::ostringstream text;
-      text << std::fixed << std::setprecision(1) << (stored > 0 ? static_cast<double>(float32) / stored : 0.0);
+      text << "; " << what << " " << size_text(stored) << ", " << std::fixed << std::setprecision(1)
+           << static_cast<double>(float32) / static_cast<double>(stored) << "x smaller than float32";
       return text.str();
     };
-    std::cout << "lowbit: wrote " << args.output << " (" << size_text(bytes) << "); binary and ternary weights "
-              << size_text(sizes.packed) << ", " << ratio(sizes.float32, sizes.packed) << "x smaller than float32";
-    if (sizes.codes > 0) {
-      std::cout << "; multi-bit weights " << size_text(sizes.codes) << ", " << ratio(sizes.codes_float32, sizes.codes)
-                << "x smaller";
-    }
-    std::cout << "\n";
+    std::cout << "lowbit: wrote " << args.output << " (" << size_text(bytes) << ")"
+              << part("binary and ternary weights", sizes.float32, sizes.packed)
+              << part("multi-bit weights", sizes.codes_float32, sizes.codes) << "\n";
     return 0;
   });
 }

@@ -5,10 +5,13 @@
 #include <lowbit/modules/layers/basic_block.h>
 #include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/maxout.h>
 #include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/layers/swin.h>
 #include <lowbit/modules/layers/transformer.h>
+#include <lowbit/modules/quant/adabin.h>
 #include <lowbit/modules/quant/identity.h>
 #include <lowbit/modules/quant/rsign.h>
 
@@ -97,6 +100,11 @@ class Exporter {
     } else if (q->outputs_signs()) {
       node[key] = "sign";
       if (auto* rsign = dynamic_cast<quant::RSignImpl*>(q)) floats(prefix + "_shift", rsign->bias.flatten());
+    } else if (auto* adabin = dynamic_cast<quant::AdaBinActImpl*>(q)) {
+      node[key] = "adabin";
+      node[key + "_form"] = adabin->options.form() == quant::AdaBinActForm::Code ? "code" : "paper";
+      floats(prefix + "_alpha", adabin->alpha_a.reshape({1}));
+      floats(prefix + "_beta", adabin->beta_a.reshape({1}));
     } else if (const auto grid = q->uniform_grid()) {
       node[key] = "uniform";
       YAML::Node g;
@@ -109,7 +117,7 @@ class Exporter {
       if (grid->offset.defined()) floats(prefix + "_offset", grid->offset.flatten());
     } else {
       unsupported(name, layer, key + " quantizer " + q->name() +
-                                   " has no deploy form (identity, sign, rsign and the LSQ family have)");
+                                   " has no deploy form (identity, sign, rsign, adabin_act and the LSQ family have)");
     }
   }
 
@@ -129,8 +137,8 @@ class Exporter {
 
   // The weight and input of a convolution or linear layer: `node`'s input field and the records.
   // wq / iq null: full precision (torch::nn::Conv2d / Linear). Codes in {-1, 0, +1} without
-  // offsets are packed as bit planes, other codes of at most 8 bits (LSQ, DoReFa) stored as codes;
-  // a weight quantizer without codes (AdaBin) or with wider ones is stored as its output in float32.
+  // offsets are packed as bit planes, other codes of at most 8 bits (LSQ, DoReFa, AdaBin) stored as
+  // codes; a weight quantizer without codes or with wider ones is stored as its output in float32.
   void quantized(const std::string& name, torch::nn::Module& layer, const torch::Tensor& weight, const torch::Tensor& bias,
                  quant::QuantizerImpl* wq, quant::QuantizerImpl* iq, YAML::Node& node) {
     activation(name, layer, "input", name + ".input", iq, node);
@@ -219,10 +227,29 @@ class Exporter {
     list.push_back(named("rprelu", name));
   }
 
+  void maxout(const std::string& name, layers::MaxoutImpl& a, YAML::Node& list) {
+    floats(name + ".pos_scale", a.pos_scale.flatten());
+    floats(name + ".neg_scale", a.neg_scale.flatten());
+    list.push_back(named("maxout", name));
+  }
+
+  // A unit's activation module (none, rprelu, maxout) appended to `list`.
+  void unit_activation(const std::string& name, torch::nn::Module& unit, const std::shared_ptr<torch::nn::Module>& act,
+                       YAML::Node& list) {
+    if (!act) return;
+    if (auto* r = dynamic_cast<layers::RPReLUImpl*>(act.get())) {
+      rprelu(name, *r, list);
+    } else if (auto* m = dynamic_cast<layers::MaxoutImpl*>(act.get())) {
+      maxout(name, *m, list);
+    } else {
+      unsupported(name, unit, "activation " + act->name() + " has no deploy form yet");
+    }
+  }
+
   bool pooling(const std::string& name, torch::nn::Module& m, YAML::Node& list);
   bool residual(const std::string& name, torch::nn::Module& m, YAML::Node& list);
   bool transformer(const std::string& name, torch::nn::Module& m, YAML::Node& list);
-  YAML::Node attention(const std::string& name, layers::QAttentionImpl& a);
+  YAML::Node attention(const std::string& name, layers::QAttentionImpl& a, const layers::ShiftedWindows& windows);
   void patch_embed(const std::string& name, layers::PatchEmbedImpl& p, YAML::Node& list);
 };
 
@@ -276,11 +303,7 @@ bool Exporter::residual(const std::string& name, torch::nn::Module& m, YAML::Nod
     }
     conv(join(name, "conv"), *u->conv, body);
     batch_norm(join(name, "bn"), *u->bn, body);
-    if (!u->activation.is_empty()) {
-      auto* act = dynamic_cast<layers::RPReLUImpl*>(u->activation.ptr().get());
-      if (!act) unsupported(name, m, "activation " + layers::to_string(u->options.activation()) + " has no deploy form yet");
-      rprelu(join(name, "activation"), *act, after);
-    }
+    unit_activation(join(name, "activation"), m, u->activation.is_empty() ? nullptr : u->activation.ptr(), after);
     downsample = u->downsample;
   } else if (auto* b = dynamic_cast<layers::BasicBlockImpl*>(&m)) {
     conv(join(name, "conv1"), *b->conv1, body);
@@ -303,12 +326,18 @@ bool Exporter::residual(const std::string& name, torch::nn::Module& m, YAML::Nod
   return true;
 }
 
-// QAttention without windows: the `attention` op with its linears and quantizers as parts.
-YAML::Node Exporter::attention(const std::string& name, layers::QAttentionImpl& a) {
-  if (a.options.window_size() > 0) unsupported(name, a, "window attention (Swin) has no deploy form yet");
+// QAttention: the `attention` op with its linears and quantizers as parts; on a block's (shifted)
+// windows, their geometry and the relative position bias table.
+YAML::Node Exporter::attention(const std::string& name, layers::QAttentionImpl& a, const layers::ShiftedWindows& windows) {
   auto node = named("attention", name);
   node.SetStyle(YAML::EmitterStyle::Block);
   node["heads"] = a.options.heads();
+  if (windows.window > 0) {
+    node["window"] = windows.window;
+    node["side"] = windows.side;
+    node["shift"] = windows.shift;
+    floats(name + ".relative_position_bias_table", a.relative_position_bias_table);
+  }
   node["qkv"] = linear(join(name, "qkv"), *a.qkv);
   node["proj"] = linear(join(name, "proj"), *a.proj);
   if (a.options.irm()) {
@@ -322,14 +351,18 @@ YAML::Node Exporter::attention(const std::string& name, layers::QAttentionImpl& 
   return node;
 }
 
-// PatchEmbed with its class token(s): the patch convolution, then `tokens`.
+// PatchEmbed: the patch convolution, then `tokens` (with the class token(s): ViT, DeiT) or `tokens`
+// and the norm (Swin).
 void Exporter::patch_embed(const std::string& name, layers::PatchEmbedImpl& p, YAML::Node& list) {
-  if (p.options.norm() || !p.options.class_token()) unsupported(name, p, "Swin's patch embedding has no deploy form yet");
+  if (p.options.norm() && p.options.class_token()) unsupported(name, p, "a patch norm before class tokens");
   conv(join(name, "proj"), *p.proj, list);
-  floats(name + ".cls_token", p.cls_token);
-  if (p.options.distilled()) floats(name + ".dist_token", p.dist_token);
-  floats(name + ".pos_embed", p.pos_embed);
+  if (p.options.class_token()) {
+    floats(name + ".cls_token", p.cls_token);
+    if (p.options.distilled()) floats(name + ".dist_token", p.dist_token);
+    floats(name + ".pos_embed", p.pos_embed);
+  }
   list.push_back(named("tokens", name));
+  if (p.options.norm()) list.push_back(layer_norm(join(name, "norm"), *p.norm));
 }
 
 // A residual branch x + body(x) (a transformer block's halves: drop_path is the identity in eval).
@@ -346,10 +379,9 @@ bool Exporter::transformer(const std::string& name, torch::nn::Module& m, YAML::
   if (auto* p = dynamic_cast<layers::PatchEmbedImpl*>(&m)) {
     patch_embed(name, *p, list);
   } else if (auto* b = dynamic_cast<layers::TransformerBlockImpl*>(&m)) {
-    if (b->options.windows().window > 0) unsupported(name, m, "window attention (Swin) has no deploy form yet");
     YAML::Node attend(YAML::NodeType::Sequence), mlp(YAML::NodeType::Sequence);
     attend.push_back(layer_norm(join(name, "norm1"), *b->norm1));
-    attend.push_back(attention(join(name, "attn"), *b->attn));
+    attend.push_back(attention(join(name, "attn"), *b->attn, b->options.windows()));
     mlp.push_back(layer_norm(join(name, "norm2"), *b->norm2));
     add(join(name, "mlp"), *b->mlp, mlp);
     list.push_back(branch(join(name, "attn"), attend));
@@ -366,6 +398,15 @@ bool Exporter::transformer(const std::string& name, torch::nn::Module& m, YAML::
     node["head"] = linear(join(name, "head"), *h->head);
     if (h->options.distilled()) node["head_dist"] = linear(join(name, "head_dist"), *h->head_dist);
     list.push_back(node);
+  } else if (auto* merge = dynamic_cast<layers::PatchMergingImpl*>(&m)) {
+    auto node = named("patch_merge", name);
+    node["side"] = merge->options.side();
+    list.push_back(node);
+    list.push_back(layer_norm(join(name, "norm"), *merge->norm));
+    list.push_back(linear(join(name, "reduction"), *merge->reduction));
+  } else if (auto* head = dynamic_cast<layers::ClassifierHeadImpl*>(&m)) {
+    list.push_back(named("mean_tokens", name));
+    list.push_back(linear(join(name, "fc"), *head->fc));
   } else {
     return false;
   }
@@ -396,6 +437,8 @@ void Exporter::add(const std::string& name, torch::nn::Module& m, YAML::Node& li
     batch_norm(name, *bn1, list);
   } else if (auto* a = dynamic_cast<layers::RPReLUImpl*>(&m)) {
     rprelu(name, *a, list);
+  } else if (auto* mo = dynamic_cast<layers::MaxoutImpl*>(&m)) {
+    maxout(name, *mo, list);
   } else if (!pooling(name, m, list) && !residual(name, m, list) && !transformer(name, m, list)) {
     unsupported(name, m, "no deploy layer for this module yet");
   }

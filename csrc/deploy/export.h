@@ -1,22 +1,22 @@
 #pragma once
 // `lowbit export`: a trained classification network (a models:: Sequential) as the records of a
 // .lbm file (docs/export.md): a YAML description of its layers (deploy/layers.h) and their tensors.
-// Binary and ternary weights go in as bit planes with one scale per output channel, multi-bit ones
-// (LSQ, DoReFa) as codes of up to 8 bits with their scales and offsets (the weight quantizers'
-// export_weight, modules/quant/quantizer.h), input quantizers as their sign or uniform grid
-// (uniform_grid), every batch norm folded into a per-channel scale and shift, the real-valued
-// layers in float32; training-only state (latent weights, the weight quantizers' own state,
-// running statistics) stays behind.
+// Binary and ternary weights go in as bit planes with one scale per output channel, multi-bit and
+// offset ones (LSQ, DoReFa, AdaBin) as codes of up to 8 bits with their scales and offsets (the
+// weight quantizers' export_weight, modules/quant/quantizer.h), input quantizers as their sign,
+// uniform grid (uniform_grid) or AdaBin levels, every batch norm folded into a per-channel scale
+// and shift, the real-valued layers in float32; training-only state (latent weights, the weight
+// quantizers' own state, running statistics) stays behind.
 //
 // Supported: Sequential / Stage, QConv2d and QLinear (weights full precision, packed from a binary
-// or ternary weight quantizer, codes from a multi-bit grid, or any other quantizer's output in
-// float32; inputs full precision,
-// sign / rsign, or on an LSQ-family grid), torch::nn::Conv2d, Linear and LayerNorm, BatchNorm
-// (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU, MaxPool2d, AvgPool2d,
-// AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or avgpool_conv / conv shortcuts;
-// activation none or rprelu), BasicBlock, and ViT / DeiT's PatchEmbed, TransformerBlock (no
-// windows), QAttention, QMlp and VitHeads: the ResNets of torchvision, Bi-Real Net and ReActNet,
-// small_cnn, vit and deit_*. Anything else throws, naming the module and its type.
+// or ternary weight quantizer, codes from a grid, or any other quantizer's output in float32;
+// inputs full precision, sign / rsign, on an LSQ-family grid, or adabin_act), torch::nn::Conv2d,
+// Linear and LayerNorm, BatchNorm (lowbit's, torch's 1d and 2d), ReLU, Hardtanh, RPReLU, Maxout,
+// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, BinaryResidualUnit (identity or avgpool_conv
+// / conv shortcuts; activation none, rprelu or maxout), BasicBlock, and ViT / DeiT / Swin's
+// PatchEmbed, TransformerBlock (global or shifted-window attention), QAttention, QMlp, VitHeads,
+// PatchMerging and ClassifierHead: the ResNets of torchvision, Bi-Real Net, ReActNet and AdaBin,
+// small_cnn, vit, deit_* and swin*. Anything else throws, naming the module and its type.
 
 #include <lowbit/csrc/deploy/lbm_format.h>
 #include <lowbit/csrc/deploy/model.h>

@@ -40,16 +40,19 @@ struct Fields {
 };
 
 // The quantizer on an input, described by the field `key` (docs/export.md "Inputs"), its records
-// named `prefix`_shift, `prefix`_step, `prefix`_offset:
+// named `prefix`_shift, `prefix`_step, `prefix`_offset, `prefix`_alpha, `prefix`_beta:
 //   float    x
 //   sign     sign(x + shift), shift along `channel_dim`, sign(0) = 0 as the training graph's; the
 //            packed kernels read x and the shift themselves (layers.h: where 0 counts as +1)
 //   uniform  the LSQ family's grid (field `key`_grid: qn, qp, sign, channel_dim):
 //            kernels::lsq_forward(x, step, offset, ...), as the training graph's ops::lsq_values
+//   adabin   AdaBin's activation (field `key`_form: code, alpha (s + beta), or paper, alpha s + beta;
+//            s = sign((x - beta) / alpha)): kernels::adabin_activation_forward, as the training graph
 struct InputQuantizer {
-  enum class Kind { Float, Sign, Uniform };
+  enum class Kind { Float, Sign, Uniform, AdaBin };
   Kind kind = Kind::Float;
-  at::Tensor shift, step, offset;
+  at::Tensor shift, step, offset, alpha, beta;
+  bool code_form = true;  // AdaBin's form
   kernels::LsqArgs grid{0, 0, 0};
   int64_t channel_dim = 1;  // of the sign's shift
 
@@ -61,7 +64,7 @@ struct InputQuantizer {
 
 std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records, const std::string& where);
 // transformer_layers.cpp: the layer of a transformer op (tokens, layer_norm, gelu, attention,
-// vit_heads), or null for another op.
+// patch_merge, mean_tokens, vit_heads), or null for another op.
 std::unique_ptr<Layer> make_transformer_layer(const std::string& op, const Fields& f, const Records& records);
 
 }  // namespace lowbit::deploy

@@ -2,6 +2,7 @@
 
 #include <lowbit/csrc/deploy/layer_parts.h>
 
+#include <lowbit/csrc/kernels/activation_quantizers.h>
 #include <lowbit/csrc/kernels/binary_conv.h>
 #include <lowbit/csrc/kernels/binary_gemm.h>
 
@@ -52,14 +53,22 @@ InputQuantizer InputQuantizer::read(const Fields& f, const std::string& key, con
     if (q.grid.qn < 0 || q.grid.qp < 0) fail(g.where, "qn and qp must be >= 0 (the code's range is [-qn, qp])");
     q.step = records.floats(prefix + "_step", f.where);
     if (records.find(prefix + "_offset")) q.offset = records.floats(prefix + "_offset", f.where, q.step.numel());
+  } else if (kind == "adabin") {
+    q.kind = Kind::AdaBin;
+    const auto form = f.get<std::string>(key + "_form");
+    if (form != "code" && form != "paper") fail(f.where, "'" + key + "_form' must be code or paper, got '" + form + "'");
+    q.code_form = form == "code";
+    q.alpha = records.floats(prefix + "_alpha", f.where, 1);
+    q.beta = records.floats(prefix + "_beta", f.where, 1);
   } else if (kind != "float") {
-    fail(f.where, "'" + key + "' must be float, sign or uniform, got '" + kind + "'");
+    fail(f.where, "'" + key + "' must be float, sign, uniform or adabin, got '" + kind + "'");
   }
   return q;
 }
 
 at::Tensor InputQuantizer::apply(const at::Tensor& x) const {
   if (kind == Kind::Uniform) return kernels::lsq_forward(x, step, offset, grid);
+  if (kind == Kind::AdaBin) return kernels::adabin_activation_forward(x, alpha, beta, code_form);
   if (kind == Kind::Float) return x;
   auto shifted = x;
   if (shift.defined()) {
@@ -290,6 +299,23 @@ class RPReLULayer : public Layer {
   at::Tensor gamma, slope, offset;
 };
 
+// AdaBin's Maxout: y = pos_c ReLU(x) - neg_c ReLU(-x), as the training graph's layers::Maxout.
+class MaxoutLayer : public Layer {
+ public:
+  MaxoutLayer(const Fields& f, const Records& records) {
+    const auto name = f.get<std::string>("name");
+    pos_ = records.floats(name + ".pos_scale", f.where);
+    neg_ = records.floats(name + ".neg_scale", f.where, pos_.numel());
+  }
+  at::Tensor run(const at::Tensor& x) const override {
+    const auto shape = channel_shape(x, pos_);
+    return pos_.view(shape) * at::relu(x) - neg_.view(shape) * at::relu(-x);
+  }
+
+ private:
+  at::Tensor pos_, neg_;
+};
+
 // A layer that is one ATen call with the description's options.
 class FunctionLayer : public Layer {
  public:
@@ -372,6 +398,7 @@ std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records
   if (op == "linear") return std::make_unique<LinearLayer>(f, records);
   if (op == "affine") return std::make_unique<AffineLayer>(f, records);
   if (op == "rprelu") return std::make_unique<RPReLULayer>(f, records);
+  if (op == "maxout") return std::make_unique<MaxoutLayer>(f, records);
   if (op == "residual") return std::make_unique<ResidualLayer>(f, records);
   if (op == "max_pool2d" || op == "avg_pool2d") return pooling(op, f);
   if (op == "relu") return std::make_unique<FunctionLayer>([](const at::Tensor& x) { return at::relu(x); });

@@ -1,5 +1,6 @@
 #include <lowbit/modules/quant/adabin.h>
 
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/ops/adabin.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/quant/registry.h>
@@ -39,6 +40,12 @@ void AdaBinImpl::check_shape(c10::IntArrayRef shape) const {
 torch::Tensor AdaBinImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
   return ops::adabin_weight(w, k, t);
+}
+
+std::optional<WeightGrid> AdaBinImpl::weight_grid(const torch::Tensor& w, const torch::Tensor& q) {
+  (void)q;
+  const auto [values, beta, alpha] = kernels::adabin_weight_forward(w.detach());
+  return WeightGrid{alpha, beta, -1, 1};
 }
 
 void AdaBinImpl::on_epoch_begin(int64_t epoch, int64_t epochs) {

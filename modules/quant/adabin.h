@@ -66,6 +66,9 @@ class AdaBinImpl : public QuantizerCloneable<AdaBinImpl>, public hooks::Training
   int64_t bits() const override { return 1; }
   void check_shape(c10::IntArrayRef shape) const override;
   void on_epoch_begin(int64_t epoch, int64_t epochs) override;
+  // W_b = alpha_w sign(W_hat) + beta_w: codes -1, 0, +1 with scale alpha_w and offset beta_w per
+  // output channel, as the forward kernel computes them.
+  std::optional<WeightGrid> weight_grid(const torch::Tensor& w, const torch::Tensor& q) override;
   std::string registry_name() const override { return "adabin"; }
   Params config() const override;
   AdaBinOptions options;

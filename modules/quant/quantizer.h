@@ -22,7 +22,7 @@ namespace lowbit::quant {
 // for all: values = codes * scales + offsets.
 //   binary / ternary (outputs_scaled_signs): codes in {-1, 0, +1}, no offsets, values exactly the
 //     products; bits 1 or 2;
-//   a multi-bit grid (weight_grid: LSQ, DoReFa): codes in [code_min, code_max], values within one
+//   a grid (weight_grid: LSQ, DoReFa, AdaBin): codes in [code_min, code_max], values within one
 //     float32 rounding of the fused multiply-add (checked); bits = ceil(log2(code_max - code_min + 1)).
 struct ExportedWeight {
   torch::Tensor values;                  // float32, the weight's shape
@@ -76,13 +76,14 @@ class QuantizerImpl : public torch::nn::Module {
   // The weight this quantizer gives `w` (its eval-mode forward, no gradient) with its codes:
   // for quantizers whose outputs_scaled_signs(), scales[o] = max |q[o]| and codes = sign(q) (0
   // where q is 0, so a binary quantizer's output holding a zero comes back with codes of three
-  // values); for those with a weight_grid(), the grid's codes; otherwise the values alone (AdaBin's
-  // offset levels). Throws if the output does not lie on what the quantizer says.
+  // values); for those with a weight_grid(), the grid's codes; otherwise the values alone (a
+  // quantizer with neither, an LSQ with its steps along another dim). Throws if the output does not
+  // lie on what the quantizer says.
   ExportedWeight export_weight(const torch::Tensor& w);
 
   // The grid of this weight quantizer's eval output q for `w` (see WeightGrid): by default the
   // uniform_grid() of the LSQ family where its steps run along dim 0 or are one; nullopt for the
-  // others. DoReFa's weights override it.
+  // others. DoReFa's and AdaBin's weights override it.
   virtual std::optional<WeightGrid> weight_grid(const torch::Tensor& w, const torch::Tensor& q);
 
   // The grid of an eval-mode forward, v_hat = L(clamp((x - offset) / step, qn, qp)) step + offset

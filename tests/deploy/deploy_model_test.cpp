@@ -142,17 +142,19 @@ TEST(ExportWeight, ScaledSignQuantizersGiveCodesAndScalesThatRebuildTheirOutput)
     EXPECT_TRUE(torch::equal(rebuilt, q->forward(w).detach())) << name;
     EXPECT_TRUE(torch::equal(exported.values, rebuilt)) << name;
   }
-  // AdaBin's two levels per channel sit around an offset that is not a grid's: values only.
-  auto adabin = lowbit::quant::make("adabin");
-  const auto levels = adabin->export_weight(w);
-  EXPECT_FALSE(levels.codes.defined());
-  adabin->eval();
-  EXPECT_TRUE(torch::equal(levels.values, adabin->forward(w).detach()));
+  // Steps along the input channels are no grid of output channels: values only.
+  auto lsq = lowbit::quant::make(
+      "lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"channels", int64_t{5}}, {"channel_dim", int64_t{1}}});
+  const auto values = lsq->export_weight(w);
+  EXPECT_FALSE(values.codes.defined());
+  lsq->eval();
+  EXPECT_TRUE(torch::equal(values.values, lsq->forward(w).detach()));
 }
 
-// LSQ (per channel, per tensor, with LSQ+'s offset) and DoReFa weights as the codes a .lbm stores:
-// in their range, and read back by the runtime (lbm_code_values) as the quantizer's output: exactly
-// for a product (LSQ), within one float32 rounding where an offset is added (DoReFa's -1).
+// LSQ (per channel, per tensor, with LSQ+'s offset), DoReFa and AdaBin weights as the codes a .lbm
+// stores: in their range, and read back by the runtime (lbm_code_values) as the quantizer's output:
+// exactly for a product (LSQ), within one float32 rounding where an offset is added (DoReFa's -1,
+// AdaBin's beta_w).
 TEST(ExportWeight, MultiBitGridsGiveCodesTheFileReadsBackAsTheirOutput) {
   torch::manual_seed(6);
   const auto w = torch::randn({6, 5, 3, 3}) * 0.3;
@@ -169,7 +171,8 @@ TEST(ExportWeight, MultiBitGridsGiveCodesTheFileReadsBackAsTheirOutput) {
       {"lsq_plus", {{"bits", int64_t{4}}}, 4, 0, 15, false},
       {"dorefa", {{"bits", int64_t{2}}}, 2, 0, 3, false},
       {"dorefa", {{"bits", int64_t{5}}}, 5, 0, 31, false},
-      {"dorefa", {{"bits", int64_t{1}}}, 2, -1, 1, true}};  // E sign(w / E): codes -1, 0, 1
+      {"dorefa", {{"bits", int64_t{1}}}, 2, -1, 1, true},  // E sign(w / E): codes -1, 0, 1
+      {"adabin", {}, 2, -1, 1, false}};
   for (const auto& c : cases) {
     const auto label = c.name + " " + std::to_string(c.bits) + "-bit";
     auto q = lowbit::quant::make(c.name, c.params);
@@ -258,15 +261,40 @@ TEST(DeployModel, BadDescriptionsAndRecordsNameTheLayerAndRecord) {
 }
 
 TEST(DeployExport, UnsupportedModulesAreNamed) {
-  auto adabin = lowbit::models::make("adabin_resnet18", small_resnet(), policy("adabin", "adabin_act"));
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3)), torch::nn::Tanh());
   try {
-    lowbit::deploy::export_network(*adabin, "adabin_resnet18", {});
-    FAIL() << "adabin exported";
+    lowbit::deploy::export_network(*net, "tanh_net", {});
+    FAIL() << "tanh exported";
   } catch (const std::invalid_argument& e) {
     const std::string message = e.what();
-    EXPECT_NE(message.find("lowbit export: activation (lowbit::layers::Maxout"), std::string::npos) << message;
+    EXPECT_NE(message.find("lowbit export: 1 (torch::nn::TanhImpl)"), std::string::npos) << message;
     EXPECT_NE(message.find("no deploy layer for this module yet"), std::string::npos) << message;
   }
+}
+
+// AdaBin's ResNet-18: Maxout after the stem and every unit, adabin_act inputs (alpha_a (s + beta_a)),
+// weights as 2-bit codes (-1, 0, +1) with alpha_w and beta_w per output channel as scale and offset.
+TEST(DeployModel, AdaBinWithMaxoutAndOffsetBinaryWeights) {
+  torch::manual_seed(7);
+  auto net = lowbit::models::make("adabin_resnet18", small_resnet(), policy("adabin", "adabin_act"));
+  randomise(*net);
+  {
+    torch::NoGradGuard no_grad;  // the activations' centre inside their inputs' range, as trained ones
+    for (auto& p : net->named_parameters()) {
+      if (p.key().find("alpha_a") != std::string::npos) p.value().uniform_(0.5, 1.5);
+      if (p.key().find("beta_a") != std::string::npos) p.value().uniform_(-0.2, 0.2);
+    }
+  }
+  lowbit::deploy::ModelInput input;
+  input.height = input.width = 32;
+  const auto records = lowbit::deploy::export_network(*net, "adabin_resnet18", input);
+  int64_t codes = 0;
+  for (const auto& r : records) codes += r.kind == LbmKind::Codes && r.bits == 2 && r.offsets.size() == static_cast<size_t>(r.dims[0]);
+  EXPECT_EQ(codes, 16);  // the 16 units' 3x3 convolutions
+  const auto model = Model::parse(lowbit::deploy::serialize_lbm(records), "adabin.lbm");
+  EXPECT_NE(model.description().find("input: adabin"), std::string::npos) << model.description();
+  EXPECT_NE(model.description().find("op: maxout"), std::string::npos) << model.description();
+  expect_deployed_outputs(net, model, torch::randn({2, 3, 32, 32}));
 }
 
 }  // namespace deploy_model_test

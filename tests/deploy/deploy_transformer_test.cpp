@@ -1,7 +1,8 @@
-// lowbit export of vision transformers (ViT / DeiT) + lowbit::deploy::Model: Q-ViT (LSQ weights as
-// codes, ActQ inputs and attention on uniform grids, IRM), Bi-ViT (binary weights and sign inputs
-// on the binary GEMM, 1-bit ActBi attention), TerViT (ternary weights, 8-bit inputs) and full
-// precision give the training graph's eval-mode outputs, with DeiT's distillation head: exactly
+// lowbit export of vision transformers (ViT / DeiT, Swin's shifted windows) + lowbit::deploy::Model:
+// Q-ViT (LSQ weights as codes, ActQ inputs and attention on uniform grids, IRM), Bi-ViT (binary
+// weights and sign inputs on the binary GEMM, 1-bit ActBi attention), TerViT (ternary weights, 8-bit
+// inputs) and full precision give the training graph's eval-mode outputs, with DeiT's distillation
+// head: exactly
 // where the runtime makes the training graph's float calls (a difference in the last bit before an
 // 8-bit quantizer rounds some of its values the other way), within 1e-4 on the binary GEMM.
 #include <lowbit/csrc/deploy/export.h>
@@ -33,8 +34,9 @@ lowbit::Params small_vit(const lowbit::Params& extra) {
 
 // The network with random biases (timm starts them at 0), after one training-mode forward, which
 // initialises the LSQ steps and the ActQ states from its batch, then in eval mode.
-torch::nn::Sequential initialised(const lowbit::Params& params, const lowbit::models::QuantPolicy& policy) {
-  auto net = lowbit::models::make("vit", small_vit(params), policy);
+torch::nn::Sequential initialised(const std::string& model, const lowbit::Params& params,
+                                  const lowbit::models::QuantPolicy& policy) {
+  auto net = lowbit::models::make(model, params, policy);
   torch::NoGradGuard no_grad;
   for (auto& p : net->named_parameters()) {
     if (p.key().find("bias") != std::string::npos) p.value().normal_(0, 0.1);
@@ -45,11 +47,11 @@ torch::nn::Sequential initialised(const lowbit::Params& params, const lowbit::mo
   return net;
 }
 
-std::vector<LbmRecord> exported(torch::nn::Module& net) {
+std::vector<LbmRecord> exported(torch::nn::Module& net, const std::string& model = "vit") {
   lowbit::deploy::ModelInput input;
   input.channels = 1;
   input.height = input.width = 28;
-  return lowbit::deploy::export_network(net, "vit", input);
+  return lowbit::deploy::export_network(net, model, input);
 }
 
 void expect_same_outputs(torch::nn::Sequential net, const std::vector<LbmRecord>& records, double tolerance) {
@@ -75,8 +77,9 @@ TEST(DeployTransformer, QvitW4A4OnUniformGridsWithIrm) {
   const lowbit::models::QuantPolicy policy{
       {"lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"init_per_channel", false}}},
       {"qvit_act", {{"bits", int64_t{4}}}}};
-  auto net = initialised({{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}, {"attention_bits", int64_t{4}},
-                          {"irm", true}, {"gelu_clip", 10.0}},
+  auto net = initialised("vit",
+                         small_vit({{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}, {"attention_bits", int64_t{4}},
+                                    {"irm", true}, {"gelu_clip", 10.0}}),
                          policy);
   const auto records = exported(*net);
   const auto text = description(records);
@@ -106,8 +109,9 @@ TEST(DeployTransformer, BivitW1A1RunsItsBinaryLinearsOnPackedBits) {
   torch::manual_seed(11);
   const lowbit::models::QuantPolicy policy{{"xnor", {{"scale_grad", std::string("detached")}}},
                                            {"sign", {{"ste", std::string("approx")}}}};
-  auto net = initialised({{"attention_bits", int64_t{1}}, {"irm", true}, {"linear_bias", true}, {"gelu_clip", 10.0}},
-                         policy);
+  auto net = initialised(
+      "vit", small_vit({{"attention_bits", int64_t{1}}, {"irm", true}, {"linear_bias", true}, {"gelu_clip", 10.0}}),
+      policy);
   const auto records = exported(*net);
   EXPECT_EQ(count(records, LbmKind::Binary), 8);  // qkv, proj, fc1, fc2 of both blocks
   const auto text = description(records);
@@ -122,7 +126,7 @@ TEST(DeployTransformer, TervitW2A8StoresTernaryBlockWeights) {
   const lowbit::models::QuantPolicy policy{
       {"ternary", {{"scale", std::string("twn")}, {"delta", 0.7}, {"per_channel", true}}},
       {"qvit_act", {{"bits", int64_t{8}}}}};
-  auto net = initialised({{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}}, policy);
+  auto net = initialised("vit", small_vit({{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}}), policy);
   const auto records = exported(*net);
   EXPECT_EQ(count(records, LbmKind::Ternary), 8);
   expect_same_outputs(net, records, 0);
@@ -135,8 +139,47 @@ TEST(DeployTransformer, TervitW2A8StoresTernaryBlockWeights) {
 TEST(DeployTransformer, FullPrecisionVit) {
   using namespace deploy_transformer_test;
   torch::manual_seed(13);
-  auto net = initialised({}, {{"identity", {}}, {"identity", {}}});
+  auto net = initialised("vit", small_vit({}), {{"identity", {}}, {"identity", {}}});
   const auto records = exported(*net);
   EXPECT_EQ(count(records, LbmKind::Binary) + count(records, LbmKind::Ternary), 0);
   expect_same_outputs(net, records, 0);
+}
+
+// Swin (the `swin` model: 28x28 images, patch 2, embed 32, depths [2, 2], heads [2, 4], window 7):
+// stage 0 on the 2x2 windows of its 14x14 grid, the second block's shifted by 3 (its mask), patch
+// merging, stage 1 on one 7x7 window, then the norm, the mean of the tokens and the head.
+TEST(DeployTransformer, SwinOnShiftedWindowsWithPatchMerging) {
+  using namespace deploy_transformer_test;
+  struct Case {
+    std::string label;
+    lowbit::models::QuantPolicy policy;
+    lowbit::Params params;
+    double tolerance;
+  };
+  const std::vector<Case> cases = {
+      {"Q-ViT W4A4",
+       {{"lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"init_per_channel", false}}}, {"qvit_act", {{"bits", int64_t{4}}}}},
+       {{"attention_bits", int64_t{4}}, {"irm", true}},
+       0},
+      {"TerViT W2A8",
+       {{"ternary", {{"scale", std::string("twn")}, {"delta", 0.7}, {"per_channel", true}}}, {"qvit_act", {{"bits", int64_t{8}}}}},
+       {{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}},
+       0},
+      {"Bi-ViT W1A1",
+       {{"xnor", {{"scale_grad", std::string("detached")}}}, {"sign", {{"ste", std::string("approx")}}}},
+       {{"attention_bits", int64_t{1}}, {"linear_bias", true}},
+       1e-4},
+      {"full precision", {{"identity", {}}, {"identity", {}}}, {}, 0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.label);
+    torch::manual_seed(14);
+    auto net = initialised("swin", c.params, c.policy);
+    const auto records = exported(*net, "swin");
+    const auto text = description(records);
+    EXPECT_NE(text.find("window: 7"), std::string::npos) << text;
+    EXPECT_NE(text.find("shift: 3"), std::string::npos) << text;
+    EXPECT_NE(text.find("op: patch_merge, name: layers.1.downsample, side: 14"), std::string::npos) << text;
+    EXPECT_NE(text.find("op: mean_tokens"), std::string::npos) << text;
+    expect_same_outputs(net, records, c.tolerance);
+  }
 }
