@@ -6,9 +6,9 @@
 // deployed model and the float sums of the training graph's convolution can do, changes every
 // later layer of that image); the export's sizes: the binarized layers packed against float32, and
 // the whole .lbm file against the float32 checkpoint (torch::save of the network); the same for
-// TerViT's DeiT-Small (ternary block weights, 8-bit activations, its patch embedding and heads as
-// 8-bit codes) and Q-ViT's W4A4 DeiT-Small (4-bit codes, the patch embedding and heads 8-bit), with
-// their deployed logits against the eval graph's.
+// TerViT's DeiT-Small and Swin-T (ternary block weights, 8-bit activations, the patch embedding
+// and heads as 8-bit codes) and Q-ViT's W4A4 DeiT-Small (4-bit codes, the patch embedding and heads
+// 8-bit), with their deployed logits against the eval graph's.
 //   build/bench/deploy_bench [--repeats N] [--batches 1,16]
 #include <lowbit/csrc/deploy/export.h>
 #include <lowbit/csrc/deploy/model.h>
@@ -47,22 +47,23 @@ std::vector<int64_t> parse_list(const std::string& text) {
   return values;
 }
 
-// A DeiT-Small (distilled; patch embedding and heads 8-bit; `extra` model options) under `policy`,
+// A vision transformer (`model`: patch embedding and heads 8-bit, `extra` options) under `policy`,
 // initialised by a training-mode forward, exported: its bit planes and codes against float32, the
 // file against the float32 checkpoint, and its deployed logits against the eval graph's.
-void report_deit(const char* label, const lowbit::Params& extra, const lowbit::models::QuantPolicy& policy) {
+void report_transformer(const char* label, const std::string& model, const lowbit::Params& extra,
+                        const lowbit::models::QuantPolicy& policy) {
   torch::manual_seed(1);
-  lowbit::Params params{{"distilled", true}, {"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}};
+  lowbit::Params params{{"embed_bits", int64_t{8}}, {"head_bits", int64_t{8}}};
   for (const auto& [key, value] : extra) params[key] = value;
-  auto deit = lowbit::models::make("deit_small", params, policy);
+  auto net = lowbit::models::make(model, params, policy);
   torch::NoGradGuard no_grad;
-  deit->train();
-  deit->forward(torch::randn({2, 3, 224, 224}));  // sets the LSQ steps and ActQ states
-  deit->eval();
-  const auto records = lowbit::deploy::export_network(*deit, "deit_small", {});
+  net->train();
+  net->forward(torch::randn({2, 3, 224, 224}));  // sets the LSQ steps and ActQ states
+  net->eval();
+  const auto records = lowbit::deploy::export_network(*net, model, {});
   const auto bytes = lowbit::deploy::serialize_lbm(records);
   std::ostringstream checkpoint;
-  torch::save(deit, checkpoint);
+  torch::save(net, checkpoint);
   const auto sizes = lowbit::deploy::packed_sizes(records);
   const auto mib = [](int64_t n) { return static_cast<double>(n) / 1048576.0; };
   std::printf("%s export: bit-plane layers %.2f MiB float32 -> %.2f MiB (%.1fx); multi-bit layers %.2f MiB float32 -> "
@@ -72,11 +73,11 @@ void report_deit(const char* label, const lowbit::Params& extra, const lowbit::m
               mib(sizes.codes), sizes.codes > 0 ? static_cast<double>(sizes.codes_float32) / sizes.codes : 0.0,
               mib(static_cast<int64_t>(bytes.size())), mib(static_cast<int64_t>(checkpoint.str().size())),
               static_cast<double>(checkpoint.str().size()) / static_cast<double>(bytes.size()));
-  const auto model = lowbit::deploy::Model::parse(bytes, "deit_small.lbm");
+  const auto deployed = lowbit::deploy::Model::parse(bytes, model + ".lbm");
   const auto images = torch::randn({2, 3, 224, 224});
-  const auto expected = deit->forward(images);
+  const auto expected = net->forward(images);
   std::printf("%s deployed: max |deploy - eval| %.2e at logits' scale %.2e (batch 2)\n", label,
-              (model.forward(images) - expected).abs().max().item<double>(), expected.abs().max().item<double>());
+              (deployed.forward(images) - expected).abs().max().item<double>(), expected.abs().max().item<double>());
 }
 
 }  // namespace
@@ -114,17 +115,21 @@ int main(int argc, char** argv) {
               bytes.size() / 1048576.0, checkpoint.str().size() / 1048576.0,
               static_cast<double>(checkpoint.str().size()) / bytes.size());
 
-  // TerViT's DeiT-Small in its second stage (configs/tervit/imagenet_deit.yaml): ternary weights
-  // (TWN, per channel) with 8-bit activations, the patch embedding and head 8-bit.
-  report_deit("TerViT DeiT-Small", {},
-              {{"ternary", {{"scale", std::string("twn")}, {"delta", 0.7}, {"per_channel", true}}},
-               {"qvit_act", {{"bits", int64_t{8}}}},
-               true});
+  // TerViT's DeiT-Small and Swin-T in their second stage (configs/tervit/imagenet_deit.yaml,
+  // imagenet_swin.yaml): ternary weights (TWN, per channel) with 8-bit activations, the patch
+  // embedding and head 8-bit.
+  const lowbit::models::QuantPolicy tervit{
+      {"ternary", {{"scale", std::string("twn")}, {"delta", 0.7}, {"per_channel", true}}},
+      {"qvit_act", {{"bits", int64_t{8}}}},
+      true};
+  report_transformer("TerViT DeiT-Small", "deit_small", {{"distilled", true}}, tervit);
+  report_transformer("TerViT Swin-T", "swin_tiny", {}, tervit);
   // Q-ViT's W4A4 DeiT-Small (configs/qvit/imagenet_deit_small.yaml): LSQ weights per channel, IRM.
-  report_deit("Q-ViT W4A4 DeiT-Small", {{"attention_bits", int64_t{4}}, {"irm", true}, {"gelu_clip", 10.0}},
-              {{"lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"init_per_channel", false}}},
-               {"qvit_act", {{"bits", int64_t{4}}}},
-               true});
+  report_transformer("Q-ViT W4A4 DeiT-Small", "deit_small",
+                     {{"distilled", true}, {"attention_bits", int64_t{4}}, {"irm", true}, {"gelu_clip", 10.0}},
+                     {{"lsq", {{"bits", int64_t{4}}, {"per_channel", true}, {"init_per_channel", false}}},
+                      {"qvit_act", {{"bits", int64_t{4}}}},
+                      true});
   std::printf("%d threads, median of %d runs, 224x224\n", torch::get_num_threads(), repeats);
   std::printf("%-6s %12s %12s %12s %18s %10s\n", "batch", "eval ms", "deploy ms", "eval/deploy", "within 1e-4", "same top1");
   torch::NoGradGuard no_grad;
