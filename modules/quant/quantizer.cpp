@@ -54,12 +54,14 @@ ExportedWeight QuantizerImpl::export_weight(const torch::Tensor& w) {
               " scales for a weight of ", rows.size(0), " output channels");
   const auto shifted = offset.defined() ? rows - offset : rows;
   const auto codes = torch::where(scale != 0, torch::round(shifted / scale), torch::zeros_like(shifted));
-  // q = code * scale + offset with one or two float32 roundings: |q - exact| <= 2^-23 (|code scale| + |offset|).
-  const auto exact = codes.to(torch::kDouble) * scale.to(torch::kDouble) +
-                     (offset.defined() ? offset.to(torch::kDouble) : torch::zeros({1, 1}, torch::kDouble));
-  const auto bound = (codes.to(torch::kDouble) * scale.to(torch::kDouble)).abs() +
-                     (offset.defined() ? offset.to(torch::kDouble).abs() : torch::zeros({1, 1}, torch::kDouble));
-  const auto miss = ((rows.to(torch::kDouble) - exact).abs() - bound * std::ldexp(1.0, -22)).max().item<double>();
+  // q is code scale + offset rounded once or twice to float32: within 2^-22 (|code scale| + |offset|)
+  // of the exact value.
+  const auto product = codes.to(torch::kDouble) * scale.to(torch::kDouble);
+  const auto shift = offset.defined() ? offset.to(torch::kDouble) : torch::zeros({1, 1}, torch::kDouble);
+  const auto miss = ((rows.to(torch::kDouble) - (product + shift)).abs() -
+                     (product.abs() + shift.abs()) * std::ldexp(1.0, -22))
+                        .max()
+                        .item<double>();
   TORCH_CHECK(miss <= 0 && codes.min().item<double>() >= static_cast<double>(grid->code_min) &&
                   codes.max().item<double>() <= static_cast<double>(grid->code_max),
               name(), ": export_weight: the quantized weight is not on its grid of codes ", grid->code_min, " to ",

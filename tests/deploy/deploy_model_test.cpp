@@ -272,6 +272,25 @@ TEST(DeployExport, UnsupportedModulesAreNamed) {
   }
 }
 
+// Codes hold at most 8 bits: a 12-bit LSQ weight is stored as its float32 values, a 4-bit one as codes.
+TEST(DeployModel, WeightsOfMoreThanEightBitsStayFloat32) {
+  for (const int64_t bits : {4, 12}) {
+    torch::manual_seed(8);
+    auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 16}}},
+                                    policy("lsq", "identity", {{"bits", bits}}));
+    randomise(*net);
+    lowbit::deploy::ModelInput input;
+    input.channels = 1;
+    input.height = input.width = 28;
+    const auto records = lowbit::deploy::export_network(*net, "small_cnn", input);
+    int64_t codes = 0;
+    for (const auto& r : records) codes += r.kind == LbmKind::Codes;
+    EXPECT_EQ(codes, bits == 4 ? 1 : 0) << bits << " bits";  // the one quantized convolution
+    expect_deployed_outputs(net, Model::parse(lowbit::deploy::serialize_lbm(records), "s.lbm"),
+                            torch::randn({2, 1, 28, 28}));
+  }
+}
+
 // AdaBin's ResNet-18: Maxout after the stem and every unit, adabin_act inputs (alpha_a (s + beta_a)),
 // weights as 2-bit codes (-1, 0, +1) with alpha_w and beta_w per output channel as scale and offset.
 TEST(DeployModel, AdaBinWithMaxoutAndOffsetBinaryWeights) {
