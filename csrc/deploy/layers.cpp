@@ -268,13 +268,22 @@ class LinearLayer : public Layer {
   at::Tensor weight_, bias_, bits_, alpha_;
 };
 
+// The records NAME.key of a per-channel layer, each with as many values as the first.
+std::vector<at::Tensor> channel_records(const Fields& f, const Records& records, std::initializer_list<const char*> keys) {
+  const auto name = f.get<std::string>("name");
+  std::vector<at::Tensor> values;
+  for (const char* key : keys) {
+    values.push_back(records.floats(name + "." + key, f.where, values.empty() ? -1 : values.front().numel()));
+  }
+  return values;
+}
+
 // y = x scale_c + shift_c: a batch norm folded as ATen's CPU kernel forms it.
 class AffineLayer : public Layer {
  public:
   AffineLayer(const Fields& f, const Records& records) {
-    const auto name = f.get<std::string>("name");
-    scale = records.floats(name + ".scale", f.where);
-    shift = records.floats(name + ".shift", f.where, scale.numel());
+    const auto v = channel_records(f, records, {"scale", "shift"});
+    scale = v[0], shift = v[1];
   }
   at::Tensor run(const at::Tensor& x) const override {
     const auto shape = channel_shape(x, scale);
@@ -287,10 +296,8 @@ class AffineLayer : public Layer {
 class RPReLULayer : public Layer {
  public:
   RPReLULayer(const Fields& f, const Records& records) {
-    const auto name = f.get<std::string>("name");
-    gamma = records.floats(name + ".gamma", f.where);
-    slope = records.floats(name + ".slope", f.where, gamma.numel());
-    offset = records.floats(name + ".offset", f.where, gamma.numel());
+    const auto v = channel_records(f, records, {"gamma", "slope", "offset"});
+    gamma = v[0], slope = v[1], offset = v[2];
   }
   at::Tensor run(const at::Tensor& x) const override {
     const auto shape = channel_shape(x, gamma);
@@ -303,9 +310,8 @@ class RPReLULayer : public Layer {
 class MaxoutLayer : public Layer {
  public:
   MaxoutLayer(const Fields& f, const Records& records) {
-    const auto name = f.get<std::string>("name");
-    pos_ = records.floats(name + ".pos_scale", f.where);
-    neg_ = records.floats(name + ".neg_scale", f.where, pos_.numel());
+    const auto v = channel_records(f, records, {"pos_scale", "neg_scale"});
+    pos_ = v[0], neg_ = v[1];
   }
   at::Tensor run(const at::Tensor& x) const override {
     const auto shape = channel_shape(x, pos_);
