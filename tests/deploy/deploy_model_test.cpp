@@ -4,6 +4,7 @@
 #include <lowbit/csrc/deploy/model.h>
 #include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
+#include <lowbit/modules/layers/qconv2d.h>
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/models/registry.h>
 #include <lowbit/modules/quant/registry.h>
@@ -105,6 +106,25 @@ TEST(DeployModel, FrozenNetworkGivesItsEvalOutputsAndKeepsThemWhileTheNetworkTra
     EXPECT_FALSE(torch::allclose(net->forward(images), before, 1e-3, 1e-3));  // the network moved on
   }
   EXPECT_TRUE(torch::equal(frozen.forward(images), before));  // the frozen copy did not
+}
+
+// A single layer that takes images freezes as a network of one (here a binary convolution).
+TEST(DeployModel, ABinaryConvolutionLayerFreezesAlone) {
+  torch::manual_seed(9);
+  lowbit::layers::QConv2d conv(lowbit::layers::QConv2dOptions(8, 16, 3)
+                                   .padding(1)
+                                   .weight_quantizer(lowbit::quant::make("xnor"))
+                                   .input_quantizer(lowbit::quant::make("sign")));
+  lowbit::deploy::ModelInput input;
+  input.channels = 8;
+  input.height = input.width = 10;
+  const auto frozen = lowbit::deploy::freeze(*conv, "conv", input);
+  EXPECT_NE(frozen.description().find("input: sign"), std::string::npos) << frozen.description();
+  const auto x = torch::randn({2, 8, 10, 10});
+  conv->eval();
+  torch::NoGradGuard no_grad;
+  const auto expected = conv->forward(x);
+  EXPECT_LE((frozen.forward(x) - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
 }
 
 TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
