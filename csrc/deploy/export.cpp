@@ -204,20 +204,19 @@ class Exporter {
     return node;
   }
 
-  // A batch norm in eval mode as ATen's CPU kernel applies it: x scale + shift, scale = weight /
-  // sqrt(running_var + eps), shift = bias - running_mean scale (float).
+  // A batch norm in eval mode: its running statistics, affine parameters and eps (the runtime folds
+  // them where it fuses, and otherwise makes the training graph's at::batch_norm call).
   // Both layers::BatchNorm and torch::nn::BatchNorm1d / 2d.
   template <typename BatchNorm>
   void batch_norm(const std::string& name, BatchNorm& bn, YAML::Node& list) {
     if (!bn.running_mean.defined()) unsupported(name, bn, "a batch norm without running statistics");
-    torch::NoGradGuard no_grad;
-    const auto invstd = 1 / torch::sqrt(bn.running_var.to(torch::kFloat) + static_cast<float>(bn.options.eps()));
-    const auto scale = bn.weight.defined() ? invstd * bn.weight.to(torch::kFloat) : invstd;
-    const auto shift = (bn.bias.defined() ? bn.bias.to(torch::kFloat) : torch::zeros_like(scale)) -
-                       bn.running_mean.to(torch::kFloat) * scale;
-    floats(name + ".scale", scale);
-    floats(name + ".shift", shift);
-    list.push_back(named("affine", name));
+    floats(name + ".running_mean", bn.running_mean);
+    floats(name + ".running_var", bn.running_var);
+    if (bn.weight.defined()) floats(name + ".weight", bn.weight);
+    if (bn.bias.defined()) floats(name + ".bias", bn.bias);
+    auto node = named("batch_norm", name);
+    node["eps"] = bn.options.eps();
+    list.push_back(node);
   }
 
   void rprelu(const std::string& name, layers::RPReLUImpl& a, YAML::Node& list) {

@@ -4,9 +4,9 @@
 // Binary and ternary weights go in as bit planes with one scale per output channel, multi-bit and
 // offset ones (LSQ, DoReFa, AdaBin) as codes of up to 8 bits with their scales and offsets (the
 // weight quantizers' export_weight, modules/quant/quantizer.h), input quantizers as their sign,
-// uniform grid (uniform_grid) or AdaBin levels, every batch norm folded into a per-channel scale
-// and shift, the real-valued layers in float32; training-only state (latent weights, the weight
-// quantizers' own state, running statistics) stays behind.
+// uniform grid (uniform_grid) or AdaBin levels, batch norms as their running statistics and affine
+// parameters (the runtime folds them where it fuses), the real-valued layers in float32;
+// training-only state (latent weights, the weight quantizers' own state) stays behind.
 //
 // Supported: Sequential / Stage, QConv2d and QLinear (weights full precision, packed from a binary
 // or ternary weight quantizer, codes from a grid, or any other quantizer's output in float32;

@@ -142,8 +142,10 @@ class Conv2dLayer : public Layer {
     in_channels_ = w.kind == LbmKind::Float32 ? w.dims[1] * groups_ : w.dims[3];
     input_ = InputQuantizer::read(f, "input", records, name + ".input", in_channels_, 1);
     if (records.find(name + ".bias")) bias_ = records.floats(name + ".bias", f.where, out);
+    as_trained_ = records.float_convs_as_trained();
+    const auto format = as_trained_ ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
     if (w.kind == LbmKind::Float32) {
-      weight_ = records.floats(name + ".weight", f.where).contiguous(at::MemoryFormat::ChannelsLast);
+      weight_ = records.floats(name + ".weight", f.where).contiguous(format);
     } else {
       if (groups_ != 1) fail(f.where, "a binary or ternary conv2d weight needs groups 1");
       const auto codes = unpack(w, /*scaled=*/false).view({out, w.dims[1], w.dims[2], in_channels_}).permute({0, 3, 1, 2});
@@ -156,7 +158,7 @@ class Conv2dLayer : public Layer {
         const auto zeros = at::zeros_like(alpha_), ones = at::ones_like(alpha_);
         alone_ = {alpha_, ones, bias_.defined() ? bias_ : zeros, zeros, ones, zeros};
       } else {
-        weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(at::MemoryFormat::ChannelsLast);
+        weight_ = (codes * row_scales(w).view({out, 1, 1, 1})).contiguous(format);
       }
     }
   }
@@ -196,7 +198,8 @@ class Conv2dLayer : public Layer {
   at::Tensor run(const at::Tensor& x) const override {
     if (packed_) return run_packed(pack(x), alone_, at::Tensor(), nullptr).values;
     check_input(x);
-    return at::conv2d(input_.apply(x), weight_, bias_, stride_, padding_, dilation_, groups_);
+    const auto input = input_.apply(x);
+    return at::conv2d(as_trained_ ? input.contiguous() : input, weight_, bias_, stride_, padding_, dilation_, groups_);
   }
 
  private:
@@ -208,7 +211,7 @@ class Conv2dLayer : public Layer {
   std::string where_;
   std::vector<int64_t> stride_, padding_, dilation_;
   int64_t groups_ = 1, in_channels_ = 0;
-  bool packed_ = false;
+  bool packed_ = false, as_trained_ = false;
   InputQuantizer input_;
   at::Tensor weight_, bias_, bits_, tap_sums_, alpha_;
   kernels::BinaryConvGeometry geometry_{};
@@ -278,7 +281,7 @@ std::vector<at::Tensor> channel_records(const Fields& f, const Records& records,
   return values;
 }
 
-// y = x scale_c + shift_c: a batch norm folded as ATen's CPU kernel forms it.
+// y = x scale_c + shift_c (the `affine` op of files that stored folded batch norms).
 class AffineLayer : public Layer {
  public:
   AffineLayer(const Fields& f, const Records& records) {
@@ -290,6 +293,48 @@ class AffineLayer : public Layer {
     return at::addcmul(shift.view(shape), x, scale.view(shape));
   }
   at::Tensor scale, shift;
+
+ protected:
+  AffineLayer(at::Tensor scale_, at::Tensor shift_) : scale(std::move(scale_)), shift(std::move(shift_)) {}
+};
+
+// The records (NAME.running_mean, running_var, weight, bias) and eps of a `batch_norm` op.
+struct BatchNormStatistics {
+  double eps;
+  at::Tensor mean, var, weight, bias;  // weight and bias may be undefined
+};
+
+BatchNormStatistics read_batch_norm(const Fields& f, const Records& records) {
+  const auto name = f.get<std::string>("name");
+  BatchNormStatistics s{f.get<double>("eps"), {}, records.floats(name + ".running_var", f.where), {}, {}};
+  const int64_t channels = s.var.numel();
+  s.mean = records.floats(name + ".running_mean", f.where, channels);
+  if (records.find(name + ".weight")) s.weight = records.floats(name + ".weight", f.where, channels);
+  if (records.find(name + ".bias")) s.bias = records.floats(name + ".bias", f.where, channels);
+  return s;
+}
+
+// A batch norm in eval mode. Run alone, the training graph's at::batch_norm call (bit for bit);
+// folded into a convolution or a packed epilogue, the affine y = x scale_c + shift_c with scale =
+// weight / sqrt(running_var + eps) and shift = bias - running_mean scale, as ATen's CPU kernel forms
+// them.
+class BatchNormLayer : public AffineLayer {
+ public:
+  explicit BatchNormLayer(BatchNormStatistics s) : AffineLayer(folded_scale(s), at::Tensor()), s_(std::move(s)) {
+    shift = (s_.bias.defined() ? s_.bias : at::zeros_like(scale)) - s_.mean * scale;
+  }
+  at::Tensor run(const at::Tensor& x) const override {
+    TORCH_CHECK(x.dim() >= 2 && x.size(1) == s_.var.numel(), "batch_norm: expected [N, ", s_.var.numel(),
+                ", ...], got ", x.sizes());
+    return at::batch_norm(x, s_.weight, s_.bias, s_.mean, s_.var, false, 0.0, s_.eps, false);
+  }
+
+ private:
+  static at::Tensor folded_scale(const BatchNormStatistics& s) {
+    const auto invstd = 1 / at::sqrt(s.var + static_cast<float>(s.eps));
+    return s.weight.defined() ? invstd * s.weight : invstd;
+  }
+  BatchNormStatistics s_;
 };
 
 // ReActNet's RPReLU: y = PReLU_slope(x + gamma_c) + offset_c.
@@ -403,6 +448,7 @@ std::unique_ptr<Layer> make_layer(const YAML::Node& node, const Records& records
   if (op == "conv2d") return std::make_unique<Conv2dLayer>(f, records);
   if (op == "linear") return std::make_unique<LinearLayer>(f, records);
   if (op == "affine") return std::make_unique<AffineLayer>(f, records);
+  if (op == "batch_norm") return std::make_unique<BatchNormLayer>(read_batch_norm(f, records));
   if (op == "rprelu") return std::make_unique<RPReLULayer>(f, records);
   if (op == "maxout") return std::make_unique<MaxoutLayer>(f, records);
   if (op == "residual") return std::make_unique<ResidualLayer>(f, records);
@@ -478,7 +524,7 @@ Layers make_layers(const YAML::Node& list, const Records& records, const std::st
     auto layer = make_layer(list[i], records, where + "[" + std::to_string(i) + "]" + name);
     auto* conv = layers.empty() ? nullptr : dynamic_cast<d::Conv2dLayer*>(layers.back().get());
     const auto* affine = dynamic_cast<const d::AffineLayer*>(layer.get());
-    if (conv && affine && conv->fold(affine->scale, affine->shift)) continue;
+    if (conv && affine && !records.float_convs_as_trained() && conv->fold(affine->scale, affine->shift)) continue;
     auto* unit = layers.empty() ? nullptr : dynamic_cast<d::ResidualLayer*>(layers.back().get());
     const auto* next = dynamic_cast<const d::ResidualLayer*>(layer.get());
     if (unit && unit->fused_conv() && next && next->fused_conv()) unit->feed(next->fused_conv());

@@ -70,10 +70,18 @@ class Records {
   // Throws naming the first record no layer read (a file whose description misses a layer).
   void check_all_used() const;
 
+  // How the layers built from these records run float convolutions: channels-last with a
+  // following batch norm folded in (the default: the packed kernels' layout, one pass less), or as
+  // the NCHW training graph runs them, the batch norm apart: for networks with activations on
+  // uniform grids, which round last-bit differences into other codes (docs/export.md, Exactness).
+  bool float_convs_as_trained() const { return float_convs_as_trained_; }
+  void set_float_convs_as_trained(bool as_trained) { float_convs_as_trained_ = as_trained; }
+
  private:
   std::map<std::string, LbmRecord> records_;
   mutable std::map<std::string, bool> used_;
   std::string source_;
+  bool float_convs_as_trained_ = false;
 };
 
 // The layers of a description's list (`layers:` and a residual's `body:` / `shortcut:` /

@@ -63,6 +63,22 @@ ModelInput read_input(const YAML::Node& node, const std::string& where) {
   return in;
 }
 
+// Whether a description quantizes some input on a uniform grid (`input: uniform`, `q_act: uniform`, ...).
+bool uses_grids(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar() == "uniform";
+  if (node.IsSequence()) {
+    for (const auto& child : node) {
+      if (uses_grids(child)) return true;
+    }
+  }
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      if (uses_grids(entry.second)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace deploy_model
 
 Model Model::load(const std::string& path) {
@@ -90,7 +106,9 @@ Model Model::from_records(std::vector<LbmRecord> records, const std::string& sou
   }
   m.name_ = d::field<std::string>(root, "model", source, "");
   m.input_ = d::read_input(root["input"], source + ": input");
-  const Records by_name(std::move(records), source);
+  Records by_name(std::move(records), source);
+  m.float_convs_as_trained_ = d::uses_grids(root["layers"]);
+  by_name.set_float_convs_as_trained(m.float_convs_as_trained_);
   try {
     m.layers_ = std::make_shared<const Layers>(make_layers(root["layers"], by_name, source + ": layers"));
   } catch (const c10::Error& e) {
@@ -106,7 +124,8 @@ at::Tensor Model::forward(const at::Tensor& images) const {
               source_, ": expected float images [N, ", input_.channels, ", H, W], got ", images.scalar_type(), " ",
               images.sizes());
   at::NoGradGuard no_grad;
-  return run_layers(*layers_, images.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast));
+  const auto format = float_convs_as_trained_ ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
+  return run_layers(*layers_, images.to(at::kFloat).contiguous(format));
 }
 
 at::Tensor Model::prepare_image(const std::string& path) const {

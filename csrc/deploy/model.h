@@ -58,6 +58,7 @@ class Model {
   std::string name_, description_, source_;
   ModelInput input_;
   std::shared_ptr<const Layers> layers_;
+  bool float_convs_as_trained_ = false;  // Records::float_convs_as_trained: inputs stay NCHW
 };
 
 }  // namespace lowbit::deploy
