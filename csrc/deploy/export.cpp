@@ -57,16 +57,21 @@ YAML::Node named(const std::string& op, const std::string& name) {
   return flow(node);
 }
 
-// codes int8 [rows, ...] with values in {-1, 0, +1} as a record of `dims`: binary (no zero) or ternary.
+// A tensor's values as float32, in order (none for an undefined tensor).
+std::vector<float> float_list(const torch::Tensor& t) {
+  if (!t.defined()) return {};
+  const auto v = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(v.const_data_ptr<float>(), v.const_data_ptr<float>() + v.numel());
+}
+
+// codes [rows, ...] with values in {-1, 0, +1} as a record of `dims`: binary (no zero) or ternary.
 LbmRecord packed_record(const std::string& name, const torch::Tensor& codes, const torch::Tensor& scales,
                         std::vector<int64_t> dims) {
   const auto rows = codes.reshape({codes.size(0), -1}).to(torch::kCPU, torch::kFloat).contiguous();
   const bool ternary = (rows == 0).any().item<bool>();
   const auto packed =
       ternary ? kernels::pack_ternary_bits(rows).transpose(0, 1).contiguous() : kernels::pack_sign_bits(rows);
-  const auto s = scales.to(torch::kCPU, torch::kFloat).contiguous();
-  LbmRecord r{name, ternary ? LbmKind::Ternary : LbmKind::Binary, std::move(dims),
-              std::vector<float>(s.const_data_ptr<float>(), s.const_data_ptr<float>() + s.numel()),
+  LbmRecord r{name, ternary ? LbmKind::Ternary : LbmKind::Binary, std::move(dims), float_list(scales),
               std::vector<uint8_t>(static_cast<size_t>(packed.nbytes()))};
   std::memcpy(r.payload.data(), packed.const_data_ptr<int64_t>(), r.payload.size());
   return r;
@@ -124,15 +129,10 @@ class Exporter {
   // A multi-bit weight as `bits`-bit codes (u = code - code_min) with its scales and offsets.
   void codes(const std::string& name, const quant::ExportedWeight& e) {
     const auto c = e.codes.to(torch::kCPU, torch::kInt).contiguous();
-    const auto list = [](const torch::Tensor& t) {
-      if (!t.defined()) return std::vector<float>();
-      const auto v = t.to(torch::kCPU, torch::kFloat).contiguous();
-      return std::vector<float>(v.const_data_ptr<float>(), v.const_data_ptr<float>() + v.numel());
-    };
     records.push_back(lbm_codes_record(name, c.sizes().vec(),
                                        std::vector<int32_t>(c.const_data_ptr<int32_t>(), c.const_data_ptr<int32_t>() + c.numel()),
-                                       static_cast<uint8_t>(e.bits), static_cast<int32_t>(-e.code_min), list(e.scales),
-                                       list(e.offsets)));
+                                       static_cast<uint8_t>(e.bits), static_cast<int32_t>(-e.code_min),
+                                       float_list(e.scales), float_list(e.offsets)));
   }
 
   // The weight and input of a convolution or linear layer: `node`'s input field and the records.

@@ -63,17 +63,19 @@ ModelInput read_input(const YAML::Node& node, const std::string& where) {
   return in;
 }
 
-// Whether a description quantizes some input on a uniform grid (`input: uniform`, `q_act: uniform`, ...).
+// Whether a description quantizes some input on a uniform grid: a layer with `KEY: uniform` and its
+// `KEY_grid` (input, q_act, ...: layer_parts.h's InputQuantizer), at any depth.
 bool uses_grids(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar() == "uniform";
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      const auto& value = entry.second;
+      if (value.IsScalar() && value.Scalar() == "uniform" && node[entry.first.Scalar() + "_grid"]) return true;
+      if (uses_grids(value)) return true;
+    }
+  }
   if (node.IsSequence()) {
     for (const auto& child : node) {
       if (uses_grids(child)) return true;
-    }
-  }
-  if (node.IsMap()) {
-    for (const auto& entry : node) {
-      if (uses_grids(entry.second)) return true;
     }
   }
   return false;

@@ -107,16 +107,8 @@ class AttentionLayer : public Layer {
 
   at::Tensor run(const at::Tensor& x) const override {
     if (windows_.window == 0) return attend(x, at::Tensor());
-    const int64_t side = windows_.side, shift = windows_.shift;
-    TORCH_CHECK(x.dim() == 3 && x.size(1) == side * side, "attention: expected tokens [B, ", side * side, ", C] on its ",
-                side, "x", side, " grid, got ", x.sizes());
-    const int64_t batch = x.size(0), channels = x.size(2);
-    auto grid = x.view({batch, side, side, channels});
-    if (shift > 0) grid = at::roll(grid, {-shift, -shift}, {1, 2});
-    grid = layers::window_reverse(attend(layers::window_partition(grid, windows_.window), mask_), windows_.window, side,
-                                  side);
-    if (shift > 0) grid = at::roll(grid, {shift, shift}, {1, 2});
-    return grid.reshape({batch, side * side, channels});
+    return layers::attend_in_windows(x, windows_, [&](const at::Tensor& windows) { return attend(windows, mask_); },
+                                     "attention");
   }
 
  private:
@@ -127,16 +119,14 @@ class AttentionLayer : public Layer {
     if (windows_.window == 0) return;
     windows_.side = f.get<int64_t>("side");
     windows_.shift = f.get<int64_t>("shift", 0);
-    const int64_t w = windows_.window, area = w * w;
+    const int64_t w = windows_.window;
     if (w < 1 || windows_.side < w || windows_.side % w != 0 || windows_.shift < 0 || windows_.shift >= w) {
       fail(f.where, "window " + std::to_string(w) + " must divide side " + std::to_string(windows_.side) +
                         ", with 0 <= shift < window (shift " + std::to_string(windows_.shift) + ")");
     }
     const auto table = records.floats(name + ".relative_position_bias_table", f.where, (2 * w - 1) * (2 * w - 1) * heads_);
-    bias_ = table.view({(2 * w - 1) * (2 * w - 1), heads_})
-                .index_select(0, layers::relative_position_index(w).flatten())
-                .view({area, area, heads_})
-                .permute({2, 0, 1});
+    bias_ = layers::relative_position_bias(table.view({(2 * w - 1) * (2 * w - 1), heads_}),
+                                           layers::relative_position_index(w).flatten(), w);
     if (windows_.shift > 0) mask_ = layers::shifted_window_mask(windows_);
   }
 
@@ -154,11 +144,7 @@ class AttentionLayer : public Layer {
     const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
     auto logits = at::matmul(q_.apply(q), k_.apply(k).transpose(-2, -1)) * scale;
     if (bias_.defined()) logits = logits + bias_;
-    if (mask.defined()) {
-      const auto windows = mask.size(0);
-      logits = (logits.view({batch / windows, windows, heads_, tokens, tokens}) + mask.unsqueeze(1))
-                   .view({batch, heads_, tokens, tokens});
-    }
+    if (mask.defined()) logits = layers::add_window_mask(logits, mask);
     const auto attn = attn_.apply(at::softmax(logits, -1));
     const auto merged = at::matmul(attn, v_.apply(qkv[2])).transpose(1, 2).reshape({batch, tokens, dim});
     return proj_->run(merged);

@@ -49,10 +49,8 @@ void QAttentionImpl::reset() {
 }
 
 torch::Tensor QAttentionImpl::position_bias() {
-  const auto area = options.window_size() * options.window_size();
-  return relative_position_bias_table.index_select(0, relative_position_index_.like(relative_position_bias_table))
-      .view({area, area, options.heads()})
-      .permute({2, 0, 1});
+  return relative_position_bias(relative_position_bias_table,
+                                relative_position_index_.like(relative_position_bias_table), options.window_size());
 }
 
 torch::Tensor QAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
@@ -85,11 +83,7 @@ torch::Tensor QAttentionImpl::forward(const torch::Tensor& x, const torch::Tenso
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim()));
   auto logits = product(q_quantized, k_quantized, true) * scale;
   if (window > 0) logits = logits + position_bias();
-  if (mask.defined()) {
-    const auto windows = mask.size(0);
-    logits = (logits.view({batch / windows, windows, heads, tokens, tokens}) + mask.unsqueeze(1))
-                 .view({batch, heads, tokens, tokens});
-  }
+  if (mask.defined()) logits = add_window_mask(logits, mask);
   const auto attn = torch::softmax(logits, -1);
   taps::publish(*this, "attn", attn);
   const auto attn_quantized = quantized_operand(*attn_act, attn_drop(attn));

@@ -84,15 +84,8 @@ void TransformerBlockImpl::reset() {
 torch::Tensor TransformerBlockImpl::attend(const torch::Tensor& x) {
   const auto& w = options.windows();
   if (w.window == 0) return attn(x);
-  TORCH_CHECK(x.dim() == 3 && x.size(1) == w.side * w.side, "TransformerBlock: expected tokens [B, ", w.side * w.side,
-              ", C] on its ", w.side, "x", w.side, " grid, got shape ", x.sizes());
-  const int64_t batch = x.size(0), channels = x.size(2);
-  auto grid = x.view({batch, w.side, w.side, channels});
-  if (w.shift > 0) grid = torch::roll(grid, {-w.shift, -w.shift}, {1, 2});
   const auto mask = attn_mask_.defined() ? attn_mask_.like(x) : torch::Tensor();
-  grid = window_reverse(attn(window_partition(grid, w.window), mask), w.window, w.side, w.side);
-  if (w.shift > 0) grid = torch::roll(grid, {w.shift, w.shift}, {1, 2});
-  return grid.reshape({batch, w.side * w.side, channels});
+  return attend_in_windows(x, w, [&](const torch::Tensor& windows) { return attn(windows, mask); }, "TransformerBlock");
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x) {

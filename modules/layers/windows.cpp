@@ -47,6 +47,30 @@ torch::Tensor shifted_window_mask(const ShiftedWindows& w) {
   return torch::zeros(differ.sizes()).masked_fill(differ, -100.0);
 }
 
+torch::Tensor relative_position_bias(const torch::Tensor& table, const torch::Tensor& flat_index, int64_t window) {
+  const auto area = window * window;
+  return table.index_select(0, flat_index).view({area, area, table.size(1)}).permute({2, 0, 1});
+}
+
+torch::Tensor add_window_mask(const torch::Tensor& logits, const torch::Tensor& mask) {
+  const int64_t batch = logits.size(0), heads = logits.size(1), tokens = logits.size(2), windows = mask.size(0);
+  return (logits.view({batch / windows, windows, heads, tokens, tokens}) + mask.unsqueeze(1))
+      .view({batch, heads, tokens, tokens});
+}
+
+torch::Tensor attend_in_windows(const torch::Tensor& tokens, const ShiftedWindows& w,
+                                const std::function<torch::Tensor(const torch::Tensor&)>& attention,
+                                const char* what) {
+  TORCH_CHECK(tokens.dim() == 3 && tokens.size(1) == w.side * w.side, what, ": expected tokens [B, ", w.side * w.side,
+              ", C] on its ", w.side, "x", w.side, " grid, got shape ", tokens.sizes());
+  const int64_t batch = tokens.size(0), channels = tokens.size(2);
+  auto grid = tokens.view({batch, w.side, w.side, channels});
+  if (w.shift > 0) grid = torch::roll(grid, {-w.shift, -w.shift}, {1, 2});
+  grid = window_reverse(attention(window_partition(grid, w.window)), w.window, w.side, w.side);
+  if (w.shift > 0) grid = torch::roll(grid, {w.shift, w.shift}, {1, 2});
+  return grid.reshape({batch, w.side * w.side, channels});
+}
+
 const torch::Tensor& DerivedTensor::like(const torch::Tensor& reference) {
   const bool dtype_differs = tensor_.is_floating_point() && tensor_.scalar_type() != reference.scalar_type();
   if (tensor_.device() != reference.device() || dtype_differs) {

@@ -15,8 +15,17 @@
 //                            region of the shifted grid, -100 elsewhere; regions along each axis
 //                            [0, S - w), [S - w, S - shift), [S - shift, S), numbered row-major
 //                            (timm's SwinTransformerBlock.get_attn_mask)
+//   relative_position_bias   [heads, w w, w w]: the table's rows at the flattened index, per head
+//                            (timm's WindowAttention._get_rel_pos_bias)
+//   add_window_mask          attention logits [B nW, heads, N, N] + the mask of each window
+//   attend_in_windows        tokens [B, S S, C] -> attention(windows) on the shifted windows, rolled
+//                            back (timm's SwinTransformerBlock._attn)
+// The training graph (TransformerBlock, QAttention) and the deploy runtime (csrc/deploy) both call
+// these, so that a deployed Swin computes as the trained one.
 
 #include <torch/types.h>
+
+#include <functional>
 
 namespace lowbit::layers {
 
@@ -35,6 +44,12 @@ torch::Tensor window_partition(const torch::Tensor& grid, int64_t window);
 torch::Tensor window_reverse(const torch::Tensor& windows, int64_t window, int64_t height, int64_t width);
 torch::Tensor relative_position_index(int64_t window);
 torch::Tensor shifted_window_mask(const ShiftedWindows& windows);
+torch::Tensor relative_position_bias(const torch::Tensor& table, const torch::Tensor& flat_index, int64_t window);
+torch::Tensor add_window_mask(const torch::Tensor& logits, const torch::Tensor& mask);
+// `attention` maps windows [B nW, w w, C] to [B nW, w w, C]; `what` names the caller in errors.
+torch::Tensor attend_in_windows(const torch::Tensor& tokens, const ShiftedWindows& windows,
+                                const std::function<torch::Tensor(const torch::Tensor&)>& attention,
+                                const char* what);
 
 // A tensor derived from a layer's options, timm's non-persistent buffers (relative_position_index,
 // attn_mask): not registered, so that state dicts hold exactly timm's keys; like() returns it on
