@@ -32,6 +32,7 @@ using Tensor = at::Tensor;
 using OptionalTensor = std::optional<at::Tensor>;
 using Tensors2 = std::tuple<at::Tensor, at::Tensor>;
 using Tensors3 = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using Tensors4 = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 // The operator `lowbit::<name>` with the C++ signature Fn, looked up once per call site.
 #define LOWBIT_OP(name, Fn)                                                                            \
@@ -82,8 +83,10 @@ TORCH_LIBRARY_FRAGMENT(lowbit, m) {
   m.def("scaled_sign_backward(Tensor grad, Tensor w, Tensor alpha, bool scale_by_alpha, bool add_mean) -> Tensor");
   m.def("scaled_sign_backward_(Tensor(a!) grad, Tensor w, Tensor alpha, bool scale_by_alpha, bool add_mean) -> ()");
   m.def("ternarize_forward(Tensor w, float delta, bool per_row) -> (Tensor, Tensor, Tensor)");
-  m.def("bilinear_sign_forward(Tensor w, Tensor alpha, float kappa) -> Tensor");
-  m.def("bilinear_sign_backward(Tensor grad, Tensor w, Tensor alpha, Tensor gamma, float kappa) -> (Tensor, Tensor)");
+  m.def("bilinear_sign_forward(Tensor w, Tensor alpha, float kappa, Tensor? shift_c=None, Tensor? shift_p=None) -> "
+        "Tensor");
+  m.def("bilinear_sign_backward(Tensor grad, Tensor w, Tensor alpha, Tensor gamma, float kappa, Tensor? shift_c=None, "
+        "Tensor? shift_p=None, float record_scale=0) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("dorefa_weight_forward(Tensor w, int bits) -> (Tensor, Tensor, Tensor)");
   m.def("dorefa_weight_backward(Tensor grad, Tensor t, Tensor max_ties, int bits) -> Tensor");
   m.def("adabin_weight_forward(Tensor w) -> (Tensor, Tensor, Tensor)");
@@ -255,9 +258,13 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
     const int64_t rows = per_row ? w.size(0) : 1;
     return Tensors3{meta::like(w), meta::rows_of(w, rows), meta::rows_of(w, rows)};
   });
-  m.impl("bilinear_sign_forward", [](const Tensor& w, const Tensor&, double) { return meta::like(w); });
-  m.impl("bilinear_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor&, double) {
-    return Tensors2{meta::like(g), meta::like(alpha)};
+  m.impl("bilinear_sign_forward", [](const Tensor& w, const Tensor&, double, const OptionalTensor&,
+                                     const OptionalTensor&) { return meta::like(w); });
+  m.impl("bilinear_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor&, double,
+                                      const OptionalTensor& c, const OptionalTensor&, double record_scale) {
+    const bool shifted = c.has_value() && c->defined();
+    return Tensors4{meta::like(g), meta::like(alpha), at::empty({shifted ? c->numel() : 0}, shifted ? c->options() : g.options()),
+                    record_scale > 0 ? meta::like(g) : at::empty({0}, g.options())};
   });
   m.impl("dorefa_weight_forward", [](const Tensor& w, int64_t) {
     return Tensors3{meta::like(w), at::empty_like(w, w.options().dtype(at::promote_types(w.scalar_type(), at::kFloat))),
@@ -590,15 +597,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tenso
   return LOWBIT_OP("ternarize_forward", Tensors3(const Tensor&, double, bool)).call(w, delta, per_row);
 }
 
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
-  return LOWBIT_OP("bilinear_sign_forward", Tensor(const Tensor&, const Tensor&, double)).call(w, alpha, kappa);
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const OptionalTensor& shift_c, const OptionalTensor& shift_p) {
+  return LOWBIT_OP("bilinear_sign_forward",
+                   Tensor(const Tensor&, const Tensor&, double, const OptionalTensor&, const OptionalTensor&))
+      .call(w, alpha, kappa, shift_c, shift_p);
 }
 
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa) {
-  return LOWBIT_OP("bilinear_sign_backward", Tensors2(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double))
-      .call(grad, w, alpha, gamma, kappa);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const OptionalTensor& shift_c, const OptionalTensor& shift_p, double record_scale) {
+  return LOWBIT_OP("bilinear_sign_backward", Tensors4(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                                                      const OptionalTensor&, const OptionalTensor&, double))
+      .call(grad, w, alpha, gamma, kappa, shift_c, shift_p, record_scale);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {

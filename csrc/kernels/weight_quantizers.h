@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <tuple>
 
 namespace lowbit::kernels {
@@ -26,12 +27,18 @@ void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at
 // dtype). The backward is ste_backward.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
 
-// Bilinear binarization, alpha [rows] = |scale|, gamma [rows]: y = kappa sign(w) alpha_r;
-// the backward returns dL/dw and dL/dalpha [rows] (in alpha's dtype).
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa);
+// Bilinear binarization, alpha [rows] = |scale|, gamma [rows]: y = kappa sign(x) alpha_r with x = w,
+// or with a recurrent shift (RBONN; c [rows], P shaped as w) x = W~ = w - c_r P (ops::recurrent_value,
+// recomputed by the backward). The backward returns dL/dx (= dL/dw), dL/dalpha [rows] (in alpha's
+// dtype), dL/dc [rows] (c's dtype; [0] without a shift) and, for record_scale S > 0, dL/dx / S
+// (RBONN's record of the unscaled gradient; [0] for S = 0), all in one pass over the weight.
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const std::optional<at::Tensor>& shift_c = std::nullopt,
+                                 const std::optional<at::Tensor>& shift_p = std::nullopt);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const std::optional<at::Tensor>& shift_c = std::nullopt, const std::optional<at::Tensor>& shift_p = std::nullopt,
+    double record_scale = 0);
 
 // DoReFa k-bit weights (any shape, one row): y, t = tanh(w) and the max |t| with the count of its
 // ties (a float64 pair [M, ties]), t and the pair for the backward, which returns dL/dw. The CPU
@@ -54,10 +61,11 @@ at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, con
 void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
                            bool add_mean);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa);
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p, double record_scale);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);
@@ -72,10 +80,11 @@ at::Tensor scaled_sign_backward(const at::Tensor& grad, const at::Tensor& w, con
 void scaled_sign_backward_(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, bool scale_by_alpha,
                            bool add_mean);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tensor& w, double delta, bool per_row);
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa);
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa);
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p, double record_scale);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits);
 at::Tensor dorefa_weight_backward(const at::Tensor& grad, const at::Tensor& t, const at::Tensor& max_ties,
                                   int64_t bits);

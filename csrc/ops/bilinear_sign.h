@@ -27,6 +27,8 @@
 
 #include <torch/arg.h>
 
+#include <functional>
+
 namespace lowbit::ops {
 
 struct BilinearSignOptions {
@@ -40,6 +42,21 @@ at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at:
                          const BilinearSignOptions& options = {});
 at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma,
                          const BilinearSignOptions& options = {});
+
+// RBONN's recurrent model folded into its binarization (modules/quant/rbonn.h): the sign is taken of
+//   W~ = W - c (.) P    (ops::recurrent_value: one rounding; c: C numbers, u m; P: shaped as W, the
+//                        previous gradient, a constant held as given at the forward)
+//   dL/dW = dL/dW~,  dL/dc_k = -sum_{i in channel k} dL/dW~_i P_i,
+// and the backward hands dL/dW~ / S (S: the loss scale, ops/loss_scale.h) to `record` when it is set.
+// W~ is recomputed in the backward, never stored: one pass over W and P forward, one backward that
+// also writes the record and sums dL/dc. Without c and P, W~ = W (RBONN's first step, which records).
+using GradientRecord = std::function<void(const at::Tensor& unscaled_grad)>;
+struct Recurrence {
+  at::Tensor c, p;        // both or neither
+  GradientRecord record;  // may be empty
+};
+at::Tensor recurrent_bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma,
+                                   const BilinearSignOptions& options, const Recurrence& recurrence);
 
 // `values` (C numbers) reshaped to [C, 1, ..., 1] with `ndim` dims, to broadcast along dim 0 of a
 // weight.

@@ -67,6 +67,18 @@ LOWBIT_HOST_DEVICE inline BilinearTerms<T> bilinear_terms(T g, T w, T kappa, T a
   return {gamma * r + alpha * g, g * w, r * b};
 }
 
+// RBONN's recurrent weight (modules/quant/rbonn.h), the input of its bilinear binarization:
+// W~ = W - c P with c = u m per output channel and P the previous gradient, in one rounding (a fused
+// multiply-add: the same numbers on every CPU clone and on CUDA, where a product and a difference
+// would be contracted or not by the compiler).
+LOWBIT_HOST_DEVICE inline float recurrent_value(float w, float c, float p) { return fmaf(-c, p, w); }
+LOWBIT_HOST_DEVICE inline double recurrent_value(double w, double c, double p) { return fma(-c, p, w); }
+
+// How a backward records a gradient divided by the loss scale S (RBONN's previous gradient): not,
+// times 1 / S (a power of two: the same numbers as the division), or divided by S
+// (kernels/arguments.h record_mode).
+enum class Record { None, TimesInverse, Divided };
+
 // DoReFa k-bit weights (ops/dorefa.h), from t = tanh(w) and the tensor's M = max |t|:
 //   y = 2 round((t / (2M) + 1/2) levels) / levels - 1,    levels = 2^k - 1 (round: half to even)
 // computed with the reciprocals 1 / (2M) and 2 / levels (no division per element).

@@ -1,8 +1,6 @@
 #include <lowbit/modules/quant/rbonn.h>
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
-#include <lowbit/csrc/ops/loss_scale.h>
-#include <lowbit/csrc/ops/recurrent_shift.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
@@ -57,16 +55,6 @@ void RbonnImpl::check_shape(c10::IntArrayRef shape) const {
               " channels, but the weight has shape ", shape, " (output channels along dim 0)");
 }
 
-torch::Tensor RbonnImpl::recurrent_weight(const torch::Tensor& w) const {
-  if (!is_training() || !options.recurrent() || previous_grad.sizes() != w.sizes() ||
-      drelu_count(options.channels(), options.tau()) == 0) {
-    return w;
-  }
-  const auto m = drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select());
-  // u m G_prev as (u m) G_prev: m is 0 or 1, the same numbers in one pass (ops/recurrent_shift.h).
-  return ops::recurrent_shift(w, u.flatten() * m, previous_grad);
-}
-
 void RbonnImpl::settle() {
   if (!*pending_) return;
   torch::NoGradGuard no_grad;
@@ -77,20 +65,25 @@ void RbonnImpl::settle() {
 
 torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
-  if (is_training()) settle();
-  auto w_tilde = recurrent_weight(w);
-  if (is_training() && options.recurrent() && torch::GradMode::is_enabled() && w_tilde.requires_grad()) {
-    if (w_tilde.is_leaf()) w_tilde = w_tilde.view_as(w_tilde);  // a hook on the parameter would outlive the step
-    // Decided here: the hook may run on an autograd device thread, which has no replicas() of its own.
+  const auto binarization = ops::BilinearSignOptions().kappa(options.kappa()).scale_sign_grad(true);
+  if (!is_training() || !options.recurrent()) return ops::bilinear_sign(w, scale_factor, options.lambda(), binarization);
+  settle();
+  ops::Recurrence recurrence;
+  if (previous_grad.sizes() == w.sizes() && drelu_count(options.channels(), options.tau()) > 0) {
+    // u m G_prev as (u m) G_prev: m is 0 or 1, the same numbers.
+    recurrence.c = u.flatten() * drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select());
+    recurrence.p = previous_grad;
+  }
+  if (torch::GradMode::is_enabled() && (w.requires_grad() || (recurrence.c.defined() && recurrence.c.requires_grad()))) {
+    // Decided here: the backward may run on an autograd device thread, which has no replicas() of its own.
     const auto* replicas = hooks::replicas();
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;
-    w_tilde.register_hook([g_prev = previous_grad, pending = pending_, replicated](const torch::Tensor& g) {
-      g_prev.set_data(g.detach() / ops::loss_scale());  // the unscaled gradient (ops/loss_scale.h)
+    recurrence.record = [g_prev = previous_grad, pending = pending_, replicated](const torch::Tensor& unscaled) {
+      g_prev.set_data(unscaled);
       *pending = replicated;
-    });
+    };
   }
-  return ops::bilinear_sign(w_tilde, scale_factor, options.lambda(),
-                            ops::BilinearSignOptions().kappa(options.kappa()).scale_sign_grad(true));
+  return ops::recurrent_bilinear_sign(w, scale_factor, options.lambda(), binarization, recurrence);
 }
 
 void RbonnImpl::pretty_print(std::ostream& stream) const {

@@ -2,29 +2,31 @@
 // RBONN's weight binarizer (Recurrent Bilinear Optimization for BNNs, Xu et al. ECCV 2022,
 // arXiv 2209.01542; official code SteveTsui/RBONN 2_step2_rbonn/rbonn.py, `RBOConv` and
 // `Bilinear_binarization`), as the official code runs it:
-//   training, from the second step on:  W~ = W - u (.) m (.) G_prev        (recurrent model)
+//   training, from the second step on:  W~ = W - u (.) m (.) G_prev        (recurrent model, in one
+//                                        rounding: ops::recurrent_value)
 //   eval mode and the first step:       W~ = W
 //   W_hat = kappa alpha_c sign(W~), alpha = |s|, kappa = 0.02 (bilinear binarization,
 //   csrc/ops/bilinear_sign.h, with gamma = lambda = 1e-4 and dL/ds = sign(s) dL/dalpha).
 // W~ is a value of this forward only: the parameter W is never modified, and inference uses W
 // (a train/test difference by design of the official code).
 // Backward: dL/dW = dL/dW~ = lambda (W~ - alpha b~) + alpha g; dL/du_c = -sum_{i,kh,kw} dL/dW~ m_c G_prev
-// (autograd through the line above; u is trained by the optimizer, the official code uses 0.1x
+// (the fused op's backward, as autograd through the line above would give it; u is trained by the optimizer, the official code uses 0.1x
 // the base learning rate, recipe group {pattern: '\.u$', lr_scale: 0.1}, and has no |.| as the
 // paper's U^{t+1} = |U^t - eta dL/dU^t|).
 // G_prev is the previous step's full gradient of W (dL/dW~, lambda term included), held in the
-// buffer `previous_grad`, which a hook fills during every training backward. The official code
-// reads W.grad in the forward instead, which depends on zero_grad coming after the forward and is
+// buffer `previous_grad`, which every training backward records (ops::recurrent_bilinear_sign: the
+// shift, the binarization and the record are one fused op; W~ is recomputed, never stored). The
+// official code reads W.grad in the forward instead, which depends on zero_grad coming after the forward and is
 // None under DataParallel (the recurrent step then never runs). The buffer holds the last
 // backward's gradient (with gradient accumulation: the last micro-batch's, not the sum), unscaled
 // under loss scaling (train.amp, csrc/ops/loss_scale.h), as is the lambda term it adds.
-// Data-parallel replicas (hooks/replicas.h): the hook sees this replica's gradient, while G_prev is
-// the gradient of the whole batch, their mean over the replicas (equal shares, each loss a mean over
-// its share). A backward under replicas therefore leaves `previous_grad` local and pending;
+// Data-parallel replicas (hooks/replicas.h): the backward records this replica's gradient, while
+// G_prev is the gradient of the whole batch, their mean over the replicas (equal shares, each loss a
+// mean over its share). A backward under replicas therefore leaves `previous_grad` local and pending;
 // settle() makes it the replicas' mean (all_reduce Mean). The engine settles after each optimizer
 // step (TrainingHooks::on_step_end); a training forward settles what is still pending (a user's
-// loop without end_step). Alone, nothing is pending and the buffer is the hook's gradient as soon as
-// the backward ends.
+// loop without end_step). Alone, nothing is pending and the buffer is the recorded gradient as soon
+// as the backward ends.
 // DReLU channel indicator m in {0, 1}^C_out, with K = int(C_out (1 - tau)) ones (tau = 0.6):
 //   official_argsort (default): idx = argsort(alpha) ascending; m_k = 1 iff idx[k] < K. The code
 //     takes the argsort permutation for ranks: it selects K channels, but not the K smallest
@@ -78,9 +80,6 @@ class RbonnImpl : public QuantizerCloneable<RbonnImpl>, public hooks::TrainingHo
   void pretty_print(std::ostream& stream) const override;
   void on_step_end() override { settle(); }
 
-  // W~ for the weight `w` in the current state (training or not, G_prev recorded or not).
-  torch::Tensor recurrent_weight(const torch::Tensor& w) const;
-
   // Averages a pending `previous_grad` over the replicas; nothing when none is pending. Every
   // replica calls it at the same point.
   void settle();
@@ -93,7 +92,7 @@ class RbonnImpl : public QuantizerCloneable<RbonnImpl>, public hooks::TrainingHo
   torch::Tensor previous_grad;  // G_prev, shaped like the weight; [0] until the first backward
 
  private:
-  // Set by the hook of a backward under replicas, which shares it.
+  // Set by the record of a backward under replicas, which shares it.
   std::shared_ptr<bool> pending_ = std::make_shared<bool>(false);
 };
 TORCH_MODULE(Rbonn);

@@ -7,6 +7,7 @@
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
 #include <lowbit/csrc/ops/ede_sign.h>
+#include <lowbit/csrc/ops/loss_scale.h>
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/ops/ternarize.h>
@@ -190,6 +191,57 @@ TEST(FusedWeightQuantizers, BilinearSignScaleGradientWithAndWithoutItsSign) {
       expect_fused_matches([&](auto w, auto s) { return lowbit::ops::bilinear_sign(w, s, 2e-4, options); },
                            [&](auto w, auto s) { return ComposedBilinear::apply(w, s, 2e-4, 0.02, scale_sign_grad); }, w,
                            scale);
+    }
+  }
+}
+
+// RBONN's recurrence (ops::recurrent_bilinear_sign) against W~ = W - c P by ATen (autograd through it)
+// and the composed binarization: signs, dL/dW, dL/ds, dL/dc and the record dL/dW~ / S, under loss
+// scales of 1, a power of two and 3 (the backward's gradients are S times the unscaled ones).
+TEST(FusedWeightQuantizers, RecurrentBilinearSignShiftsRecordsAndSumsTheShiftGradient) {
+  torch::manual_seed(7);
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const auto w0 = torch::randn({16, 8, 3, 3}, dtype) * 0.1, scale0 = torch::randn({16, 1, 1, 1}, dtype);
+    const auto c0 = torch::rand({16}, dtype) * 0.3, p = torch::randn_like(w0) * 0.1;
+    const auto upstream = torch::randn_like(w0);
+    auto run_composed = [&](torch::Dtype type, bool shifted) {
+      auto w = w0.to(type).clone().requires_grad_(true), s = scale0.to(type).clone().requires_grad_(true);
+      auto c = c0.to(type).clone().requires_grad_(true);
+      const auto w_tilde = shifted ? w - c.view({-1, 1, 1, 1}) * p.to(type) : w;
+      const auto y = ComposedBilinear::apply(w_tilde, s, 2e-4, 0.02, true);
+      (y * upstream.to(type)).sum().backward();
+      return std::vector<torch::Tensor>{y.detach(), w.grad(), s.grad(), shifted ? c.grad() : torch::Tensor()};
+    };
+    for (const bool shifted : {true, false}) {
+      const auto composed = run_composed(dtype, shifted), exact = run_composed(torch::kDouble, shifted);
+      for (const double loss_scale : {1.0, 65536.0, 3.0}) {
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + (shifted ? " shifted" : " first step") + " S " +
+                     std::to_string(loss_scale));
+        auto w = w0.clone().requires_grad_(true), s = scale0.clone().requires_grad_(true);
+        auto c = c0.clone().requires_grad_(true);
+        torch::Tensor recorded;
+        lowbit::ops::Recurrence recurrence{shifted ? c : torch::Tensor(), shifted ? p : torch::Tensor(),
+                                           [&](const torch::Tensor& g) { recorded = g; }};
+        const auto y = lowbit::ops::recurrent_bilinear_sign(w, s, 2e-4, {}, recurrence);
+        {
+          lowbit::ops::LossScaleGuard guard(loss_scale);
+          (y * upstream * loss_scale).sum().backward();
+        }
+        EXPECT_TRUE(torch::equal(torch::sign(y), torch::sign(composed[0])));
+        expect_close_to(y, composed[0], 1e-6, "values");
+        expect_close_to(w.grad() / loss_scale, exact[1], 1e-6, "dL/dw");
+        expect_close_to(s.grad() / loss_scale, exact[2], 1e-6, "dL/ds");
+        ASSERT_TRUE(recorded.defined());
+        expect_close_to(recorded, exact[1], 1e-6, "the record");
+        EXPECT_EQ(recorded.scalar_type(), dtype);
+        if (loss_scale == 1) EXPECT_TRUE(torch::equal(recorded, w.grad()));
+        if (shifted) {
+          expect_close_to(c.grad() / loss_scale, exact[3], 1e-6, "dL/dc");
+          EXPECT_EQ(c.grad().sizes(), c.sizes());
+        } else {
+          EXPECT_FALSE(c.grad().defined());
+        }
+      }
     }
   }
 }

@@ -36,6 +36,13 @@ __attribute__((always_inline)) inline std::array<double, kTerms> lane_sums(int64
   double lanes[kTerms][kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes * kBlock <= n; i += kLanes * kBlock) {
+    if constexpr (kBlock == 1) {  // double terms straight into the lanes (no block to clear each round)
+      for (int j = 0; j < kLanes; ++j) {
+        const std::array<A, kTerms> t = term(i + j);
+        for (int k = 0; k < kTerms; ++k) lanes[k][j] += t[k];
+      }
+      continue;
+    }
     A block[kTerms][kLanes] = {};
     for (int b = 0; b < kBlock; ++b) {
       for (int j = 0; j < kLanes; ++j) {

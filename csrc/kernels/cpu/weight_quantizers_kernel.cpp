@@ -9,6 +9,7 @@
 #include <ATen/Dispatch.h>
 
 #include <cmath>
+#include <type_traits>
 
 namespace lowbit::kernels::cpu {
 namespace {
@@ -52,19 +53,46 @@ LOWBIT_CPU_CLONES void ternary_loop(const T* w, T* out, int64_t n, T threshold, 
   for (int64_t i = 0; i < n; ++i) out[i] = ops::ternary_value(w[i], threshold, alpha);
 }
 
-template <typename T>
-LOWBIT_CPU_CLONES void bilinear_loop(const T* w, T* out, int64_t n, T kappa, T alpha) {
-  LOWBIT_SIMD
-  for (int64_t i = 0; i < n; ++i) out[i] = ops::bilinear_value(w[i], kappa, alpha);
+// The input of the bilinear binarization: w, or with kShift RBONN's W~ = w - c p.
+template <bool kShift, typename T>
+inline T bilinear_input(const T* w, const T* p, T c, int64_t i) {
+  if constexpr (kShift) return ops::recurrent_value(w[i], c, p[i]);
+  return w[i];
 }
 
-template <typename T>
-LOWBIT_CPU_CLONES std::array<double, 2> bilinear_grad_loop(const T* g, const T* w, T* out, int64_t n, T kappa,
-                                                           T alpha, T gamma) {
-  return lane_sums<2>(n, [&](int64_t i) {
-    const auto terms = ops::bilinear_terms(g[i], w[i], kappa, alpha, gamma);
+// fn(std::bool_constant<flag>{}), fn(std::integral_constant<ops::Record, record>{}): a run-time choice
+// made once per chunk, for loops compiled per choice.
+template <typename Fn>
+auto with_flag(bool flag, const Fn& fn) {
+  return flag ? fn(std::true_type{}) : fn(std::false_type{});
+}
+template <typename Fn>
+auto with_record(ops::Record record, const Fn& fn) {
+  using R = ops::Record;
+  if (record == R::TimesInverse) return fn(std::integral_constant<R, R::TimesInverse>{});
+  if (record == R::Divided) return fn(std::integral_constant<R, R::Divided>{});
+  return fn(std::integral_constant<R, R::None>{});
+}
+
+template <typename T, bool kShift>
+LOWBIT_CPU_CLONES void bilinear_loop(const T* w, const T* p, T c, T* out, int64_t n, T kappa, T alpha) {
+  LOWBIT_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = ops::bilinear_value(bilinear_input<kShift>(w, p, c, i), kappa, alpha);
+}
+
+// dL/dw into `out` and the chunk's sums g w and r b, and with kShift sum dL/dw p; `recorded` as kRecord.
+template <typename T, bool kShift, ops::Record kRecord>
+LOWBIT_CPU_CLONES std::array<double, kShift ? 3 : 2> bilinear_grad_loop(const T* g, const T* w, const T* p, T c,
+                                                                        T* out, T* recorded, int64_t n, T kappa,
+                                                                        T alpha, T gamma, T scale) {
+  return lane_sums<kShift ? 3 : 2>(n, [&](int64_t i) {
+    const auto terms = ops::bilinear_terms(g[i], bilinear_input<kShift>(w, p, c, i), kappa, alpha, gamma);
     out[i] = terms.grad_w;
-    return std::array<double, 2>{static_cast<double>(terms.g_w), static_cast<double>(terms.r_b)};
+    if constexpr (kRecord == ops::Record::TimesInverse) recorded[i] = terms.grad_w * scale;  // scale = 1 / S
+    if constexpr (kRecord == ops::Record::Divided) recorded[i] = terms.grad_w / scale;
+    std::array<double, kShift ? 3 : 2> sums{static_cast<double>(terms.g_w), static_cast<double>(terms.r_b)};
+    if constexpr (kShift) sums[2] = static_cast<double>(terms.grad_w * p[i]);
+    return sums;
   });
 }
 
@@ -232,50 +260,87 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tenso
   return {out.to(w.scalar_type()), thresholds.to(w.scalar_type()), alphas.to(w.scalar_type())};
 }
 
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p) {
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
   check_per_row("bilinear_sign_forward", alpha, rows.rows, "alpha");
+  const bool shifted = check_shift("bilinear_sign_forward", shift_c, shift_p, w, rows.rows);
   const auto a = alpha.to(input.scalar_type()).contiguous();
+  const auto c = shifted ? shift_c->to(input.scalar_type()).contiguous() : at::Tensor();
+  const auto p = shifted ? computable(*shift_p).to(input.scalar_type()) : at::Tensor();
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "bilinear_sign_forward_cpu", [&] {
     const scalar_t* wp = input.const_data_ptr<scalar_t>();
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
+    const scalar_t* pp = shifted ? p.const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t* cp = shifted ? c.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    const auto k = static_cast<scalar_t>(kappa);
     rows.for_each([&](int64_t r, int64_t, int64_t first, int64_t last) {
-      bilinear_loop(wp + first, op + first, last - first, static_cast<scalar_t>(kappa), ap[r]);
+      with_flag(shifted, [&](auto shift) {
+        constexpr bool kShift = decltype(shift)::value;
+        bilinear_loop<scalar_t, kShift>(wp + first, kShift ? pp + first : nullptr, kShift ? cp[r] : scalar_t(0),
+                                        op + first, last - first, k, ap[r]);
+      });
     });
   });
   return out.to(w.scalar_type());
 }
 
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p, double record_scale) {
   check_same_shape("bilinear_sign_backward", grad, w);
   const auto input = computable(w);
   const auto rows = rows_of(input, true);
   check_per_row("bilinear_sign_backward", alpha, rows.rows, "alpha");
   check_per_row("bilinear_sign_backward", gamma, rows.rows, "gamma");
+  const bool shifted = check_shift("bilinear_sign_backward", shift_c, shift_p, w, rows.rows);
+  const auto record = record_mode("bilinear_sign_backward", record_scale);
   const auto g = computable(grad).to(input.scalar_type());
   const auto a = alpha.to(input.scalar_type()).contiguous();
   const auto gm = gamma.to(input.scalar_type()).contiguous();
+  const auto c = shifted ? shift_c->to(input.scalar_type()).contiguous() : at::Tensor();
+  const auto p = shifted ? computable(*shift_p).to(input.scalar_type()) : at::Tensor();
   auto out = at::empty_like(input);
+  auto recorded = record == ops::Record::None ? at::empty({0}, input.options()) : at::empty_like(input);
   auto grad_alpha = at::empty({rows.rows}, input.options().dtype(at::kDouble));
+  auto grad_c = at::empty({shifted ? rows.rows : 0}, input.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "bilinear_sign_backward_cpu", [&] {
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* wp = input.const_data_ptr<scalar_t>();
     const scalar_t* ap = a.const_data_ptr<scalar_t>();
     const scalar_t* gmp = gm.const_data_ptr<scalar_t>();
+    const scalar_t* pp = shifted ? p.const_data_ptr<scalar_t>() : nullptr;
+    const scalar_t* cp = shifted ? c.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    scalar_t* rp = record == ops::Record::None ? nullptr : recorded.mutable_data_ptr<scalar_t>();
+    const auto k = static_cast<scalar_t>(kappa);
+    const auto scale = static_cast<scalar_t>(record == ops::Record::TimesInverse ? 1.0 / record_scale : record_scale);
+    // One instantiation per (shift, record) pair; the row's sums padded to three.
     const auto sums = rows.sums([&](int64_t r, int64_t first, int64_t last) {
-      return bilinear_grad_loop(gp + first, wp + first, op + first, last - first, static_cast<scalar_t>(kappa), ap[r],
-                                gmp[r]);
+      return with_flag(shifted, [&](auto shift) {
+        return with_record(record, [&](auto mode) {
+          constexpr bool kShift = decltype(shift)::value;
+          const auto s = bilinear_grad_loop<scalar_t, kShift, decltype(mode)::value>(
+              gp + first, wp + first, kShift ? pp + first : nullptr, kShift ? cp[r] : scalar_t(0), op + first,
+              rp == nullptr ? nullptr : rp + first, last - first, k, ap[r], gmp[r], scale);
+          std::array<double, 3> padded{s[0], s[1], 0.0};
+          if constexpr (kShift) padded[2] = s[2];
+          return padded;
+        });
+      });
     });
     double* gap = grad_alpha.mutable_data_ptr<double>();
-    for (int64_t r = 0; r < rows.rows; ++r) gap[r] = sums[r][0] - static_cast<double>(gmp[r]) * sums[r][1];
+    double* gcp = grad_c.mutable_data_ptr<double>();
+    for (int64_t r = 0; r < rows.rows; ++r) {
+      gap[r] = sums[r][0] - static_cast<double>(gmp[r]) * sums[r][1];
+      if (shifted) gcp[r] = -sums[r][2];  // dL/dc_r = -sum dL/dW~ P
+    }
   });
-  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
+  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type()),
+          shifted ? grad_c.to(shift_c->scalar_type()) : at::empty({0}, grad.options()), recorded.to(grad.scalar_type())};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {

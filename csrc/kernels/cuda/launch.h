@@ -5,6 +5,7 @@
 
 #include <lowbit/csrc/ops/bit_planes.h>
 #include <lowbit/csrc/ops/ste.h>
+#include <lowbit/csrc/ops/weight_math.h>
 
 #include <cstdint>
 
@@ -122,13 +123,26 @@ void launch_ternary_kept_sums(DType dtype, const void* w, const double* sums, do
 // alpha_r = T(kept[r][0] / max(1, kept[r][1])), written; y = ternary_value(w, threshold_r, alpha_r).
 void launch_ternarize(DType dtype, const void* w, const void* threshold, const double* kept, void* alpha, void* y,
                       const RowLaunch& shape, cudaStream_t stream);
-// y = bilinear_value(w, T(kappa), alpha_r).
-void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa, void* y,
-                                  const RowLaunch& shape, cudaStream_t stream);
-// dL/dw of bilinear_terms(g, w, T(kappa), alpha_r, gamma_r); partial [rows, chunks, 2]: sum g w, sum r b.
+// RBONN's recurrent shift of a bilinear binarization: x = recurrent_value(w, c_r, p) where p is set,
+// else x = w.
+struct BilinearShift {
+  const void* c;  // [rows]
+  const void* p;  // shaped as w
+};
+// What the backward records: dL/dx / scale (ops::Record; `recorded` shaped as w).
+struct BilinearRecord {
+  ops::Record mode;
+  double scale;
+  void* recorded;
+};
+// y = bilinear_value(x, T(kappa), alpha_r).
+void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa,
+                                  const BilinearShift& shift, void* y, const RowLaunch& shape, cudaStream_t stream);
+// dL/dx of bilinear_terms(g, x, T(kappa), alpha_r, gamma_r), and its record; partial [rows, chunks, 3]:
+// sum g x, sum r b, sum dL/dx p (0 without a shift).
 void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, const void* gamma,
-                                   double kappa, void* grad_w, double* partial, const RowLaunch& shape,
-                                   cudaStream_t stream);
+                                   double kappa, const BilinearShift& shift, const BilinearRecord& record,
+                                   void* grad_w, double* partial, const RowLaunch& shape, cudaStream_t stream);
 // partial [rows, chunks, 2]: max |t| over the chunk (NaN skipped) and the count of its ties.
 void launch_dorefa_max_ties(DType dtype, const void* t, double* partial, const RowLaunch& shape, cudaStream_t stream);
 // y = dorefa_weight_value(t, 1 / (2M), levels, 2 / levels) in T, max_ties = {M, ties}.

@@ -397,39 +397,53 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ternarize_forward(const at::Tenso
   return {out.to(w.scalar_type()), thresholds.to(w.scalar_type()), alphas.to(w.scalar_type())};
 }
 
-at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa) {
+at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, double kappa,
+                                 const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p) {
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("bilinear_sign_forward", input, true);
   check_per_row("bilinear_sign_forward", alpha, shape.rows, "alpha");
+  const bool shifted = check_shift("bilinear_sign_forward", shift_c, shift_p, w, shape.rows);
   const auto a = matching(alpha, input);
+  const auto c = shifted ? matching(*shift_c, input) : at::Tensor();
+  const auto p = shifted ? matching(*shift_p, input) : at::Tensor();
   auto out = at::empty_like(input);
   launch_bilinear_sign_forward(dtype_of(input), input.const_data_ptr(), a.const_data_ptr(), kappa,
-                               out.mutable_data_ptr(), shape, c10::cuda::getCurrentCUDAStream());
+                               BilinearShift{ptr_or_null(c), ptr_or_null(p)}, out.mutable_data_ptr(), shape,
+                               c10::cuda::getCurrentCUDAStream());
   return out.to(w.scalar_type());
 }
 
-std::tuple<at::Tensor, at::Tensor> bilinear_sign_backward(const at::Tensor& grad, const at::Tensor& w,
-                                                          const at::Tensor& alpha, const at::Tensor& gamma,
-                                                          double kappa) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
+    const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
+    const std::optional<at::Tensor>& shift_c, const std::optional<at::Tensor>& shift_p, double record_scale) {
   check_same_shape("bilinear_sign_backward", grad, w);
   const c10::cuda::CUDAGuard guard(w.device());
   const auto input = computable(w);
   const auto shape = weight_rows("bilinear_sign_backward", input, true);
   check_per_row("bilinear_sign_backward", alpha, shape.rows, "alpha");
   check_per_row("bilinear_sign_backward", gamma, shape.rows, "gamma");
+  const bool shifted = check_shift("bilinear_sign_backward", shift_c, shift_p, w, shape.rows);
+  const auto record = record_mode("bilinear_sign_backward", record_scale);
   const auto g = matching(computable(grad), input);
   const auto a = matching(alpha, input);
   const auto gm = matching(gamma, input);
+  const auto c = shifted ? matching(*shift_c, input) : at::Tensor();
+  const auto p = shifted ? matching(*shift_p, input) : at::Tensor();
   auto out = at::empty_like(input);
-  auto partial = row_partial(shape, 2, input);
+  auto recorded = record == ops::Record::None ? at::empty({0}, input.options()) : at::empty_like(input);
+  auto partial = row_partial(shape, 3, input);
   launch_bilinear_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), a.const_data_ptr(),
-                                gm.const_data_ptr(), kappa, out.mutable_data_ptr(),
-                                partial.mutable_data_ptr<double>(), shape, c10::cuda::getCurrentCUDAStream());
-  // dL/dalpha_r = sum g w - gamma_r sum r b, in double.
+                                gm.const_data_ptr(), kappa, BilinearShift{ptr_or_null(c), ptr_or_null(p)},
+                                BilinearRecord{record, record_scale,
+                                               record == ops::Record::None ? nullptr : recorded.mutable_data_ptr()},
+                                out.mutable_data_ptr(), partial.mutable_data_ptr<double>(), shape,
+                                c10::cuda::getCurrentCUDAStream());
+  // dL/dalpha_r = sum g w - gamma_r sum r b, dL/dc_r = -sum dL/dW~ P, in double.
   const auto sums = row_totals(partial);
   const auto grad_alpha = sums.select(1, 0) - gm.reshape({-1}).to(at::kDouble) * sums.select(1, 1);
-  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type())};
+  const auto grad_c = shifted ? (-sums.select(1, 2)).to(shift_c->scalar_type()) : at::empty({0}, grad.options());
+  return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type()), grad_c, recorded.to(grad.scalar_type())};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {

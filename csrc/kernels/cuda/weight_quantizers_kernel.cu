@@ -80,21 +80,36 @@ struct KeptSum {  // sum and count of |w| > threshold_r
   }
 };
 
+// The bilinear binarization's input: w, or RBONN's W~ = w - c_r p where p is set.
 template <typename T>
-struct BilinearGrad {  // writes dL/dw; sums g w and r b
+__device__ inline typename Acc<T>::type bilinear_input(const T* w, const T* c, const T* p, int64_t row, int64_t i) {
+  using acc_t = typename Acc<T>::type;
+  return p == nullptr ? acc_t(w[i]) : ops::recurrent_value(acc_t(w[i]), acc_t(c[row]), acc_t(p[i]));
+}
+
+template <typename T>
+struct BilinearGrad {  // writes dL/dx and its record; sums g x, r b and dL/dx p
   const T* grad;
   const T* w;
   const T* alpha;
   const T* gamma;
+  const T* c;
+  const T* p;  // null: no shift
   typename Acc<T>::type kappa;
+  ops::Record record;
+  typename Acc<T>::type scale;  // 1 / S (TimesInverse) or S (Divided)
+  T* recorded;
   T* grad_w;
-  __device__ void operator()(int64_t row, int64_t i, double (&v)[2]) const {
+  __device__ void operator()(int64_t row, int64_t i, double (&v)[3]) const {
     using acc_t = typename Acc<T>::type;
-    const auto terms = ops::bilinear_terms<acc_t>(acc_t(grad[i]), acc_t(w[i]), kappa, acc_t(alpha[row]),
-                                                  acc_t(gamma[row]));
+    const auto terms = ops::bilinear_terms<acc_t>(acc_t(grad[i]), bilinear_input(w, c, p, row, i), kappa,
+                                                  acc_t(alpha[row]), acc_t(gamma[row]));
     grad_w[i] = T(terms.grad_w);
+    if (record == ops::Record::TimesInverse) recorded[i] = T(terms.grad_w * scale);
+    if (record == ops::Record::Divided) recorded[i] = T(terms.grad_w / scale);
     v[0] += static_cast<double>(terms.g_w);
     v[1] += static_cast<double>(terms.r_b);
+    if (p != nullptr) v[2] += static_cast<double>(terms.grad_w * acc_t(p[i]));
   }
 };
 
@@ -310,11 +325,12 @@ __global__ void ternarize_kernel(const T* w, const T* threshold, const T* alpha,
 }
 
 template <typename T>
-__global__ void bilinear_forward_kernel(const T* w, const T* alpha, typename Acc<T>::type kappa, T* y, RowLaunch s) {
-  using acc_t = typename Acc<T>::type;
+__global__ void bilinear_forward_kernel(const T* w, const T* alpha, typename Acc<T>::type kappa, const T* c,
+                                        const T* p, T* y, RowLaunch s) {
   const int64_t n = s.rows * s.cols;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
-    y[i] = T(ops::bilinear_value(acc_t(w[i]), kappa, acc_t(alpha[i / s.cols])));
+    const int64_t row = i / s.cols;
+    y[i] = T(ops::bilinear_value(bilinear_input(w, c, p, row, i), kappa, typename Acc<T>::type(alpha[row])));
   }
 }
 
@@ -439,28 +455,32 @@ void launch_ternarize(DType dtype, const void* w, const void* threshold, const d
   check_launch("ternarize");
 }
 
-void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa, void* y,
-                                  const RowLaunch& shape, cudaStream_t stream) {
+void launch_bilinear_sign_forward(DType dtype, const void* w, const void* alpha, double kappa,
+                                  const BilinearShift& shift, void* y, const RowLaunch& shape, cudaStream_t stream) {
   if (empty(shape)) return;
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     using acc_t = typename Acc<T>::type;
     bilinear_forward_kernel<T><<<grid_for(shape.rows * shape.cols), kBlock, 0, stream>>>(
-        static_cast<const T*>(w), static_cast<const T*>(alpha), acc_t(kappa), static_cast<T*>(y), shape);
+        static_cast<const T*>(w), static_cast<const T*>(alpha), acc_t(kappa), static_cast<const T*>(shift.c),
+        static_cast<const T*>(shift.p), static_cast<T*>(y), shape);
   });
   check_launch("bilinear_sign_forward");
 }
 
 void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w, const void* alpha, const void* gamma,
-                                   double kappa, void* grad_w, double* partial, const RowLaunch& shape,
-                                   cudaStream_t stream) {
+                                   double kappa, const BilinearShift& shift, const BilinearRecord& record,
+                                   void* grad_w, double* partial, const RowLaunch& shape, cudaStream_t stream) {
   if (empty(shape)) return;
   check_chunks(shape);
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     using acc_t = typename Acc<T>::type;
-    launch_row_sums<2>(BilinearGrad<T>{static_cast<const T*>(grad), static_cast<const T*>(w),
-                                       static_cast<const T*>(alpha), static_cast<const T*>(gamma), acc_t(kappa),
+    const double scale = record.mode == ops::Record::TimesInverse ? 1.0 / record.scale : record.scale;
+    launch_row_sums<3>(BilinearGrad<T>{static_cast<const T*>(grad), static_cast<const T*>(w),
+                                       static_cast<const T*>(alpha), static_cast<const T*>(gamma),
+                                       static_cast<const T*>(shift.c), static_cast<const T*>(shift.p), acc_t(kappa),
+                                       record.mode, acc_t(scale), static_cast<T*>(record.recorded),
                                        static_cast<T*>(grad_w)},
                        partial, shape, stream);
   });
