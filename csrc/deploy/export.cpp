@@ -465,9 +465,13 @@ std::vector<LbmRecord> export_network(torch::nn::Module& network, const std::str
   root["version"] = 1;
   root["model"] = model_name;
   YAML::Node in;
-  in["channels"] = input.channels;
-  in["height"] = input.height;
-  in["width"] = input.width;
+  if (input.features > 0) {
+    in["features"] = input.features;
+  } else {
+    in["channels"] = input.channels;
+    in["height"] = input.height;
+    in["width"] = input.width;
+  }
   in["pipeline"] = input.pipeline;
   in["interpolation"] = input.interpolation;
   in["crop_pct"] = input.crop_pct;

@@ -34,7 +34,8 @@ std::vector<LbmRecord> export_network(torch::nn::Module& network, const std::str
 // A trained network frozen for inference in this process, without a file: its export run by the
 // deploy runtime (packed weights cached, batch norms folded; latent weights, quantizer state and
 // optimizer state left behind). The network itself is unchanged and may go on training. A single
-// layer that takes images (a QConv2d) freezes the same way, as a network of one.
+// layer freezes the same way, as a network of one: a QConv2d on images, a QLinear on features or
+// tokens (ModelInput::features = its in_features).
 //   auto frozen = lowbit::deploy::freeze(*net, "reactnet_resnet18", {});
 //   at::Tensor logits = frozen.forward(images);
 Model freeze(torch::nn::Module& network, const std::string& model_name, const ModelInput& input);

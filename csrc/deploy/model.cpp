@@ -50,6 +50,11 @@ ModelInput read_input(const YAML::Node& node, const std::string& where) {
   in.pipeline = field(node, "pipeline", where, in.pipeline);
   in.interpolation = field(node, "interpolation", where, in.interpolation);
   in.crop_pct = field(node, "crop_pct", where, in.crop_pct);
+  in.features = field(node, "features", where, in.features);
+  if (in.features < 0) throw LbmError(where + ": features must be positive (or 0: images)");
+  if (in.features > 0 && in.pipeline != "none") {
+    throw LbmError(where + ": a model on features has no image pipeline, got '" + in.pipeline + "'");
+  }
   if (in.channels < 1 || in.height < 1 || in.width < 1) {
     throw LbmError(where + ": channels, height and width must be positive");
   }
@@ -121,20 +126,28 @@ Model Model::from_records(std::vector<LbmRecord> records, const std::string& sou
   return m;
 }
 
-at::Tensor Model::forward(const at::Tensor& images) const {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == input_.channels && at::isFloatingType(images.scalar_type()),
-              source_, ": expected float images [N, ", input_.channels, ", H, W], got ", images.scalar_type(), " ",
-              images.sizes());
+at::Tensor Model::forward(const at::Tensor& input) const {
   at::NoGradGuard no_grad;
+  if (input_.features > 0) {
+    TORCH_CHECK((input.dim() == 2 || input.dim() == 3) && input.size(-1) == input_.features &&
+                    at::isFloatingType(input.scalar_type()),
+                source_, ": expected float features [N, ", input_.features, "] or tokens [B, N, ", input_.features,
+                "], got ", input.scalar_type(), " ", input.sizes());
+    return run_layers(*layers_, input.to(at::kFloat).contiguous());
+  }
+  TORCH_CHECK(input.dim() == 4 && input.size(1) == input_.channels && at::isFloatingType(input.scalar_type()),
+              source_, ": expected float images [N, ", input_.channels, ", H, W], got ", input.scalar_type(), " ",
+              input.sizes());
   const auto format = float_convs_as_trained_ ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
-  return run_layers(*layers_, images.to(at::kFloat).contiguous(format));
+  return run_layers(*layers_, input.to(at::kFloat).contiguous(format));
 }
 
 at::Tensor Model::prepare_image(const std::string& path) const {
   if (input_.pipeline != "imagenet") {
-    throw LbmError(source_ + ": this model's input (" + std::to_string(input_.channels) + "x" +
-                   std::to_string(input_.height) + "x" + std::to_string(input_.width) +
-                   ") has no image pipeline; pass tensors to Model::forward");
+    const auto shape = input_.features > 0 ? std::to_string(input_.features) + " features"
+                                           : std::to_string(input_.channels) + "x" + std::to_string(input_.height) +
+                                                 "x" + std::to_string(input_.width);
+    throw LbmError(source_ + ": this model's input (" + shape + ") has no image pipeline; pass tensors to Model::forward");
   }
   data::EvalPipeline pipeline;
   pipeline.interpolation = data::parse_interpolation(input_.interpolation);

@@ -24,6 +24,9 @@ namespace lowbit::deploy {
 // What the network takes, and how `lowbit infer` makes it from an image file.
 struct ModelInput {
   int64_t channels = 3, height = 224, width = 224;
+  // > 0: the network takes features [N, F] or tokens [B, N, F] with F = `features` (a frozen linear
+  // layer, a classifier head) instead of images; channels, height and width are then unused.
+  int64_t features = 0;
   // "imagenet": JPEG -> Resize(floor(size / crop_pct)) of the shorter side -> CenterCrop -> ImageNet
   // normalisation (data/imagenet_pipelines.h eval_pipeline); "none": tensors only (forward()).
   std::string pipeline = "none";
@@ -42,8 +45,9 @@ class Model {
   // From records already in memory (export_network's: deploy::freeze), `source` naming them in errors.
   static Model from_records(std::vector<LbmRecord> records, const std::string& source);
 
-  // images float [N, C, H, W] (any memory format) -> the last layer's output (logits [N, classes]).
-  at::Tensor forward(const at::Tensor& images) const;
+  // images float [N, C, H, W] (any memory format) -> the last layer's output (logits [N, classes]);
+  // for a model on features (ModelInput::features), features [N, F] or tokens [B, N, F].
+  at::Tensor forward(const at::Tensor& input) const;
   // One image file as the model's input pipeline makes it: float [C, H, W]; throws LbmError when
   // the model has no image pipeline.
   at::Tensor prepare_image(const std::string& path) const;

@@ -5,12 +5,14 @@
 #include <lowbit/modules/layers/batch_norm.h>
 #include <lowbit/modules/layers/binary_residual_unit.h>
 #include <lowbit/modules/layers/qconv2d.h>
+#include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/rprelu.h>
 #include <lowbit/modules/models/registry.h>
 #include <lowbit/modules/quant/registry.h>
 #include <lowbit/modules/quant/rsign.h>
 
 #include "support/deployed_outputs.h"
+#include "support/error_of.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -24,6 +26,7 @@ using lowbit::deploy::LbmKind;
 using lowbit::deploy::LbmRecord;
 using lowbit::deploy::Model;
 using lowbit::testing::expect_deployed_outputs;
+using lowbit::testing::thrown_by;
 
 lowbit::models::QuantPolicy policy(const std::string& weight, const std::string& input, lowbit::Params wp = {}) {
   return {{weight, std::move(wp)}, {input, {}}, true};
@@ -125,6 +128,42 @@ TEST(DeployModel, ABinaryConvolutionLayerFreezesAlone) {
   torch::NoGradGuard no_grad;
   const auto expected = conv->forward(x);
   EXPECT_LE((frozen.forward(x) - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
+}
+
+// A QLinear alone, on features [N, F] and tokens [B, N, F] (ModelInput::features): binary weights
+// with sign inputs on the packed GEMM, and 4-bit LSQ weights (codes) on a 4-bit LSQ input grid.
+TEST(DeployModel, ALinearLayerFreezesAloneOnFeaturesAndTokens) {
+  torch::manual_seed(10);
+  const std::vector<std::pair<std::string, std::string>> quantizers = {{"xnor", "sign"}, {"lsq", "lsq"}};
+  for (const auto& [weight, input] : quantizers) {
+    SCOPED_TRACE(weight + " weights, " + input + " inputs");
+    const lowbit::Params params = weight == "lsq" ? lowbit::Params{{"bits", 4}} : lowbit::Params{};
+    lowbit::layers::QLinear fc(lowbit::layers::QLinearOptions(70, 12)
+                                   .weight_quantizer(lowbit::quant::make(weight, params))
+                                   .input_quantizer(lowbit::quant::make(input, params)));
+    (void)fc->forward(torch::randn({8, 70}));  // LSQ's steps initialise from a first training forward
+    lowbit::deploy::ModelInput in;
+    in.features = 70;
+    const auto frozen = lowbit::deploy::freeze(*fc, "fc", in);
+    EXPECT_NE(frozen.description().find("features: 70"), std::string::npos) << frozen.description();
+    EXPECT_EQ(frozen.description().find("channels"), std::string::npos) << frozen.description();
+    fc->eval();
+    torch::NoGradGuard no_grad;
+    for (const auto& x : {torch::randn({4, 70}), torch::randn({2, 5, 70})}) {
+      const auto expected = fc->forward(x);
+      const auto deployed = frozen.forward(x);
+      ASSERT_EQ(deployed.sizes(), expected.sizes());
+      EXPECT_LE((deployed - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
+    }
+    const auto wrong = thrown_by([&] { (void)frozen.forward(torch::randn({4, 69})); });
+    EXPECT_NE(wrong.find("expected float features [N, 70] or tokens [B, N, 70], got Float [4, 69]"), std::string::npos)
+        << wrong;
+    const auto image = thrown_by([&] { (void)frozen.prepare_image("cat.jpg"); });
+    EXPECT_NE(image.find("this model's input (70 features) has no image pipeline"), std::string::npos) << image;
+    in.pipeline = "imagenet";
+    const auto pipeline = thrown_by([&] { (void)lowbit::deploy::freeze(*fc, "fc", in); });
+    EXPECT_NE(pipeline.find("a model on features has no image pipeline, got 'imagenet'"), std::string::npos) << pipeline;
+  }
 }
 
 TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {

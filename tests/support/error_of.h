@@ -1,9 +1,10 @@
 #pragma once
 // The message of the c10::Error that `f` throws, or "(no error)", for tests that check what an
-// error says.
+// error says; thrown_by: the what() of any exception `f` throws (an LbmError, a CLI error).
 
 #include <c10/util/Exception.h>
 
+#include <exception>
 #include <functional>
 #include <string>
 
@@ -14,6 +15,15 @@ inline std::string error_of(const std::function<void()>& f) {
     f();
   } catch (const c10::Error& e) {
     return e.msg();
+  }
+  return "(no error)";
+}
+
+inline std::string thrown_by(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
   }
   return "(no error)";
 }

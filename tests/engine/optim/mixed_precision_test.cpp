@@ -9,6 +9,7 @@
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/modules/models/registry.h>
 
+#include "support/error_of.h"
 #include "support/run_cli.h"
 #include "support/temp_dir.h"
 
@@ -22,6 +23,7 @@
 namespace {
 
 using lowbit::engine::Amp;
+using lowbit::testing::thrown_by;
 
 std::string recipe_with_amp(lowbit::testing::TempDir& dir, const std::string& amp) {
   dir.write("r.yaml", "name: r\ndata: {dataset: fashion_mnist}\nmodel: {name: small_cnn}\nstages: [{epochs: 1}]\n"
@@ -29,15 +31,6 @@ std::string recipe_with_amp(lowbit::testing::TempDir& dir, const std::string& am
   return dir.file("r.yaml");
 }
 
-// What `f` throws (any exception), or "(no error)".
-std::string thrown_by(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // One training forward and backward of `model` on a random batch under `amp` on the CPU; the loss.
 double bf16_step(torch::nn::Sequential& model) {
