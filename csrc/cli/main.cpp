@@ -244,13 +244,11 @@ int run_export(const ExportArgs& args) {
   const auto slash = args.output.find_last_of('/');
   const auto folder = slash == std::string::npos ? std::string(".") : args.output.substr(0, std::max<size_t>(slash, 1));
   if (!lowbit::util::is_directory(folder)) throw lowbit::InputError(args.output + ": no folder " + folder + " to write it in");
-  auto recipe = engine::parse_recipe(args.recipe, args.overrides);
+  const auto recipe = engine::parse_recipe(args.recipe, args.overrides);
   if (recipe.task != "classification") recipe.fail("task", recipe.task + ": `lowbit export` exports classifiers only so far");
-  // The export reads the checkpoint and packs the weights on the CPU: a recipe that trains on CUDA
-  // (with float16 mixed precision) exports on a machine without a GPU.
-  recipe.device = "cpu";
-  recipe.train.amp = engine::Amp::Off;
-  engine::validate(recipe, args.checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);
+  // The export needs the checkpoint's model alone, on the CPU: not the recipe's device or mixed
+  // precision, its data files (the data set gives the input's shape and pipeline without reading
+  // any), its teacher or, given a checkpoint, its model.init; so no validate().
   auto model = eval_model(recipe, args.checkpoint, "export");
   auto* classifier = dynamic_cast<engine::Classifier*>(model.get());
   TORCH_CHECK(classifier, "lowbit export: the recipe's model is not a classifier");
