@@ -147,8 +147,10 @@ std::shared_ptr<engine::Model> eval_model(const engine::Recipe& recipe, const st
 
 int run_eval(const std::string& recipe_path, const std::vector<std::string>& overrides, const std::string& checkpoint) {
   const auto recipe = engine::parse_recipe(recipe_path, overrides);
-  // model.init is read below, into the last stage's model (validate would read it into the first's).
-  engine::validate(recipe, checkpoint.empty() ? engine::Weights::Random : engine::Weights::Files);
+  // The weights are read below, the checkpoint's or model.init into the last stage's model: validate()
+  // checks with random ones (its own would read model.init into the first stage's model, and the
+  // teacher's file, which evaluating a checkpoint needs neither of).
+  engine::validate(recipe, engine::Weights::Random);
   const auto task = engine::build_task(recipe);
   auto model = eval_model(recipe, checkpoint, "eval");
   const auto device = engine::device_of(recipe);

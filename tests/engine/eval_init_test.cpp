@@ -88,6 +88,12 @@ TEST(EvalInit, AnOfficialLayoutCheckpointEvaluatesThroughItsNameMap) {
   EXPECT_NE(official.output.find("test loss "), std::string::npos) << official.output;
   EXPECT_EQ(official.output, own.output);
 
+  // A checkpoint needs no model.init file: the recipe's, missing here, is not read.
+  const auto init_elsewhere = lowbit::testing::run_cli({"eval", dir.file("r.yaml"), "--checkpoint", dir.file("lowbit.pt"),
+                                                        "--set", "model.init.checkpoint=" + dir.file("elsewhere.pth")});
+  ASSERT_EQ(init_elsewhere.status, 0) << init_elsewhere.output;
+  EXPECT_EQ(init_elsewhere.output, own.output);
+
   const auto without = lowbit::testing::run_cli({"eval", dir.file("r.yaml")});
   EXPECT_EQ(without.status, 2) << without.output;
   EXPECT_NE(without.output.find("eval needs --checkpoint or the recipe's model.init"), std::string::npos) << without.output;
