@@ -147,7 +147,8 @@ at::Tensor Model::prepare_image(const std::string& path) const {
     const auto shape = input_.features > 0 ? std::to_string(input_.features) + " features"
                                            : std::to_string(input_.channels) + "x" + std::to_string(input_.height) +
                                                  "x" + std::to_string(input_.width);
-    throw LbmError(source_ + ": this model's input (" + shape + ") has no image pipeline; pass tensors to Model::forward");
+    throw LbmError(source_ + ": this model's input (" + shape +
+                   ") has no image pipeline; pass tensors to Model::forward");
   }
   data::EvalPipeline pipeline;
   pipeline.interpolation = data::parse_interpolation(input_.interpolation);

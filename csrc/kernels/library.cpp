@@ -250,6 +250,16 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
     return at::empty(sizes, planes.options().dtype(dtype));
   });
   m.impl("mask_by_plane", [](const Tensor& g, const Tensor&) { return meta::like(g); });
+  m.impl("dorefa_activation_forward", [](const Tensor& x, int64_t) { return meta::like(x); });
+  m.impl("dorefa_activation_backward", [](const Tensor& g, const Tensor&) { return meta::like(g); });
+  m.impl("adabin_activation_forward",
+         [](const Tensor& x, const Tensor&, const Tensor&, bool) { return meta::like(x); });
+  m.impl("adabin_activation_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor& beta, bool) {
+    return Tensors3{meta::like(g), meta::like(alpha), meta::like(beta)};
+  });
+}
+
+TORCH_LIBRARY_IMPL(lowbit, Meta, m) {  // the weight quantizers
   m.impl("scaled_sign_forward", [](const Tensor& w) { return Tensors2{meta::like(w), meta::rows_of(w, w.size(0))}; });
   m.impl("scaled_sign_backward",
          [](const Tensor& g, const Tensor&, const Tensor&, bool, bool) { return meta::like(g); });
@@ -263,8 +273,9 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
   m.impl("bilinear_sign_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor&, double,
                                       const OptionalTensor& c, const OptionalTensor&, double record_scale) {
     const bool shifted = c.has_value() && c->defined();
-    return Tensors4{meta::like(g), meta::like(alpha), at::empty({shifted ? c->numel() : 0}, shifted ? c->options() : g.options()),
-                    record_scale > 0 ? meta::like(g) : at::empty({0}, g.options())};
+    const auto grad_c = shifted ? at::empty({c->numel()}, c->options()) : at::empty({0}, g.options());
+    const auto recorded = record_scale > 0 ? meta::like(g) : at::empty({0}, g.options());
+    return Tensors4{meta::like(g), meta::like(alpha), grad_c, recorded};
   });
   m.impl("dorefa_weight_forward", [](const Tensor& w, int64_t) {
     return Tensors3{meta::like(w), at::empty_like(w, w.options().dtype(at::promote_types(w.scalar_type(), at::kFloat))),
@@ -278,13 +289,6 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {
          [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
            return meta::like(g);
          });
-  m.impl("dorefa_activation_forward", [](const Tensor& x, int64_t) { return meta::like(x); });
-  m.impl("dorefa_activation_backward", [](const Tensor& g, const Tensor&) { return meta::like(g); });
-  m.impl("adabin_activation_forward",
-         [](const Tensor& x, const Tensor&, const Tensor&, bool) { return meta::like(x); });
-  m.impl("adabin_activation_backward", [](const Tensor& g, const Tensor&, const Tensor& alpha, const Tensor& beta, bool) {
-    return Tensors3{meta::like(g), meta::like(alpha), meta::like(beta)};
-  });
 }
 
 }  // namespace
@@ -607,9 +611,9 @@ at::Tensor bilinear_sign_forward(const at::Tensor& w, const at::Tensor& alpha, d
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backward(
     const at::Tensor& grad, const at::Tensor& w, const at::Tensor& alpha, const at::Tensor& gamma, double kappa,
     const OptionalTensor& shift_c, const OptionalTensor& shift_p, double record_scale) {
-  return LOWBIT_OP("bilinear_sign_backward", Tensors4(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
-                                                      const OptionalTensor&, const OptionalTensor&, double))
-      .call(grad, w, alpha, gamma, kappa, shift_c, shift_p, record_scale);
+  using Fn = Tensors4(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, const OptionalTensor&,
+                      const OptionalTensor&, double);
+  return LOWBIT_OP("bilinear_sign_backward", Fn).call(grad, w, alpha, gamma, kappa, shift_c, shift_p, record_scale);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {

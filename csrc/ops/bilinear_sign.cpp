@@ -34,7 +34,9 @@ class BilinearSignFunction : public torch::autograd::Function<BilinearSignFuncti
     // P is a constant: no version check, no gradient, and a caller replacing its tensor later (set_data)
     // leaves this one alone.
     ctx->saved_data["p"] = p ? std::optional<at::Tensor>(p->detach()) : std::nullopt;
-    if (record) ctx->saved_data["record"] = c10::IValue::make_capsule(c10::make_intrusive<RecordHolder>(std::move(record)));
+    if (record) {
+      ctx->saved_data["record"] = c10::IValue::make_capsule(c10::make_intrusive<RecordHolder>(std::move(record)));
+    }
     ctx->save_for_backward({w, scale, gamma, c});
     const auto flat_c = p ? std::optional<at::Tensor>(c.detach().flatten()) : std::nullopt;
     return kernels::bilinear_sign_forward(w, scale.detach().flatten().abs(), kappa, flat_c, p);

@@ -66,7 +66,9 @@ void RbonnImpl::settle() {
 torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
   check_shape(w.sizes());
   const auto binarization = ops::BilinearSignOptions().kappa(options.kappa()).scale_sign_grad(true);
-  if (!is_training() || !options.recurrent()) return ops::bilinear_sign(w, scale_factor, options.lambda(), binarization);
+  if (!is_training() || !options.recurrent()) {
+    return ops::bilinear_sign(w, scale_factor, options.lambda(), binarization);
+  }
   settle();
   ops::Recurrence recurrence;
   if (previous_grad.sizes() == w.sizes() && drelu_count(options.channels(), options.tau()) > 0) {
@@ -74,7 +76,8 @@ torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
     recurrence.c = u.flatten() * drelu_indicator(scale_factor.detach().abs(), options.tau(), options.drelu_select());
     recurrence.p = previous_grad;
   }
-  if (torch::GradMode::is_enabled() && (w.requires_grad() || (recurrence.c.defined() && recurrence.c.requires_grad()))) {
+  const bool shift_learns = recurrence.c.defined() && recurrence.c.requires_grad();
+  if (torch::GradMode::is_enabled() && (w.requires_grad() || shift_learns)) {
     // Decided here: the backward may run on an autograd device thread, which has no replicas() of its own.
     const auto* replicas = hooks::replicas();
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;

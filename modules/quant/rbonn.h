@@ -10,9 +10,9 @@
 // W~ is a value of this forward only: the parameter W is never modified, and inference uses W
 // (a train/test difference by design of the official code).
 // Backward: dL/dW = dL/dW~ = lambda (W~ - alpha b~) + alpha g; dL/du_c = -sum_{i,kh,kw} dL/dW~ m_c G_prev
-// (the fused op's backward, as autograd through the line above would give it; u is trained by the optimizer, the official code uses 0.1x
-// the base learning rate, recipe group {pattern: '\.u$', lr_scale: 0.1}, and has no |.| as the
-// paper's U^{t+1} = |U^t - eta dL/dU^t|).
+// (the fused op's backward, as autograd through the line above would give it; u is trained by the
+// optimizer, the official code uses 0.1x the base learning rate, recipe group {pattern: '\.u$',
+// lr_scale: 0.1}, and has no |.| as the paper's U^{t+1} = |U^t - eta dL/dU^t|).
 // G_prev is the previous step's full gradient of W (dL/dW~, lambda term included), held in the
 // buffer `previous_grad`, which every training backward records (ops::recurrent_bilinear_sign: the
 // shift, the binarization and the record are one fused op; W~ is recomputed, never stored). The

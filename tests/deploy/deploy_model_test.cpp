@@ -162,7 +162,8 @@ TEST(DeployModel, ALinearLayerFreezesAloneOnFeaturesAndTokens) {
     EXPECT_NE(image.find("this model's input (70 features) has no image pipeline"), std::string::npos) << image;
     in.pipeline = "imagenet";
     const auto pipeline = thrown_by([&] { (void)lowbit::deploy::freeze(*fc, "fc", in); });
-    EXPECT_NE(pipeline.find("a model on features has no image pipeline, got 'imagenet'"), std::string::npos) << pipeline;
+    EXPECT_NE(pipeline.find("a model on features has no image pipeline, got 'imagenet'"), std::string::npos)
+        << pipeline;
   }
 }
 

@@ -89,8 +89,9 @@ TEST(EvalInit, AnOfficialLayoutCheckpointEvaluatesThroughItsNameMap) {
   EXPECT_EQ(official.output, own.output);
 
   // A checkpoint needs no model.init file: the recipe's, missing here, is not read.
-  const auto init_elsewhere = lowbit::testing::run_cli({"eval", dir.file("r.yaml"), "--checkpoint", dir.file("lowbit.pt"),
-                                                        "--set", "model.init.checkpoint=" + dir.file("elsewhere.pth")});
+  const auto init_elsewhere =
+      lowbit::testing::run_cli({"eval", dir.file("r.yaml"), "--checkpoint", dir.file("lowbit.pt"), "--set",
+                                "model.init.checkpoint=" + dir.file("elsewhere.pth")});
   ASSERT_EQ(init_elsewhere.status, 0) << init_elsewhere.output;
   EXPECT_EQ(init_elsewhere.output, own.output);
 

@@ -92,7 +92,8 @@ TEST(CudaKernels, WeightQuantizersMatchCpu) {
         expect_device_close(lowbit::kernels::bilinear_sign_forward(wc, alpha.cuda(), 0.02),
                             lowbit::kernels::bilinear_sign_forward(w, alpha, 0.02), tolerance(dtype), "bilinear y " + type);
         const auto [gw, ga, gcu, r] = lowbit::kernels::bilinear_sign_backward(g, w, alpha, gamma, 0.02);
-        const auto [gwc, gac, gcc, rc] = lowbit::kernels::bilinear_sign_backward(gc, wc, alpha.cuda(), gamma.cuda(), 0.02);
+        const auto [gwc, gac, gcc, rc] =
+            lowbit::kernels::bilinear_sign_backward(gc, wc, alpha.cuda(), gamma.cuda(), 0.02);
         expect_device_close(gwc, gw, tolerance(dtype), "bilinear dL/dw " + type);
         expect_device_close(gac, ga, tolerance(dtype), "bilinear dL/dalpha " + type);
         // RBONN's recurrent shift and record (S a power of two, then not).
@@ -102,8 +103,8 @@ TEST(CudaKernels, WeightQuantizersMatchCpu) {
                             "recurrent bilinear y " + type);
         for (const double scale : {1024.0, 3.0}) {
           const auto cpu = lowbit::kernels::bilinear_sign_backward(g, w, alpha, gamma, 0.02, c, p, scale);
-          const auto cuda =
-              lowbit::kernels::bilinear_sign_backward(gc, wc, alpha.cuda(), gamma.cuda(), 0.02, c.cuda(), p.cuda(), scale);
+          const auto cuda = lowbit::kernels::bilinear_sign_backward(gc, wc, alpha.cuda(), gamma.cuda(), 0.02, c.cuda(),
+                                                                    p.cuda(), scale);
           expect_device_close(std::get<0>(cuda), std::get<0>(cpu), tolerance(dtype), "recurrent dL/dw " + type);
           expect_device_close(std::get<1>(cuda), std::get<1>(cpu), tolerance(dtype), "recurrent dL/dalpha " + type);
           expect_device_close(std::get<2>(cuda), std::get<2>(cpu), tolerance(dtype), "recurrent dL/dc " + type);

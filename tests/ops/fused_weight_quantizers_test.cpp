@@ -3,6 +3,7 @@
 // signs and masks exactly, values within one rounding of the row statistic (1e-6 relative),
 // gradients to 1e-6 relative of a float64 run of the composition; float32 and float64, the
 // dtype kept throughout.
+#include <lowbit/csrc/kernels/weight_quantizers.h>
 #include <lowbit/csrc/ops/adabin.h>
 #include <lowbit/csrc/ops/bilinear_sign.h>
 #include <lowbit/csrc/ops/dorefa.h>
@@ -244,6 +245,23 @@ TEST(FusedWeightQuantizers, RecurrentBilinearSignShiftsRecordsAndSumsTheShiftGra
       }
     }
   }
+}
+
+// The Meta kernel (tracing, fake tensors) gives the recurrent backward's outputs their shapes: dL/dc
+// one per channel in c's dtype and the record shaped as the weight, both [0] when not asked for.
+TEST(FusedWeightQuantizers, MetaKernelShapesTheRecurrentBackward) {
+  const auto meta = torch::TensorOptions().device(torch::kMeta);
+  const auto w = torch::empty({16, 8, 3, 3}, meta), alpha = torch::empty({16}, meta);
+  const auto c = torch::empty({16}, meta.dtype(torch::kDouble));
+  const auto [gw, ga, gc, record] = lowbit::kernels::bilinear_sign_backward(w, w, alpha, alpha, 0.02, c, w, 2.0);
+  EXPECT_EQ(gw.sizes(), w.sizes());
+  EXPECT_EQ(ga.sizes(), alpha.sizes());
+  EXPECT_EQ(gc.sizes(), c.sizes());
+  EXPECT_EQ(gc.scalar_type(), torch::kDouble);
+  EXPECT_EQ(record.sizes(), w.sizes());
+  const auto plain = lowbit::kernels::bilinear_sign_backward(w, w, alpha, alpha, 0.02);
+  EXPECT_EQ(std::get<2>(plain).numel(), 0);
+  EXPECT_EQ(std::get<3>(plain).numel(), 0);
 }
 
 TEST(FusedWeightQuantizers, DorefaWeightThroughTanhAndTheMax) {

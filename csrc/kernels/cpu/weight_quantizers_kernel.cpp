@@ -340,7 +340,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backwar
     }
   });
   return {out.to(grad.scalar_type()), grad_alpha.to(alpha.scalar_type()),
-          shifted ? grad_c.to(shift_c->scalar_type()) : at::empty({0}, grad.options()), recorded.to(grad.scalar_type())};
+          shifted ? grad_c.to(shift_c->scalar_type()) : at::empty({0}, grad.options()),
+          recorded.to(grad.scalar_type())};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> dorefa_weight_forward(const at::Tensor& w, int64_t bits) {
