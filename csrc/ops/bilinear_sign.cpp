@@ -75,34 +75,22 @@ at::Tensor output_channel_view(const at::Tensor& values, int64_t ndim) {
 
 at::Tensor bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
                          const BilinearSignOptions& options) {
+  return recurrent_bilinear_sign(w, scale, gamma, options, {});
+}
+
+at::Tensor recurrent_bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
+                                   const BilinearSignOptions& options, const Recurrence& recurrence) {
   TORCH_CHECK(w.dim() >= 2, "bilinear sign: expects a weight [C_out, ...] with at least 2 dims, got shape ", w.sizes());
   TORCH_CHECK(scale.numel() == w.size(0), "bilinear sign: the scale has ", scale.numel(),
               " elements, expected one per output channel of the weight ", w.sizes());
   TORCH_CHECK(gamma.numel() == 1 || gamma.numel() == w.size(0), "bilinear sign: gamma has ", gamma.numel(),
               " elements, expected 1 or one per output channel of the weight ", w.sizes());
   TORCH_CHECK_VALUE(options.kappa() > 0, "bilinear sign: kappa must be > 0, got ", options.kappa());
-  const auto gamma_per_channel = gamma.detach().flatten().to(w.device(), w.scalar_type()).expand({w.size(0)});
-  return BilinearSignFunction::apply(w, scale, gamma_per_channel, at::empty({0}, w.options()), std::nullopt,
-                                     options.kappa(), options.scale_sign_grad(), GradientRecord());
-}
-
-at::Tensor recurrent_bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma,
-                                   const BilinearSignOptions& options, const Recurrence& recurrence) {
-  TORCH_CHECK(w.dim() >= 2, "recurrent bilinear sign: expects a weight [C_out, ...] with at least 2 dims, got shape ",
-              w.sizes());
-  TORCH_CHECK(scale.numel() == w.size(0), "recurrent bilinear sign: the scale has ", scale.numel(),
-              " elements, expected one per output channel of the weight ", w.sizes());
-  TORCH_CHECK(recurrence.c.defined() == recurrence.p.defined(),
-              "recurrent bilinear sign: the shift takes both c and P, got only ", recurrence.c.defined() ? "c" : "P");
-  if (recurrence.c.defined()) {
-    TORCH_CHECK(recurrence.c.numel() == w.size(0), "recurrent bilinear sign: c has ", recurrence.c.numel(),
-                " elements, expected one per output channel of the weight ", w.sizes());
-    TORCH_CHECK(recurrence.p.sizes() == w.sizes(), "recurrent bilinear sign: P has shape ", recurrence.p.sizes(),
-                ", expected the weight's ", w.sizes());
-  }
-  TORCH_CHECK_VALUE(options.kappa() > 0, "recurrent bilinear sign: kappa must be > 0, got ", options.kappa());
-  const auto gamma_per_channel = at::scalar_tensor(gamma, w.options()).expand({w.size(0)});
+  // The shift's shapes are the kernels' to check (kernels/arguments.h check_shift).
   const bool shifted = recurrence.c.defined();
+  TORCH_CHECK(shifted == recurrence.p.defined(), "bilinear sign: the recurrent shift takes both c and P, got only ",
+              shifted ? "c" : "P");
+  const auto gamma_per_channel = gamma.detach().flatten().to(w.device(), w.scalar_type()).expand({w.size(0)});
   return BilinearSignFunction::apply(w, scale, gamma_per_channel, shifted ? recurrence.c : at::empty({0}, w.options()),
                                      shifted ? std::optional<at::Tensor>(recurrence.p) : std::nullopt, options.kappa(),
                                      options.scale_sign_grad(), recurrence.record);

@@ -55,7 +55,8 @@ struct Recurrence {
   at::Tensor c, p;        // both or neither
   GradientRecord record;  // may be empty
 };
-at::Tensor recurrent_bilinear_sign(const at::Tensor& w, const at::Tensor& scale, double gamma,
+// `gamma` as bilinear_sign's; bilinear_sign is this without a recurrence.
+at::Tensor recurrent_bilinear_sign(const at::Tensor& w, const at::Tensor& scale, const at::Tensor& gamma,
                                    const BilinearSignOptions& options, const Recurrence& recurrence);
 
 // `values` (C numbers) reshaped to [C, 1, ..., 1] with `ndim` dims, to broadcast along dim 0 of a

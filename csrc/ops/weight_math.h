@@ -78,6 +78,8 @@ LOWBIT_HOST_DEVICE inline double recurrent_value(double w, double c, double p) {
 // times 1 / S (a power of two: the same numbers as the division), or divided by S
 // (kernels/arguments.h record_mode).
 enum class Record { None, TimesInverse, Divided };
+// The number the record multiplies by (1 / S) or divides by (S).
+inline double record_operand(Record mode, double scale) { return mode == Record::TimesInverse ? 1 / scale : scale; }
 
 // DoReFa k-bit weights (ops/dorefa.h), from t = tanh(w) and the tensor's M = max |t|:
 //   y = 2 round((t / (2M) + 1/2) levels) / levels - 1,    levels = 2^k - 1 (round: half to even)

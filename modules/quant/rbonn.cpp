@@ -86,7 +86,8 @@ torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
       *pending = replicated;
     };
   }
-  return ops::recurrent_bilinear_sign(w, scale_factor, options.lambda(), binarization, recurrence);
+  return ops::recurrent_bilinear_sign(w, scale_factor, torch::scalar_tensor(options.lambda(), torch::kDouble),
+                                      binarization, recurrence);
 }
 
 void RbonnImpl::pretty_print(std::ostream& stream) const {

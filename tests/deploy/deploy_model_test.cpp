@@ -26,7 +26,6 @@ using lowbit::deploy::LbmKind;
 using lowbit::deploy::LbmRecord;
 using lowbit::deploy::Model;
 using lowbit::testing::expect_deployed_outputs;
-using lowbit::testing::thrown_by;
 
 lowbit::models::QuantPolicy policy(const std::string& weight, const std::string& input, lowbit::Params wp = {}) {
   return {{weight, std::move(wp)}, {input, {}}, true};
@@ -155,13 +154,13 @@ TEST(DeployModel, ALinearLayerFreezesAloneOnFeaturesAndTokens) {
       ASSERT_EQ(deployed.sizes(), expected.sizes());
       EXPECT_LE((deployed - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
     }
-    const auto wrong = thrown_by([&] { (void)frozen.forward(torch::randn({4, 69})); });
+    const auto wrong = lowbit::testing::error_of([&] { (void)frozen.forward(torch::randn({4, 69})); });
     EXPECT_NE(wrong.find("expected float features [N, 70] or tokens [B, N, 70], got Float [4, 69]"), std::string::npos)
         << wrong;
-    const auto image = thrown_by([&] { (void)frozen.prepare_image("cat.jpg"); });
+    const auto image = lowbit::testing::error_of([&] { (void)frozen.prepare_image("cat.jpg"); });
     EXPECT_NE(image.find("this model's input (70 features) has no image pipeline"), std::string::npos) << image;
     in.pipeline = "imagenet";
-    const auto pipeline = thrown_by([&] { (void)lowbit::deploy::freeze(*fc, "fc", in); });
+    const auto pipeline = lowbit::testing::error_of([&] { (void)lowbit::deploy::freeze(*fc, "fc", in); });
     EXPECT_NE(pipeline.find("a model on features has no image pipeline, got 'imagenet'"), std::string::npos)
         << pipeline;
   }

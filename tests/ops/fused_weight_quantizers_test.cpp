@@ -13,6 +13,8 @@
 #include <lowbit/csrc/ops/sign.h>
 #include <lowbit/csrc/ops/ternarize.h>
 
+#include "support/error_of.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -223,7 +225,8 @@ TEST(FusedWeightQuantizers, RecurrentBilinearSignShiftsRecordsAndSumsTheShiftGra
         torch::Tensor recorded;
         lowbit::ops::Recurrence recurrence{shifted ? c : torch::Tensor(), shifted ? p : torch::Tensor(),
                                            [&](const torch::Tensor& g) { recorded = g; }};
-        const auto y = lowbit::ops::recurrent_bilinear_sign(w, s, 2e-4, {}, recurrence);
+        const auto gamma = torch::scalar_tensor(2e-4, torch::kDouble);
+        const auto y = lowbit::ops::recurrent_bilinear_sign(w, s, gamma, {}, recurrence);
         {
           lowbit::ops::LossScaleGuard guard(loss_scale);
           (y * upstream * loss_scale).sum().backward();
@@ -245,6 +248,24 @@ TEST(FusedWeightQuantizers, RecurrentBilinearSignShiftsRecordsAndSumsTheShiftGra
       }
     }
   }
+}
+
+// A shift whose c or P does not fit the weight fails naming which.
+TEST(FusedWeightQuantizers, RecurrentShiftOfTheWrongShapeIsNamed) {
+  const auto w = torch::randn({4, 3, 3, 3}), s = torch::randn({4, 1, 1, 1});
+  const auto gamma = torch::scalar_tensor(1e-4, torch::kDouble);
+  const auto bad_p = lowbit::testing::error_of([&] {
+    lowbit::ops::recurrent_bilinear_sign(w, s, gamma, {}, {torch::rand({4}), torch::randn({4, 27}), {}});
+  });
+  EXPECT_NE(bad_p.find("the shift's P has shape [4, 27], expected the weight's [4, 3, 3, 3]"), std::string::npos)
+      << bad_p;
+  const auto bad_c = lowbit::testing::error_of([&] {
+    lowbit::ops::recurrent_bilinear_sign(w, s, gamma, {}, {torch::rand({3}), torch::randn_like(w), {}});
+  });
+  EXPECT_NE(bad_c.find("the shift's c has 3 elements, expected one per row (4)"), std::string::npos) << bad_c;
+  const auto half = lowbit::testing::error_of(
+      [&] { lowbit::ops::recurrent_bilinear_sign(w, s, gamma, {}, {torch::rand({4}), {}, {}}); });
+  EXPECT_NE(half.find("the recurrent shift takes both c and P, got only c"), std::string::npos) << half;
 }
 
 // The Meta kernel (tracing, fake tensors) gives the recurrent backward's outputs their shapes: dL/dc

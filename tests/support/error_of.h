@@ -1,6 +1,7 @@
 #pragma once
-// The message of the c10::Error that `f` throws, or "(no error)", for tests that check what an
-// error says; thrown_by: the what() of any exception `f` throws (an LbmError, a CLI error).
+// What the exception `f` throws says, or "(no error)", for tests that check what an error says: a
+// c10::Error's message (without its backtrace), any other exception's what() (an LbmError, a CLI
+// error).
 
 #include <c10/util/Exception.h>
 
@@ -15,13 +16,6 @@ inline std::string error_of(const std::function<void()>& f) {
     f();
   } catch (const c10::Error& e) {
     return e.msg();
-  }
-  return "(no error)";
-}
-
-inline std::string thrown_by(const std::function<void()>& f) {
-  try {
-    f();
   } catch (const std::exception& e) {
     return e.what();
   }

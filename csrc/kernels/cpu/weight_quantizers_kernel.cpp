@@ -317,7 +317,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bilinear_sign_backwar
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     scalar_t* rp = record == ops::Record::None ? nullptr : recorded.mutable_data_ptr<scalar_t>();
     const auto k = static_cast<scalar_t>(kappa);
-    const auto scale = static_cast<scalar_t>(record == ops::Record::TimesInverse ? 1.0 / record_scale : record_scale);
+    const auto scale = static_cast<scalar_t>(ops::record_operand(record, record_scale));
     // One instantiation per (shift, record) pair; the row's sums padded to three.
     const auto sums = rows.sums([&](int64_t r, int64_t first, int64_t last) {
       return with_flag(shifted, [&](auto shift) {

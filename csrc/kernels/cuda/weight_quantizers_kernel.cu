@@ -476,11 +476,10 @@ void launch_bilinear_sign_backward(DType dtype, const void* grad, const void* w,
   dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     using acc_t = typename Acc<T>::type;
-    const double scale = record.mode == ops::Record::TimesInverse ? 1.0 / record.scale : record.scale;
     launch_row_sums<3>(BilinearGrad<T>{static_cast<const T*>(grad), static_cast<const T*>(w),
                                        static_cast<const T*>(alpha), static_cast<const T*>(gamma),
                                        static_cast<const T*>(shift.c), static_cast<const T*>(shift.p), acc_t(kappa),
-                                       record.mode, acc_t(scale), static_cast<T*>(record.recorded),
+                                       record.mode, acc_t(ops::record_operand(record.mode, record.scale)), static_cast<T*>(record.recorded),
                                        static_cast<T*>(grad_w)},
                        partial, shape, stream);
   });

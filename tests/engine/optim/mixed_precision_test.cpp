@@ -23,14 +23,12 @@
 namespace {
 
 using lowbit::engine::Amp;
-using lowbit::testing::thrown_by;
 
 std::string recipe_with_amp(lowbit::testing::TempDir& dir, const std::string& amp) {
   dir.write("r.yaml", "name: r\ndata: {dataset: fashion_mnist}\nmodel: {name: small_cnn}\nstages: [{epochs: 1}]\n"
                       "train: {amp: " + amp + "}\n");
   return dir.file("r.yaml");
 }
-
 
 // One training forward and backward of `model` on a random batch under `amp` on the CPU; the loss.
 double bf16_step(torch::nn::Sequential& model) {
@@ -65,13 +63,13 @@ TEST(MixedPrecision, RecipeValuesAndBooleans) {
   EXPECT_EQ(lowbit::engine::parse_recipe(recipe_with_amp(dir, "true")).train.amp, Amp::Float16);
   EXPECT_EQ(lowbit::engine::parse_recipe(recipe_with_amp(dir, "fp16")).train.amp, Amp::Float16);
   EXPECT_EQ(lowbit::engine::parse_recipe(recipe_with_amp(dir, "false")).train.amp, Amp::Off);
-  const auto bad = thrown_by([&] { lowbit::engine::parse_recipe(recipe_with_amp(dir, "half")); });
+  const auto bad = lowbit::testing::error_of([&] { lowbit::engine::parse_recipe(recipe_with_amp(dir, "half")); });
   EXPECT_NE(bad.find("train.amp"), std::string::npos) << bad;
   EXPECT_NE(bad.find("unknown value 'half'; expected one of off, fp16, bf16"), std::string::npos) << bad;
-  const auto cpu_fp16 = thrown_by(
+  const auto cpu_fp16 = lowbit::testing::error_of(
       [&] { lowbit::engine::check_device(lowbit::engine::parse_recipe(recipe_with_amp(dir, "fp16"))); });
   EXPECT_NE(cpu_fp16.find("float16 mixed precision needs device: cuda"), std::string::npos) << cpu_fp16;
-  EXPECT_EQ(thrown_by(
+  EXPECT_EQ(lowbit::testing::error_of(
                 [&] { lowbit::engine::check_device(lowbit::engine::parse_recipe(recipe_with_amp(dir, "bf16"))); }),
             "(no error)");
 }
