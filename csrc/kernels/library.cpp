@@ -275,7 +275,7 @@ TORCH_LIBRARY_IMPL(lowbit, Meta, m) {  // the weight quantizers
     const bool shifted = c.has_value() && c->defined();
     const auto grad_c = shifted ? at::empty({c->numel()}, c->options()) : at::empty({0}, g.options());
     const auto recorded = record_scale > 0 ? meta::like(g) : at::empty({0}, g.options());
-    return Tensors4{meta::like(g), meta::like(alpha), grad_c, recorded};
+    return Tensors4{meta::like(g), at::empty({alpha.numel()}, alpha.options()), grad_c, recorded};  // dL/dalpha [rows]
   });
   m.impl("dorefa_weight_forward", [](const Tensor& w, int64_t) {
     return Tensors3{meta::like(w), at::empty_like(w, w.options().dtype(at::promote_types(w.scalar_type(), at::kFloat))),

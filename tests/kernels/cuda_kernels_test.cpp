@@ -26,23 +26,37 @@ TEST(CudaKernels, SteBackwardMatchesCpu) {
 
 TEST(CudaKernels, LsqForwardBackwardMatchCpu) {
   REQUIRE_GPU();
-  const auto x = torch::randn({8, 16, 33}) * 2;
-  const auto g = torch::randn_like(x);
-  // The round code (signed 4-bit) and the sign code (signed 1-bit), per tensor and per channel.
-  for (const auto& args : {lowbit::kernels::LsqArgs{8, 7, 1}, lowbit::kernels::LsqArgs{1, 1, 1, true}}) {
-    for (int64_t channels : {1, 16}) {
-      const auto step = torch::rand({channels}) * 0.3 + 0.05;
-      const auto offset = torch::randn({channels}) * 0.1;
-      const auto cpu_y = lowbit::kernels::lsq_forward(x, step, offset, args);
-      const auto gpu_y = lowbit::kernels::lsq_forward(x.cuda(), step.cuda(), offset.cuda(), args);
-      EXPECT_TRUE(torch::allclose(gpu_y.cpu(), cpu_y, 1e-5, 1e-5));
-      const auto [cx, cs, cb] = lowbit::kernels::lsq_backward(g, x, step, offset, args);
-      const auto [gx, gs, gb] = lowbit::kernels::lsq_backward(g.cuda(), x.cuda(), step.cuda(), offset.cuda(), args);
-      EXPECT_TRUE(torch::equal(gx.cpu(), cx));
-      EXPECT_TRUE(torch::allclose(gs.cpu(), cs, 1e-3, 1e-3));
-      EXPECT_TRUE(torch::allclose(gb.cpu(), cb, 1e-3, 1e-3));
+  // The round code (signed 4-bit) and the sign code (signed 1-bit), per tensor and per channel;
+  // float64 step and offset gradients to float64's precision (their terms are summed in double).
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const auto x = torch::randn({8, 16, 33}, dtype) * 2;
+    const auto g = torch::randn_like(x);
+    const double tol = dtype == torch::kDouble ? 1e-10 : 1e-3;
+    for (const auto& args : {lowbit::kernels::LsqArgs{8, 7, 1}, lowbit::kernels::LsqArgs{1, 1, 1, true}}) {
+      for (int64_t channels : {1, 16}) {
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + std::to_string(channels) + " channels");
+        const auto step = torch::rand({channels}, dtype) * 0.3 + 0.05;
+        const auto offset = torch::randn({channels}, dtype) * 0.1;
+        const auto cpu_y = lowbit::kernels::lsq_forward(x, step, offset, args);
+        const auto gpu_y = lowbit::kernels::lsq_forward(x.cuda(), step.cuda(), offset.cuda(), args);
+        EXPECT_TRUE(torch::allclose(gpu_y.cpu(), cpu_y, 1e-5, 1e-5));
+        const auto [cx, cs, cb] = lowbit::kernels::lsq_backward(g, x, step, offset, args);
+        const auto [gx, gs, gb] = lowbit::kernels::lsq_backward(g.cuda(), x.cuda(), step.cuda(), offset.cuda(), args);
+        EXPECT_TRUE(torch::equal(gx.cpu(), cx));
+        EXPECT_TRUE(torch::allclose(gs.cpu(), cs, tol, tol));
+        EXPECT_TRUE(torch::allclose(gb.cpu(), cb, tol, tol));
+        // A step on the CPU (a 0-dim learnable scalar, say) is taken to the input's device.
+        EXPECT_TRUE(torch::equal(lowbit::kernels::lsq_forward(x.cuda(), step, offset, args).cpu(), gpu_y.cpu()));
+      }
     }
   }
+  // An empty input: empty dL/dx and zero step and offset gradients, as on the CPU.
+  const auto empty = torch::empty({0, 16, 33}).cuda();
+  const auto [ex, es, eb] = lowbit::kernels::lsq_backward(empty, empty, torch::ones({16}).cuda(),
+                                                          torch::zeros({16}).cuda(), lowbit::kernels::LsqArgs{8, 7, 1});
+  EXPECT_EQ(ex.numel(), 0);
+  EXPECT_TRUE(torch::equal(es.cpu(), torch::zeros({16})));
+  EXPECT_TRUE(torch::equal(eb.cpu(), torch::zeros({16})));
 }
 
 namespace {
@@ -134,6 +148,25 @@ TEST(CudaKernels, WeightQuantizersMatchCpu) {
       }
     }
   }
+}
+
+// Rows without elements: the same row statistics as the CPU (NaN means, TWN's alpha 0).
+TEST(CudaKernels, WeightRowsWithoutElementsMatchCpu) {
+  REQUIRE_GPU();
+  const auto w = torch::empty({4, 0, 3});
+  const auto same = [](const torch::Tensor& gpu, const torch::Tensor& cpu) {
+    return gpu.is_cuda() && torch::allclose(gpu.cpu(), cpu, 0, 0, /*equal_nan=*/true);
+  };
+  EXPECT_TRUE(same(std::get<1>(lowbit::kernels::scaled_sign_forward(w.cuda())),
+                   std::get<1>(lowbit::kernels::scaled_sign_forward(w))));
+  const auto [cy, c_threshold, c_alpha] = lowbit::kernels::ternarize_forward(w, 0.7, true);
+  const auto [gy, g_threshold, g_alpha] = lowbit::kernels::ternarize_forward(w.cuda(), 0.7, true);
+  EXPECT_TRUE(same(g_threshold, c_threshold));
+  EXPECT_TRUE(same(g_alpha, c_alpha));
+  const auto [ay, c_beta, c_spread] = lowbit::kernels::adabin_weight_forward(w);
+  const auto [by, g_beta, g_spread] = lowbit::kernels::adabin_weight_forward(w.cuda());
+  EXPECT_TRUE(same(g_beta, c_beta));
+  EXPECT_TRUE(same(g_spread, c_spread));
 }
 
 TEST(CudaKernels, ActivationQuantizersMatchCpu) {

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <string>
 
 #include <torch/torch.h>
@@ -283,6 +284,32 @@ TEST(FusedWeightQuantizers, MetaKernelShapesTheRecurrentBackward) {
   const auto plain = lowbit::kernels::bilinear_sign_backward(w, w, alpha, alpha, 0.02);
   EXPECT_EQ(std::get<2>(plain).numel(), 0);
   EXPECT_EQ(std::get<3>(plain).numel(), 0);
+  // dL/dalpha is [rows] whatever alpha's shape, as on the CPU.
+  const auto cpu_w = torch::randn({16, 8, 3, 3}), cpu_alpha = torch::rand({16, 1, 1, 1});
+  const auto on_cpu = lowbit::kernels::bilinear_sign_backward(cpu_w, cpu_w, cpu_alpha, cpu_alpha.flatten(), 0.02);
+  const auto on_meta = lowbit::kernels::bilinear_sign_backward(w, w, alpha.view({16, 1, 1, 1}), alpha, 0.02);
+  EXPECT_EQ(std::get<1>(on_cpu).sizes(), std::vector<int64_t>{16});
+  EXPECT_EQ(std::get<1>(on_meta).sizes(), std::get<1>(on_cpu).sizes());
+}
+
+// A weight whose rows hold no element ([C, 0, k]) gets the row statistics of the ATen composition:
+// means 0 / 0 (NaN), TWN's alpha 0 over max(1, 0) kept (CudaKernels.WeightRowsWithoutElementsMatchCpu:
+// the CUDA kernels too).
+TEST(FusedWeightQuantizers, RowsWithoutElementsGetTheCompositionsStatistics) {
+  const auto w = torch::empty({4, 0, 3});
+  const auto nan = torch::full({4}, std::numeric_limits<float>::quiet_NaN());
+  const auto same = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return a.sizes() == b.sizes() && torch::allclose(a, b, 0, 0, /*equal_nan=*/true);
+  };
+  const auto [xnor_y, xnor_alpha] = lowbit::kernels::scaled_sign_forward(w);
+  EXPECT_EQ(xnor_y.sizes(), w.sizes());
+  EXPECT_TRUE(same(xnor_alpha, w.abs().mean({1, 2}))) << xnor_alpha;
+  const auto [ternary_y, threshold, alpha] = lowbit::kernels::ternarize_forward(w, 0.7, true);
+  EXPECT_TRUE(same(threshold, nan)) << threshold;
+  EXPECT_TRUE(same(alpha, torch::zeros({4}))) << alpha;
+  const auto [adabin_y, beta, spread] = lowbit::kernels::adabin_weight_forward(w);
+  EXPECT_TRUE(same(beta, w.mean({1, 2}))) << beta;
+  EXPECT_TRUE(same(spread, nan)) << spread;
 }
 
 TEST(FusedWeightQuantizers, DorefaWeightThroughTanhAndTheMax) {

@@ -55,6 +55,10 @@ struct RowChunks {
   // in cache; longer rows take one parallel sweep per stage.
   template <typename Apply, typename... Stages>
   void reduce_then_apply(const Apply& apply, const Stages&... stages) const {
+    if (cols == 0) {  // rows without elements: each stage finishes on zero sums (means 0 / 0, as ATen's)
+      for (int64_t row = 0; row < rows; ++row) (stages.finish(row, decltype(stages.sum(row, 0, 0)){}), ...);
+      return;
+    }
     if (per_row == 1) {
       for_each([&](int64_t row, int64_t, int64_t first, int64_t last) {
         (stages.finish(row, stages.sum(row, first, last)), ...);

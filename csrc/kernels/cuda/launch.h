@@ -26,10 +26,10 @@ struct LsqLaunch {
 };
 void launch_lsq_forward(DType dtype, const void* x, const void* step, const void* offset, void* out,
                         const LsqLaunch& shape, cudaStream_t stream);
-// Writes dL/dx (dtype) and the per-element step/offset gradient terms (float; offset_terms may be
-// null), reduced afterwards by the caller.
+// Writes dL/dx (dtype) and the per-element step/offset gradient terms (in the compute type Acc:
+// double for double, float otherwise; offset_terms may be null), reduced afterwards by the caller.
 void launch_lsq_backward(DType dtype, const void* grad, const void* x, const void* step, const void* offset,
-                         void* grad_x, float* step_terms, float* offset_terms, const LsqLaunch& shape,
+                         void* grad_x, void* step_terms, void* offset_terms, const LsqLaunch& shape,
                          cudaStream_t stream);
 
 // sign(x + b_c) (kernels/shifted_sign.h), x viewed as [n / (channels * inner), channels, inner].
@@ -48,18 +48,20 @@ void launch_shifted_sign_backward(DType dtype, const void* grad, const void* x, 
 void launch_rprelu_forward(DType dtype, const void* x, const void* residual, const void* scale, const void* shift,
                            const void* gamma, const void* beta, const void* zeta, void* y, void* t_out,
                            uint8_t* positive, const ShiftLaunch& shape, cudaStream_t stream);
-// Writes dL/dt and the per-element dL/dbeta terms (float), summed per channel by the caller.
+// Writes dL/dt and the per-element dL/dbeta terms (in the compute type Acc), summed per channel by
+// the caller.
 void launch_rprelu_backward(DType dtype, const void* grad, const void* saved, const uint8_t* positive,
-                            const void* beta, const void* zeta, bool saved_is_output, void* grad_t, float* beta_terms,
+                            const void* beta, const void* zeta, bool saved_is_output, void* grad_t, void* beta_terms,
                             const ShiftLaunch& shape, cudaStream_t stream);
-// The backward of the batch norm fused into it: per-channel arrays of the dtype (k0, k1 null for 0).
-// Pass 1 writes dL/dt and the per-element dL/dbeta and dL/dweight terms; pass 2 writes dL/dx.
+// The backward of the batch norm fused into it: per-channel arrays of the dtype, but k0 and k1 in
+// the compute type Acc (null for 0). Pass 1 writes dL/dt and the per-element dL/dbeta and
+// dL/dweight terms (Acc); pass 2 writes dL/dx.
 struct BatchNormRPReLUParams {
   const void *gamma, *beta, *zeta, *weight, *bias, *invstd, *k0, *k1;
 };
 void launch_batch_norm_rprelu_terms(DType dtype, const void* grad, const void* y, const void* residual,
                                     const uint8_t* positive, const BatchNormRPReLUParams& params, void* grad_t,
-                                    float* beta_terms, float* weight_terms, const ShiftLaunch& shape,
+                                    void* beta_terms, void* weight_terms, const ShiftLaunch& shape,
                                     cudaStream_t stream);
 void launch_batch_norm_rprelu_input_grad(DType dtype, const void* grad_t, const void* y, const void* residual,
                                          const uint8_t* positive, const BatchNormRPReLUParams& params, void* grad_x,

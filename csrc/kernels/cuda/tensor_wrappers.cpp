@@ -38,6 +38,9 @@ DType dtype_of(const at::Tensor& t) {
 
 const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data_ptr() : nullptr; }
 
+// The dtype the kernels compute in (launch.h's Acc): double for double, float for the others.
+at::ScalarType compute_dtype(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
 // Float64 sums per channel of a dense tensor (or of flat per-element terms) over its memory order's
 // [outer, channels, inner] view: a flat storage view, as reshaping a channels-last tensor would copy
 // it into the logical order.
@@ -47,8 +50,13 @@ at::Tensor memory_order_channel_sums(const at::Tensor& t, const ChannelLayout& l
       .sum(at::IntArrayRef{0, 2}, false, at::kDouble);
 }
 
-LsqLaunch lsq_launch(const at::Tensor& x, const at::Tensor& step, const LsqArgs& args) {
-  const auto layout = ChannelLayout::of(x, args.channel_dim, step.numel());
+// `values` (a gradient, per-row or per-channel parameters) in the dtype and on the device of
+// `input`, contiguous.
+at::Tensor matching(const at::Tensor& values, const at::Tensor& input) {
+  return values.to(input.device(), input.scalar_type()).contiguous();
+}
+
+LsqLaunch lsq_launch(const at::Tensor& x, const ChannelLayout& layout, const LsqArgs& args) {
   return {x.numel(), layout.channels, layout.inner, args.qn, args.qp, args.sign};
 }
 
@@ -72,11 +80,6 @@ at::Tensor row_partial(const RowLaunch& shape, int64_t terms, const at::Tensor& 
   return at::empty({shape.rows, shape.chunks, terms}, like.options().dtype(at::kDouble));
 }
 at::Tensor row_totals(const at::Tensor& partial) { return partial.sum(1).contiguous(); }
-
-// `values` (a gradient, per-row parameters) in the dtype and on the device of `input`, contiguous.
-at::Tensor matching(const at::Tensor& values, const at::Tensor& input) {
-  return values.to(input.device(), input.scalar_type()).contiguous();
-}
 
 // ---- activation quantizers ----
 
@@ -115,11 +118,12 @@ at::Tensor lsq_forward(const at::Tensor& x, const at::Tensor& step, const at::Te
                        const LsqArgs& args) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
-  const auto s = step.to(x.scalar_type()).contiguous();
-  const auto b = offset.defined() ? offset.to(x.scalar_type()).contiguous() : at::Tensor();
+  const auto s = matching(step, input);
+  const auto b = offset.defined() ? matching(offset, input) : at::Tensor();
   auto out = at::empty_like(input);
+  const auto layout = ChannelLayout::of(input, args.channel_dim, s.numel());
   launch_lsq_forward(dtype_of(input), input.const_data_ptr(), s.const_data_ptr(), ptr_or_null(b),
-                     out.mutable_data_ptr(), lsq_launch(input, s, args), c10::cuda::getCurrentCUDAStream());
+                     out.mutable_data_ptr(), lsq_launch(input, layout, args), c10::cuda::getCurrentCUDAStream());
   return out;
 }
 
@@ -128,18 +132,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
                                                             const LsqArgs& args) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
-  const auto g = grad.contiguous().to(x.scalar_type());
-  const auto s = step.to(x.scalar_type()).contiguous();
-  const auto b = offset.defined() ? offset.to(x.scalar_type()).contiguous() : at::Tensor();
+  const auto g = matching(grad, input);
+  const auto s = matching(step, input);
+  const auto b = offset.defined() ? matching(offset, input) : at::Tensor();
   auto grad_input = at::empty_like(input);
-  auto terms = at::empty({b.defined() ? 2 : 1, input.numel()}, input.options().dtype(at::kFloat));
-  const auto launch = lsq_launch(input, s, args);
+  auto terms = at::empty({b.defined() ? 2 : 1, input.numel()}, input.options().dtype(compute_dtype(input)));
+  const auto layout = ChannelLayout::of(input, args.channel_dim, s.numel());
   launch_lsq_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), s.const_data_ptr(),
-                      ptr_or_null(b), grad_input.mutable_data_ptr(), terms[0].mutable_data_ptr<float>(),
-                      b.defined() ? terms[1].mutable_data_ptr<float>() : nullptr, launch,
+                      ptr_or_null(b), grad_input.mutable_data_ptr(), terms[0].mutable_data_ptr(),
+                      b.defined() ? terms[1].mutable_data_ptr() : nullptr, lsq_launch(input, layout, args),
                       c10::cuda::getCurrentCUDAStream());
-  // [terms, outer, channels, inner] -> per-channel sums.
-  auto sums = terms.view({terms.size(0), -1, launch.channels, launch.inner}).sum({1, 3}, false, at::kDouble);
+  // [terms, outer, channels, inner] -> per-channel sums (no -1: an empty input has no size to infer).
+  auto sums = terms.view({terms.size(0), layout.outer, layout.channels, layout.inner}).sum({1, 3}, false, at::kDouble);
   auto grad_step = sums[0].to(step.scalar_type()).reshape(step.sizes());
   auto grad_offset = b.defined() ? sums[1].to(offset.scalar_type()).reshape(offset.sizes()) : at::Tensor();
   return {grad_input, grad_step, grad_offset};
@@ -148,7 +152,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
 at::Tensor shifted_sign_forward(const at::Tensor& x, const at::Tensor& shift) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
-  const auto b = shift.to(x.scalar_type()).contiguous();
+  const auto b = matching(shift, input);
   auto out = at::empty_like(input);
   launch_shifted_sign_forward(dtype_of(input), input.const_data_ptr(), b.const_data_ptr(), out.mutable_data_ptr(),
                               shift_launch(input, b), c10::cuda::getCurrentCUDAStream());
@@ -159,8 +163,8 @@ std::tuple<at::Tensor, at::Tensor> shifted_sign_backward(const at::Tensor& grad,
                                                          const at::Tensor& shift, ops::Ste ste) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto input = x.contiguous();
-  const auto g = grad.contiguous().to(x.scalar_type());
-  const auto b = shift.to(x.scalar_type()).contiguous();
+  const auto g = matching(grad, input);
+  const auto b = matching(shift, input);
   auto grad_input = at::empty_like(input);
   launch_shifted_sign_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), b.const_data_ptr(),
                                grad_input.mutable_data_ptr(), ste, shift_launch(input, b),
@@ -190,10 +194,10 @@ std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const
   const c10::cuda::CUDAGuard guard(saved.device());
   const auto layout = ChannelLayout::in_memory(saved, beta.numel());
   auto grad_t = at::empty_like(saved);
-  auto beta_terms = at::empty({saved.numel()}, saved.options().dtype(at::kFloat));
+  auto beta_terms = at::empty({saved.numel()}, saved.options().dtype(compute_dtype(saved)));
   launch_rprelu_backward(dtype_of(saved), grad.const_data_ptr(), saved.const_data_ptr(),
                          positive.const_data_ptr<uint8_t>(), beta.const_data_ptr(), zeta.const_data_ptr(),
-                         saved_is_output, grad_t.mutable_data_ptr(), beta_terms.mutable_data_ptr<float>(),
+                         saved_is_output, grad_t.mutable_data_ptr(), beta_terms.mutable_data_ptr(),
                          {saved.numel(), layout.channels, layout.inner}, c10::cuda::getCurrentCUDAStream());
   const auto sums = [&](const at::Tensor& t) { return memory_order_channel_sums(t, layout); };
   return {grad_t, at::stack({sums(grad_t), sums(beta_terms), sums(grad)})};
@@ -208,23 +212,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
   const ShiftLaunch shape{y.numel(), layout.channels, layout.inner};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   auto grad_t = at::empty_like(y), grad_x = at::empty_like(y);
-  auto beta_terms = at::empty({y.numel()}, y.options().dtype(at::kFloat));
-  auto weight_terms = at::empty({y.numel()}, y.options().dtype(at::kFloat));
+  auto beta_terms = at::empty({y.numel()}, y.options().dtype(compute_dtype(y)));
+  auto weight_terms = at::empty({y.numel()}, y.options().dtype(compute_dtype(y)));
   BatchNormRPReLUParams params{gamma.const_data_ptr(), beta.const_data_ptr(), zeta.const_data_ptr(),
                                weight.const_data_ptr(),  bias.const_data_ptr(), invstd.const_data_ptr(),
                                nullptr,                  nullptr};
   launch_batch_norm_rprelu_terms(dtype_of(y), grad.const_data_ptr(), y.const_data_ptr(), ptr_or_null(residual),
                                  positive.const_data_ptr<uint8_t>(), params, grad_t.mutable_data_ptr(),
-                                 beta_terms.mutable_data_ptr<float>(), weight_terms.mutable_data_ptr<float>(), shape,
+                                 beta_terms.mutable_data_ptr(), weight_terms.mutable_data_ptr(), shape,
                                  stream);
   const auto channel_sums = [&](const at::Tensor& t) { return memory_order_channel_sums(t, layout); };
   const auto sums = at::stack({channel_sums(grad_t), channel_sums(beta_terms), channel_sums(grad),
                                channel_sums(weight_terms)});
   at::Tensor k0, k1;
   if (batch_statistics) {
-    const auto k = (weight.to(at::kDouble) * invstd.to(at::kDouble)) / static_cast<double>(layout.outer * layout.inner);
-    k0 = (-k * sums[0]).to(y.scalar_type());
-    k1 = (-k * sums[3]).to(y.scalar_type());
+    // In the compute type, as the CPU keeps them (half would round k0 and k1, which cancel in dL/dx).
+    const auto k = (weight.reshape(-1).to(at::kDouble) * invstd.reshape(-1).to(at::kDouble)) /
+                   static_cast<double>(layout.outer * layout.inner);
+    k0 = (-k * sums[0]).to(compute_dtype(y));
+    k1 = (-k * sums[3]).to(compute_dtype(y));
     params.k0 = k0.const_data_ptr(), params.k1 = k1.const_data_ptr();
   }
   launch_batch_norm_rprelu_input_grad(dtype_of(y), grad_t.const_data_ptr(), y.const_data_ptr(), ptr_or_null(residual),
