@@ -9,9 +9,17 @@
 // holds a LossScaleGuard around `(S * loss).backward()`. Outside a guard S = 1. The value is
 // process-wide (the autograd engine runs CUDA backward on threads of its own).
 
+#include <ATen/core/Tensor.h>
+
 namespace lowbit::ops {
 
 double loss_scale();
+
+// State recorded from a gradient: `recorded` when every element is finite, else `previous` (zeros
+// when there is none of that shape yet). A scaled backward that overflows is a step the scaler
+// skips; the infinities it recorded must not stay and poison the steps after it (RBONN's W - u m
+// G_prev, ReBNN's gamma from the maxima). No host synchronisation.
+at::Tensor finite_record(const at::Tensor& recorded, const at::Tensor& previous);
 
 class LossScaleGuard {
  public:

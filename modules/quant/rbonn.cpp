@@ -1,6 +1,7 @@
 #include <lowbit/modules/quant/rbonn.h>
 
 #include <lowbit/csrc/ops/bilinear_sign.h>
+#include <lowbit/csrc/ops/loss_scale.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/hooks/replicas.h>
 #include <lowbit/modules/quant/registry.h>
@@ -82,7 +83,8 @@ torch::Tensor RbonnImpl::forward(const torch::Tensor& w) {
     const auto* replicas = hooks::replicas();
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;
     recurrence.record = [g_prev = previous_grad, pending = pending_, replicated](const torch::Tensor& unscaled) {
-      g_prev.set_data(unscaled);
+      // Only a scaled backward can overflow where the unscaled one would not: a pass over the record then.
+      g_prev.set_data(ops::loss_scale() == 1.0 ? unscaled : ops::finite_record(unscaled, g_prev));
       *pending = replicated;
     };
   }

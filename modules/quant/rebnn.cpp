@@ -74,7 +74,7 @@ torch::Tensor ReBnnImpl::forward(const torch::Tensor& w) {
     const bool replicated = replicas != nullptr && replicas->world_size() > 1;
     out.register_hook([grad_max = previous_grad_max, pending = pending_grad_, replicated](const torch::Tensor& g) {
       const auto unscaled = g.detach() / ops::loss_scale();  // ops/loss_scale.h
-      grad_max.set_data(unscaled.abs().flatten(1).amax(1));
+      grad_max.set_data(ops::finite_record(unscaled.abs().flatten(1).amax(1), grad_max));
       *pending = replicated ? unscaled.contiguous() : torch::Tensor();
     });
   }
@@ -87,7 +87,7 @@ void ReBnnImpl::settle() {
   auto grad = std::move(*pending_grad_);
   *pending_grad_ = torch::Tensor();
   hooks::all_reduce_(grad, hooks::ReduceOp::Mean);
-  previous_grad_max.set_data(grad.abs().flatten(1).amax(1));
+  previous_grad_max.set_data(ops::finite_record(grad.abs().flatten(1).amax(1), previous_grad_max));
 }
 
 void ReBnnImpl::pretty_print(std::ostream& stream) const {

@@ -5,9 +5,11 @@
 
 #include <torch/serialize.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <cstdio>
 #include <mutex>
+#include <optional>
 
 namespace lowbit::engine {
 namespace {
@@ -20,11 +22,34 @@ Position position_from(torch::serialize::InputArchive& archive) {
   return {t[0].item<int64_t>(), t[1].item<int64_t>(), t[2].item<int64_t>(), t[3].item<int64_t>()};
 }
 
-torch::serialize::InputArchive open(const std::string& path) {
+// Every tensor read onto `device`: LibTorch's Module::load moves a parameter to the device its saved
+// tensor is read onto, and the optimizer's state is made there, so a model loads on its own device
+// (a checkpoint of cuda:0 into rank 1's model on cuda:1, or of a GPU run into a CPU model); what no
+// module keeps is read onto the CPU (nor does a machine without a GPU need one to read a GPU run's file).
+torch::serialize::InputArchive open(const std::string& path, const torch::Device& device = torch::kCPU) {
   if (!util::file_exists(path)) throw InputError(path + ": checkpoint not found");
   torch::serialize::InputArchive archive;
-  archive.load_from(path);
+  archive.load_from(path, device);
   return archive;
+}
+
+// The device of a module's first parameter or buffer (the CPU for one without any).
+torch::Device device_of(const torch::nn::Module& module) {
+  for (const auto& p : module.parameters()) return p.device();
+  for (const auto& b : module.buffers()) return b.device();
+  return torch::kCPU;
+}
+
+// The generator of `device` whose state a checkpoint keeps besides the CPU's: CUDA's draws dropout
+// and drop-path masks on a GPU. None on the CPU.
+std::optional<at::Generator> device_generator(const torch::Device& device) {
+  if (!device.is_cuda()) return std::nullopt;
+  return at::globalContext().defaultGenerator(device);
+}
+
+void set_generator_state(at::Generator generator, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state.cpu());
 }
 
 [[noreturn]] void fail_loading(const std::string& path, const std::string& reason) {
@@ -79,6 +104,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
     archive.write("task", task_archive);
   }
   archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  if (const auto generator = device_generator(device_of(model))) archive.write("rng_device", generator->get_state());
   archive.write("progress", position_tensor(progress));
   for (const auto& [name, tensor] : extras) archive.write("extra." + name, tensor);
   const auto temporary = path + ".tmp";
@@ -89,7 +115,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
 Position load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                          Extras* extras, torch::nn::Module* task) {
   return reading(path, [&] {
-    auto archive = open(path);
+    const auto device = device_of(model);
+    auto archive = open(path, device);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model.load(model_archive);
@@ -107,14 +134,15 @@ Position load_checkpoint(const std::string& path, torch::nn::Module& model, torc
     if (extras) {
       for (const auto& key : archive.keys()) {
         torch::Tensor tensor;
-        if (key.rfind("extra.", 0) == 0 && archive.try_read(key, tensor)) (*extras)[key.substr(6)] = tensor;
+        if (key.rfind("extra.", 0) == 0 && archive.try_read(key, tensor)) (*extras)[key.substr(6)] = tensor.cpu();
       }
     }
-    torch::Tensor rng;
+    torch::Tensor rng, rng_device;
     archive.read("rng", rng);
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(rng);
+    set_generator_state(at::detail::getDefaultCPUGenerator(), rng);
+    // A GPU run's file resumed on the GPU (a CPU model has no such generator; a CPU run's file none).
+    const auto generator = device_generator(device);
+    if (generator && archive.try_read("rng_device", rng_device)) set_generator_state(*generator, rng_device);
     return position_from(archive);
   });
 }

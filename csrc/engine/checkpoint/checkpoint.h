@@ -1,6 +1,7 @@
 #pragma once
 // Training checkpoints: model, optimizer, the task's state (its loss terms' parameters, when it
-// has any), the CPU generator's state, named extras (the loss scaler's, hooks') and the position
+// has any), the CPU generator's state and, for a model on a GPU, that GPU's generator's (dropout and
+// drop-path masks), named extras (the loss scaler's, hooks') and the position
 // in the recipe (stage, epoch, batch, global step), written to a temporary file and renamed into
 // place so that a crash never leaves a half-written checkpoint behind.
 
@@ -25,9 +26,10 @@ using Extras = std::map<std::string, torch::Tensor>;
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                      const Position& progress, const Extras& extras = {}, const torch::nn::Module* task = nullptr);
 
-// Restores what save_checkpoint wrote; the optimizer only when `optimizer` is given (its
-// parameter groups must match the saved ones); every extra into `extras` when given; the task's
-// state when `task` is given and has any (a checkpoint without it is an error naming the file).
+// Restores what save_checkpoint wrote onto the model's device (whichever device the file was written
+// from); the optimizer only when `optimizer` is given (its parameter groups must match the saved
+// ones); every extra into `extras` when given, on the CPU; the task's state when `task` is given and
+// has any (a checkpoint without it is an error naming the file).
 Position load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                          Extras* extras = nullptr, torch::nn::Module* task = nullptr);
 

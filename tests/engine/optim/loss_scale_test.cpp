@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -83,4 +85,42 @@ TEST(LossScale, GuardSetsAndRestoresTheScale) {
   }
   EXPECT_EQ(lowbit::ops::loss_scale(), 1.0);
   EXPECT_THROW(lowbit::ops::LossScaleGuard(0.0), c10::ValueError);
+}
+
+// A step whose scaled backward overflows is skipped by the scaler, and the state the quantizers
+// record from its gradient is dropped with it: the last finite record stays (ReBNN's gradient
+// maxima, RBONN's previous gradient), and the steps after it train.
+TEST(LossScale, AnOverflowedStepLeavesNoInfinityInTheRecordedState) {
+  const std::vector<std::tuple<std::string, lowbit::Params, std::string>> quantizers = {
+      {"rebnn", {{"channels", 8}, {"gamma_mode", "paper_dynamic"}, {"clamp_gamma", false}}, "previous_grad_max"},
+      {"rbonn", {{"channels", 8}, {"lambda", 0.1}}, "previous_grad"}};
+  for (const auto& [quantizer, params, recorded] : quantizers) {
+    SCOPED_TRACE(quantizer);
+    torch::manual_seed(0);
+    auto conv = lowbit::layers::QConv2d(
+        lowbit::layers::QConv2dOptions(4, 8, 3).padding(1).weight_quantizer(lowbit::quant::make(quantizer, params)));
+    conv->train();
+    torch::optim::SGD sgd(conv->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    lowbit::engine::OptimStep step(sgd, conv->parameters(), 0.0, /*amp=*/true);
+    const auto x = torch::randn({6, 4, 7, 7}), target = torch::randn({6, 8, 7, 7});
+    const auto loss = [&](double factor) { return (conv(x) - target).pow(2).mean() * factor; };
+    const auto record = [&] { return conv->named_buffers()["weight_quantizer." + recorded].detach().clone(); };
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(step(loss(1)));
+      lowbit::hooks::end_step(*conv);
+    }
+    const auto before = record();
+    ASSERT_GT(before.abs().sum().item<double>(), 0.0);
+    // 1e36 times the loss, times the scale 65536: beyond float's range in the backward.
+    EXPECT_FALSE(step(loss(1e36)));
+    lowbit::hooks::end_step(*conv);
+    EXPECT_TRUE(torch::equal(record(), before));
+    EXPECT_TRUE(step(loss(1)));
+    lowbit::hooks::end_step(*conv);
+    EXPECT_FALSE(torch::equal(record(), before));
+    for (const auto& p : conv->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+    for (const auto& b : conv->buffers()) {
+      if (b.is_floating_point()) EXPECT_TRUE(torch::isfinite(b).all().item<bool>());
+    }
+  }
 }
