@@ -78,8 +78,14 @@ void validate(const Recipe& recipe, Weights weights) {
   check_models(recipe, weights, *data);
 }
 
-// Each process of a data-parallel run on its own GPU: `cuda` means cuda:LOCAL_RANK.
+// Each process of a data-parallel run on its own GPU: `cuda` means cuda:LOCAL_RANK; `cuda:N` would
+// put every process of the machine on GPU N.
 torch::Device process_device(const Recipe& recipe, const dist::Environment& env) {
+  const torch::Device asked(recipe.device);
+  if (asked.is_cuda() && asked.has_index() && env.distributed() && env.local_world_size > 1) {
+    recipe.fail("device", "'" + recipe.device + "' would put all " + std::to_string(env.local_world_size) +
+                              " processes of this machine on one GPU: 'cuda' gives each its own, cuda:LOCAL_RANK");
+  }
   const auto device = device_of(recipe);
   if (!device.is_cuda() || device.has_index() || !env.distributed()) return device;
   if (env.local_rank >= static_cast<int64_t>(torch::cuda::device_count())) {

@@ -73,7 +73,10 @@ ProcessGroup::ProcessGroup(const Environment& env, const c10::Device& device, co
   }
   group_ = c10::make_intrusive<c10d::ProcessGroup>(store_, static_cast<int>(env_.rank), static_cast<int>(env_.world_size));
   const auto type = backend_ == "nccl" ? c10d::ProcessGroup::BackendType::NCCL : c10d::ProcessGroup::BackendType::GLOO;
-  group_->setBackend(device.is_cuda() ? c10::DeviceType::CUDA : c10::DeviceType::CPU, type, backend);
+  // Gloo serves CPU tensors (the metrics' counts, barriers) also when the model is on a GPU, and
+  // CUDA tensors then too; NCCL serves CUDA tensors only (sendable() moves the others to the GPU).
+  if (type == c10d::ProcessGroup::BackendType::GLOO) group_->setBackend(c10::DeviceType::CPU, type, backend);
+  if (device.is_cuda()) group_->setBackend(c10::DeviceType::CUDA, type, backend);
   group_->setDefaultBackend(type);
 }
 

@@ -5,6 +5,7 @@
 #include <lowbit/csrc/engine/dist/launch.h>
 #include <lowbit/csrc/util/files.h>
 
+#include "support/require_gpu.h"
 #include "support/run_cli.h"
 #include "support/spawn_cli.h"
 #include "support/temp_dir.h"
@@ -228,6 +229,23 @@ TEST(DataParallel, APortInUseIsAClearErrorOfRankZero) {
   EXPECT_NE(log.find("rank 0 cannot serve the rendezvous on port " + std::to_string(port)), std::string::npos) << log;
   EXPECT_NE(log.find("MASTER_PORT"), std::string::npos) << log;
   EXPECT_FALSE(lowbit::util::is_directory(dir.file("fashion_mnist_bnn"))) << "a run folder was left behind";
+}
+
+// `device: cuda:0` in a run of two processes on one machine would put both on GPU 0 (NCCL refuses
+// that): the recipe's key is named instead. Needs a GPU (without one the device is refused earlier).
+TEST(DataParallel, CudaAnExplicitGpuForSeveralProcessesIsNamed) {
+  REQUIRE_GPU();
+  REQUIRE_FASHION_MNIST();
+  TempDir dir;
+  const pid_t rank0 = lowbit::testing::spawn_cli(
+      {"train", "--set", "output=" + dir.path(), "device=cuda:0"}, dir.file("rank0.log"),
+      {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}, {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"},
+       {"MASTER_PORT", std::to_string(lowbit::engine::dist::free_port())}});
+  const int status = wait_exit(rank0, std::chrono::seconds(60));
+  const auto log = read_text(dir.file("rank0.log"));
+  if (status == -1) kill(rank0, SIGKILL);
+  EXPECT_EQ(status, 2) << log;
+  EXPECT_NE(log.find("device: 'cuda:0' would put all 2 processes of this machine on one GPU"), std::string::npos) << log;
 }
 
 TEST(DataParallel, AnUnreachableMasterIsAClearErrorWithinTheTimeout) {
