@@ -15,7 +15,7 @@ Matches hungarian_match(const at::Tensor& logits, const at::Tensor& boxes, const
               " targets for a batch of ", batch);
   const auto prob = logits.flatten(0, 1).softmax(-1);  // [BQ, K+1]
   const auto pred = boxes.flatten(0, 1);                 // [BQ, 4]
-  const auto gt = targets.boxes.to(pred.dtype());
+  const auto gt = targets.boxes.to(pred.device(), pred.scalar_type());
   const auto cost_class = -prob.index_select(1, targets.classes.to(prob.device()));
   const auto cost_bbox = torch::cdist(pred, gt, 1);
   const auto cost_giou = -ops::generalized_box_iou(ops::box_cxcywh_to_xyxy(pred), ops::box_cxcywh_to_xyxy(gt),

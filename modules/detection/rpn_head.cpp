@@ -55,7 +55,10 @@ std::pair<torch::Tensor, std::vector<int64_t>> RPNHeadImpl::all_anchors(const RP
   std::vector<int64_t> counts;
   for (int64_t l = 0; l < anchor_generator.levels(); ++l) {
     const auto& o = outputs.objectness[l];
-    levels.push_back(anchor_generator.grid_anchors(l, {o.size(2), o.size(3)}, o.options()));
+    // In float at least: under autocast o is float16, whose anchors (and their IoU with the ground
+    // truth: areas past 65504) would be wrong.
+    const auto options = o.options().dtype(at::promote_types(o.scalar_type(), at::kFloat));
+    levels.push_back(anchor_generator.grid_anchors(l, {o.size(2), o.size(3)}, options));
     counts.push_back(levels.back().size(0));
   }
   return {torch::cat(levels), counts};

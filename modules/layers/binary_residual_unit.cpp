@@ -3,6 +3,7 @@
 #include <lowbit/csrc/ops/batch_norm_rprelu.h>
 #include <lowbit/csrc/util/suggest.h>
 #include <lowbit/modules/layers/rprelu.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/modules/pooling.h>
@@ -82,7 +83,7 @@ torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
     auto& rprelu = activation.get<RPReLUImpl>();
     // RPReLU takes the shortcut's addition into its fused op (csrc/ops/rprelu.h), and the batch
     // norm too where that normalises alone (csrc/ops/batch_norm_rprelu.h), written over the
-    // convolution's output.
+    // convolution's output, unless a tap recorder holds it (the convolution publishes it).
     if (!bn->normalises_alone(convolved)) return rprelu.forward_sum(bn(convolved), shortcut(x));
     const ops::BatchNormState state{bn->weight,
                                     bn->bias,
@@ -92,7 +93,7 @@ torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
                                     bn->count_batch(),
                                     bn->options.eps()};
     return ops::batch_norm_rprelu(convolved, shortcut(x), state, rprelu.gamma, rprelu.beta, rprelu.zeta,
-                                  /*overwrite_input=*/true);
+                                  /*overwrite_input=*/!taps::recording());
   }
   const auto branch = bn(convolved);
   const auto sum = branch + shortcut(x);

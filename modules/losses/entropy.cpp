@@ -221,7 +221,9 @@ at::Tensor entropy_loss(const at::Tensor& teacher_map, const at::Tensor& adapted
   for (int64_t d = 0; broadcasts && d < m.dim(); ++d) broadcasts = m.size(d) == 1 || m.size(d) == teacher_map.size(d);
   TORCH_CHECK(broadcasts, "entropy_loss: mask ", mask.sizes(), " does not broadcast to the maps ", teacher_map.sizes());
   const auto s = sigma.reshape({});
-  const auto squared = (teacher_map.detach() - adapted_student).square();
+  // In float at least: under autocast the maps may be float16, whose squares overflow past 256.
+  const auto dtype = at::promote_types(adapted_student.scalar_type(), at::kFloat);
+  const auto squared = (teacher_map.detach().to(dtype) - adapted_student.to(dtype)).square();
   const auto count = m.expand(teacher_map.sizes()).sum().clamp_min(1);
   const auto masked = (m * squared).sum() * (1 + s.pow(-2));
   const auto log_term = log_weight * static_cast<double>(teacher_map.numel()) * torch::log(s.square());

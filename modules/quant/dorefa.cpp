@@ -22,7 +22,8 @@ std::optional<WeightGrid> DorefaImpl::weight_grid(const torch::Tensor& w, const 
   if (options.bits() == 1) return WeightGrid{q.abs().amax(), {}, -1, 1};
   const int64_t levels = (int64_t{1} << options.bits()) - 1;
   const float two_over_levels = 2.0f / static_cast<float>(levels);  // the kernels' scalar (ops/weight_math.h)
-  return WeightGrid{torch::full({1}, two_over_levels), torch::full({1}, -1.0f), 0, levels};
+  const auto on_q = q.options().dtype(torch::kFloat);  // the weight's device
+  return WeightGrid{torch::full({1}, two_over_levels, on_q), torch::full({1}, -1.0f, on_q), 0, levels};
 }
 
 Params DorefaImpl::config() const {

@@ -57,7 +57,7 @@ ExportedWeight QuantizerImpl::export_weight(const torch::Tensor& w) {
   // q is code scale + offset rounded once or twice to float32: within 2^-22 (|code scale| + |offset|)
   // of the exact value.
   const auto product = codes.to(torch::kDouble) * scale.to(torch::kDouble);
-  const auto shift = offset.defined() ? offset.to(torch::kDouble) : torch::zeros({1, 1}, torch::kDouble);
+  const auto shift = offset.defined() ? offset.to(torch::kDouble) : torch::zeros({1, 1}, rows.options().dtype(torch::kDouble));
   const auto miss = ((rows.to(torch::kDouble) - (product + shift)).abs() -
                      (product.abs() + shift.abs()) * std::ldexp(1.0, -22))
                         .max()

@@ -6,6 +6,7 @@
 #include <lowbit/modules/layers/stage.h>
 #include <lowbit/modules/quant/sign.h>
 #include <lowbit/modules/quant/xnor.h>
+#include <lowbit/modules/taps/taps.h>
 
 #include "support/error_of.h"
 
@@ -181,4 +182,21 @@ TEST(BinaryResidualUnit, BadOptionsAreNamed) {
   EXPECT_NE(error_of([] { BinaryResidualUnit(binary(4, 4))(torch::ones({1, 3, 4, 4})); })
                 .find("BinaryResidualUnit(4->4, stride 1): expected input [N, 4, H, W], got shape [1, 3, 4, 4]"),
             std::string::npos);
+}
+
+// With RPReLU the batch norm and activation are written over the convolution's output, except
+// while a tap recorder holds that output ("conv.output"): the tap keeps the convolution's values.
+TEST(BinaryResidualUnit, ATappedConvolutionOutputIsNotWrittenOver) {
+  torch::manual_seed(3);
+  BinaryResidualUnit unit(binary(4, 4).activation(Activation::RPReLU));
+  unit->train();
+  const auto x = torch::randn({2, 4, 6, 6});
+  lowbit::taps::TapRecord record;
+  torch::Tensor y;
+  {
+    lowbit::taps::TapRecorder recorder(*unit, record);
+    y = unit(x);
+  }
+  EXPECT_TRUE(torch::allclose(record.at("conv.output"), unit->conv(x)));
+  EXPECT_TRUE(torch::allclose(y, unit(x)));  // the output is the same either way
 }

@@ -21,6 +21,16 @@ using lowbit::testing::error_of;
 
 const DgdOptions kRow{}, kFrobenius = DgdOptions().normalization(DgdNormalization::Frobenius);
 
+// Float16 queries (autocast): the similarity is computed in float, where the sum of squares of the
+// Gram matrix does not overflow.
+TEST(Dgd, HalfInputsAreComparedInFloat) {
+  torch::manual_seed(2);
+  const auto x = torch::randn({1, 2, 50, 64}) * 4;
+  const auto half = normalized_similarity(x.to(torch::kHalf), DgdNormalization::Row);
+  EXPECT_TRUE(torch::isfinite(half).all().item<bool>());
+  EXPECT_TRUE(torch::allclose(half, normalized_similarity(x.to(torch::kHalf).to(torch::kFloat), DgdNormalization::Row)));
+}
+
 }  // namespace
 
 TEST(Dgd, HandComputedTwoTokens) {

@@ -459,3 +459,11 @@ TEST(EntropyDistillation, BadOptionsAndMismatchedInputsFailClearly) {
   wide.teacher_maps = wide.student_maps;
   EXPECT_NE(error_of([&] { distill_batch(distill, wide); }).find("has 5 channels, the adapters 4"), std::string::npos);
 }
+
+// Float16 maps (autocast): the squared differences are taken in float, past float16's 65504.
+TEST(EntropyLoss, HalfMapsAreComparedInFloat) {
+  const auto teacher = torch::full({1, 2, 2, 2}, 300.0).to(torch::kHalf);
+  const auto adapted = torch::zeros({1, 2, 2, 2}).to(torch::kHalf);
+  const auto loss = lowbit::losses::entropy_loss(teacher, adapted, torch::ones({1, 2, 2}), torch::ones({1, 1, 1, 1}));
+  EXPECT_NEAR(loss.item<double>(), 2 * 300.0 * 300.0, 1e-3);  // sigma 1: the mean of twice the squared error
+}

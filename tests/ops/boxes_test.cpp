@@ -36,6 +36,19 @@ TEST(Boxes, IouAndGeneralizedIouOnHandComputedBoxes) {
   EXPECT_TRUE(torch::allclose(ops::generalized_box_iou(b, a), giou.t()));
 }
 
+// Float16 boxes (anchors and proposals under autocast): areas past 65504 px^2 overflow float16, so
+// IoUs are computed in float: 600x600 against its left half is 0.5, not NaN.
+TEST(Boxes, HalfBoxesGetTheirIouInFloat) {
+  const auto a = torch::tensor({{0.0, 0.0, 600.0, 600.0}}).to(torch::kHalf);
+  const auto b = torch::tensor({{0.0, 0.0, 300.0, 600.0}, {700.0, 0.0, 900.0, 600.0}}).to(torch::kHalf);
+  const auto iou = ops::box_iou(a, b);
+  EXPECT_EQ(iou.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(iou, torch::tensor({{0.5f, 0.0f}})));
+  const auto giou = ops::generalized_box_iou(a, b);
+  // Disjoint pair: union 360000 + 120000, enclosing 900 x 600: 0 - 60000 / 540000.
+  EXPECT_TRUE(torch::allclose(giou, torch::tensor({{0.5f, -1.0f / 9}}))) << giou;
+}
+
 TEST(Boxes, GeneralizedIouGradientMatchesFiniteDifferences) {
   const auto b = torch::tensor({{0.2, 0.1, 0.9, 0.7}, {1.2, 1.0, 1.6, 1.9}}, torch::kDouble);
   const auto a = torch::tensor({{0.0, 0.0, 0.5, 0.6}, {0.3, 0.2, 1.4, 1.3}}, torch::kDouble);
