@@ -20,22 +20,44 @@ struct Steps {
   std::vector<torch::Tensor> parameters, buffers;
 };
 
-// Three optimizer steps of a binarized convolution with `quantizer` on fixed data.
-Steps train(const std::string& quantizer, const lowbit::Params& params, bool scaled) {
+lowbit::layers::QConv2d seeded_conv(const std::string& quantizer, const lowbit::Params& params) {
   torch::manual_seed(0);
-  auto conv = lowbit::layers::QConv2d(
+  return lowbit::layers::QConv2d(
       lowbit::layers::QConv2dOptions(4, 8, 3).padding(1).weight_quantizer(lowbit::quant::make(quantizer, params)));
-  conv->train();
-  torch::optim::SGD sgd(conv->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  lowbit::engine::OptimStep step(sgd, conv->parameters(), 0.0, /*amp=*/scaled);
-  const auto x = torch::randn({6, 4, 7, 7}), target = torch::randn({6, 8, 7, 7});
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(step((conv(x) - target).pow(2).mean()));
-    lowbit::hooks::end_step(*conv);
+}
+
+// A binarized convolution with `quantizer`, its SGD through OptimStep (loss scaling on or off) and
+// fixed data.
+struct Trainee {
+  lowbit::layers::QConv2d conv;
+  torch::optim::SGD sgd;
+  lowbit::engine::OptimStep optim_step;
+  torch::Tensor x, target;
+
+  Trainee(const std::string& quantizer, const lowbit::Params& params, bool scaled)
+      : conv(seeded_conv(quantizer, params)),
+        sgd(conv->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9)),
+        optim_step(sgd, conv->parameters(), 0.0, /*amp=*/scaled),
+        x(torch::randn({6, 4, 7, 7})),
+        target(torch::randn({6, 8, 7, 7})) {
+    conv->train();
   }
+
+  // One step on the loss times `factor`; whether the optimizer stepped.
+  bool step(double factor = 1) {
+    const bool stepped = optim_step((conv(x) - target).pow(2).mean() * factor);
+    lowbit::hooks::end_step(*conv);
+    return stepped;
+  }
+};
+
+// Three optimizer steps.
+Steps train(const std::string& quantizer, const lowbit::Params& params, bool scaled) {
+  Trainee t(quantizer, params, scaled);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(t.step());
   Steps out;
-  for (const auto& p : conv->parameters()) out.parameters.push_back(p.detach().clone());
-  for (const auto& b : conv->buffers()) out.buffers.push_back(b.detach().clone());
+  for (const auto& p : t.conv->parameters()) out.parameters.push_back(p.detach().clone());
+  for (const auto& b : t.conv->buffers()) out.buffers.push_back(b.detach().clone());
   return out;
 }
 
@@ -96,30 +118,18 @@ TEST(LossScale, AnOverflowedStepLeavesNoInfinityInTheRecordedState) {
       {"rbonn", {{"channels", 8}, {"lambda", 0.1}}, "previous_grad"}};
   for (const auto& [quantizer, params, recorded] : quantizers) {
     SCOPED_TRACE(quantizer);
-    torch::manual_seed(0);
-    auto conv = lowbit::layers::QConv2d(
-        lowbit::layers::QConv2dOptions(4, 8, 3).padding(1).weight_quantizer(lowbit::quant::make(quantizer, params)));
-    conv->train();
-    torch::optim::SGD sgd(conv->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-    lowbit::engine::OptimStep step(sgd, conv->parameters(), 0.0, /*amp=*/true);
-    const auto x = torch::randn({6, 4, 7, 7}), target = torch::randn({6, 8, 7, 7});
-    const auto loss = [&](double factor) { return (conv(x) - target).pow(2).mean() * factor; };
-    const auto record = [&] { return conv->named_buffers()["weight_quantizer." + recorded].detach().clone(); };
-    for (int i = 0; i < 2; ++i) {
-      ASSERT_TRUE(step(loss(1)));
-      lowbit::hooks::end_step(*conv);
-    }
+    Trainee t(quantizer, params, /*scaled=*/true);
+    const auto record = [&] { return t.conv->named_buffers()["weight_quantizer." + recorded].detach().clone(); };
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(t.step());
     const auto before = record();
     ASSERT_GT(before.abs().sum().item<double>(), 0.0);
     // 1e36 times the loss, times the scale 65536: beyond float's range in the backward.
-    EXPECT_FALSE(step(loss(1e36)));
-    lowbit::hooks::end_step(*conv);
+    EXPECT_FALSE(t.step(1e36));
     EXPECT_TRUE(torch::equal(record(), before));
-    EXPECT_TRUE(step(loss(1)));
-    lowbit::hooks::end_step(*conv);
+    EXPECT_TRUE(t.step());
     EXPECT_FALSE(torch::equal(record(), before));
-    for (const auto& p : conv->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
-    for (const auto& b : conv->buffers()) {
+    for (const auto& p : t.conv->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+    for (const auto& b : t.conv->buffers()) {
       if (b.is_floating_point()) EXPECT_TRUE(torch::isfinite(b).all().item<bool>());
     }
   }
