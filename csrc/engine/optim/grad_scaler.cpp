@@ -17,9 +17,9 @@ void GradScaler::unscale(torch::optim::Optimizer& optimizer) {
       if (p.grad().defined()) grads.push_back(p.grad());
     }
   }
-  found_inf_ = at::zeros({1}, at::TensorOptions().dtype(at::kFloat));
+  found_inf_ = at::zeros({1}, at::TensorOptions().dtype(at::kFloat).device(grads.empty() ? at::kCPU : grads[0].device()));
+  found_ = std::nullopt;
   if (!grads.empty()) {
-    found_inf_ = found_inf_.to(grads[0].device());
     const auto inv_scale = at::full({1}, 1.0 / scale_, found_inf_.options());
     at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf_, inv_scale);
   }
@@ -32,15 +32,21 @@ bool GradScaler::step(torch::optim::Optimizer& optimizer) {
     return true;
   }
   unscale(optimizer);
-  const bool finite = found_inf_.item<float>() == 0.0f;
+  const bool finite = !found_inf();
   if (finite) optimizer.step();
   return finite;
+}
+
+// One host read of the flag per step (a synchronisation on a GPU), shared by step() and update().
+bool GradScaler::found_inf() {
+  if (!found_) found_ = found_inf_.item<float>() != 0.0f;
+  return *found_;
 }
 
 void GradScaler::update() {
   if (!enabled_) return;
   TORCH_CHECK(unscaled_, "GradScaler::update() called before step()");
-  if (found_inf_.item<float>() != 0.0f) {
+  if (found_inf()) {
     scale_ *= backoff_;
     growth_tracker_ = 0;
   } else if (++growth_tracker_ == growth_interval_) {

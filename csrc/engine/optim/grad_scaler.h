@@ -8,6 +8,8 @@
 
 #include <torch/optim/optimizer.h>
 
+#include <optional>
+
 namespace lowbit::engine {
 
 class GradScaler {
@@ -37,7 +39,10 @@ class GradScaler {
   double scale_;
   int64_t growth_tracker_ = 0;
   bool unscaled_ = false;
-  torch::Tensor found_inf_;
+  torch::Tensor found_inf_;     // > 0 where unscale() met a non-finite gradient (on the gradients' device)
+  std::optional<bool> found_;   // found_inf_ read on the host, once per step
+
+  bool found_inf();
 };
 
 }  // namespace lowbit::engine
