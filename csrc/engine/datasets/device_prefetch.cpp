@@ -106,10 +106,15 @@ class CudaPrefetcher : public EpochReader {
   }
 
   // A reader may deliver tensors already on a GPU, written by kernels on the consumer's stream:
-  // the side stream reads them (the layout change) only after those kernels.
+  // the side stream reads them (the layout change) only after those kernels, and their memory is
+  // not reused until it has (they were allocated on the consumer's stream; the batch drops them).
   void wait_for_producers(Batch& host, const c10::cuda::CUDAStream& consumer) {
     bool on_gpu = false;
-    for_each_tensor(host, [&](at::Tensor& t) { on_gpu = on_gpu || t.is_cuda(); });
+    for_each_tensor(host, [&](at::Tensor& t) {
+      if (!t.is_cuda()) return;
+      on_gpu = true;
+      t.record_stream(copies_.unwrap());
+    });
     if (!on_gpu) return;
     c10::cuda::CUDAEvent produced;
     produced.record(consumer);
