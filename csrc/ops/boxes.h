@@ -23,7 +23,7 @@ at::Tensor box_area(const at::Tensor& boxes);
 // Pairwise IoU / GIoU of xyxy boxes a [N, 4] and b [M, 4] -> [N, M]. Boxes must be well formed
 // (x2 >= x1, y2 >= y1); `what` names the caller in the error for malformed or wrongly shaped input.
 // min_union > 0 floors the union (mmdetection's bbox_overlaps: 1e-6, so that two empty boxes
-// overlap 0 instead of NaN).
+// overlap 0 instead of NaN). float16 / bfloat16 boxes are computed, and returned, in float.
 at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what = "box_iou", double min_union = 0);
 at::Tensor generalized_box_iou(const at::Tensor& a, const at::Tensor& b, const char* what = "generalized_box_iou");
 
