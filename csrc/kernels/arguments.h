@@ -4,6 +4,7 @@
 // the tensor to compute on, the shape checks (messages name the operator), the level count.
 
 #include <lowbit/csrc/ops/weight_math.h>
+#include <lowbit/csrc/util/dtypes.h>
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
@@ -15,10 +16,7 @@
 namespace lowbit::kernels {
 
 // Contiguous, half and bfloat16 as float (the kernels return the input's dtype).
-inline at::Tensor computable(const at::Tensor& t) {
-  const bool reduced = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  return (reduced ? t.to(at::kFloat) : t).contiguous();
-}
+inline at::Tensor computable(const at::Tensor& t) { return util::at_least_float(t).contiguous(); }
 
 inline void check_same_shape(const char* op, const at::Tensor& grad, const at::Tensor& input) {
   TORCH_CHECK(grad.sizes() == input.sizes(), "lowbit::", op, ": gradient shape ", grad.sizes(), " != input shape ",

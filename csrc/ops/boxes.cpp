@@ -1,5 +1,7 @@
 #include <lowbit/csrc/ops/boxes.h>
 
+#include <lowbit/csrc/util/dtypes.h>
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -18,12 +20,8 @@ void check_boxes(const at::Tensor& boxes, const char* what, const char* name) {
   TORCH_CHECK(well_formed, what, ": ", name, " has a malformed box (x2 < x1, y2 < y1, or NaN)");
 }
 
-// Boxes of float16 or bfloat16 in float (under autocast): an area past 65504 px^2 overflows float16.
-at::Tensor at_least_float(const at::Tensor& boxes) {
-  return boxes.to(at::promote_types(boxes.scalar_type(), at::kFloat));
-}
-
-// Intersection [N, M] and union [N, M] areas of xyxy boxes (at_least_float).
+// Intersection [N, M] and union [N, M] areas of xyxy boxes, in float at least (util::at_least_float):
+// an area past 65504 px^2 overflows float16.
 std::pair<at::Tensor, at::Tensor> intersection_and_union(const at::Tensor& a, const at::Tensor& b) {
   const auto top_left = at::max(a.slice(1, 0, 2).unsqueeze(1), b.slice(1, 0, 2).unsqueeze(0));
   const auto bottom_right = at::min(a.slice(1, 2, 4).unsqueeze(1), b.slice(1, 2, 4).unsqueeze(0));
@@ -56,14 +54,14 @@ at::Tensor box_area(const at::Tensor& boxes) {
 at::Tensor box_iou(const at::Tensor& a, const at::Tensor& b, const char* what, double min_union) {
   check_boxes(a, what, "first boxes");
   check_boxes(b, what, "second boxes");
-  const auto [inter, uni] = intersection_and_union(at_least_float(a), at_least_float(b));
+  const auto [inter, uni] = intersection_and_union(util::at_least_float(a), util::at_least_float(b));
   return inter / (min_union > 0 ? uni.clamp_min(min_union) : uni);
 }
 
 at::Tensor generalized_box_iou(const at::Tensor& a, const at::Tensor& b, const char* what) {
   check_boxes(a, what, "first boxes");
   check_boxes(b, what, "second boxes");
-  const auto af = at_least_float(a), bf = at_least_float(b);
+  const auto af = util::at_least_float(a), bf = util::at_least_float(b);
   const auto [inter, uni] = intersection_and_union(af, bf);
   const auto top_left = at::min(af.slice(1, 0, 2).unsqueeze(1), bf.slice(1, 0, 2).unsqueeze(0));
   const auto bottom_right = at::max(af.slice(1, 2, 4).unsqueeze(1), bf.slice(1, 2, 4).unsqueeze(0));

@@ -1,6 +1,7 @@
 #include <lowbit/csrc/ops/roi_align.h>
 
 #include <lowbit/csrc/kernels/roi_align.h>
+#include <lowbit/csrc/util/dtypes.h>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -43,8 +44,11 @@ class RoIAlignFunction : public torch::autograd::Function<RoIAlignFunction> {
 
 }  // namespace
 
+// float16 / bfloat16 features pooled in float, as torchvision's autocast runs roi_align: the kernels
+// take the RoIs in the features' dtype, and float16 RoIs move by up to a pixel past 1024 px.
 at::Tensor roi_align(const at::Tensor& features, const at::Tensor& rois, const RoIAlignOptions& options) {
-  return RoIAlignFunction::apply(features, rois.detach(), options);
+  const auto dtype = util::at_least_float(features.scalar_type());
+  return RoIAlignFunction::apply(features.to(dtype), rois.detach().to(dtype), options).to(features.scalar_type());
 }
 
 }  // namespace lowbit::ops

@@ -5,7 +5,8 @@
 // (1 / stride), sampling_ratio > 0 samples that many points per bin side (0: ceil(roi / pooled),
 // adaptive), aligned shifts by half a pixel (mmcv's default and mmdetection's configs; torchvision
 // defaults to false). Formulas: csrc/ops/roi_align_math.h; kernels: csrc/kernels/roi_align.h.
-// Differentiable in the features (not in the RoIs, as torchvision and mmcv).
+// Differentiable in the features (not in the RoIs, as torchvision and mmcv). float16 / bfloat16
+// features are pooled in float and come back in their dtype, as torchvision's autocast runs it.
 // torchvision's library cannot be loaded without a Python interpreter (it links libtorch_python),
 // hence lowbit's own; tests/ops/roi_align_test.cpp holds torchvision's numbers.
 

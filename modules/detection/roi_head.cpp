@@ -57,13 +57,9 @@ torch::Tensor RoIHeadImpl::pool(const std::vector<torch::Tensor>& features, cons
   for (int64_t l = 0; l < levels; ++l) {
     const auto index = torch::nonzero(level.eq(l)).view(-1);
     if (index.numel() == 0) continue;
-    // In float at least, as torchvision's autocast runs roi_align: float16 RoIs would move by up to a
-    // pixel past 1024 px.
-    const auto dtype = at::promote_types(features[l].scalar_type(), at::kFloat);
-    const auto level_rois = rois.index_select(0, index).to(dtype);
-    const auto level_pooled = ops::roi_align(features[l].to(dtype), level_rois,
-                                             ops::RoIAlignOptions(s, s).spatial_scale(1.0 / strides[l]));
-    pooled = pooled.index_copy(0, index, level_pooled.to(pooled.scalar_type()));
+    pooled = pooled.index_copy(0, index,
+                               ops::roi_align(features[l], rois.index_select(0, index),
+                                              ops::RoIAlignOptions(s, s).spatial_scale(1.0 / strides[l])));
   }
   return pooled;
 }

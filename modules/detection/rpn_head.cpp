@@ -1,6 +1,7 @@
 #include <lowbit/modules/detection/rpn_head.h>
 
 #include <lowbit/csrc/ops/boxes.h>
+#include <lowbit/csrc/util/dtypes.h>
 
 #include <torch/nn/init.h>
 #include <torch/torch.h>
@@ -57,7 +58,7 @@ std::pair<torch::Tensor, std::vector<int64_t>> RPNHeadImpl::all_anchors(const RP
     const auto& o = outputs.objectness[l];
     // In float at least: under autocast o is float16, whose anchors (and their IoU with the ground
     // truth: areas past 65504) would be wrong.
-    const auto options = o.options().dtype(at::promote_types(o.scalar_type(), at::kFloat));
+    const auto options = o.options().dtype(util::at_least_float(o.scalar_type()));
     levels.push_back(anchor_generator.grid_anchors(l, {o.size(2), o.size(3)}, options));
     counts.push_back(levels.back().size(0));
   }

@@ -1,5 +1,7 @@
 #include <lowbit/modules/layers/batch_norm.h>
 
+#include <lowbit/csrc/util/dtypes.h>
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/functional/batchnorm.h>
@@ -13,11 +15,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// The dtype the statistics and the arithmetic use: float for half and bfloat16 inputs.
-at::ScalarType compute_type(at::ScalarType input) {
-  return input == at::kHalf || input == at::kBFloat16 ? at::kFloat : input;
-}
 
 std::vector<int64_t> non_channel_dims(const at::Tensor& x) {
   std::vector<int64_t> dims = {0};
@@ -46,7 +43,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     const auto weight = weight_or_none.value_or(at::Tensor()), bias = bias_or_none.value_or(at::Tensor());
     auto running_mean = running_mean_or_none.value_or(at::Tensor());
     auto running_var = running_var_or_none.value_or(at::Tensor());
-    const auto acc = compute_type(input.scalar_type());
+    const auto acc = util::at_least_float(input.scalar_type());
     const auto x = input.to(acc);
     const int64_t channels = input.size(1), ndim = input.dim();
     const int64_t local_count = channels == 0 ? 0 : input.numel() / channels;

@@ -1,5 +1,7 @@
 #include <lowbit/modules/losses/dgd.h>
 
+#include <lowbit/csrc/util/dtypes.h>
+
 #include <torch/torch.h>
 
 namespace lowbit::losses {
@@ -13,7 +15,7 @@ torch::Tensor normalized_similarity(const torch::Tensor& x, DgdNormalization nor
   TORCH_CHECK(x.dim() >= 3, "dgd: expected queries or keys [batch, heads..., tokens, features], got shape ", x.sizes());
   // In float at least: under autocast q and k may be float16, and the norm's sum of squares of the
   // Gram matrix passes 65504.
-  const auto xf = x.to(at::promote_types(x.scalar_type(), at::kFloat));
+  const auto xf = util::at_least_float(x);
   const auto g = torch::matmul(xf, xf.transpose(-2, -1));
   const auto dims = normalization == DgdNormalization::Row ? std::vector<int64_t>{-1} : std::vector<int64_t>{-2, -1};
   return g / torch::linalg_vector_norm(g, 2, dims, /*keepdim=*/true).clamp_min(kNormEps);

@@ -1,6 +1,7 @@
 #include <lowbit/modules/losses/entropy.h>
 
 #include <lowbit/csrc/ops/boxes.h>
+#include <lowbit/csrc/util/dtypes.h>
 #include <lowbit/csrc/util/option_error.h>
 #include <lowbit/csrc/util/suggest.h>
 
@@ -222,8 +223,7 @@ at::Tensor entropy_loss(const at::Tensor& teacher_map, const at::Tensor& adapted
   TORCH_CHECK(broadcasts, "entropy_loss: mask ", mask.sizes(), " does not broadcast to the maps ", teacher_map.sizes());
   const auto s = sigma.reshape({});
   // In float at least: under autocast the maps may be float16, whose squares overflow past 256.
-  const auto dtype = at::promote_types(adapted_student.scalar_type(), at::kFloat);
-  const auto squared = (teacher_map.detach().to(dtype) - adapted_student.to(dtype)).square();
+  const auto squared = (util::at_least_float(teacher_map.detach()) - util::at_least_float(adapted_student)).square();
   const auto count = m.expand(teacher_map.sizes()).sum().clamp_min(1);
   const auto masked = (m * squared).sum() * (1 + s.pow(-2));
   const auto log_term = log_weight * static_cast<double>(teacher_map.numel()) * torch::log(s.square());

@@ -143,3 +143,15 @@ TEST(RoIAlign, CudaMatchesCpu) {
 }
 
 }  // namespace roi_align_test
+
+// float16 features are pooled in float, as torchvision's autocast runs roi_align: the RoIs keep
+// their fractions past 1024 px (float16 steps by 1 there).
+TEST(RoIAlign, HalfFeaturesPoolInFloat) {
+  torch::manual_seed(0);
+  const auto features = torch::randn({1, 2, 80, 80}).to(torch::kHalf);
+  const auto rois = torch::tensor({{0.0, 1030.3, 1030.3, 1200.7, 1150.6}});
+  const auto options = lowbit::ops::RoIAlignOptions(4, 4).spatial_scale(1.0 / 16);
+  const auto pooled = lowbit::ops::roi_align(features, rois, options);
+  EXPECT_EQ(pooled.scalar_type(), torch::kHalf);
+  EXPECT_TRUE(torch::equal(pooled, lowbit::ops::roi_align(features.to(torch::kFloat), rois, options).to(torch::kHalf)));
+}

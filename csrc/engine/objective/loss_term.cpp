@@ -13,10 +13,6 @@ util::Registry<LossTermFactory>& loss_term_registry() {
 
 }  // namespace
 
-torch::Tensor at_least_float(const torch::Tensor& x) {
-  return x.is_floating_point() && x.element_size() < 4 ? x.to(torch::kFloat) : x;
-}
-
 void LossTerm::fail(const std::string& key, const std::string& detail) const {
   throw OptionError(key.empty() ? std::vector<std::string>{} : std::vector<std::string>{key},
                     who_ + ": " + (key.empty() ? "" : key + ": ") + detail, detail);

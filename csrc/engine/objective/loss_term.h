@@ -28,6 +28,7 @@
 //   LOWBIT_REGISTER_LOSS_TERM(my_term, [](ParamReader& options) { return std::make_shared<MyTerm>(...); });
 
 #include <lowbit/csrc/engine/task/model.h>
+#include <lowbit/csrc/util/dtypes.h>
 #include <lowbit/csrc/util/params.h>
 #include <lowbit/modules/taps/taps.h>
 
@@ -78,9 +79,8 @@ class LossTerm : public torch::nn::Module {
   std::vector<std::string> taps_;
 };
 
-// `x` in float32 when it is a float16 / bfloat16 tensor (autocast), else `x`: terms sum many small
-// values, so they compute in at least float32.
-torch::Tensor at_least_float(const torch::Tensor& x);
+// Terms sum many small values, so they compute in at least float32 (util::at_least_float).
+using util::at_least_float;
 
 using LossTermFactory = std::function<std::shared_ptr<LossTerm>(ParamReader& options)>;
 

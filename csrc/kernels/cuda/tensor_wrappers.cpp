@@ -14,6 +14,7 @@
 #include <lowbit/csrc/kernels/shifted_sign.h>
 #include <lowbit/csrc/kernels/ste_backward.h>
 #include <lowbit/csrc/kernels/weight_quantizers.h>
+#include <lowbit/csrc/util/dtypes.h>
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -37,9 +38,6 @@ DType dtype_of(const at::Tensor& t) {
 }
 
 const void* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.const_data_ptr() : nullptr; }
-
-// The dtype the kernels compute in (launch.h's Acc): double for double, float for the others.
-at::ScalarType compute_dtype(const at::Tensor& t) { return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
 
 // Float64 sums per channel of a dense tensor (or of flat per-element terms) over its memory order's
 // [outer, channels, inner] view: a flat storage view, as reshaping a channels-last tensor would copy
@@ -136,7 +134,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lsq_backward(const at::Tensor& gr
   const auto s = matching(step, input);
   const auto b = offset.defined() ? matching(offset, input) : at::Tensor();
   auto grad_input = at::empty_like(input);
-  auto terms = at::empty({b.defined() ? 2 : 1, input.numel()}, input.options().dtype(compute_dtype(input)));
+  const auto computed = input.options().dtype(util::at_least_float(input.scalar_type()));  // launch.h's Acc
+  auto terms = at::empty({b.defined() ? 2 : 1, input.numel()}, computed);
   const auto layout = ChannelLayout::of(input, args.channel_dim, s.numel());
   launch_lsq_backward(dtype_of(input), g.const_data_ptr(), input.const_data_ptr(), s.const_data_ptr(),
                       ptr_or_null(b), grad_input.mutable_data_ptr(), terms[0].mutable_data_ptr(),
@@ -194,7 +193,8 @@ std::tuple<at::Tensor, at::Tensor> rprelu_backward(const at::Tensor& grad, const
   const c10::cuda::CUDAGuard guard(saved.device());
   const auto layout = ChannelLayout::in_memory(saved, beta.numel());
   auto grad_t = at::empty_like(saved);
-  auto beta_terms = at::empty({saved.numel()}, saved.options().dtype(compute_dtype(saved)));
+  const auto computed = saved.options().dtype(util::at_least_float(saved.scalar_type()));  // launch.h's Acc
+  auto beta_terms = at::empty({saved.numel()}, computed);
   launch_rprelu_backward(dtype_of(saved), grad.const_data_ptr(), saved.const_data_ptr(),
                          positive.const_data_ptr<uint8_t>(), beta.const_data_ptr(), zeta.const_data_ptr(),
                          saved_is_output, grad_t.mutable_data_ptr(), beta_terms.mutable_data_ptr(),
@@ -212,8 +212,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
   const ShiftLaunch shape{y.numel(), layout.channels, layout.inner};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   auto grad_t = at::empty_like(y), grad_x = at::empty_like(y);
-  auto beta_terms = at::empty({y.numel()}, y.options().dtype(compute_dtype(y)));
-  auto weight_terms = at::empty({y.numel()}, y.options().dtype(compute_dtype(y)));
+  const auto computed = y.options().dtype(util::at_least_float(y.scalar_type()));  // launch.h's Acc
+  auto beta_terms = at::empty({y.numel()}, computed), weight_terms = at::empty({y.numel()}, computed);
   BatchNormRPReLUParams params{gamma.const_data_ptr(), beta.const_data_ptr(), zeta.const_data_ptr(),
                                weight.const_data_ptr(),  bias.const_data_ptr(), invstd.const_data_ptr(),
                                nullptr,                  nullptr};
@@ -229,8 +229,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_rprelu_backward(
     // In the compute type, as the CPU keeps them (half would round k0 and k1, which cancel in dL/dx).
     const auto k = (weight.reshape(-1).to(at::kDouble) * invstd.reshape(-1).to(at::kDouble)) /
                    static_cast<double>(layout.outer * layout.inner);
-    k0 = (-k * sums[0]).to(compute_dtype(y));
-    k1 = (-k * sums[3]).to(compute_dtype(y));
+    k0 = (-k * sums[0]).to(computed);
+    k1 = (-k * sums[3]).to(computed);
     params.k0 = k0.const_data_ptr(), params.k1 = k1.const_data_ptr();
   }
   launch_batch_norm_rprelu_input_grad(dtype_of(y), grad_t.const_data_ptr(), y.const_data_ptr(), ptr_or_null(residual),
