@@ -17,6 +17,11 @@
 //     the batch mean; `squared` gives SP-KD's squared form (without SP-KD's 1/b²).
 //  3, 5. Which tensors: whatever the taps hold; the quantized attention publishes Q(q̃), Q(k̃).
 //  4. Coefficient: the term's weight (default 1.0).
+//  6. Windowed attention (Swin; the spec is written for DeiT): the taps are [B·nW, heads, 49, d],
+//     so the mean above runs over windows, each weighed as a DeiT image is: per image, 1/nW of the
+//     sum over its windows (nW = 64 in Swin's first stage at 224 px). Kept so that λ means the
+//     same per attention map whatever the window count; a recipe that wants the per-image sum
+//     scales the term's weight.
 // Input: x [B, heads..., N, d] (at least [B, N, d]); teacher and student must agree on all but d,
 // which may differ since G is N×N either way. Norms are clamped at 1e-12 (F.normalize's eps), so an
 // all-zero row gives a zero row of G̃ instead of NaN. The gradient of the unsquared norm at a zero

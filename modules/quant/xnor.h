@@ -4,6 +4,10 @@
 //   xnor (default, the XNOR-Net paper), detached (Bi-Real Net / ReActNet PyTorch code),
 //   magnitude_aware (Bi-Real Net paper).
 // Registry: {name: xnor, scale_grad: xnor | detached | magnitude_aware}.
+// Not done: the official XNOR-Net loop (allenai/XNOR-Net train.lua) also rewrites the latent
+// weights of every convolution but the first and last before each iteration, W <- clamp(W -
+// mean_{C_in}(W), -1, 1). That is an update of the optimizer's parameters, not part of the
+// binarization this quantizer computes (a pure function of W); no shipped recipe trains XNOR-Net.
 
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/modules/quant/quantizer.h>
