@@ -206,11 +206,12 @@ TEST(Recipe, LrPerWarmupLrAndBnBatch) {
   dir.write("ok.yaml", base + "model: {name: small_cnn, channels: [4], bn_batch: 8}\n"
                               "stages: [{epochs: 4, optimizer: {name: lamb, lr: 0.0005, lr_per: 512},\n"
                               "          schedule: {name: cosine, warmup_epochs: 2, warmup_lr: 1.0e-6,\n"
-                              "                     warmup_prefix: false}}]\n");
+                              "                     warmup_prefix: false, per: epoch, epoch_offset: -1}}]\n");
   const auto r = parse_recipe(dir.file("ok.yaml"));
   EXPECT_DOUBLE_EQ(r.stages[0].optimizer.lr, 0.0005 * 32 / 512);
   EXPECT_EQ(r.stages[0].schedule.warmup_lr, 1e-6);
   EXPECT_FALSE(r.stages[0].schedule.warmup_prefix);
+  EXPECT_EQ(r.stages[0].schedule.epoch_offset, -1);
   EXPECT_EQ(r.model.bn_batch, 8);
   int64_t ghost = 0;
   for (const auto& m : lowbit::engine::build_model(r, 0)->modules()) {
@@ -230,6 +231,7 @@ TEST(Recipe, LrPerWarmupLrAndBnBatch) {
   const std::string model = "model: {name: small_cnn}\n";
   EXPECT_EQ(key_of(model + "stages: [{optimizer: {name: sgd, lr: 0.1, lr_per: 0}}]\n"), "stages[0].optimizer.lr_per");
   EXPECT_EQ(key_of(model + "stages: [{schedule: {name: cosine, warmup_lr: 1.0e-6}}]\n"), "stages[0].schedule.warmup_lr");
+  EXPECT_EQ(key_of(model + "stages: [{schedule: {name: linear, epoch_offset: 1}}]\n"), "stages[0].schedule.epoch_offset");
   EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: 8}\nstages: [{epochs: 1}]\ndistributed: {sync_bn: true}\n"),
             "model.bn_batch");
   EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: -1}\nstages: [{epochs: 1}]\n"), "model.bn_batch");

@@ -58,17 +58,20 @@ std::vector<std::string> registered_schedules() { return schedule_registry().nam
 
 Schedule::Schedule(const ScheduleConfig& config, const ScheduleSpan& span)
     : per_epoch_(config.per == "epoch"),
+      epoch_offset_(config.epoch_offset),
       warmup_epochs_(span.warmup_epochs),
       warmup_start_(span.base_lr > 0 ? config.warmup_lr / span.base_lr : 0) {
   TORCH_CHECK_VALUE(config.per == "step" || config.per == "epoch", "schedule: per must be step or epoch, got '",
                     config.per, "'");
+  TORCH_CHECK_VALUE(per_epoch_ || epoch_offset_ == 0, "schedule: epoch_offset needs per: epoch");
   auto shape_span = span;
   if (!config.warmup_prefix) shape_span.warmup_epochs = 0;
   shape_ = schedule_registry().make(config.name, config.options, shape_span);
 }
 
 double Schedule::factor(double epochs_done) const {
-  const double t = per_epoch_ ? std::floor(epochs_done) : epochs_done;
+  const double t =
+      per_epoch_ ? std::max(0.0, std::floor(epochs_done) + static_cast<double>(epoch_offset_)) : epochs_done;
   if (t < warmup_epochs_) return warmup_start_ + (1 - warmup_start_) * t / warmup_epochs_;
   return shape_(t);
 }

@@ -30,7 +30,7 @@ std::string read_regex(Section& s, const std::string& key) {
   return pattern;
 }
 
-// `{name: lsq, bits: 4}` or a bare name; "none" or "identity" mean full precision.
+// `{name: lsq, bits: 4}`; the names "none" and "identity" mean full precision.
 QuantizerSpec read_quantizer(Section& parent, const std::string& key) {
   QuantizerSpec spec;
   spec.path = parent.key_path(key);
@@ -155,6 +155,8 @@ ScheduleConfig read_schedule(const RecipeTree& tree, Section s, int64_t epochs, 
   c.warmup_lr = s.non_negative("warmup_lr", c.warmup_lr);
   if (c.warmup_lr > 0 && c.warmup_epochs == 0) s.fail("warmup_lr", "a warm-up's start needs warmup_epochs > 0");
   c.warmup_prefix = s.get<bool>("warmup_prefix", c.warmup_prefix);
+  c.epoch_offset = s.get<int64_t>("epoch_offset", c.epoch_offset);
+  if (c.epoch_offset != 0 && c.per != "epoch") s.fail("epoch_offset", "needs per: epoch (it shifts whole epochs)");
   c.options = s.rest();
   checked(tree, s, [&] { Schedule(c, ScheduleSpan{lr, epochs, c.warmup_epochs}); });
   return c;
@@ -247,7 +249,6 @@ TrainConfig read_train(Section s) {
   t.eval_every = s.positive_int("eval_every", t.eval_every);
   t.amp = parse_amp(s.choice("amp", to_string(t.amp), {"off", "fp16", "bf16", "false", "true"}));
   t.channels_last = s.get<bool>("channels_last", t.channels_last);
-  t.deterministic = s.get<bool>("deterministic", t.deterministic);
   s.finish();
   return t;
 }

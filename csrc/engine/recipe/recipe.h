@@ -105,7 +105,6 @@ struct TrainConfig {
   int64_t eval_every = 1;         // epochs between evaluations (and always after a stage's last)
   Amp amp = Amp::Off;             // mixed precision (optim/mixed_precision.h)
   bool channels_last = false;     // NHWC model and images (faster convolutions on tensor cores)
-  bool deterministic = true;
 };
 
 // `distributed:`: how the processes of a data-parallel run (docs/distributed.md) keep in step;
