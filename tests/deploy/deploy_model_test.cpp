@@ -15,8 +15,10 @@
 #include "support/error_of.h"
 
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <regex>
 
 namespace deploy_model_test {  // named: unity builds join test files
@@ -172,6 +174,14 @@ TEST(DeployModel, SmallCnnWithABinaryClassifierUsesTheBinaryGemm) {
   p.full_precision_ends = false;  // the classifier binary too, on the packed GEMM
   auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{8, 70}}}, p);
   randomise(*net);
+  lowbit::deploy::ModelInput input;
+  input.channels = 1;
+  input.height = input.width = 28;
+  const auto records = lowbit::deploy::export_network(*net, "small_cnn", input);
+  // The classifier (child 9) is stored as bits, so the runtime's linear runs on the binary GEMM.
+  const auto fc = std::find_if(records.begin(), records.end(), [](const auto& r) { return r.name == "9.weight"; });
+  ASSERT_NE(fc, records.end());
+  EXPECT_EQ(fc->kind, lowbit::deploy::LbmKind::Binary);
   expect_deployed_outputs(net, round_trip(*net, "small_cnn", 1, 28), torch::randn({4, 1, 28, 28}));
 }
 

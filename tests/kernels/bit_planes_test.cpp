@@ -2,6 +2,8 @@
 // multiples of 8, in every floating dtype.
 #include <lowbit/csrc/kernels/bit_planes.h>
 
+#include "support/require_gpu.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -79,7 +81,7 @@ TEST(BitPlanes, WrongPlanesAreAClearError) {
 }
 
 TEST(BitPlanes, CudaMatchesCpu) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  REQUIRE_GPU();
   const auto x = torch::randint(-1, 2, {4099}).to(torch::kFloat);
   const auto g = torch::randn({4099});
   for (const auto dtype : kDtypes) {

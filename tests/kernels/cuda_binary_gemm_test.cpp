@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
+#ifdef LOWBIT_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include <array>
 #include <string>
@@ -89,6 +92,11 @@ TEST(CudaBinaryGemm, TheTensorCorePathTakesBinaryOperandsOnly) {
   const auto a = values_with_zeros(16, 256).cuda();
   const auto binary = kernels::pack_sign_bits(a), ternary = kernels::pack_ternary_bits(a);
   EXPECT_EQ(kernels::cuda::binary_path(ternary, binary), kernels::CudaBinaryPath::Popcount);
+  // On sm_80 and later binary x binary takes the tensor cores (EveryPathEqualsTheCpuReference
+  // checks that path only where it is taken).
+  const bool sm80 = at::cuda::getCurrentDeviceProperties()->major >= 8;
+  EXPECT_EQ(kernels::cuda::binary_path(binary, binary),
+            sm80 ? kernels::CudaBinaryPath::TensorCore : kernels::CudaBinaryPath::Popcount);
   try {
     (void)kernels::cuda::binary_gemm(ternary, binary, 256, kernels::CudaBinaryPath::TensorCore);
     ADD_FAILURE() << "a ternary operand went to the tensor cores";

@@ -48,6 +48,7 @@ TEST(QConv2d, OwnsACopyOfTheQuantizerPrototype) {
   QConv2d a(QConv2dOptions(2, 4, 3).weight_quantizer(prototype));
   QConv2d b(QConv2dOptions(2, 4, 3).weight_quantizer(prototype));
   a(torch::randn({1, 2, 5, 5}));
+  EXPECT_TRUE(a->weight_quantizer->named_buffers()["initialized"].item<bool>());  // a's own copy ran
   EXPECT_FALSE(prototype->initialized.item<bool>());
   EXPECT_FALSE(b->weight_quantizer->named_buffers()["initialized"].item<bool>());
 }

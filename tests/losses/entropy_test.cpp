@@ -375,6 +375,7 @@ TEST(EntropyDistillation, OptimizerStepsTrainSigmaAdaptersAndStudent) {
   EntropyDistillation distill(EntropyDistillationOptions().levels(2).channels(4));
   const auto sigma_before = distill->sigma.detach().clone();
   const auto adapter_before = distill->neck_adapt[0]->as<torch::nn::Sequential>()->parameters()[0].detach().clone();
+  const auto student_before = batch.student_maps[0].detach().clone();
   auto parameters = distill->parameters();
   parameters.insert(parameters.end(), batch.student_maps.begin(), batch.student_maps.end());
   torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(0.5));
@@ -384,12 +385,17 @@ TEST(EntropyDistillation, OptimizerStepsTrainSigmaAdaptersAndStudent) {
     const auto value = distill_batch(distill, batch);
     value.backward();
     for (const auto& map : batch.teacher_maps) EXPECT_FALSE(map.grad().defined());
+    for (const auto& map : batch.student_maps) {  // the distillation's purpose: a gradient into the student
+      ASSERT_TRUE(map.grad().defined());
+      EXPECT_GT(map.grad().abs().sum().item<double>(), 0.0);
+    }
     optimizer.step();
     values.push_back(value.item<double>());
   }
   for (size_t k = 1; k < values.size(); ++k) EXPECT_LT(values[k], values[k - 1]) << k;
   EXPECT_NE(distill->sigma.item<double>(), sigma_before.item<double>());
   EXPECT_FALSE(torch::equal(distill->neck_adapt[0]->as<torch::nn::Sequential>()->parameters()[0], adapter_before));
+  EXPECT_FALSE(torch::equal(batch.student_maps[0].detach(), student_before));
 }
 
 TEST(EntropyDistillation, ReadsMapsAndProposalsFromTaps) {

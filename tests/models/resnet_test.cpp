@@ -166,7 +166,15 @@ TEST(BinaryResNet, SmallInputOptionTrainsOnTwentyEightPixels) {
   EXPECT_EQ(model->named_parameters()["conv1.weight"].sizes(), torch::IntArrayRef({8, 1, 3, 3}));
   EXPECT_FALSE(model->named_children().contains("maxpool"));
   EXPECT_EQ(convs_of(*model).binary.size(), 4u);
-  EXPECT_EQ(model->forward(torch::randn({3, 1, 28, 28})).sizes(), torch::IntArrayRef({3, 10}));
+  const auto logits = model->forward(torch::randn({3, 1, 28, 28}));
+  EXPECT_EQ(logits.sizes(), torch::IntArrayRef({3, 10}));
+  // It trains: the cross-entropy reaches the stem and every binary convolution's latent weight.
+  torch::nn::functional::cross_entropy(logits, torch::tensor({1, 4, 7})).backward();
+  const auto parameters = model->named_parameters();
+  EXPECT_GT(parameters["conv1.weight"].grad().abs().sum().item<double>(), 0.0);
+  for (const auto& conv : convs_of(*model).binary) {
+    EXPECT_GT(parameters[conv + ".weight"].grad().abs().sum().item<double>(), 0.0) << conv;
+  }
 }
 
 TEST(BinaryResNet, FullPrecisionEndsOffQuantizesStemAndShortcutsToo) {

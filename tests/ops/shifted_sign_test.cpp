@@ -5,6 +5,8 @@
 #include <lowbit/csrc/ops/shifted_sign.h>
 #include <lowbit/csrc/ops/sign.h>
 
+#include "support/require_gpu.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -82,7 +84,7 @@ TEST(ShiftedSign, AShiftOfTheWrongSizeIsNamed) {
 }
 
 TEST(ShiftedSign, CudaMatchesCpu) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  REQUIRE_GPU();
   const auto x = torch::randn({4, 16, 7, 9}), b = torch::randn({16}) * 0.3, g = torch::randn({4, 16, 7, 9});
   for (const auto dtype : {torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16}) {
     const auto cpu_y = lowbit::kernels::shifted_sign_forward(x.to(dtype), b);

@@ -103,6 +103,7 @@ void expect_two_processes_equal_one(const std::string& recipe, int64_t steps, do
   expect_same_model(run_one, run_two, rtol);
   // The whole test split, every image once, on both.
   EXPECT_NE(two.output.find("(1000 images)"), std::string::npos) << two.output;
+  ASSERT_GE(last_top1(run_one), 0) << "no eval record in " << run_one;
   EXPECT_NEAR(last_top1(run_one), last_top1(run_two), 1e-9);
 }
 
