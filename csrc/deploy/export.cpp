@@ -296,9 +296,8 @@ bool Exporter::residual(const std::string& name, torch::nn::Module& m, YAML::Nod
   YAML::Node body(YAML::NodeType::Sequence), shortcut(YAML::NodeType::Sequence), after(YAML::NodeType::Sequence);
   torch::nn::Sequential downsample{nullptr};
   if (auto* u = dynamic_cast<layers::BinaryResidualUnitImpl*>(&m)) {
-    if (u->options.shortcut() == layers::Shortcut::ZeroPad && !u->downsample &&
-        (u->options.stride() != 1 || u->options.in_channels() != u->options.out_channels())) {
-      unsupported(name, m, "the zero_pad shortcut has no deploy form yet");
+    if (!u->downsample && (u->options.stride() != 1 || u->options.in_channels() != u->options.out_channels())) {
+      unsupported(name, m, "the " + layers::to_string(u->options.shortcut()) + " shortcut has no deploy form yet");
     }
     conv(join(name, "conv"), *u->conv, body);
     batch_norm(join(name, "bn"), *u->bn, body);

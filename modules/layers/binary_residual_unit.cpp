@@ -6,6 +6,7 @@
 #include <lowbit/modules/taps/taps.h>
 
 #include <torch/nn/functional/padding.h>
+#include <torch/nn/functional/pooling.h>
 #include <torch/nn/modules/pooling.h>
 
 #include <sstream>
@@ -14,7 +15,7 @@
 namespace lowbit::layers {
 namespace {
 
-const std::vector<std::string> kShortcutNames = {"avgpool_conv", "conv", "zero_pad"};
+const std::vector<std::string> kShortcutNames = {"avgpool_conv", "conv", "zero_pad", "avgpool_repeat"};
 
 }  // namespace
 
@@ -35,16 +36,21 @@ void BinaryResidualUnitImpl::reset() {
   TORCH_CHECK_VALUE(o.shortcut() != Shortcut::ZeroPad || o.out_channels() >= o.in_channels(), describe(*this),
                     ": the zero_pad shortcut cannot reduce the channels (", o.in_channels(), " -> ", o.out_channels(),
                     "); use avgpool_conv or conv");
-  conv = register_module("conv", QConv2d(QConv2dOptions(o.in_channels(), o.out_channels(), 3)
+  TORCH_CHECK_VALUE(o.shortcut() != Shortcut::AvgPoolRepeat || o.out_channels() % o.in_channels() == 0, describe(*this),
+                    ": the avgpool_repeat shortcut repeats the input's channels, so out_channels must be a multiple "
+                    "of in_channels (", o.in_channels(), " -> ", o.out_channels(), ")");
+  TORCH_CHECK_VALUE(o.kernel_size() == 3 || o.kernel_size() == 1, describe(*this), ": kernel_size must be 3 or 1, got ",
+                    o.kernel_size());
+  conv = register_module("conv", QConv2d(QConv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
                                              .stride(o.stride())
-                                             .padding(1)
+                                             .padding(o.kernel_size() / 2)
                                              .bias(o.conv_bias())
                                              .weight_quantizer(o.weight_quantizer())
                                              .input_quantizer(o.input_quantizer())));
   bn = register_module("bn", BatchNorm(o.out_channels()));
   downsample = nullptr;
   const bool projects = o.stride() != 1 || o.in_channels() != o.out_channels();
-  if (projects && o.shortcut() != Shortcut::ZeroPad) {
+  if (projects && (o.shortcut() == Shortcut::AvgPoolConv || o.shortcut() == Shortcut::Conv)) {
     const bool pool = o.shortcut() == Shortcut::AvgPoolConv;
     downsample = torch::nn::Sequential();
     if (pool) {
@@ -67,11 +73,18 @@ torch::Tensor BinaryResidualUnitImpl::shortcut(const torch::Tensor& x) {
   if (downsample) return downsample->forward(x);
   const auto& o = options;
   if (o.stride() == 1 && o.in_channels() == o.out_channels()) return x;
+  namespace F = torch::nn::functional;
+  if (o.shortcut() == Shortcut::AvgPoolRepeat) {
+    const auto pooled =
+        o.stride() == 1
+            ? x
+            : F::avg_pool2d(x, F::AvgPool2dFuncOptions(o.stride()).stride(o.stride()).ceil_mode(true).count_include_pad(false));
+    return o.out_channels() == o.in_channels() ? pooled : pooled.repeat({1, o.out_channels() / o.in_channels(), 1, 1});
+  }
   using torch::indexing::Slice;
   const auto subsampled = x.index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, o.stride()),
                                    Slice(torch::indexing::None, torch::indexing::None, o.stride())});
   const int64_t extra = o.out_channels() - o.in_channels();
-  namespace F = torch::nn::functional;
   return F::pad(subsampled, F::PadFuncOptions({0, 0, 0, 0, extra / 2, extra - extra / 2}));
 }
 
@@ -102,7 +115,7 @@ torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
 
 void BinaryResidualUnitImpl::pretty_print(std::ostream& stream) const {
   stream << "lowbit::layers::BinaryResidualUnit(" << options.in_channels() << ", " << options.out_channels()
-         << ", stride=" << options.stride() << ", shortcut=" << to_string(options.shortcut())
+         << ", stride=" << options.stride() << (options.kernel_size() == 3 ? "" : ", kernel_size=1") << ", shortcut=" << to_string(options.shortcut())
          << ", activation=" << to_string(options.activation()) << ")";
 }
 

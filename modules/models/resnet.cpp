@@ -25,14 +25,7 @@
 // (1000; adabin_resnet20 10), init; binary builders also activation, stem_activation,
 // shortcut, head_bn, conv_bias (a bias on the units' 3×3 convolutions, as IDa-Det's BiConv; false).
 // Defaults follow each official code base.
-//
-// init (the official initialisations):
-//   fan_out  : every convolution N(0, 2/(k·k·C_out)) (torchvision; AdaBin ImageNet)
-//   fan_in   : every convolution and fc N(0, 2/fan_in) (kaiming_normal_; AdaBin CIFAR)
-//   reactnet : the low-bit unit convolutions' latent weights U(0, 1)·1e-3 (HardBinaryConv of the Bi-Real
-//              Net and ReActNet PyTorch code), the rest PyTorch's defaults, real-valued unit
-//              convolutions included: ReActNet's step 1 (W32A1, an identity weight quantizer) has
-//              nn.Conv2d there (resnet/1_step1/birealnet.py), kaiming_uniform(a = sqrt(5))
+// init: the official initialisations (models/initialisation.h).
 // The head pools adaptively where AdaBin's ImageNet code has AvgPool2d(7): equal at 224×224,
 // and the same builder serves other sizes.
 #include <lowbit/csrc/util/suggest.h>
@@ -42,9 +35,9 @@
 #include <lowbit/modules/layers/bottleneck.h>
 #include <lowbit/modules/layers/qlinear.h>
 #include <lowbit/modules/layers/stage.h>
+#include <lowbit/modules/models/initialisation.h>
 #include <lowbit/modules/models/registry.h>
 
-#include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
@@ -53,9 +46,6 @@
 
 namespace lowbit::models {
 namespace {
-
-enum class Init { FanOut, FanIn, ReActNet };
-const std::vector<std::string> kInitNames = {"fan_out", "fan_in", "reactnet"};
 
 struct Layout {
   std::vector<int64_t> blocks, widths = {64, 128, 256, 512};
@@ -77,8 +67,7 @@ Layout read_layout(ParamReader& p, const std::string& model, Layout d) {
   d.small_input = p.get("small_input", d.small_input);
   d.in_channels = p.get("in_channels", d.in_channels);
   d.classes = p.get("classes", d.classes);
-  d.init = static_cast<Init>(
-      p.choice("init", kInitNames.at(static_cast<size_t>(d.init)), kInitNames));
+  d.init = static_cast<Init>(p.choice("init", init_names().at(static_cast<size_t>(d.init)), init_names()));
   LOWBIT_CHECK_OPTION(!d.widths.empty() && d.widths.size() == d.blocks.size(), "widths", "model '", model,
                       "': blocks and widths need one entry per stage, got ", d.blocks.size(), " and ", d.widths.size());
   const auto positive = [](const std::vector<int64_t>& v) {
@@ -143,22 +132,6 @@ void add_stages(torch::nn::Sequential& net, const Layout& l, AddBlock add) {
       in = l.widths[stage] * l.expansion;
     }
     net->push_back("layer" + std::to_string(stage + 1), blocks);
-  }
-}
-
-void initialise(torch::nn::Module& net, Init init) {
-  torch::NoGradGuard no_grad;
-  namespace I = torch::nn::init;
-  for (const auto& m : net.modules(/*include_self=*/false)) {
-    if (init == Init::ReActNet) {
-      auto* unit = dynamic_cast<layers::BinaryResidualUnitImpl*>(m.get());
-      if (unit && unit->conv->weight_quantizer->bits() < 32) unit->conv->weight.uniform_(0, 1).mul_(1e-3);
-    } else if (auto* conv = dynamic_cast<layers::QConv2dImpl*>(m.get())) {
-      const auto mode = init == Init::FanOut ? I::FanModeType(torch::kFanOut) : I::FanModeType(torch::kFanIn);
-      I::kaiming_normal_(conv->weight, 0, mode, torch::kReLU);
-    } else if (auto* fc = dynamic_cast<layers::QLinearImpl*>(m.get()); fc && init == Init::FanIn) {
-      I::kaiming_normal_(fc->weight, 0, torch::kFanIn, torch::kReLU);
-    }
   }
 }
 

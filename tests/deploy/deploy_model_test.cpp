@@ -339,6 +339,10 @@ TEST(DeployExport, UnsupportedModulesAreNamed) {
     EXPECT_NE(message.find("lowbit export: 1 (torch::nn::TanhImpl)"), std::string::npos) << message;
     EXPECT_NE(message.find("no deploy layer for this module yet"), std::string::npos) << message;
   }
+  auto reactnet_a = lowbit::models::make("reactnet_a", {{"widths", std::vector<int64_t>{8, 16, 32}}},
+                                         policy("xnor", "rsign", {{"scale_grad", std::string("detached")}}));
+  const auto shortcut = lowbit::testing::error_of([&] { lowbit::deploy::export_network(*reactnet_a, "reactnet_a", {}); });
+  EXPECT_NE(shortcut.find("the avgpool_repeat shortcut has no deploy form yet"), std::string::npos) << shortcut;
 }
 
 // Activations on 8-bit grids round last-bit differences into other codes: a network with them runs

@@ -86,6 +86,21 @@ TEST(BinaryResidualUnit, ZeroPadShortcutSubsamplesAndPadsChannelsOnBothSides) {
   EXPECT_EQ(unit->parameters().size(), 3u);
 }
 
+// ReActNet-A's units: a 3×3 C -> C at stride 2 adds AvgPool2d(2, 2) of x; a pointwise C -> 2C adds
+// [x, x] (the official two C -> C convolutions' shared shortcut); neither has parameters.
+TEST(BinaryResidualUnit, AvgPoolRepeatShortcutPoolsAndRepeats) {
+  torch::manual_seed(5);
+  const auto x = torch::randn({2, 4, 6, 6});
+  BinaryResidualUnit pooled(binary(4, 4).stride(2).shortcut(Shortcut::AvgPoolRepeat));
+  EXPECT_TRUE(torch::allclose(pooled->shortcut(x), torch::avg_pool2d(x, 2, 2)));
+  EXPECT_EQ(pooled(x).sizes(), torch::IntArrayRef({2, 4, 3, 3}));
+  BinaryResidualUnit widening(binary(4, 8).kernel_size(1).shortcut(Shortcut::AvgPoolRepeat));
+  EXPECT_TRUE(torch::equal(widening->shortcut(x), torch::cat({x, x}, 1)));
+  EXPECT_EQ(widening->conv->weight.sizes(), torch::IntArrayRef({8, 4, 1, 1}));
+  EXPECT_EQ(widening(x).sizes(), torch::IntArrayRef({2, 8, 6, 6}));
+  EXPECT_EQ(widening->parameters().size(), 3u);  // the conv and its BN only
+}
+
 TEST(BinaryResidualUnit, BinaryConvOnQuantizedInputPlusRealShortcutThenActivation) {
   torch::manual_seed(3);
   for (const auto activation : {Activation::None, Activation::PReLU, Activation::RPReLU, Activation::Maxout}) {
@@ -173,6 +188,12 @@ TEST(BinaryResidualUnit, BadOptionsAreNamed) {
                 .find("BinaryResidualUnit(8->4, stride 1): the zero_pad shortcut cannot reduce the channels (8 -> 4)"),
             std::string::npos);
   EXPECT_NE(error_of([] { BinaryResidualUnit(binary(8, 8).stride(0)); }).find("channels and stride must be positive"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { BinaryResidualUnit(binary(4, 6).shortcut(Shortcut::AvgPoolRepeat)); })
+                .find("the avgpool_repeat shortcut repeats the input's channels, so out_channels must be a multiple "
+                      "of in_channels (4 -> 6)"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { BinaryResidualUnit(binary(4, 4).kernel_size(5)); }).find("kernel_size must be 3 or 1, got 5"),
             std::string::npos);
   EXPECT_NE(error_of([] { lowbit::layers::parse_shortcut("zeropad"); })
                 .find("unknown shortcut 'zeropad' (did you mean 'zero_pad'?)"),
