@@ -7,6 +7,7 @@
 // Publishes its output as the tap "output" (modules/taps/taps.h; `lowbit summary` reads the
 // shapes of convolutions nested in blocks this way).
 
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/nn/cloneable.h>
@@ -29,7 +30,7 @@ struct QConv2dOptions {
   TORCH_ARG(quant::Quantizer, input_quantizer) = nullptr;
 };
 
-class QConv2dImpl : public torch::nn::Cloneable<QConv2dImpl> {
+class QConv2dImpl : public torch::nn::Cloneable<QConv2dImpl>, public hooks::TrainingHooks {
  public:
   QConv2dImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size)
       : QConv2dImpl(QConv2dOptions(in_channels, out_channels, kernel_size)) {}
@@ -38,6 +39,8 @@ class QConv2dImpl : public torch::nn::Cloneable<QConv2dImpl> {
   // torch::nn::Conv2d's initialisation: kaiming_uniform(a = sqrt(5)), bias U(-1/sqrt(fan_in), ..).
   void reset_parameters();
   torch::Tensor forward(const torch::Tensor& input);
+  // After every optimizer step: the weight quantizer's settle_latent on the weight (BNN's clamp).
+  void on_step_end() override;
   void pretty_print(std::ostream& stream) const override;
 
   QConv2dOptions options;

@@ -23,6 +23,11 @@ void QLinearImpl::reset() {
 
 void QLinearImpl::reset_parameters() { init_like_torch(weight, bias); }
 
+void QLinearImpl::on_step_end() {
+  torch::NoGradGuard no_grad;
+  weight_quantizer->settle_latent(weight);
+}
+
 torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == options.in_features(), describe(*this), ": expected input [..., ",
               options.in_features(), "], got shape ", input.sizes());

@@ -4,6 +4,7 @@
 // With the default (identity) quantizers it is torch::nn::Linear. The layer owns deep copies of
 // the quantizers given in its options. Publishes its output as the tap "output".
 
+#include <lowbit/modules/hooks/training_hooks.h>
 #include <lowbit/modules/quant/quantizer.h>
 
 #include <torch/nn/cloneable.h>
@@ -19,13 +20,15 @@ struct QLinearOptions {
   TORCH_ARG(quant::Quantizer, input_quantizer) = nullptr;
 };
 
-class QLinearImpl : public torch::nn::Cloneable<QLinearImpl> {
+class QLinearImpl : public torch::nn::Cloneable<QLinearImpl>, public hooks::TrainingHooks {
  public:
   QLinearImpl(int64_t in_features, int64_t out_features) : QLinearImpl(QLinearOptions(in_features, out_features)) {}
   explicit QLinearImpl(QLinearOptions options);
   void reset() override;
   void reset_parameters();
   torch::Tensor forward(const torch::Tensor& input);
+  // After every optimizer step: the weight quantizer's settle_latent on the weight (BNN's clamp).
+  void on_step_end() override;
   void pretty_print(std::ostream& stream) const override;
 
   QLinearOptions options;

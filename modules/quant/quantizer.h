@@ -92,6 +92,12 @@ class QuantizerImpl : public torch::nn::Module {
   // quantizer that has not initialised its step yet (its first forward would, from that input).
   virtual std::optional<ops::LsqGrid> uniform_grid() { return std::nullopt; }
 
+  // A weight quantizer's rewrite of the latent (real-valued) weight it binarizes, which the layer
+  // owning both calls after every optimizer step (hooks::TrainingHooks::on_step_end), without
+  // gradient: BinaryConnect / BNN clamp it to [-1, 1], XNOR-Net also mean-centres it (sign and
+  // xnor: latent_clip, latent_center). Nothing by default.
+  virtual void settle_latent(torch::Tensor& weight) const { (void)weight; }
+
   // The name this quantizer is registered under and the options that rebuild it:
   // quant::make(q->registry_name(), q->config()) is a quantizer with the same options (its learned
   // state is copy_state's). "" and {} for quantizers that do not describe themselves.

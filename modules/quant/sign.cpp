@@ -9,10 +9,18 @@ SignImpl::SignImpl(SignOptions options) : QuantizerCloneable("lowbit::quant::Sig
 
 torch::Tensor SignImpl::forward(const torch::Tensor& x) { return ops::sign(x, options.ste()); }
 
-Params SignImpl::config() const { return {{"ste", ops::to_string(options.ste())}}; }
+void SignImpl::settle_latent(torch::Tensor& weight) const {
+  if (options.latent_clip() > 0) weight.clamp_(-options.latent_clip(), options.latent_clip());
+}
+
+Params SignImpl::config() const {
+  return {{"ste", ops::to_string(options.ste())}, {"latent_clip", options.latent_clip()}};
+}
 
 LOWBIT_REGISTER_QUANTIZER(sign, [](ParamReader& p) {
-  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste))));
+  const double clip = p.get<double>("latent_clip", 0.0);
+  p.check(clip >= 0, "latent_clip", "expected a non-negative number (0: off), got " + c10::str(clip));
+  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste)).latent_clip(clip)));
 });
 
 }  // namespace lowbit::quant

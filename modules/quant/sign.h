@@ -1,7 +1,10 @@
 #pragma once
 // Binarization by sign(x) with a straight-through estimator (csrc/ops/sign.h): BNN's activation
 // (clipped STE), Bi-Real Net's (ApproxSign), BinaryConnect's weights (identity STE).
-// Registry: {name: sign, ste: identity | clipped | approx}; default clipped.
+// As a weight quantizer, latent_clip c > 0 clamps the layer's latent weight to [-c, c] after every
+// optimizer step (BinaryConnect and BNN, c = 1: itayhubara/BinaryNet.pytorch main_binary.py,
+// `p.org.copy_(p.data.clamp_(-1, 1))`); 0, the default, leaves it.
+// Registry: {name: sign, ste: identity | clipped | approx, latent_clip: 0}; default clipped.
 
 #include <lowbit/csrc/ops/ste.h>
 #include <lowbit/modules/quant/quantizer.h>
@@ -12,6 +15,7 @@ namespace lowbit::quant {
 
 struct SignOptions {
   TORCH_ARG(ops::Ste, ste) = ops::Ste::Clipped;
+  TORCH_ARG(double, latent_clip) = 0;
 };
 
 class SignImpl : public QuantizerCloneable<SignImpl> {
@@ -21,6 +25,7 @@ class SignImpl : public QuantizerCloneable<SignImpl> {
   torch::Tensor forward(const torch::Tensor& x) override;
   int64_t bits() const override { return 1; }
   bool outputs_signs() const override { return true; }
+  void settle_latent(torch::Tensor& weight) const override;
   std::string registry_name() const override { return "sign"; }
   Params config() const override;
   SignOptions options;

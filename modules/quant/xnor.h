@@ -3,11 +3,13 @@
 // with the scale gradient chosen by ScaleGrad (csrc/ops/scaled_sign.h):
 //   xnor (default, the XNOR-Net paper), detached (Bi-Real Net / ReActNet PyTorch code),
 //   magnitude_aware (Bi-Real Net paper).
-// Registry: {name: xnor, scale_grad: xnor | detached | magnitude_aware}.
-// Not done: the official XNOR-Net loop (allenai/XNOR-Net train.lua) also rewrites the latent
-// weights of every convolution but the first and last before each iteration, W <- clamp(W -
-// mean_{C_in}(W), -1, 1). That is an update of the optimizer's parameters, not part of the
-// binarization this quantizer computes (a pure function of W); no shipped recipe trains XNOR-Net.
+// The latent weight after every optimizer step (settle_latent): latent_center subtracts its mean
+// over the input channels (dim 1: per output channel and kernel position), then latent_clip c > 0
+// clamps it to [-c, c]. XNOR-Net's loop (allenai/XNOR-Net train.lua: meancenterConvParms,
+// clampConvParms) does both, c = 1, to every convolution but the first and last before each
+// iteration: the same sequence, except that its first iteration already sees centred weights.
+// Registry: {name: xnor, scale_grad: xnor | detached | magnitude_aware, latent_center: false,
+// latent_clip: 0}.
 
 #include <lowbit/csrc/ops/scaled_sign.h>
 #include <lowbit/modules/quant/quantizer.h>
@@ -18,6 +20,8 @@ namespace lowbit::quant {
 
 struct XnorOptions {
   TORCH_ARG(ops::ScaleGrad, scale_grad) = ops::ScaleGrad::Xnor;
+  TORCH_ARG(bool, latent_center) = false;
+  TORCH_ARG(double, latent_clip) = 0;
 };
 
 class XnorImpl : public QuantizerCloneable<XnorImpl> {
@@ -28,6 +32,7 @@ class XnorImpl : public QuantizerCloneable<XnorImpl> {
   int64_t bits() const override { return 1; }
   bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
+  void settle_latent(torch::Tensor& weight) const override;
   std::string registry_name() const override { return "xnor"; }
   Params config() const override;
   XnorOptions options;

@@ -1,0 +1,106 @@
+// What sign and xnor do to a layer's latent weight after every optimizer step (settle_latent,
+// called through hooks::end_step): BNN's clamp to [-1, 1], XNOR-Net's centring over the input
+// channels and clamp; nothing by default, nothing to full-precision layers.
+#include <lowbit/modules/hooks/training_hooks.h>
+#include <lowbit/modules/layers/qconv2d.h>
+#include <lowbit/modules/layers/qlinear.h>
+#include <lowbit/modules/models/registry.h>
+#include <lowbit/modules/quant/registry.h>
+
+#include "support/error_of.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+using lowbit::layers::QConv2d;
+using lowbit::layers::QConv2dOptions;
+
+TEST(LatentWeight, BnnClampsTheLayersWeightAfterEachStep) {
+  torch::manual_seed(0);
+  const auto bnn = lowbit::quant::make("sign", {{"ste", "identity"}, {"latent_clip", 1.0}});
+  QConv2d conv(QConv2dOptions(3, 4, 3).weight_quantizer(bnn));
+  lowbit::layers::QLinear fc(lowbit::layers::QLinearOptions(5, 2).weight_quantizer(bnn));
+  for (auto* w : {&conv->weight, &fc->weight}) {
+    torch::NoGradGuard no_grad;
+    w->normal_(0, 3);
+  }
+  const auto conv_before = conv->weight.detach().clone(), fc_before = fc->weight.detach().clone();
+  ASSERT_GT(conv_before.abs().max().item<double>(), 1.0);
+  lowbit::hooks::end_step(*conv);
+  lowbit::hooks::end_step(*fc);
+  EXPECT_TRUE(torch::equal(conv->weight, conv_before.clamp(-1, 1)));
+  EXPECT_TRUE(torch::equal(fc->weight, fc_before.clamp(-1, 1)));
+  EXPECT_TRUE(conv->weight.requires_grad());
+
+  QConv2d plain(QConv2dOptions(3, 4, 3).weight_quantizer(lowbit::quant::make("sign", {{"ste", "identity"}})));
+  const auto plain_before = plain->weight.detach().clone() * 5;
+  {
+    torch::NoGradGuard no_grad;
+    plain->weight.copy_(plain_before);
+  }
+  lowbit::hooks::end_step(*plain);
+  EXPECT_TRUE(torch::equal(plain->weight, plain_before));  // latent_clip 0: untouched
+}
+
+// XNOR-Net's meancenterConvParms (minus the mean over dim 2 of the Lua tensor, the input
+// channels) then clampConvParms.
+TEST(LatentWeight, XnorNetCentresOverInputChannelsThenClamps) {
+  torch::manual_seed(1);
+  QConv2d conv(QConv2dOptions(4, 3, 3).weight_quantizer(
+      lowbit::quant::make("xnor", {{"latent_center", true}, {"latent_clip", 1.0}})));
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.normal_(0.5, 2);
+  }
+  const auto w = conv->weight.detach().clone();
+  lowbit::hooks::end_step(*conv);
+  const auto expected = (w - w.mean(1, true)).clamp(-1, 1);
+  EXPECT_TRUE(torch::allclose(conv->weight, expected, 0, 1e-7));
+  EXPECT_GT((conv->weight - w.clamp(-1, 1)).abs().max().item<double>(), 0.1);  // the centring mattered
+}
+
+// In a model, full_precision_ends keeps the first and last layers' weights as they are (their
+// quantizer is the identity), as XNOR-Net's loop skips its first and last convolutions.
+TEST(LatentWeight, FullPrecisionEndsAreLeftAlone) {
+  torch::manual_seed(2);
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"sign", {{"ste", std::string("identity")}, {"latent_clip", 1.0}}};
+  auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8}}}, policy);
+  std::map<std::string, torch::Tensor> before;
+  for (auto& p : net->named_parameters()) {
+    torch::NoGradGuard no_grad;
+    if (p.key().find("weight") != std::string::npos && p.value().dim() > 1) p.value().mul_(50);
+    before[p.key()] = p.value().detach().clone();
+  }
+  lowbit::hooks::end_step(*net);
+  int clamped = 0, kept = 0;
+  for (const auto& m : net->named_modules()) {
+    const auto* conv = dynamic_cast<lowbit::layers::QConv2dImpl*>(m.value().get());
+    const auto* fc = dynamic_cast<lowbit::layers::QLinearImpl*>(m.value().get());
+    if (!conv && !fc) continue;
+    const auto& w = conv ? conv->weight : fc->weight;
+    const auto& quantizer = conv ? conv->weight_quantizer : fc->weight_quantizer;
+    const auto& old = before.at(m.key() + ".weight");
+    if (quantizer->bits() == 1) {
+      EXPECT_TRUE(torch::equal(w, old.clamp(-1, 1))) << m.key();
+      ++clamped;
+    } else {
+      EXPECT_TRUE(torch::equal(w, old)) << m.key();
+      ++kept;
+    }
+  }
+  EXPECT_GT(clamped, 0);
+  EXPECT_EQ(kept, 2);  // the first convolution and the classifier
+}
+
+TEST(LatentWeight, ANegativeClipIsNamed) {
+  for (const char* name : {"sign", "xnor"}) {
+    const auto msg = lowbit::testing::error_of([&] { lowbit::quant::make(name, {{"latent_clip", -1.0}}); });
+    EXPECT_NE(msg.find("latent_clip"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("expected a non-negative number (0: off), got -1"), std::string::npos) << msg;
+  }
+}
