@@ -78,7 +78,8 @@ torch::Tensor BinaryResidualUnitImpl::shortcut(const torch::Tensor& x) {
     const auto pooled =
         o.stride() == 1
             ? x
-            : F::avg_pool2d(x, F::AvgPool2dFuncOptions(o.stride()).stride(o.stride()).ceil_mode(true).count_include_pad(false));
+            : F::avg_pool2d(
+                  x, F::AvgPool2dFuncOptions(o.stride()).stride(o.stride()).ceil_mode(true).count_include_pad(false));
     return o.out_channels() == o.in_channels() ? pooled : pooled.repeat({1, o.out_channels() / o.in_channels(), 1, 1});
   }
   using torch::indexing::Slice;
@@ -115,8 +116,8 @@ torch::Tensor BinaryResidualUnitImpl::forward(const torch::Tensor& x) {
 
 void BinaryResidualUnitImpl::pretty_print(std::ostream& stream) const {
   stream << "lowbit::layers::BinaryResidualUnit(" << options.in_channels() << ", " << options.out_channels()
-         << ", stride=" << options.stride() << (options.kernel_size() == 3 ? "" : ", kernel_size=1") << ", shortcut=" << to_string(options.shortcut())
-         << ", activation=" << to_string(options.activation()) << ")";
+         << ", stride=" << options.stride() << (options.kernel_size() == 3 ? "" : ", kernel_size=1")
+         << ", shortcut=" << to_string(options.shortcut()) << ", activation=" << to_string(options.activation()) << ")";
 }
 
 std::string describe(const BinaryResidualUnitImpl& unit) {

@@ -28,14 +28,13 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
 
-#include <algorithm>
-
 namespace lowbit::models {
 namespace {
 
 const std::vector<int64_t> kReActNetAWidths = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
 
-layers::BinaryResidualUnit unit(int64_t in, int64_t out, int64_t kernel_size, int64_t stride, const QuantPolicy& policy) {
+layers::BinaryResidualUnit unit(int64_t in, int64_t out, int64_t kernel_size, int64_t stride,
+                                const QuantPolicy& policy) {
   return layers::BinaryResidualUnit(layers::BinaryResidualUnitOptions(in, out)
                                         .kernel_size(kernel_size)
                                         .stride(stride)
@@ -49,7 +48,8 @@ torch::nn::Sequential reactnet_a(ParamReader& p, const QuantPolicy& policy) {
   const auto widths = p.get("widths", kReActNetAWidths);
   const int64_t in_channels = p.get<int64_t>("in_channels", 3), classes = p.get<int64_t>("classes", 1000);
   const auto init = static_cast<Init>(p.choice("init", "reactnet", init_names()));
-  LOWBIT_CHECK_OPTION(widths.size() >= 2, "widths", "model 'reactnet_a': needs the stem's width and at least one block's, got ",
+  LOWBIT_CHECK_OPTION(widths.size() >= 2, "widths",
+                      "model 'reactnet_a': needs the stem's width and at least one block's, got ",
                       c10::IntArrayRef(widths));
   for (size_t i = 0; i < widths.size(); ++i) {
     LOWBIT_CHECK_OPTION(widths[i] > 0 && (i == 0 || widths[i] == widths[i - 1] || widths[i] == 2 * widths[i - 1]),

@@ -92,7 +92,8 @@ TEST(ReActNetA, EqualsTheOfficialBlocks) {
 TEST(ReActNetA, TrainingReachesEveryParameter) {
   torch::manual_seed(1);
   auto model = lowbit::models::make(
-      "reactnet_a", {{"widths", std::vector<int64_t>{8, 16, 32}}, {"in_channels", int64_t{1}}, {"classes", int64_t{10}}},
+      "reactnet_a",
+      {{"widths", std::vector<int64_t>{8, 16, 32}}, {"in_channels", int64_t{1}}, {"classes", int64_t{10}}},
       reactnet_policy());
   model->train();
   const auto logits = model->forward(torch::randn({4, 1, 28, 28}));
