@@ -27,6 +27,9 @@
 // Q-ViT's weight quantizer (Quant.py LinearQ/Conv2dQ): {name: lsq, bits, per_channel: true,
 // init_per_channel: false}. Q-ViT initialises at the first *training* forward, this quantizer at
 // the first forward: the same step for a weight, which does not change before training starts.
+// For an activation (LSQ+ inputs of Q-DETR), Q-DETR's "init only in train mode" is not followed:
+// an evaluation before any training (`lowbit eval` of a model.init without quantizer state)
+// initialises from its first batch instead of quantizing with step 1.
 // State: `step` ([1] or [channels]), `offset` (LSQ+), `initialized` (buffer).
 
 #include <lowbit/modules/quant/host_flag.h>

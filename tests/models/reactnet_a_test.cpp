@@ -1,6 +1,7 @@
 // ReActNet-A (modules/models/reactnet_a.cpp): the paper's operation counts, and the forward of the
 // official BasicBlock (mobilenet/2_step2/reactnet.py) written out with torch ops, its widening
 // block as two pointwise convolutions concatenated.
+#include <lowbit/csrc/engine/loop/stage_switch.h>
 #include <lowbit/csrc/engine/summary.h>
 #include <lowbit/modules/models/registry.h>
 
@@ -112,4 +113,29 @@ TEST(ReActNetA, WidthsThatNeitherKeepNorDoubleAreNamed) {
   } catch (const c10::Error& e) {
     EXPECT_NE(e.msg().find("each block keeps or doubles the width before it"), std::string::npos) << e.msg();
   }
+}
+
+// The spec's "step 2 from step 1" (methods/baselines.md, ReActNet): lowbit's stage switch carries
+// step 1's real-valued unit weights into step 2's binary convolutions (the official strict=False
+// load skips them, recipes/reactnet/imagenet_reactnet_a.yaml says why lowbit does not), with
+// RSign thresholds, RPReLU and batch norms.
+TEST(ReActNetA, StepTwoStartsFromStepOnesWeights) {
+  torch::manual_seed(2);
+  const lowbit::Params small = {{"widths", std::vector<int64_t>{8, 16, 32}}};
+  auto step1_policy = reactnet_policy();
+  step1_policy.weight = {"identity", {}};
+  auto step1 = lowbit::models::make("reactnet_a", small, step1_policy);
+  randomise(*step1);
+  auto step2 = lowbit::models::make("reactnet_a", small, reactnet_policy());
+  lowbit::engine::copy_matching(*step1, *step2);
+  const auto before = step1->named_parameters();
+  int64_t units = 0;
+  for (const auto& p : step2->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), before[p.key()])) << p.key();
+    if (p.key().find(".conv.weight") != std::string::npos) {
+      ++units;
+      EXPECT_GT(p.value().abs().max().item<double>(), 1e-3) << p.key() << " kept its U(0, 1) * 1e-3 initialisation";
+    }
+  }
+  EXPECT_EQ(units, 4);  // two blocks of two units
 }

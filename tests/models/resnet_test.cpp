@@ -63,6 +63,12 @@ TEST(BinaryResNet, EighteenHasSixteenBinaryConvsAndRealStemShortcutsAndFc) {
     const auto convs = convs_of(*model);
     EXPECT_EQ(convs.binary.size(), 16u) << name;
     for (const auto& b : convs.binary) EXPECT_TRUE(ends_with(b, ".conv")) << name << " " << b;
+    // Bi-Real Net: one real-valued shortcut per binary convolution (a unit each).
+    int64_t units = 0;
+    for (const auto& m : model->modules()) {
+      units += dynamic_cast<lowbit::layers::BinaryResidualUnitImpl*>(m.get()) != nullptr;
+    }
+    EXPECT_EQ(units, 16) << name;
     // Real-valued: the stem and the three downsample 1×1 convolutions.
     EXPECT_EQ(convs.full_precision, (std::vector<std::string>{"conv1", "layer2.0.downsample.1",
                                                              "layer3.0.downsample.1", "layer4.0.downsample.1"}))

@@ -46,10 +46,13 @@ TEST(ScaledSign, XnorGradientAddsOneOverN) {
 }
 
 TEST(ScaledSign, XnorGradientOnOneFilter) {
-  // One 1x2x1x1 filter W = [0.5, -3]: alpha = 1.75, n = 2; G = [1, 1] -> [0.5 + 1.75, 0.5 + 0].
-  auto w = torch::tensor({0.5, -3.0}, torch::kDouble).view({1, 2, 1, 1}).requires_grad_(true);
+  // One 1x3x1x1 filter W = [0.5, -3, 1]: alpha = 1.5, n = 3; G = 1 -> 1/3 + 1.5 1[|W| <= 1]. The
+  // paper's mask includes |W| = 1 (the Lua code's |W| < 1 would give 1/3 there), and no factor
+  // n (1 - 1/C_in) = 2 of the Lua code.
+  auto w = torch::tensor({0.5, -3.0, 1.0}, torch::kDouble).view({1, 3, 1, 1}).requires_grad_(true);
   lowbit::ops::scaled_sign(w, ScaleGrad::Xnor).sum().backward();
-  EXPECT_TRUE(torch::allclose(w.grad().flatten(), torch::tensor({2.25, 0.5}, torch::kDouble)));
+  const auto expected = torch::tensor({1.0 / 3 + 1.5, 1.0 / 3, 1.0 / 3 + 1.5}, torch::kDouble);
+  EXPECT_TRUE(torch::allclose(w.grad().flatten(), expected));
 }
 
 TEST(ScaledSign, RejectsVectorsAndUnknownModes) {

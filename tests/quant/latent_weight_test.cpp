@@ -97,6 +97,34 @@ TEST(LatentWeight, FullPrecisionEndsAreLeftAlone) {
   EXPECT_EQ(kept, 2);  // the first convolution and the classifier
 }
 
+// XNOR-Net's rewrite in a model: every convolution but the first and the last (train.lua's
+// `for i = 2, #convNodes-1`), here the layers full_precision_ends keeps real-valued.
+TEST(LatentWeight, XnorNetRewritesTheInnerConvolutionsOnly) {
+  torch::manual_seed(3);
+  lowbit::models::QuantPolicy policy;
+  policy.weight = {"xnor", {{"latent_center", true}, {"latent_clip", 1.0}}};
+  auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8, 8}}}, policy);
+  std::map<std::string, torch::Tensor> before;
+  for (auto& p : net->named_parameters()) {
+    torch::NoGradGuard no_grad;
+    if (p.value().dim() == 4 || p.value().dim() == 2) p.value().normal_(0.3, 2);
+    before[p.key()] = p.value().detach().clone();
+  }
+  lowbit::hooks::end_step(*net);
+  int64_t inner = 0;
+  for (const auto& m : net->named_modules()) {
+    const auto* conv = dynamic_cast<lowbit::layers::QConv2dImpl*>(m.value().get());
+    const auto* fc = dynamic_cast<lowbit::layers::QLinearImpl*>(m.value().get());
+    if (!conv && !fc) continue;
+    const auto& w = conv ? conv->weight : fc->weight;
+    const auto& old = before.at(m.key() + ".weight");
+    const bool binary = (conv ? conv->weight_quantizer : fc->weight_quantizer)->bits() == 1;
+    EXPECT_TRUE(torch::allclose(w, binary ? (old - old.mean(1, true)).clamp(-1, 1) : old, 0, 1e-6)) << m.key();
+    inner += binary;
+  }
+  EXPECT_EQ(inner, 2);  // small_cnn's second and third convolutions
+}
+
 TEST(LatentWeight, ANegativeClipIsNamed) {
   for (const char* name : {"sign", "xnor"}) {
     const auto msg = lowbit::testing::error_of([&] { lowbit::quant::make(name, {{"latent_clip", -1.0}}); });
