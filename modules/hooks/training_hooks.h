@@ -1,7 +1,9 @@
 #pragma once
 // Behaviour that follows training progress rather than the data: AdaBin's EDE (k, t) schedule
 // set at the start of every epoch, ReBNN's and RBONN's pending updates settled after every
-// optimizer step (rebnn.h, rbonn.h). A
+// optimizer step (rebnn.h, rbonn.h), QConv2d's and QLinear's latent weights rewritten by their
+// weight quantizer after every optimizer step (BNN's clamp, XNOR-Net's centring: quantizer.h,
+// settle_latent). A
 // module that needs it also derives from TrainingHooks; the Trainer (or a user's own loop)
 // calls begin_epoch() before each epoch and end_step() after each optimizer step, which reach
 // every such module of the model. State a hook sets must live in buffers, so that a resumed

@@ -31,10 +31,7 @@ void QConv2dImpl::reset() {
 
 void QConv2dImpl::reset_parameters() { init_like_torch(weight, bias); }
 
-void QConv2dImpl::on_step_end() {
-  torch::NoGradGuard no_grad;
-  weight_quantizer->settle_latent(weight);
-}
+void QConv2dImpl::on_step_end() { quant::settle_latent_weight(*weight_quantizer, weight); }
 
 torch::Tensor QConv2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() == 4 && input.size(1) == options.in_channels(), describe(*this),

@@ -23,10 +23,7 @@ void QLinearImpl::reset() {
 
 void QLinearImpl::reset_parameters() { init_like_torch(weight, bias); }
 
-void QLinearImpl::on_step_end() {
-  torch::NoGradGuard no_grad;
-  weight_quantizer->settle_latent(weight);
-}
+void QLinearImpl::on_step_end() { quant::settle_latent_weight(*weight_quantizer, weight); }
 
 torch::Tensor QLinearImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == options.in_features(), describe(*this), ": expected input [..., ",

@@ -18,7 +18,7 @@ void init_like_torch(torch::Tensor& weight, torch::Tensor& bias) {
 std::pair<quant::Quantizer, quant::Quantizer> adopt_quantizers(torch::nn::Module& layer, const std::string& layer_name,
                                                                const quant::Quantizer& weight_prototype,
                                                                const quant::Quantizer& input_prototype) {
-  auto weight_quantizer = layer.register_module("weight_quantizer", quant::adopt(weight_prototype));
+  auto weight_quantizer = layer.register_module("weight_quantizer", quant::adopt_weight(weight_prototype));
   auto input_quantizer = layer.register_module("input_quantizer", quant::adopt(input_prototype));
   try {
     weight_quantizer->check_shape(layer.named_parameters(false)["weight"].sizes());

@@ -84,9 +84,22 @@ std::optional<WeightGrid> QuantizerImpl::weight_grid(const torch::Tensor& w, con
   return WeightGrid{grid->step, grid->offset, r.sign ? -1 : -r.qn, r.qp};
 }
 
-Quantizer adopt(const Quantizer& prototype) {
+Quantizer adopt_weight(const Quantizer& prototype) {
   if (prototype.is_empty()) return Identity();
   return Quantizer(std::dynamic_pointer_cast<QuantizerImpl>(prototype->clone()));
+}
+
+void settle_latent_weight(const QuantizerImpl& quantizer, torch::Tensor& weight) {
+  if (!weight.requires_grad()) return;
+  torch::NoGradGuard no_grad;
+  quantizer.settle_latent(weight);
+}
+
+Quantizer adopt(const Quantizer& prototype) {
+  TORCH_CHECK_VALUE(prototype.is_empty() || !prototype->settles_latent(), prototype->registry_name(),
+                    ": latent_clip and latent_center rewrite the weight of a QConv2d or QLinear after each step; "
+                    "give them to such a layer's weight quantizer, not to an input or attention quantizer");
+  return adopt_weight(prototype);
 }
 
 }  // namespace lowbit::quant

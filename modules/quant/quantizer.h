@@ -92,11 +92,13 @@ class QuantizerImpl : public torch::nn::Module {
   // quantizer that has not initialised its step yet (its first forward would, from that input).
   virtual std::optional<ops::LsqGrid> uniform_grid() { return std::nullopt; }
 
-  // A weight quantizer's rewrite of the latent (real-valued) weight it binarizes, which the layer
-  // owning both calls after every optimizer step (hooks::TrainingHooks::on_step_end), without
-  // gradient: BinaryConnect / BNN clamp it to [-1, 1], XNOR-Net also mean-centres it (sign and
-  // xnor: latent_clip, latent_center). Nothing by default.
+  // A weight quantizer's rewrite of the latent (real-valued) weight it binarizes, which the QConv2d
+  // or QLinear owning both calls after every optimizer step (hooks::TrainingHooks::on_step_end;
+  // a loop of one's own calls hooks::end_step), without gradient, on a weight that trains:
+  // BinaryConnect / BNN clamp it to [-1, 1], XNOR-Net also mean-centres it (sign and xnor:
+  // latent_clip, latent_center). Nothing by default; settles_latent() says whether it does any.
   virtual void settle_latent(torch::Tensor& weight) const { (void)weight; }
+  virtual bool settles_latent() const { return false; }
 
   // The name this quantizer is registered under and the options that rebuild it:
   // quant::make(q->registry_name(), q->config()) is a quantizer with the same options (its learned
@@ -144,6 +146,12 @@ class Quantizer : public torch::nn::ModuleHolder<QuantizerImpl> {
 };
 
 // A deep copy of `prototype` for a layer to own, or the identity quantizer when it is empty.
+// adopt() throws for a quantizer that settles_latent(): only the weight quantizers of QConv2d and
+// QLinear rewrite their weight, and take it through adopt_weight().
 Quantizer adopt(const Quantizer& prototype);
+Quantizer adopt_weight(const Quantizer& prototype);
+
+// quantizer.settle_latent(weight) without gradient, where the weight trains (a frozen one stays).
+void settle_latent_weight(const QuantizerImpl& quantizer, torch::Tensor& weight);
 
 }  // namespace lowbit::quant

@@ -39,4 +39,10 @@ Quantizer make(const std::string& name, const Params& params) {
 
 std::vector<std::string> registered_quantizers() { return registry().names(); }
 
+double read_latent_clip(ParamReader& p) {
+  const double clip = p.get<double>("latent_clip", 0.0);
+  p.check(clip >= 0, "latent_clip", "expected a non-negative number (0: off), got " + c10::str(clip));
+  return clip;
+}
+
 }  // namespace lowbit::quant

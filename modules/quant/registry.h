@@ -36,6 +36,9 @@ Quantizer make(const std::string& name, const Params& params = {});
 // The registered names, sorted.
 std::vector<std::string> registered_quantizers();
 
+// The option latent_clip of the quantizers that settle a latent weight (sign, xnor): c >= 0, 0 off.
+double read_latent_clip(ParamReader& p);
+
 }  // namespace lowbit::quant
 
 #define LOWBIT_REGISTER_QUANTIZER(name, factory) \

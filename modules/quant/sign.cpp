@@ -18,9 +18,7 @@ Params SignImpl::config() const {
 }
 
 LOWBIT_REGISTER_QUANTIZER(sign, [](ParamReader& p) {
-  const double clip = p.get<double>("latent_clip", 0.0);
-  p.check(clip >= 0, "latent_clip", "expected a non-negative number (0: off), got " + c10::str(clip));
-  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste)).latent_clip(clip)));
+  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste)).latent_clip(read_latent_clip(p))));
 });
 
 }  // namespace lowbit::quant

@@ -13,6 +13,9 @@ torch::Tensor XnorImpl::forward(const torch::Tensor& w) {
 
 void XnorImpl::check_shape(c10::IntArrayRef shape) const {
   TORCH_CHECK(shape.size() >= 2, "xnor: expects a weight [C_out, ...] with at least 2 dims, got shape ", shape);
+  TORCH_CHECK(!options.latent_center() || shape[1] > 1,
+              "xnor: latent_center subtracts the mean over the input channels (dim 1), which would zero a weight of "
+              "one input channel, got shape ", shape);
 }
 
 void XnorImpl::settle_latent(torch::Tensor& weight) const {
@@ -27,12 +30,10 @@ Params XnorImpl::config() const {
 }
 
 LOWBIT_REGISTER_QUANTIZER(xnor, [](ParamReader& p) {
-  const double clip = p.get<double>("latent_clip", 0.0);
-  p.check(clip >= 0, "latent_clip", "expected a non-negative number (0: off), got " + c10::str(clip));
   return Quantizer(Xnor(XnorOptions()
                             .scale_grad(p.parsed("scale_grad", "xnor", ops::parse_scale_grad))
                             .latent_center(p.get<bool>("latent_center", false))
-                            .latent_clip(clip)));
+                            .latent_clip(read_latent_clip(p))));
 });
 
 }  // namespace lowbit::quant

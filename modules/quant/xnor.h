@@ -33,6 +33,7 @@ class XnorImpl : public QuantizerCloneable<XnorImpl> {
   bool outputs_scaled_signs() const override { return true; }
   void check_shape(c10::IntArrayRef shape) const override;
   void settle_latent(torch::Tensor& weight) const override;
+  bool settles_latent() const override { return options.latent_center() || options.latent_clip() > 0; }
   std::string registry_name() const override { return "xnor"; }
   Params config() const override;
   XnorOptions options;

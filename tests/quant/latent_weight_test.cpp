@@ -125,10 +125,34 @@ TEST(LatentWeight, XnorNetRewritesTheInnerConvolutionsOnly) {
   EXPECT_EQ(inner, 2);  // small_cnn's second and third convolutions
 }
 
-TEST(LatentWeight, ANegativeClipIsNamed) {
+// A frozen weight (requires_grad false: a detector's frozen stem) stays as loaded.
+TEST(LatentWeight, AFrozenWeightIsLeftAlone) {
+  QConv2d conv(QConv2dOptions(3, 4, 3).weight_quantizer(lowbit::quant::make("sign", {{"latent_clip", 0.01}})));
+  conv->weight.requires_grad_(false);
+  const auto before = conv->weight.clone();
+  lowbit::hooks::end_step(*conv);
+  EXPECT_TRUE(torch::equal(conv->weight, before));
+  EXPECT_GT(before.abs().max().item<double>(), 0.01);
+}
+
+TEST(LatentWeight, BadUsesAreNamed) {
+  using lowbit::testing::error_of;
   for (const char* name : {"sign", "xnor"}) {
-    const auto msg = lowbit::testing::error_of([&] { lowbit::quant::make(name, {{"latent_clip", -1.0}}); });
+    const auto msg = error_of([&] { lowbit::quant::make(name, {{"latent_clip", -1.0}}); });
     EXPECT_NE(msg.find("latent_clip"), std::string::npos) << msg;
     EXPECT_NE(msg.find("expected a non-negative number (0: off), got -1"), std::string::npos) << msg;
   }
+  // Only a layer's weight quantizer rewrites a weight: as an input quantizer the option is refused.
+  const auto input = error_of([] {
+    QConv2d(QConv2dOptions(3, 4, 3).input_quantizer(lowbit::quant::make("sign", {{"latent_clip", 1.0}})));
+  });
+  EXPECT_NE(input.find("sign: latent_clip and latent_center rewrite the weight of a QConv2d or QLinear"),
+            std::string::npos)
+      << input;
+  // Centring over one input channel would zero the weight.
+  const auto single = error_of([] {
+    QConv2d(QConv2dOptions(1, 4, 3).weight_quantizer(lowbit::quant::make("xnor", {{"latent_center", true}})));
+  });
+  EXPECT_NE(single.find("latent_center subtracts the mean over the input channels (dim 1)"), std::string::npos)
+      << single;
 }

@@ -19,7 +19,9 @@ struct Case {
 std::vector<Case> cases() {
   return {{"identity", {}},
           {"sign", {{"ste", "approx"}}},
+          {"sign", {{"ste", "identity"}, {"latent_clip", 1.0}}},
           {"xnor", {}},
+          {"xnor", {{"latent_center", true}, {"latent_clip", 0.5}}},
           {"ternary", {}},
           {"ternary", {{"per_channel", false}}},
           {"ternary", {{"scale", "learnable"}, {"channels", 8}}},

@@ -13,7 +13,7 @@
 // schedulers (warmup_prefix=False) under DeiT, whose warm-up starts from warmup_lr_init (1e-6).
 // warmup_lr is absolute (the default group's start); a group with lr_scale starts at its share.
 // epoch_offset k (per: epoch): epoch e trains at the factor for t = max(0, e + k), which replays
-// where official loops step their schedulers: k = 1 for a LambdaLR stepped at the start of each
+// where official loops step their schedulers (an uninterrupted run's): k = 1 for a LambdaLR stepped at the start of each
 // epoch (Bi-Real Net, ReActNet: epoch 0 already at lr (1 - 1/E)), k = -1 for timm's
 // lr_scheduler.step(epoch) after epoch `epoch` (DeiT, Q-ViT, Bi-ViT: epochs 0 and 1 both at t = 0).
 // Warm-up and `per` are common to every schedule; a user's shape registers a factory:

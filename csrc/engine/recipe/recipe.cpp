@@ -6,6 +6,7 @@
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/csrc/util/regex_check.h>
 
+#include <cstdlib>
 #include <regex>
 #include <set>
 
@@ -157,6 +158,10 @@ ScheduleConfig read_schedule(const RecipeTree& tree, Section s, int64_t epochs, 
   c.warmup_prefix = s.get<bool>("warmup_prefix", c.warmup_prefix);
   c.epoch_offset = s.get<int64_t>("epoch_offset", c.epoch_offset);
   if (c.epoch_offset != 0 && c.per != "epoch") s.fail("epoch_offset", "needs per: epoch (it shifts whole epochs)");
+  if (std::abs(c.epoch_offset) >= epochs) {
+    s.fail("epoch_offset", "expected a shift of fewer than the stage's " + std::to_string(epochs) + " epochs, got " +
+                               std::to_string(c.epoch_offset));
+  }
   c.options = s.rest();
   checked(tree, s, [&] { Schedule(c, ScheduleSpan{lr, epochs, c.warmup_epochs}); });
   return c;
