@@ -99,7 +99,7 @@ void Runner::run_stage(Run& run, size_t s, const std::shared_ptr<Model>& model) 
   loop_options.device = options_.device;
   loop_options.amp = options_.amp;
   loop_options.channels_last = options_.channels_last;
-  loop_options.epoch_offset = run.epochs_before;
+  loop_options.epochs_before = run.epochs_before;
   loop_options.eval_every = options_.eval_every;
   loop_options.epochs = options_.stage_epochs;
   if (parallel) loop_options.shard = {options_.group->rank(), options_.group->world_size(), true};

@@ -29,7 +29,7 @@ void TrainLoop::train_epoch() {
   state_.model->train();
   hooks_.before_epoch(state_);
   auto reader = prefetch_to_device(
-      train_.shard_epoch(options_.epoch_offset + state_.position.epoch, state_.position.batch, options_.shard),
+      train_.shard_epoch(options_.epochs_before + state_.position.epoch, state_.position.batch, options_.shard),
       options_.device, PrefetchOptions().channels_last(options_.channels_last));
   Batch batch;
   while (reader->next(batch)) train_step(batch);

@@ -17,7 +17,7 @@ namespace lowbit::engine {
 struct TrainLoopOptions {
   torch::Device device = torch::kCPU;
   Amp amp = Amp::Off;         // autocast of the forward pass (optim/mixed_precision.h)
-  int64_t epoch_offset = 0;   // data epochs of earlier stages, so that every epoch has its own order
+  int64_t epochs_before = 0;  // data epochs of earlier stages, so that every epoch has its own order
   int64_t eval_every = 1;     // evaluate after epochs eval_every, 2 eval_every, ... and the last
   int64_t epochs = 0;         // > 0: stop after this many epochs (the last of them evaluates)
   bool channels_last = false;  // images in NHWC (the model's weights: task/channels_last.h)
