@@ -19,11 +19,16 @@ std::pair<quant::Quantizer, quant::Quantizer> adopt_quantizers(torch::nn::Module
                                                                const quant::Quantizer& weight_prototype,
                                                                const quant::Quantizer& input_prototype) {
   auto weight_quantizer = layer.register_module("weight_quantizer", quant::adopt_weight(weight_prototype));
-  auto input_quantizer = layer.register_module("input_quantizer", quant::adopt(input_prototype));
   try {
     weight_quantizer->check_shape(layer.named_parameters(false)["weight"].sizes());
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, layer_name, ": weight quantizer: ", e.msg());
+  }
+  quant::Quantizer input_quantizer{nullptr};
+  try {
+    input_quantizer = layer.register_module("input_quantizer", quant::adopt(input_prototype));
+  } catch (const c10::Error& e) {
+    TORCH_CHECK_VALUE(false, layer_name, ": input quantizer: ", e.msg());
   }
   return {weight_quantizer, input_quantizer};
 }

@@ -97,8 +97,8 @@ void settle_latent_weight(const QuantizerImpl& quantizer, torch::Tensor& weight)
 
 Quantizer adopt(const Quantizer& prototype) {
   TORCH_CHECK_VALUE(prototype.is_empty() || !prototype->settles_latent(), prototype->registry_name(),
-                    ": latent_clip and latent_center rewrite the weight of a QConv2d or QLinear after each step; "
-                    "give them to such a layer's weight quantizer, not to an input or attention quantizer");
+                    ": its latent-weight options (latent_clip, latent_center) rewrite the weight of a QConv2d or "
+                    "QLinear after each step, so only such a layer's weight quantizer takes them");
   return adopt_weight(prototype);
 }
 

@@ -18,7 +18,8 @@ Params SignImpl::config() const {
 }
 
 LOWBIT_REGISTER_QUANTIZER(sign, [](ParamReader& p) {
-  return Quantizer(Sign(SignOptions().ste(p.parsed("ste", "clipped", ops::parse_ste)).latent_clip(read_latent_clip(p))));
+  const auto ste = p.parsed("ste", "clipped", ops::parse_ste);
+  return Quantizer(Sign(SignOptions().ste(ste).latent_clip(read_latent_clip(p))));
 });
 
 }  // namespace lowbit::quant

@@ -29,10 +29,12 @@ std::vector<Grouped> grouped_parameters(const std::string& recipe_name, size_t s
   auto built = lowbit::engine::make_optimizer(recipe.stages[stage].optimizer, named);
   std::vector<Grouped> out;
   for (auto& group : built.optimizer->param_groups()) {
-    const auto& adam = static_cast<const torch::optim::AdamOptions&>(group.options());
+    const auto* adam = dynamic_cast<const torch::optim::AdamOptions*>(&group.options());
+    EXPECT_NE(adam, nullptr) << recipe_name << ": the official scripts use Adam";
+    if (!adam) continue;
     for (const auto& p : group.params()) {
       for (const auto& item : named) {
-        if (item.value().is_same(p)) out.push_back({item.key(), p.dim(), adam.lr(), adam.weight_decay()});
+        if (item.value().is_same(p)) out.push_back({item.key(), p.dim(), adam->lr(), adam->weight_decay()});
       }
     }
   }

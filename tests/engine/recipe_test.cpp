@@ -231,9 +231,12 @@ TEST(Recipe, LrPerWarmupLrAndBnBatch) {
   const std::string model = "model: {name: small_cnn}\n";
   EXPECT_EQ(key_of(model + "stages: [{optimizer: {name: sgd, lr: 0.1, lr_per: 0}}]\n"), "stages[0].optimizer.lr_per");
   EXPECT_EQ(key_of(model + "stages: [{schedule: {name: cosine, warmup_lr: 1.0e-6}}]\n"), "stages[0].schedule.warmup_lr");
-  EXPECT_EQ(key_of(model + "stages: [{schedule: {name: linear, epoch_offset: 1}}]\n"), "stages[0].schedule.epoch_offset");
-  EXPECT_EQ(key_of(model + "stages: [{epochs: 3, schedule: {name: linear, per: epoch, epoch_offset: -3}}]\n"),
+  EXPECT_EQ(key_of(model + "stages: [{epochs: 3, schedule: {name: linear, epoch_offset: 1}}]\n"),
+            "stages[0].schedule.epoch_offset");  // per: step
+  EXPECT_EQ(key_of(model + "stages: [{epochs: 3, schedule: {name: linear, per: epoch, epoch_offset: -4}}]\n"),
             "stages[0].schedule.epoch_offset");
+  EXPECT_EQ(key_of(model + "stages: [{epochs: 3, schedule: {name: linear, per: epoch, epoch_offset: -3}}]\n"),
+            "(no error)");  // |k| = E: the whole stage at the schedule's start (a 1-epoch try of a recipe)
   EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: 8}\nstages: [{epochs: 1}]\ndistributed: {sync_bn: true}\n"),
             "model.bn_batch");
   EXPECT_EQ(key_of("model: {name: small_cnn, bn_batch: -1}\nstages: [{epochs: 1}]\n"), "model.bn_batch");

@@ -138,4 +138,9 @@ TEST(ReActNetA, StepTwoStartsFromStepOnesWeights) {
     }
   }
   EXPECT_EQ(units, 4);  // two blocks of two units
+  const auto statistics = step1->named_buffers();
+  for (const auto& b : step2->named_buffers()) {
+    if (b.key().find("running_") == std::string::npos) continue;
+    EXPECT_TRUE(torch::equal(b.value(), statistics[b.key()])) << b.key();
+  }
 }

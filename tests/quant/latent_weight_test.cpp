@@ -97,9 +97,10 @@ TEST(LatentWeight, FullPrecisionEndsAreLeftAlone) {
   EXPECT_EQ(kept, 2);  // the first convolution and the classifier
 }
 
-// XNOR-Net's rewrite in a model: every convolution but the first and the last (train.lua's
-// `for i = 2, #convNodes-1`), here the layers full_precision_ends keeps real-valued.
-TEST(LatentWeight, XnorNetRewritesTheInnerConvolutionsOnly) {
+// XNOR-Net's rewrite in a model: every layer but its first and last (train.lua's
+// `for i = 2, #convNodes-1`, whose last conv node is the classifier), here the first convolution
+// and the classifier, which full_precision_ends keeps real-valued.
+TEST(LatentWeight, XnorNetRewritesEveryLayerButTheFirstAndTheClassifier) {
   torch::manual_seed(3);
   lowbit::models::QuantPolicy policy;
   policy.weight = {"xnor", {{"latent_center", true}, {"latent_clip", 1.0}}};
@@ -146,7 +147,8 @@ TEST(LatentWeight, BadUsesAreNamed) {
   const auto input = error_of([] {
     QConv2d(QConv2dOptions(3, 4, 3).input_quantizer(lowbit::quant::make("sign", {{"latent_clip", 1.0}})));
   });
-  EXPECT_NE(input.find("sign: latent_clip and latent_center rewrite the weight of a QConv2d or QLinear"),
+  EXPECT_NE(input.find("QConv2d(3->4, 3x3): input quantizer: sign: its latent-weight options (latent_clip, "
+                       "latent_center) rewrite the weight of a QConv2d or QLinear"),
             std::string::npos)
       << input;
   // Centring over one input channel would zero the weight.

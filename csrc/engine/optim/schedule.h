@@ -12,10 +12,11 @@
 // without: the shape spans the whole stage and the warm-up replaces its first w epochs, as timm's
 // schedulers (warmup_prefix=False) under DeiT, whose warm-up starts from warmup_lr_init (1e-6).
 // warmup_lr is absolute (the default group's start); a group with lr_scale starts at its share.
-// epoch_offset k (per: epoch): epoch e trains at the factor for t = max(0, e + k), which replays
-// where official loops step their schedulers (an uninterrupted run's): k = 1 for a LambdaLR stepped at the start of each
-// epoch (Bi-Real Net, ReActNet: epoch 0 already at lr (1 - 1/E)), k = -1 for timm's
-// lr_scheduler.step(epoch) after epoch `epoch` (DeiT, Q-ViT, Bi-ViT: epochs 0 and 1 both at t = 0).
+// epoch_offset k (per: epoch, |k| <= E): epoch e trains at the factor for t = max(0, e + k), which
+// replays where official loops step their schedulers (an uninterrupted run's): k = 1 for a
+// LambdaLR stepped at the start of each epoch (Bi-Real Net, ReActNet: epoch 0 already at
+// lr (1 - 1/E)), k = -1 for timm's lr_scheduler.step(epoch) after epoch `epoch` (DeiT, Q-ViT,
+// Bi-ViT: epochs 0 and 1 both at t = 0).
 // Warm-up and `per` are common to every schedule; a user's shape registers a factory:
 //   LOWBIT_REGISTER_SCHEDULE(exp, [](ParamReader& o, const ScheduleSpan& s) -> ScheduleShape { ... });
 
@@ -33,7 +34,7 @@ struct ScheduleConfig {
   double warmup_epochs = 0;
   double warmup_lr = 0;        // the warm-up's start
   bool warmup_prefix = true;   // the shape starts after the warm-up (w' = w), else at 0 (w' = 0)
-  int64_t epoch_offset = 0;    // per: epoch only: epoch e trains at t = max(0, e + epoch_offset)
+  int64_t epoch_offset = 0;    // per: epoch only, |k| <= E: epoch e trains at t = max(0, e + k)
   Params options;              // the shape's own
 };
 

@@ -158,8 +158,8 @@ ScheduleConfig read_schedule(const RecipeTree& tree, Section s, int64_t epochs, 
   c.warmup_prefix = s.get<bool>("warmup_prefix", c.warmup_prefix);
   c.epoch_offset = s.get<int64_t>("epoch_offset", c.epoch_offset);
   if (c.epoch_offset != 0 && c.per != "epoch") s.fail("epoch_offset", "needs per: epoch (it shifts whole epochs)");
-  if (std::abs(c.epoch_offset) >= epochs) {
-    s.fail("epoch_offset", "expected a shift of fewer than the stage's " + std::to_string(epochs) + " epochs, got " +
+  if (std::abs(c.epoch_offset) > epochs) {
+    s.fail("epoch_offset", "expected |epoch_offset| <= " + std::to_string(epochs) + " (the stage's epochs), got " +
                                std::to_string(c.epoch_offset));
   }
   c.options = s.rest();
