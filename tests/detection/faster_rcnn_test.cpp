@@ -142,29 +142,42 @@ TEST(FasterRCNN, FourLossesReachEveryTrainedPartAndNoFrozenOne) {
   }
 }
 
+// The real-valued detector and IDa-Det's 1-bit student (a binary ReActNet ResNet-18 backbone).
 TEST(FasterRCNN, NormEvalKeepsTheBackbonesRunningStatistics) {
-  for (const bool norm_eval : {true, false}) {
-    torch::manual_seed(0);
-    auto detector = build_detector("faster_rcnn", small({{"norm_eval", norm_eval}, {"frozen_stages", int64_t{-1}}}));
-    detector->train();
-    auto& bn = *detector->named_modules()["backbone.layer3.0.bn1"]->as<lowbit::layers::BatchNormImpl>();
-    EXPECT_EQ(bn.is_training(), !norm_eval);
-    // Every statistic of every backbone batch norm (IDa-Det's norm_eval: methods/idadet.md).
-    std::map<std::string, torch::Tensor> before;
-    for (const auto& buffer : detector->named_buffers()) {
-      if (buffer.key().rfind("backbone.", 0) == 0) before[buffer.key()] = buffer.value().clone();
+  lowbit::models::QuantPolicy one_bit;
+  one_bit.weight = {"idadet", {}};
+  one_bit.input = {"rsign", {}};
+  for (const bool binary : {false, true}) {
+    for (const bool norm_eval : {true, false}) {
+      SCOPED_TRACE(std::string(binary ? "1-bit" : "real") + ", norm_eval " + (norm_eval ? "true" : "false"));
+      torch::manual_seed(0);
+      auto detector =
+          binary ? build_detector("bi_faster_rcnn",
+                                  small({{"norm_eval", norm_eval}, {"frozen_stages", int64_t{-1}},
+                                         {"backbone", "reactnet_resnet18"}}),
+                                  one_bit)
+                 : build_detector("faster_rcnn", small({{"norm_eval", norm_eval}, {"frozen_stages", int64_t{-1}}}));
+      detector->train();
+      const std::string bn_name = binary ? "backbone.layer3.0.bn" : "backbone.layer3.0.bn1";
+      auto& bn = *detector->named_modules()[bn_name]->as<lowbit::layers::BatchNormImpl>();
+      EXPECT_EQ(bn.is_training(), !norm_eval);
+      // Every statistic of every backbone batch norm (IDa-Det's norm_eval: methods/idadet.md).
+      std::map<std::string, torch::Tensor> before;
+      for (const auto& buffer : detector->named_buffers()) {
+        if (buffer.key().rfind("backbone.", 0) == 0) before[buffer.key()] = buffer.value().clone();
+      }
+      ASSERT_FALSE(before.empty());
+      Batch b;
+      detector->forward(b.images, b.mask);
+      int64_t changed = 0;
+      for (const auto& buffer : detector->named_buffers()) {
+        if (before.count(buffer.key())) changed += !torch::equal(buffer.value(), before.at(buffer.key()));
+      }
+      if (norm_eval) EXPECT_EQ(changed, 0);
+      if (!norm_eval) EXPECT_GT(changed, 0);
+      EXPECT_EQ(torch::equal(bn.running_mean, before.at(bn_name + ".running_mean")), norm_eval);
+      EXPECT_TRUE(detector->named_modules()["neck"]->is_training());
     }
-    ASSERT_FALSE(before.empty());
-    Batch b;
-    detector->forward(b.images, b.mask);
-    int64_t changed = 0;
-    for (const auto& buffer : detector->named_buffers()) {
-      if (before.count(buffer.key())) changed += !torch::equal(buffer.value(), before.at(buffer.key()));
-    }
-    if (norm_eval) EXPECT_EQ(changed, 0);
-    if (!norm_eval) EXPECT_GT(changed, 0);
-    EXPECT_EQ(torch::equal(bn.running_mean, before.at("backbone.layer3.0.bn1.running_mean")), norm_eval);
-    EXPECT_TRUE(detector->named_modules()["neck"]->is_training());
   }
 }
 
