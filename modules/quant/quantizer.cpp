@@ -90,7 +90,7 @@ Quantizer adopt_weight(const Quantizer& prototype) {
 }
 
 void settle_latent_weight(const QuantizerImpl& quantizer, torch::Tensor& weight) {
-  if (!weight.requires_grad()) return;
+  if (!quantizer.settles_latent() || !weight.requires_grad()) return;  // every layer, every step: cheap when off
   torch::NoGradGuard no_grad;
   quantizer.settle_latent(weight);
 }

@@ -13,8 +13,11 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <string>
+#include <tuple>
+#include <vector>
 
 using lowbit::layers::QConv2d;
 using lowbit::layers::QConv2dOptions;
@@ -63,67 +66,44 @@ TEST(LatentWeight, XnorNetCentresOverInputChannelsThenClamps) {
   EXPECT_GT((conv->weight - w.clamp(-1, 1)).abs().max().item<double>(), 0.1);  // the centring mattered
 }
 
-// In a model, full_precision_ends keeps the first and last layers' weights as they are (their
-// quantizer is the identity), as XNOR-Net's loop skips its first and last convolutions.
-TEST(LatentWeight, FullPrecisionEndsAreLeftAlone) {
-  torch::manual_seed(2);
-  lowbit::models::QuantPolicy policy;
-  policy.weight = {"sign", {{"ste", std::string("identity")}, {"latent_clip", 1.0}}};
-  auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8}}}, policy);
-  std::map<std::string, torch::Tensor> before;
-  for (auto& p : net->named_parameters()) {
-    torch::NoGradGuard no_grad;
-    if (p.key().find("weight") != std::string::npos && p.value().dim() > 1) p.value().mul_(50);
-    before[p.key()] = p.value().detach().clone();
-  }
-  lowbit::hooks::end_step(*net);
-  int clamped = 0, kept = 0;
-  for (const auto& m : net->named_modules()) {
-    const auto* conv = dynamic_cast<lowbit::layers::QConv2dImpl*>(m.value().get());
-    const auto* fc = dynamic_cast<lowbit::layers::QLinearImpl*>(m.value().get());
-    if (!conv && !fc) continue;
-    const auto& w = conv ? conv->weight : fc->weight;
-    const auto& quantizer = conv ? conv->weight_quantizer : fc->weight_quantizer;
-    const auto& old = before.at(m.key() + ".weight");
-    if (quantizer->bits() == 1) {
-      EXPECT_TRUE(torch::equal(w, old.clamp(-1, 1))) << m.key();
-      ++clamped;
-    } else {
-      EXPECT_TRUE(torch::equal(w, old)) << m.key();
-      ++kept;
+// In a model: every layer but the first convolution and the classifier, which full_precision_ends
+// keeps real-valued (their quantizer is the identity), as XNOR-Net's train.lua rewrites every conv
+// node but its first and last (`for i = 2, #convNodes-1`; the last is its classifier): BNN's clamp
+// and XNOR-Net's centring and clamp.
+TEST(LatentWeight, EveryLayerButTheFirstAndTheClassifierIsRewritten) {
+  using Rewrite = std::function<torch::Tensor(const torch::Tensor&)>;
+  const std::vector<std::tuple<std::string, lowbit::Params, Rewrite>> cases = {
+      {"sign", {{"ste", std::string("identity")}, {"latent_clip", 1.0}},
+       [](const torch::Tensor& w) { return w.clamp(-1, 1); }},
+      {"xnor", {{"latent_center", true}, {"latent_clip", 1.0}},
+       [](const torch::Tensor& w) { return (w - w.mean(1, true)).clamp(-1, 1); }}};
+  for (const auto& [name, params, rewrite] : cases) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(3);
+    lowbit::models::QuantPolicy policy;
+    policy.weight = {name, params};
+    auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8, 8}}}, policy);
+    std::map<std::string, torch::Tensor> before;
+    for (auto& p : net->named_parameters()) {
+      torch::NoGradGuard no_grad;
+      if (p.value().dim() == 4 || p.value().dim() == 2) p.value().normal_(0.3, 2);
+      before[p.key()] = p.value().detach().clone();
     }
+    lowbit::hooks::end_step(*net);
+    int64_t rewritten = 0, kept = 0;
+    for (const auto& m : net->named_modules()) {
+      const auto* conv = dynamic_cast<lowbit::layers::QConv2dImpl*>(m.value().get());
+      const auto* fc = dynamic_cast<lowbit::layers::QLinearImpl*>(m.value().get());
+      if (!conv && !fc) continue;
+      const auto& w = conv ? conv->weight : fc->weight;
+      const auto& old = before.at(m.key() + ".weight");
+      const bool binary = (conv ? conv->weight_quantizer : fc->weight_quantizer)->bits() == 1;
+      EXPECT_TRUE(torch::allclose(w, binary ? rewrite(old) : old, 0, 1e-6)) << m.key();
+      (binary ? rewritten : kept) += 1;
+    }
+    EXPECT_EQ(rewritten, 2);  // small_cnn's second and third convolutions
+    EXPECT_EQ(kept, 2);       // the first convolution and the classifier
   }
-  EXPECT_GT(clamped, 0);
-  EXPECT_EQ(kept, 2);  // the first convolution and the classifier
-}
-
-// XNOR-Net's rewrite in a model: every layer but its first and last (train.lua's
-// `for i = 2, #convNodes-1`, whose last conv node is the classifier), here the first convolution
-// and the classifier, which full_precision_ends keeps real-valued.
-TEST(LatentWeight, XnorNetRewritesEveryLayerButTheFirstAndTheClassifier) {
-  torch::manual_seed(3);
-  lowbit::models::QuantPolicy policy;
-  policy.weight = {"xnor", {{"latent_center", true}, {"latent_clip", 1.0}}};
-  auto net = lowbit::models::make("small_cnn", {{"channels", std::vector<int64_t>{4, 8, 8}}}, policy);
-  std::map<std::string, torch::Tensor> before;
-  for (auto& p : net->named_parameters()) {
-    torch::NoGradGuard no_grad;
-    if (p.value().dim() == 4 || p.value().dim() == 2) p.value().normal_(0.3, 2);
-    before[p.key()] = p.value().detach().clone();
-  }
-  lowbit::hooks::end_step(*net);
-  int64_t inner = 0;
-  for (const auto& m : net->named_modules()) {
-    const auto* conv = dynamic_cast<lowbit::layers::QConv2dImpl*>(m.value().get());
-    const auto* fc = dynamic_cast<lowbit::layers::QLinearImpl*>(m.value().get());
-    if (!conv && !fc) continue;
-    const auto& w = conv ? conv->weight : fc->weight;
-    const auto& old = before.at(m.key() + ".weight");
-    const bool binary = (conv ? conv->weight_quantizer : fc->weight_quantizer)->bits() == 1;
-    EXPECT_TRUE(torch::allclose(w, binary ? (old - old.mean(1, true)).clamp(-1, 1) : old, 0, 1e-6)) << m.key();
-    inner += binary;
-  }
-  EXPECT_EQ(inner, 2);  // small_cnn's second and third convolutions
 }
 
 // A frozen weight (requires_grad false: a detector's frozen stem) stays as loaded.

@@ -64,9 +64,9 @@ Schedule::Schedule(const ScheduleConfig& config, const ScheduleSpan& span)
       warmup_start_(span.base_lr > 0 ? config.warmup_lr / span.base_lr : 0) {
   TORCH_CHECK_VALUE(config.per == "step" || config.per == "epoch", "schedule: per must be step or epoch, got '",
                     config.per, "'");
-  TORCH_CHECK_VALUE(per_epoch_ || epoch_offset_ == 0, "schedule: epoch_offset needs per: epoch");
-  TORCH_CHECK_VALUE(std::abs(epoch_offset_) <= span.epochs, "schedule: expected |epoch_offset| <= ", span.epochs,
-                    " (the stage's epochs), got ", epoch_offset_);
+  LOWBIT_CHECK_OPTION(per_epoch_ || epoch_offset_ == 0, "epoch_offset", "needs per: epoch (it shifts whole epochs)");
+  LOWBIT_CHECK_OPTION(std::abs(epoch_offset_) <= span.epochs, "epoch_offset", "expected |epoch_offset| <= ",
+                      span.epochs, " (the stage's epochs), got ", epoch_offset_);
   auto shape_span = span;
   if (!config.warmup_prefix) shape_span.warmup_epochs = 0;
   shape_ = schedule_registry().make(config.name, config.options, shape_span);

@@ -54,7 +54,7 @@ std::vector<std::string> registered_schedules();
 
 class Schedule {
  public:
-  // Throws OptionError at "name" or the option's key.
+  // Throws OptionError at "name", "epoch_offset" or the shape's option's key.
   Schedule(const ScheduleConfig& config, const ScheduleSpan& span);
   double factor(double epochs_done) const;
 

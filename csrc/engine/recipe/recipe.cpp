@@ -6,7 +6,6 @@
 #include <lowbit/csrc/util/files.h>
 #include <lowbit/csrc/util/regex_check.h>
 
-#include <cstdlib>
 #include <regex>
 #include <set>
 
@@ -157,11 +156,6 @@ ScheduleConfig read_schedule(const RecipeTree& tree, Section s, int64_t epochs, 
   if (c.warmup_lr > 0 && c.warmup_epochs == 0) s.fail("warmup_lr", "a warm-up's start needs warmup_epochs > 0");
   c.warmup_prefix = s.get<bool>("warmup_prefix", c.warmup_prefix);
   c.epoch_offset = s.get<int64_t>("epoch_offset", c.epoch_offset);
-  if (c.epoch_offset != 0 && c.per != "epoch") s.fail("epoch_offset", "needs per: epoch (it shifts whole epochs)");
-  if (std::abs(c.epoch_offset) > epochs) {
-    s.fail("epoch_offset", "expected |epoch_offset| <= " + std::to_string(epochs) + " (the stage's epochs), got " +
-                               std::to_string(c.epoch_offset));
-  }
   c.options = s.rest();
   checked(tree, s, [&] { Schedule(c, ScheduleSpan{lr, epochs, c.warmup_epochs}); });
   return c;
